@@ -1,0 +1,115 @@
+import type { NodeOperation, NodeOperationParams, NodeOperationResult } from './rabbitmq/operations';
+import type { NodeCommandFailed } from './errors';
+
+/**
+ * The ports the workflows run against. In AWS they are the adapters under shared/aws/;
+ * in the sandbox they are backed by a local cloud. A workflow receives them in one `deps`.
+ */
+
+export type Ec2State = 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
+
+/** One instance as the ASG sees it. lifecycleState is the ASG's (Pending:Wait, InService, ...). */
+export interface GroupInstance {
+  instanceId: string;
+  lifecycleState: string;
+  healthStatus: 'Healthy' | 'Unhealthy';
+  availabilityZone: string;
+}
+
+export interface GroupFacts {
+  name: string;
+  minSize: number;
+  maxSize: number;
+  desiredCapacity: number;
+  instances: GroupInstance[];
+}
+
+/** One instance as EC2 sees it. nodeName is the tag warren writes at launch, when present. */
+export interface InstanceFacts {
+  instanceId: string;
+  state: Ec2State;
+  privateIp?: string;
+  privateDnsName?: string;
+  /** value of the aws:autoscaling:groupName tag */
+  autoScalingGroupName?: string;
+  /** value of the warren:node-name tag */
+  nodeName?: string;
+}
+
+export interface Inventory {
+  /** DescribeAutoScalingGroups for the managed group. */
+  describeGroup(): Promise<GroupFacts>;
+  /** DescribeInstances by id (batched); ids EC2 does not know are absent from the answer. */
+  describeInstances(instanceIds: string[]): Promise<InstanceFacts[]>;
+  /** Every instance tagged with the managed group's name, in any state (paginated). */
+  describeGroupInstances(): Promise<InstanceFacts[]>;
+  /** Writes the warren:node-name tag. */
+  tagNodeName(instanceId: string, nodeName: string): Promise<void>;
+  /** SetInstanceHealth Unhealthy, so the ASG replaces the instance through its hooks. */
+  markUnhealthy(instanceId: string): Promise<void>;
+}
+
+export interface LifecycleActionRef {
+  autoScalingGroupName: string;
+  lifecycleHookName: string;
+  lifecycleActionToken?: string;
+  instanceId: string;
+}
+
+/** 'no-active-action' is AWS's "No active Lifecycle Action found": on a repeat it means already done. */
+export interface Lifecycle {
+  heartbeat(action: LifecycleActionRef): Promise<'recorded' | 'no-active-action'>;
+  complete(action: LifecycleActionRef, result: 'CONTINUE' | 'ABANDON'): Promise<'completed' | 'no-active-action'>;
+}
+
+export interface NodeShell {
+  /** SSM DescribeInstanceInformation: is the instance's agent Online? */
+  isAgentOnline(instanceId: string): Promise<boolean>;
+  /** One command on one instance; resolves with the parsed output or throws NodeCommandFailed / NodeOutputInvalid. */
+  run<O extends NodeOperation>(instanceId: string, operation: O, params: NodeOperationParams[O]): Promise<NodeOperationResult[O]>;
+  /** One command on many instances (a single SendCommand); each instance's result or error. */
+  runOnMany<O extends NodeOperation>(
+    instanceIds: string[],
+    operation: O,
+    params: NodeOperationParams[O],
+  ): Promise<Map<string, NodeOperationResult[O] | NodeCommandFailed>>;
+}
+
+export type TargetGroupKey = 'amqp' | 'management';
+export type TargetState = 'initial' | 'healthy' | 'unhealthy' | 'unused' | 'draining' | 'unavailable';
+
+export interface TargetGroups {
+  /** Registers the instance on every target group (idempotent). */
+  register(instanceId: string): Promise<void>;
+  /** Deregisters the instance from every target group (idempotent). */
+  deregister(instanceId: string): Promise<void>;
+  /** Waits (SDK waiter) until the instance is healthy in every group; throws WaitTimedOut. */
+  waitHealthy(instanceId: string, timeoutSeconds: number): Promise<void>;
+  /** Waits (SDK waiter) until the instance is gone from every group; throws WaitTimedOut. */
+  waitDeregistered(instanceId: string, timeoutSeconds: number): Promise<void>;
+  /** Every registered target of every group with its state. */
+  describe(): Promise<Record<TargetGroupKey, Map<string, TargetState>>>;
+}
+
+/** The serialised queue in front of the heal function (SQS FIFO in AWS). */
+export interface HealQueue {
+  enqueueReconcile(reason: string): Promise<void>;
+}
+
+export interface Metrics {
+  count(name: string, value?: number): void;
+  gauge(name: string, value: number): void;
+  durationMs(name: string, ms: number): void;
+}
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export interface Log {
+  debug(message: string, extra?: Record<string, unknown>): void;
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
+}
