@@ -32,6 +32,8 @@ export const nodeStatusResult = z.object({
   partitions: z.record(z.string(), z.array(z.string())),
   alarms: z.array(z.string()),
   cookieHash: z.string(),
+  /** names of the policies on the default vhost; empty when the node is not running */
+  policies: z.array(z.string()),
 });
 
 export const nodeJoinResult = z.object({
