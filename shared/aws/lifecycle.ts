@@ -1,0 +1,54 @@
+import {
+  AutoScalingClient,
+  CompleteLifecycleActionCommand,
+  RecordLifecycleActionHeartbeatCommand,
+} from '@aws-sdk/client-auto-scaling';
+import type { Lifecycle, LifecycleActionRef } from '../ports';
+import { createAutoScalingClient } from './clients';
+import { AwsRequestFailed, errorMessage, errorName } from './errors';
+
+/**
+ * Lifecycle hooks over Auto Scaling. AWS answers a heartbeat or completion for an action that has
+ * already ended with ValidationError "No active Lifecycle Action found with instance ID i-…" (or
+ * "… with token <token>"); on a repeated event that means done, so it is a result, not a failure.
+ */
+export class AutoScalingLifecycle implements Lifecycle {
+  private readonly autoScaling: AutoScalingClient;
+
+  constructor(clients: { autoScaling?: AutoScalingClient } = {}) {
+    this.autoScaling = clients.autoScaling ?? createAutoScalingClient();
+  }
+
+  async heartbeat(action: LifecycleActionRef): Promise<'recorded' | 'no-active-action'> {
+    try {
+      await this.autoScaling.send(new RecordLifecycleActionHeartbeatCommand(target(action)));
+      return 'recorded';
+    } catch (error) {
+      if (isNoActiveLifecycleAction(error)) return 'no-active-action';
+      throw new AwsRequestFailed('RecordLifecycleActionHeartbeat', error);
+    }
+  }
+
+  async complete(action: LifecycleActionRef, result: 'CONTINUE' | 'ABANDON'): Promise<'completed' | 'no-active-action'> {
+    try {
+      await this.autoScaling.send(new CompleteLifecycleActionCommand({ ...target(action), LifecycleActionResult: result }));
+      return 'completed';
+    } catch (error) {
+      if (isNoActiveLifecycleAction(error)) return 'no-active-action';
+      throw new AwsRequestFailed('CompleteLifecycleAction', error);
+    }
+  }
+}
+
+export function isNoActiveLifecycleAction(error: unknown): boolean {
+  return errorName(error) === 'ValidationError' && /no active lifecycle action found/i.test(errorMessage(error));
+}
+
+/** The token names the action exactly; the instance id is the fallback AWS also accepts. */
+function target(action: LifecycleActionRef) {
+  return {
+    AutoScalingGroupName: action.autoScalingGroupName,
+    LifecycleHookName: action.lifecycleHookName,
+    ...(action.lifecycleActionToken ? { LifecycleActionToken: action.lifecycleActionToken } : { InstanceId: action.instanceId }),
+  };
+}

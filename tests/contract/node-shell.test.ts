@@ -1,0 +1,54 @@
+import { RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { ListCommandsCommand } from '@aws-sdk/client-ssm';
+import { SsmNodeShell } from '../../shared/aws/node-shell';
+import { NodeCommandFailed, NodeOutputInvalid } from '../../shared/errors';
+import { startMoto, type Moto } from './moto';
+
+/*
+ * moto records SendCommand and answers GetCommandInvocation with Success and an empty stdout;
+ * it has no DescribeInstanceInformation and never runs the document. So this proves the wire
+ * format and the waiter against a second implementation, not the node scripts.
+ */
+
+let moto: Moto;
+let shell: SsmNodeShell;
+let instanceIds: string[];
+
+beforeAll(async () => {
+  moto = await startMoto();
+  const run = await moto.clients.ec2.send(new RunInstancesCommand({ ImageId: 'ami-12c6146b', MinCount: 2, MaxCount: 2 }));
+  instanceIds = run.Instances!.map((instance) => instance.InstanceId!);
+  shell = new SsmNodeShell({ ssmDocumentPrefix: 'warren-', bounds: { ssmCommandSeconds: 60 } as never }, moto.clients, {
+    poll: { minDelay: 0.05, maxDelay: 0.1 },
+    maxWaitSeconds: 5,
+  });
+});
+
+afterAll(async () => moto?.stop());
+
+it('sends the operation document with its parameters, and an empty stdout is not a result', async () => {
+  const attempt = shell.run(instanceIds[0]!, 'forget', { NodeName: 'rabbit@ip-10-0-9-9' });
+
+  await expect(attempt).rejects.toThrow(NodeOutputInvalid);
+  const { Commands } = await moto.clients.ssm.send(new ListCommandsCommand({}));
+  expect(Commands).toHaveLength(1);
+  expect(Commands![0]).toMatchObject({
+    DocumentName: 'warren-NodeForget',
+    Parameters: { NodeName: ['rabbit@ip-10-0-9-9'] },
+    TimeoutSeconds: 60,
+  });
+  // moto adds every instance it knows to a command sent without Targets, so only inclusion is checked
+  expect(Commands![0]!.InstanceIds).toContain(instanceIds[0]);
+});
+
+it('runs one command for many instances and reports each', async () => {
+  const results = await shell.runOnMany(instanceIds, 'status', {});
+
+  const { Commands } = await moto.clients.ssm.send(new ListCommandsCommand({}));
+  expect(Commands).toHaveLength(2);
+  expect([...results.keys()].sort()).toEqual([...instanceIds].sort());
+  for (const result of results.values()) {
+    expect(result).toBeInstanceOf(NodeCommandFailed);
+    expect(result).toMatchObject({ status: 'OutputInvalid' });
+  }
+});
