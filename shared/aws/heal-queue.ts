@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { reconcileRequest } from '../events/reconcile';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Config } from '../config';
 import { ConfigError } from '../errors';
-import { DETAIL_TYPES, SOURCES } from '../events/kinds';
 import type { HealQueue } from '../ports';
 import { createSqsClient } from './clients';
 import { request } from './errors';
@@ -15,8 +15,8 @@ export interface SqsHealQueueOptions {
 }
 
 /**
- * The heal function's FIFO queue. A reconcile request is an EventBridge-shaped scheduled event,
- * so the heal function reads it exactly like the scheduled tick.
+ * The heal function's FIFO queue. A reconcile request is an EventBridge-shaped event of warren's
+ * own source (see shared/events/reconcile.ts), so it is never mistaken for the scheduled tick.
  */
 export class SqsHealQueue implements HealQueue {
   private readonly sqs: SQSClient;
@@ -41,15 +41,7 @@ export class SqsHealQueue implements HealQueue {
    */
   async enqueueReconcile(reason: string): Promise<void> {
     const now = this.now();
-    const event = {
-      version: '0',
-      id: randomUUID(),
-      'detail-type': DETAIL_TYPES.scheduledEvent,
-      source: SOURCES.schedule,
-      time: new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-      resources: [],
-      detail: { reason },
-    };
+    const event = reconcileRequest(reason, { now: () => now, newId: () => randomUUID() });
     const minute = Math.floor(now / DEDUPLICATION_WINDOW_MS);
     await request('SendMessage', () =>
       this.sqs.send(

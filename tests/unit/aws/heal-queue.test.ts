@@ -3,7 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { SqsHealQueue } from '../../../shared/aws/heal-queue';
 import { ConfigError } from '../../../shared/errors';
-import { toScheduledReconcile } from '../../../shared/events/reconcile';
+import { parseQueueMessage } from '../../../shared/events';
 import { testConfig } from './config';
 
 const sqs = mockClient(SQSClient);
@@ -18,7 +18,7 @@ beforeEach(() => {
   sqs.on(SendMessageCommand).resolves({ MessageId: 'm-1' });
 });
 
-it('enqueues an EventBridge-shaped scheduled event in the cluster message group', async () => {
+it('enqueues an EventBridge-shaped reconcile request in the cluster message group', async () => {
   const { queue } = at('2025-11-25T21:00:05.123Z');
 
   await queue.enqueueReconcile('alarm orders-disk-free');
@@ -26,13 +26,11 @@ it('enqueues an EventBridge-shaped scheduled event in the cluster message group'
   const [message] = sent();
   expect(message).toMatchObject({ QueueUrl: testConfig.healQueueUrl, MessageGroupId: 'orders' });
   expect(JSON.parse(message!.MessageBody!)).toEqual({
-    version: '0',
     id: expect.stringMatching(/^[0-9a-f-]{36}$/),
-    'detail-type': 'Scheduled Event',
-    source: 'aws.events',
-    time: '2025-11-25T21:00:05Z',
-    resources: [],
-    detail: { reason: 'alarm orders-disk-free' },
+    'detail-type': 'Reconcile Requested',
+    source: 'warren',
+    time: '2025-11-25T21:00:05.123Z',
+    detail: { reason: 'alarm orders-disk-free', dryRun: false },
   });
 });
 
@@ -60,6 +58,6 @@ it('enqueues a message the heal function reads as a reconcile', async () => {
 
   await queue.enqueueReconcile('alarm orders-disk-free');
 
-  const body = JSON.parse(sent()[0]!.MessageBody!);
-  expect(toScheduledReconcile(body)).toEqual({ kind: 'reconcile', id: body.id, time: Date.parse('2025-11-25T21:00:05Z'), dryRun: false });
+  const body = sent()[0]!.MessageBody!;
+  expect(parseQueueMessage(body)).toEqual({ kind: 'reconcile', id: JSON.parse(body).id, time: Date.parse('2025-11-25T21:00:05Z'), dryRun: false });
 });
