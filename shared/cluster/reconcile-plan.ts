@@ -1,0 +1,147 @@
+import type { Config } from '../config';
+import type { GroupFacts, InstanceFacts, TargetGroupKey, TargetState } from '../ports';
+import type { NodeStatus } from '../rabbitmq/operations';
+import { mayForget } from './forget';
+import { nodeNameOf } from './node-name';
+import { policyMissing } from './policy';
+
+export interface ObservedCluster {
+  group: GroupFacts;
+  /** every instance tagged with the group, in any EC2 state */
+  instances: InstanceFacts[];
+  /** status per instance id, for the InService running instances asked; an Error when the command failed */
+  statuses: Map<string, NodeStatus | Error>;
+  targets: Record<TargetGroupKey, Map<string, TargetState>>;
+}
+
+export type ReconcileAction =
+  | { kind: 'forget'; node: string; instanceId: string }
+  | { kind: 'join'; instanceId: string; node: string }
+  | { kind: 'apply-policy'; instanceId: string }
+  | { kind: 'register'; instanceId: string }
+  | { kind: 'deregister'; instanceId: string };
+
+/** Something seen and deliberately not acted on; logged so a human can follow. */
+export type ReconcileFinding =
+  | { kind: 'unknown-member'; node: string }
+  | { kind: 'member-down'; node: string; instanceId: string; reason: string }
+  | { kind: 'unreachable'; instanceId: string; error: string }
+  | { kind: 'no-running-cluster' }
+  | { kind: 'split-views'; views: string[][] }
+  | { kind: 'partitioned'; nodes: string[] };
+
+export interface ReconcilePlan {
+  actions: ReconcileAction[];
+  findings: ReconcileFinding[];
+  /** running members of the cluster's main view: the peers a join is given */
+  runningMembers: string[];
+  /** instances whose node is one of runningMembers: where forget and apply-policy run */
+  peerInstanceIds: string[];
+  /** RabbitMQ version the main view reports, when any node answered */
+  clusterVersion?: string;
+  gauges: { membersRunning: number; inServiceInstances: number; partitions: number };
+}
+
+const heldByHook = (lifecycleState: string | undefined) => /^(Pending|Terminating)/.test(lifecycleState ?? '');
+
+/**
+ * The main view is the largest set of running members any node reports; a node reporting another
+ * view (standalone, split) is outside the cluster and gets joined to the main view.
+ */
+function mainView(statuses: Array<[string, NodeStatus]>) {
+  const views = new Map<string, { members: string[]; reporters: Array<[string, NodeStatus]> }>();
+  for (const [instanceId, status] of statuses) {
+    if (!status.running || !status.members.running.includes(status.node)) continue;
+    const members = [...status.members.running].sort();
+    const key = members.join(',');
+    const view = views.get(key) ?? { members, reporters: [] };
+    view.reporters.push([instanceId, status]);
+    views.set(key, view);
+  }
+  const ranked = [...views.entries()].sort(([ka, a], [kb, b]) => b.members.length - a.members.length || ka.localeCompare(kb));
+  return { main: ranked[0]?.[1], allViews: ranked.map(([, v]) => v.members) };
+}
+
+/** Pure: what reconcile would change, given one consistent observation. Pending:* and Terminating:* are left to their hooks. */
+export function planReconcile(observed: ObservedCluster, config: Config): ReconcilePlan {
+  const actions: ReconcileAction[] = [];
+  const findings: ReconcileFinding[] = [];
+  const lifecycleOf = new Map(observed.group.instances.map((i) => [i.instanceId, i.lifecycleState]));
+  const ec2Of = new Map(observed.instances.map((i) => [i.instanceId, i]));
+  const answered: Array<[string, NodeStatus]> = [];
+  for (const [instanceId, status] of observed.statuses) {
+    if (status instanceof Error) findings.push({ kind: 'unreachable', instanceId, error: status.message });
+    else answered.push([instanceId, status]);
+  }
+
+  const { main, allViews } = mainView(answered);
+  if (allViews.length > 1) findings.push({ kind: 'split-views', views: allViews });
+  const runningMembers = new Set(main?.members ?? []);
+  const allMembers = new Set(main?.reporters.flatMap(([, s]) => s.members.all) ?? []);
+  const peerInstanceIds = answered.filter(([, s]) => s.running && runningMembers.has(s.node)).map(([id]) => id);
+  if (!main) findings.push({ kind: 'no-running-cluster' });
+
+  const instanceOfNode = new Map<string, string>();
+  for (const instance of observed.instances) {
+    const name = nodeNameOf(instance);
+    if (name) instanceOfNode.set(name, instance.instanceId);
+  }
+  for (const [instanceId, status] of answered) instanceOfNode.set(status.node, instanceId);
+
+  for (const node of [...allMembers].sort()) {
+    if (runningMembers.has(node)) continue;
+    const instanceId = instanceOfNode.get(node);
+    const instance = instanceId ? ec2Of.get(instanceId) : undefined;
+    if (!instanceId || !instance) {
+      findings.push({ kind: 'unknown-member', node });
+      continue;
+    }
+    if (heldByHook(lifecycleOf.get(instanceId))) continue;
+    const decision = mayForget({ node, ec2State: instance.state, asgLifecycleState: lifecycleOf.get(instanceId), runningMembers: [...runningMembers] });
+    if (decision.allowed) actions.push({ kind: 'forget', node, instanceId });
+    else findings.push({ kind: 'member-down', node, instanceId, reason: decision.reason });
+  }
+
+  const inService = observed.group.instances.filter((i) => i.lifecycleState === 'InService').map((i) => i.instanceId);
+  const verified = new Set<string>();
+  const unverified = new Set<string>();
+  for (const instanceId of inService) {
+    if (ec2Of.get(instanceId)?.state !== 'running') continue;
+    const status = observed.statuses.get(instanceId);
+    if (!status || status instanceof Error) {
+      unverified.add(instanceId);
+    } else if (runningMembers.has(status.node)) {
+      verified.add(instanceId);
+    } else if (main) {
+      actions.push({ kind: 'join', instanceId, node: status.node });
+    }
+  }
+
+  const policyHolder = main?.reporters[0];
+  if (policyHolder && policyMissing(config, policyHolder[1].version, policyHolder[1].policies)) {
+    actions.push({ kind: 'apply-policy', instanceId: policyHolder[0] });
+  }
+
+  const groups = Object.values(observed.targets);
+  for (const instanceId of [...verified].sort()) {
+    if (groups.some((targets) => !targets.has(instanceId))) actions.push({ kind: 'register', instanceId });
+  }
+  const registered = new Set(groups.flatMap((targets) => [...targets].filter(([, state]) => state !== 'draining').map(([id]) => id)));
+  for (const instanceId of [...registered].sort()) {
+    // An unanswered status is not proof of death: the load balancer's health check covers that case.
+    if (verified.has(instanceId) || unverified.has(instanceId) || heldByHook(lifecycleOf.get(instanceId))) continue;
+    actions.push({ kind: 'deregister', instanceId });
+  }
+
+  const partitioned = [...new Set(answered.flatMap(([, s]) => Object.entries(s.partitions).filter(([, p]) => p.length > 0).map(([n]) => n)))].sort();
+  if (partitioned.length > 0) findings.push({ kind: 'partitioned', nodes: partitioned });
+
+  return {
+    actions,
+    findings,
+    runningMembers: [...runningMembers].sort(),
+    peerInstanceIds,
+    clusterVersion: main?.reporters[0]?.[1].version,
+    gauges: { membersRunning: runningMembers.size, inServiceInstances: inService.length, partitions: partitioned.length },
+  };
+}

@@ -1,0 +1,24 @@
+import type { Config } from '../config';
+import type { Clock, HealQueue, Inventory, Lifecycle, Log, Metrics, NodeShell, TargetGroups } from '../ports';
+
+/** Everything a workflow touches, injected: AWS adapters in Lambda, the local cloud in the sandbox, a fake in tests. */
+export interface Deps {
+  config: Config;
+  inventory: Inventory;
+  lifecycle: Lifecycle;
+  nodes: NodeShell;
+  targets: TargetGroups;
+  queue?: HealQueue;
+  metrics: Metrics;
+  log: Log;
+  clock: Clock;
+  /** epoch ms by which this invocation must have returned (Lambda remaining time minus a margin) */
+  deadline: number;
+}
+
+/** What a workflow did, for the handler's log line and for tests. Skips are thrown as EventSkipped instead. */
+export interface Outcome {
+  result: 'continued' | 'abandoned' | 'done' | 'refused' | 'planned' | 'acted';
+  reason?: string;
+  details?: Record<string, unknown>;
+}

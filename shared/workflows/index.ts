@@ -1,0 +1,28 @@
+import type { WarrenEvent } from '../events/types';
+import { alarm } from './alarm';
+import type { Deps, Outcome } from './deps';
+import { gone } from './gone';
+import { interruption } from './interruption';
+import { launch } from './launch';
+import { reconcile } from './reconcile';
+import { terminate } from './terminate';
+
+export type { Deps, Outcome } from './deps';
+
+/** One entry point for the handlers: the event's kind picks its workflow. */
+export function runWorkflow(event: WarrenEvent, deps: Deps): Promise<Outcome> {
+  switch (event.kind) {
+    case 'launch':
+      return launch(event, deps);
+    case 'terminate':
+      return terminate(event, deps);
+    case 'gone':
+      return gone(event, deps);
+    case 'interruption':
+      return interruption(event, deps);
+    case 'reconcile':
+      return reconcile(event, deps);
+    case 'alarm':
+      return alarm(event, deps);
+  }
+}

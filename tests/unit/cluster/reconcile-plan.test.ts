@@ -1,0 +1,83 @@
+import { planReconcile, type ObservedCluster } from '../../../shared/cluster/reconcile-plan';
+import type { NodeStatus } from '../../../shared/rabbitmq/operations';
+import type { GroupInstance, TargetState } from '../../../shared/ports';
+import { testConfig } from './test-config';
+
+const name = (id: string) => `rabbit@ip-${id}`;
+const status = (id: string, running: string[], all = running, extra: Partial<NodeStatus> = {}): NodeStatus => ({
+  node: name(id), version: '3.10.8', running: true, members: { all: all.map(name), running: running.map(name) },
+  partitions: {}, alarms: [], cookieHash: 'x', policies: ['ha-all'], ...extra,
+});
+const inGroup = (instanceId: string, lifecycleState = 'InService'): GroupInstance => ({ instanceId, lifecycleState, healthStatus: 'Healthy', availabilityZone: 'a' });
+
+function observed(parts: { group: GroupInstance[]; ec2: Array<[string, 'running' | 'terminated']>; statuses: Array<[string, NodeStatus | Error]>; targets: string[] }): ObservedCluster {
+  const targets = new Map<string, TargetState>(parts.targets.map((id) => [id, 'healthy']));
+  return {
+    group: { name: 'rabbit-asg', minSize: 1, maxSize: 9, desiredCapacity: parts.group.length, instances: parts.group },
+    instances: parts.ec2.map(([id, state]) => ({ instanceId: id, state, nodeName: name(id), autoScalingGroupName: 'rabbit-asg' })),
+    statuses: new Map(parts.statuses),
+    targets: { amqp: targets, management: new Map(targets) },
+  };
+}
+
+describe('planReconcile', () => {
+  it('plans nothing for a healthy cluster', () => {
+    const plan = planReconcile(observed({
+      group: [inGroup('a'), inGroup('b')], ec2: [['a', 'running'], ['b', 'running']],
+      statuses: [['a', status('a', ['a', 'b'])], ['b', status('b', ['a', 'b'])]], targets: ['a', 'b'],
+    }), testConfig());
+
+    expect(plan.actions).toEqual([]);
+    expect(plan.gauges).toEqual({ membersRunning: 2, inServiceInstances: 2, partitions: 0 });
+  });
+
+  it('forgets a stopped member whose instance is terminated, and deregisters its stale target', () => {
+    const plan = planReconcile(observed({
+      group: [inGroup('a'), inGroup('b')], ec2: [['a', 'running'], ['b', 'running'], ['c', 'terminated']],
+      statuses: [['a', status('a', ['a', 'b'], ['a', 'b', 'c'])], ['b', status('b', ['a', 'b'], ['a', 'b', 'c'])]], targets: ['a', 'b', 'c'],
+    }), testConfig());
+
+    expect(plan.actions).toEqual([{ kind: 'forget', node: name('c'), instanceId: 'c' }, { kind: 'deregister', instanceId: 'c' }]);
+  });
+
+  it('joins a standalone node to the largest view and reports the split', () => {
+    const plan = planReconcile(observed({
+      group: [inGroup('a'), inGroup('b'), inGroup('s')], ec2: [['a', 'running'], ['b', 'running'], ['s', 'running']],
+      statuses: [['a', status('a', ['a', 'b'])], ['b', status('b', ['a', 'b'])], ['s', status('s', ['s'])]], targets: ['a', 'b'],
+    }), testConfig());
+
+    expect(plan.actions).toEqual([{ kind: 'join', instanceId: 's', node: name('s') }]);
+    expect(plan.findings).toContainEqual({ kind: 'split-views', views: [[name('a'), name('b')], [name('s')]] });
+  });
+
+  it('keeps the target of a node that did not answer, and reports it', () => {
+    const plan = planReconcile(observed({
+      group: [inGroup('a'), inGroup('b')], ec2: [['a', 'running'], ['b', 'running']],
+      statuses: [['a', status('a', ['a', 'b'])], ['b', new Error('Undeliverable')]], targets: ['a', 'b'],
+    }), testConfig());
+
+    expect(plan.actions).toEqual([]);
+    expect(plan.findings).toContainEqual({ kind: 'unreachable', instanceId: 'b', error: 'Undeliverable' });
+  });
+
+  it('counts partitioned nodes and re-applies a missing 3.x policy', () => {
+    const partitioned = status('a', ['a', 'b'], ['a', 'b'], { partitions: { [name('a')]: [name('b')] }, policies: [] });
+    const plan = planReconcile(observed({
+      group: [inGroup('a'), inGroup('b')], ec2: [['a', 'running'], ['b', 'running']],
+      statuses: [['a', partitioned], ['b', status('b', ['a', 'b'], ['a', 'b'], { policies: [] })]], targets: ['a', 'b'],
+    }), testConfig());
+
+    expect(plan.gauges.partitions).toBe(1);
+    expect(plan.actions).toEqual([{ kind: 'apply-policy', instanceId: 'a' }]);
+  });
+
+  it('founds nothing when no node runs', () => {
+    const down = status('a', [], [], { running: false, members: { all: [], running: [] } });
+    const plan = planReconcile(observed({
+      group: [inGroup('a')], ec2: [['a', 'running']], statuses: [['a', down]], targets: [],
+    }), testConfig());
+
+    expect(plan.actions).toEqual([]);
+    expect(plan.findings).toContainEqual({ kind: 'no-running-cluster' });
+  });
+});

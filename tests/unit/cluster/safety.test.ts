@@ -1,0 +1,112 @@
+import { decideReplacement, matchRunbook, minHealthyMembers } from '../../../shared/cluster/alarm-decision';
+import { mayForget } from '../../../shared/cluster/forget';
+import { nodeNameFromPrivateDns, nodeNameOf } from '../../../shared/cluster/node-name';
+import { policyParamsFor } from '../../../shared/cluster/policy';
+import { pickSeedCandidates } from '../../../shared/cluster/seeds';
+import type { GroupFacts, GroupInstance } from '../../../shared/ports';
+import { testConfig } from './test-config';
+
+const member = (instanceId: string, lifecycleState = 'InService', healthStatus: GroupInstance['healthStatus'] = 'Healthy'): GroupInstance => ({
+  instanceId, lifecycleState, healthStatus, availabilityZone: 'us-east-1a',
+});
+const group = (instances: GroupInstance[], desiredCapacity = instances.length): GroupFacts => ({ name: 'rabbit-asg', minSize: 1, maxSize: 9, desiredCapacity, instances });
+
+describe('node names', () => {
+  it('derives the node name from the short host of the private DNS name', () => {
+    expect(nodeNameFromPrivateDns('ip-10-0-1-5.ec2.internal')).toBe('rabbit@ip-10-0-1-5');
+    expect(nodeNameFromPrivateDns('')).toBeUndefined();
+    expect(nodeNameFromPrivateDns('bad host;rm.ec2.internal')).toBeUndefined();
+  });
+
+  it('prefers the tag warren wrote over the DNS name', () => {
+    expect(nodeNameOf({ instanceId: 'i-1', state: 'running', privateDnsName: 'ip-10-0-0-1.ec2.internal', nodeName: 'rabbit@custom' })).toBe('rabbit@custom');
+  });
+});
+
+describe('pickSeedCandidates', () => {
+  it('keeps InService running instances other than the newcomer, tagged first', () => {
+    const facts = [
+      { instanceId: 'i-new', state: 'running' as const },
+      { instanceId: 'i-untagged', state: 'running' as const },
+      { instanceId: 'i-tagged', state: 'running' as const, nodeName: 'rabbit@ip-10-0-0-2' },
+      { instanceId: 'i-stopping', state: 'stopping' as const, nodeName: 'rabbit@ip-10-0-0-3' },
+      { instanceId: 'i-pending', state: 'running' as const },
+    ];
+    const asg = group([member('i-new', 'Pending:Wait'), member('i-untagged'), member('i-tagged'), member('i-stopping'), member('i-pending', 'Pending:Wait')]);
+
+    expect(pickSeedCandidates(asg, facts, 'i-new').map((i) => i.instanceId)).toEqual(['i-tagged', 'i-untagged']);
+  });
+
+  it('accepts a verified instance the ASG has not yet moved from Pending:Proceed', () => {
+    const facts = [{ instanceId: 'i-just-joined', state: 'running' as const, nodeName: 'rabbit@ip-10-0-0-4' }];
+
+    expect(pickSeedCandidates(group([member('i-just-joined', 'Pending:Proceed')]), facts, 'i-new')).toHaveLength(1);
+  });
+});
+
+describe('mayForget (invariants 1 and 2)', () => {
+  const peers = ['rabbit@ip-a', 'rabbit@ip-b'];
+
+  it('allows a node whose instance EC2 reports terminated and which is not running', () => {
+    expect(mayForget({ node: 'rabbit@ip-c', ec2State: 'terminated', runningMembers: peers })).toEqual({ allowed: true });
+  });
+
+  it('refuses an unreachable node whose instance still runs', () => {
+    expect(mayForget({ node: 'rabbit@ip-c', ec2State: 'running', runningMembers: peers }).allowed).toBe(false);
+  });
+
+  it('refuses a node still among the running members, whatever EC2 says', () => {
+    expect(mayForget({ node: 'rabbit@ip-a', ec2State: 'shutting-down', runningMembers: peers }).allowed).toBe(false);
+  });
+
+  it('allows a node that left cleanly while its instance is Terminating', () => {
+    expect(mayForget({ node: 'rabbit@ip-c', ec2State: 'running', asgLifecycleState: 'Terminating:Wait', leftCleanly: true, runningMembers: peers }).allowed).toBe(true);
+    expect(mayForget({ node: 'rabbit@ip-c', ec2State: 'running', asgLifecycleState: 'InService', leftCleanly: true, runningMembers: peers }).allowed).toBe(false);
+  });
+
+  it('refuses when no other running member would remain', () => {
+    expect(mayForget({ node: 'rabbit@ip-c', ec2State: 'terminated', runningMembers: [] })).toEqual({ allowed: false, reason: 'no other running member would remain' });
+  });
+});
+
+describe('policyParamsFor', () => {
+  it('sends the configured HA policy, definition as JSON, to 3.x', () => {
+    const { params, omitted } = policyParamsFor(testConfig({ HA_POLICY_PATTERN: '^ha\\.' }), '3.10.8');
+
+    expect(omitted).toBeUndefined();
+    expect(params).toEqual({ PolicyName: 'ha-all', PolicyPattern: '^ha\\.', PolicyDefinition: '{"ha-mode":"all","ha-sync-mode":"automatic"}', PolicyApplyTo: 'queues', PolicyPriority: '0' });
+  });
+
+  it('sends no mirroring keys to 4.x and says why', () => {
+    const { params, omitted } = policyParamsFor(testConfig(), '4.1.0');
+
+    expect(params.PolicyName).toBe('');
+    expect(params.PolicyDefinition).not.toContain('ha-mode');
+    expect(omitted).toMatch(/4\.1\.0/);
+  });
+});
+
+describe('alarm decision', () => {
+  const runbook = testConfig({ ALARM_RUNBOOK: '[{"alarm":"node-down-","match":"prefix","action":"replace-instance"},{"alarm":"drift","action":"reconcile"}]' }).alarmRunbook;
+  const alarmOf = (alarmName: string, state: 'ALARM' | 'OK' = 'ALARM', instanceId?: string) => ({ kind: 'alarm' as const, id: 'e', time: 0, alarmName, state, instanceId });
+
+  it('matches by exact name or by prefix, and only in ALARM', () => {
+    expect(matchRunbook(alarmOf('drift'), runbook, undefined).act).toBe('reconcile');
+    expect(matchRunbook(alarmOf('drift-2'), runbook, undefined).act).toBe('ignore');
+    expect(matchRunbook(alarmOf('node-down-x', 'ALARM', 'i-1'), runbook, group([member('i-1')])).act).toBe('replace-instance');
+    expect(matchRunbook(alarmOf('node-down-x', 'ALARM'), runbook, undefined).act).toBe('ignore');
+    expect(matchRunbook(alarmOf('drift', 'OK'), runbook, undefined).act).toBe('ignore');
+  });
+
+  it('defaults the minimum of healthy members to a majority of the desired capacity', () => {
+    expect(minHealthyMembers(testConfig(), 5)).toBe(3);
+    expect(minHealthyMembers(testConfig({ MIN_HEALTHY_MEMBERS: '4' }), 5)).toBe(4);
+  });
+
+  it('refuses while any instance is unhealthy or not InService, and below the minimum', () => {
+    const healthy = ['i-1', 'i-2', 'i-3'];
+    expect(decideReplacement({ group: group([member('i-1'), member('i-2'), member('i-3', 'InService', 'Unhealthy')]), healthyRunningMemberIds: healthy, targetInstanceId: 'i-1', minHealthy: 1 }).allowed).toBe(false);
+    expect(decideReplacement({ group: group([member('i-1'), member('i-2'), member('i-3')]), healthyRunningMemberIds: healthy, targetInstanceId: 'i-1', minHealthy: 3 }).allowed).toBe(false);
+    expect(decideReplacement({ group: group([member('i-1'), member('i-2'), member('i-3')]), healthyRunningMemberIds: healthy, targetInstanceId: 'i-1', minHealthy: 2 }).allowed).toBe(true);
+  });
+});

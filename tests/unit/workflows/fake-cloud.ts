@@ -1,0 +1,291 @@
+import type { Config } from '../../../shared/config';
+import { NodeCommandFailed, WaitTimedOut } from '../../../shared/errors';
+import type {
+  Ec2State, GroupFacts, HealQueue, InstanceFacts, Inventory, Lifecycle, LifecycleActionRef, Log, Metrics, NodeShell, TargetGroups, TargetState,
+} from '../../../shared/ports';
+import type { NodeOperation, NodeOperationParams, NodeOperationResult } from '../../../shared/rabbitmq/operations';
+import type { EventOf } from '../../../shared/events/types';
+import type { Deps } from '../../../shared/workflows/deps';
+import { GROUP, testConfig } from '../cluster/test-config';
+import { FakeClock } from './fake-clock';
+import { runNodeOperation } from './fake-node';
+
+export interface FakeInstance {
+  id: string;
+  lifecycle: string;
+  health: 'Healthy' | 'Unhealthy';
+  ec2: Ec2State;
+  dns: string;
+  group?: string;
+  nodeTag?: string;
+  agentOnlineAt: number;
+  /** false: every SSM command to it fails (network cut, agent dead) */
+  reachable: boolean;
+  node: { name: string; version: string; running: boolean; member: boolean; drained: boolean; critical?: { reason: 'quorum-critical' | 'mirror-sync-critical'; until: number } };
+  /** the join command returns while the node is still outside the cluster */
+  joinFailsSilently?: boolean;
+}
+
+export interface Call { at: number; port: 'asg' | 'ec2' | 'ssm' | 'elb' | 'lifecycle' | 'queue'; op: string; instanceId?: string; args?: unknown }
+
+/**
+ * An in-memory AWS + RabbitMQ for the workflows: ASG lifecycle states, EC2 states and tags, nodes with
+ * a shared membership view, target registrations, lifecycle actions with AWS's "no active action".
+ * Every port call is recorded in order so tests can assert what happened and when.
+ */
+export class FakeCloud {
+  readonly clock = new FakeClock();
+  readonly calls: Call[] = [];
+  readonly instances = new Map<string, FakeInstance>();
+  readonly policies = new Set<string>();
+  readonly targets = new Map<string, TargetState>();
+  readonly actions = new Map<string, { hook: string; state: 'open' | 'CONTINUE' | 'ABANDON' }>();
+  readonly metricLog: Array<{ name: string; value: number }> = [];
+  readonly logs: Array<{ level: string; message: string; extra?: Record<string, unknown> }> = [];
+  readonly reconcileRequests: string[] = [];
+  readonly commandFailures = new Map<string, number>();
+  /** targets that never finish draining */
+  stuckDraining = false;
+  joinMs = 20_000;
+  desiredCapacity?: number;
+  private nextIp = 1;
+
+  constructor(readonly config: Config = testConfig()) {}
+
+  /** An InService member whose node runs; registered and tagged like after a good launch. */
+  addMember(id: string, version = '3.10.8'): FakeInstance {
+    const instance = this.addInstance(id, 'InService', version);
+    Object.assign(instance.node, { running: true, member: true });
+    instance.nodeTag = instance.node.name;
+    this.targets.set(id, 'healthy');
+    return instance;
+  }
+
+  /** A new instance in Pending:Wait with an open launch action; RabbitMQ stopped, agent online after agentDelayMs. */
+  addLaunching(id: string, agentDelayMs = 30_000, version = '3.10.8'): FakeInstance {
+    const instance = this.addInstance(id, 'Pending:Wait', version);
+    instance.agentOnlineAt = this.clock.now() + agentDelayMs;
+    this.actions.set(id, { hook: 'launch', state: 'open' });
+    return instance;
+  }
+
+  /** The ASG scales in: the instance enters Terminating:Wait with an open terminate action. */
+  startTerminating(id: string): void {
+    this.get(id).lifecycle = 'Terminating:Wait';
+    this.actions.set(id, { hook: 'terminate', state: 'open' });
+  }
+
+  /** EC2 terminates the instance outright (crash, spot reclaim): the node dies with it. */
+  terminateInEc2(id: string, state: Ec2State = 'terminated', nodeKeepsRunning = false): void {
+    const instance = this.get(id);
+    instance.ec2 = state;
+    instance.lifecycle = 'Terminated';
+    instance.node.running = nodeKeepsRunning;
+  }
+
+  addInstance(id: string, lifecycle: string, version = '3.10.8'): FakeInstance {
+    const host = `ip-10-0-0-${this.nextIp++}`;
+    const instance: FakeInstance = {
+      id, lifecycle, health: 'Healthy', ec2: 'running', dns: `${host}.ec2.internal`, group: GROUP, agentOnlineAt: 0, reachable: true,
+      node: { name: `rabbit@${host}`, version, running: false, member: false, drained: false },
+    };
+    this.instances.set(id, instance);
+    return instance;
+  }
+
+  get(id: string): FakeInstance {
+    const instance = this.instances.get(id);
+    if (!instance) throw new Error(`no fake instance ${id}`);
+    return instance;
+  }
+
+  failCommand(instanceId: string, operation: NodeOperation, times = Number.POSITIVE_INFINITY): void {
+    this.commandFailures.set(`${instanceId}:${operation}`, times);
+  }
+
+  runningMembers(): string[] {
+    return [...this.instances.values()].filter((i) => i.node.member && i.node.running).map((i) => i.node.name).sort();
+  }
+
+  allMembers(): string[] {
+    return [...this.instances.values()].filter((i) => i.node.member).map((i) => i.node.name).sort();
+  }
+
+  /** Node commands sent, each runOnMany counted once, like one SendCommand. */
+  commands(operation?: NodeOperation): Call[] {
+    return this.calls.filter((c) => c.port === 'ssm' && c.op !== 'isAgentOnline' && (!operation || c.op === operation || c.op === `runOnMany:${operation}`));
+  }
+
+  indexOf(port: Call['port'], op: string, instanceId?: string): number {
+    return this.calls.findIndex((c) => c.port === port && c.op === op && (instanceId === undefined || c.instanceId === instanceId));
+  }
+
+  metric(name: string): number {
+    return this.metricLog.filter((m) => m.name === name).reduce((sum, m) => sum + m.value, 0);
+  }
+
+  /** The launch event AWS would send now for this instance's open action. */
+  launchEvent(id: string, group = GROUP): EventOf<'launch'> {
+    return { kind: 'launch', id: `evt-launch-${id}`, time: this.clock.now(), instanceId: id, action: this.actionRef(id, 'launch', group) };
+  }
+
+  terminateEvent(id: string, group = GROUP): EventOf<'terminate'> {
+    return { kind: 'terminate', id: `evt-terminate-${id}`, time: this.clock.now(), instanceId: id, action: this.actionRef(id, 'terminate', group) };
+  }
+
+  private actionRef(instanceId: string, hook: string, group: string): LifecycleActionRef {
+    return { autoScalingGroupName: group, lifecycleHookName: hook, lifecycleActionToken: `token-${instanceId}`, instanceId };
+  }
+
+  deps(overrides: Partial<Deps> = {}): Deps {
+    return {
+      config: this.config, inventory: this.inventory, lifecycle: this.lifecycle, nodes: this.nodes, targets: this.targetGroups,
+      queue: this.queue, metrics: this.metrics, log: this.log, clock: this.clock, deadline: this.clock.now() + 86_400_000, ...overrides,
+    };
+  }
+
+  private record(port: Call['port'], op: string, instanceId?: string, args?: unknown): void {
+    this.calls.push({ at: this.clock.now(), port, op, instanceId, args });
+  }
+
+  private facts(i: FakeInstance): InstanceFacts {
+    return { instanceId: i.id, state: i.ec2, privateDnsName: i.dns, autoScalingGroupName: i.group, nodeName: i.nodeTag };
+  }
+
+  readonly inventory: Inventory = {
+    describeGroup: async (): Promise<GroupFacts> => {
+      this.record('asg', 'describeGroup');
+      const instances = [...this.instances.values()].filter((i) => i.group === GROUP && i.lifecycle !== 'Terminated');
+      return {
+        name: GROUP, minSize: 1, maxSize: 9, desiredCapacity: this.desiredCapacity ?? instances.length,
+        instances: instances.map((i) => ({ instanceId: i.id, lifecycleState: i.lifecycle, healthStatus: i.health, availabilityZone: 'us-east-1a' })),
+      };
+    },
+    describeInstances: async (ids) => {
+      this.record('ec2', 'describeInstances', undefined, ids);
+      return ids.filter((id, n) => ids.indexOf(id) === n && this.instances.has(id)).map((id) => this.facts(this.get(id)));
+    },
+    describeGroupInstances: async () => {
+      this.record('ec2', 'describeGroupInstances');
+      return [...this.instances.values()].filter((i) => i.group === GROUP).map((i) => this.facts(i));
+    },
+    tagNodeName: async (id, nodeName) => {
+      this.record('ec2', 'tagNodeName', id, nodeName);
+      this.get(id).nodeTag = nodeName;
+    },
+    markUnhealthy: async (id) => {
+      this.record('asg', 'markUnhealthy', id);
+      this.get(id).health = 'Unhealthy';
+    },
+  };
+
+  readonly lifecycle: Lifecycle = {
+    heartbeat: async (ref) => {
+      this.record('lifecycle', 'heartbeat', ref.instanceId);
+      return this.openAction(ref) ? 'recorded' : 'no-active-action';
+    },
+    complete: async (ref, result) => {
+      this.record('lifecycle', 'complete', ref.instanceId, result);
+      const action = this.openAction(ref);
+      if (!action) return 'no-active-action';
+      action.state = result;
+      const instance = this.get(ref.instanceId);
+      if (action.hook === 'launch' && result === 'CONTINUE') instance.lifecycle = 'InService';
+      else this.terminateInEc2(ref.instanceId, 'shutting-down');
+      return 'completed';
+    },
+  };
+
+  private openAction(ref: LifecycleActionRef) {
+    const action = this.actions.get(ref.instanceId);
+    return action && action.state === 'open' && action.hook === ref.lifecycleHookName ? action : undefined;
+  }
+
+  readonly nodes: NodeShell = {
+    isAgentOnline: async (id) => {
+      this.record('ssm', 'isAgentOnline', id);
+      const instance = this.get(id);
+      return instance.reachable && instance.ec2 === 'running' && this.clock.now() >= instance.agentOnlineAt;
+    },
+    run: async <O extends NodeOperation>(id: string, operation: O, params: NodeOperationParams[O]) => {
+      this.record('ssm', operation, id, params);
+      return this.execute(id, operation, params);
+    },
+    runOnMany: async <O extends NodeOperation>(ids: string[], operation: O, params: NodeOperationParams[O]) => {
+      this.record('ssm', `runOnMany:${operation}`, undefined, ids);
+      const results = new Map<string, NodeOperationResult[O] | NodeCommandFailed>();
+      for (const id of ids) {
+        try {
+          results.set(id, await this.execute(id, operation, params));
+        } catch (error) {
+          results.set(id, error as NodeCommandFailed);
+        }
+      }
+      return results;
+    },
+  };
+
+  private async execute<O extends NodeOperation>(id: string, operation: O, params: NodeOperationParams[O]): Promise<NodeOperationResult[O]> {
+    const instance = this.get(id);
+    const key = `${id}:${operation}`;
+    const failures = this.commandFailures.get(key) ?? 0;
+    if (failures > 0) this.commandFailures.set(key, failures - 1);
+    if (failures > 0 || !instance.reachable || instance.ec2 !== 'running') {
+      throw new NodeCommandFailed(id, operation, 'Undeliverable', 'instance unreachable');
+    }
+    return runNodeOperation(this, instance, operation, params) as Promise<NodeOperationResult[O]>;
+  }
+
+  readonly targetGroups: TargetGroups = {
+    register: async (id) => {
+      this.record('elb', 'register', id);
+      if (this.targets.get(id) !== 'healthy') this.targets.set(id, 'initial');
+    },
+    deregister: async (id) => {
+      this.record('elb', 'deregister', id);
+      if (this.targets.has(id)) this.targets.set(id, 'draining');
+    },
+    waitHealthy: async (id, timeoutSeconds) => {
+      this.record('elb', 'waitHealthy', id, timeoutSeconds);
+      const node = this.get(id).node;
+      if (this.targets.has(id) && node.running && node.member) {
+        this.targets.set(id, 'healthy');
+        return;
+      }
+      await this.clock.sleep(timeoutSeconds * 1000);
+      throw new WaitTimedOut(`${id} not healthy`);
+    },
+    waitDeregistered: async (id, timeoutSeconds) => {
+      this.record('elb', 'waitDeregistered', id, timeoutSeconds);
+      if (this.stuckDraining) {
+        await this.clock.sleep(timeoutSeconds * 1000);
+        throw new WaitTimedOut(`${id} still draining`);
+      }
+      this.targets.delete(id);
+    },
+    describe: async () => {
+      this.record('elb', 'describe');
+      return { amqp: new Map(this.targets), management: new Map(this.targets) };
+    },
+  };
+
+  readonly queue: HealQueue = {
+    enqueueReconcile: async (reason) => {
+      this.record('queue', 'enqueueReconcile', undefined, reason);
+      this.reconcileRequests.push(reason);
+    },
+  };
+
+  readonly metrics: Metrics = {
+    count: (name, value = 1) => void this.metricLog.push({ name, value }),
+    gauge: (name, value) => void this.metricLog.push({ name: `gauge:${name}`, value }),
+    durationMs: (name, ms) => void this.metricLog.push({ name: `duration:${name}`, value: ms }),
+  };
+
+  readonly log: Log = {
+    debug: (message, extra) => void this.logs.push({ level: 'debug', message, extra }),
+    info: (message, extra) => void this.logs.push({ level: 'info', message, extra }),
+    warn: (message, extra) => void this.logs.push({ level: 'warn', message, extra }),
+    error: (message, extra) => void this.logs.push({ level: 'error', message, extra }),
+  };
+}

@@ -1,0 +1,84 @@
+import { NodeCommandFailed } from '../../../shared/errors';
+import type { NodeOperation, NodeOperationParams, NodeOperationResult, NodeStatus } from '../../../shared/rabbitmq/operations';
+import type { FakeCloud, FakeInstance } from './fake-cloud';
+
+/**
+ * What the SSM documents do on a node, over the fake cloud's single membership view. It keeps the
+ * documents' own refusals (forget refuses a running node, leave refuses while critical or last).
+ */
+export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance, operation: NodeOperation, params: unknown): Promise<unknown> {
+  const node = instance.node;
+  switch (operation) {
+    case 'status':
+      return status(cloud, instance);
+    case 'join': {
+      const join = params as NodeOperationParams['join'];
+      await cloud.clock.sleep(cloud.joinMs);
+      const wasMember = node.member && node.running;
+      const peers = join.Peers.split(',').filter(Boolean);
+      const founding = peers.length === 1 && peers[0] === node.name;
+      const running = cloud.runningMembers();
+      if (!wasMember && !instance.joinFailsSilently) {
+        if (!founding && !peers.some((peer) => running.includes(peer))) {
+          throw new NodeCommandFailed(instance.id, 'join', 'Failed', `no peer of ${join.Peers} reachable`);
+        }
+        Object.assign(node, { member: true, running: true });
+      }
+      let policy: 'applied' | 'unchanged' | 'skipped' = 'skipped';
+      if (join.PolicyName) {
+        policy = cloud.policies.has(join.PolicyName) ? 'unchanged' : 'applied';
+        cloud.policies.add(join.PolicyName);
+      }
+      const result: NodeOperationResult['join'] = {
+        node: node.name, version: node.version, action: wasMember ? 'already-member' : 'booted-with-peers',
+        members: membersSeenBy(cloud, instance), policy, quorumGrown: 0,
+      };
+      return result;
+    }
+    case 'leave': {
+      if (node.critical && cloud.clock.now() < node.critical.until) {
+        return { node: node.name, left: false, reason: node.critical.reason, detail: 'queues would lose their last synchronised replica' };
+      }
+      if (node.running && cloud.runningMembers().filter((n) => n !== node.name).length === 0) {
+        return { node: node.name, left: false, reason: 'last-running-member', detail: 'no other running member' };
+      }
+      const alreadyStopped = !node.running;
+      node.running = false;
+      return { node: node.name, left: true, drained: true, quorumShrunk: 0, alreadyStopped };
+    }
+    case 'forget': {
+      const { NodeName } = params as NodeOperationParams['forget'];
+      if (!(node.running && node.member)) throw new NodeCommandFailed(instance.id, 'forget', 'Failed', 'peer is not a running member');
+      const target = [...cloud.instances.values()].find((i) => i.node.name === NodeName);
+      if (target?.node.running) throw new NodeCommandFailed(instance.id, 'forget', 'Failed', `${NodeName} is running`);
+      const wasMember = target?.node.member ?? false;
+      if (target) target.node.member = false;
+      return { peer: node.name, node: NodeName, result: wasMember ? 'forgotten' : 'absent' };
+    }
+    case 'applyPolicy': {
+      const { PolicyName } = params as NodeOperationParams['applyPolicy'];
+      if (!PolicyName) return { node: node.name, policy: 'skipped' };
+      const existed = cloud.policies.has(PolicyName);
+      cloud.policies.add(PolicyName);
+      return { node: node.name, policy: existed ? 'unchanged' : 'applied' };
+    }
+    case 'drain':
+      node.drained = true;
+      return { node: node.name, drained: true };
+  }
+}
+
+function membersSeenBy(cloud: FakeCloud, instance: FakeInstance) {
+  const node = instance.node;
+  if (!node.running) return { all: [], running: [] };
+  if (!node.member) return { all: [node.name], running: [node.name] };
+  return { all: cloud.allMembers(), running: cloud.runningMembers() };
+}
+
+function status(cloud: FakeCloud, instance: FakeInstance): NodeStatus {
+  const node = instance.node;
+  return {
+    node: node.name, version: node.version, running: node.running, members: membersSeenBy(cloud, instance),
+    partitions: {}, alarms: [], cookieHash: 'c0ffee', policies: node.running ? [...cloud.policies] : [],
+  };
+}

@@ -1,0 +1,180 @@
+import { BudgetExhausted, EventSkipped } from '../../../shared/errors';
+import { launch } from '../../../shared/workflows/launch';
+import { testConfig } from '../cluster/test-config';
+import { FakeCloud } from './fake-cloud';
+
+describe('launch workflow', () => {
+  function clusterOfTwoAndANewcomer(config = testConfig()) {
+    const cloud = new FakeCloud(config);
+    cloud.addMember('i-a');
+    cloud.addMember('i-b');
+    cloud.addLaunching('i-new');
+    return cloud;
+  }
+
+  it('joins the newcomer with the running members as peers, then serves it and continues', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+
+    const outcome = await launch(cloud.launchEvent('i-new'), cloud.deps());
+
+    expect(outcome.result).toBe('continued');
+    const node = cloud.get('i-new').node.name;
+    expect(cloud.runningMembers()).toContain(node);
+    expect(cloud.get('i-new').nodeTag).toBe(node);
+    expect(cloud.targets.get('i-new')).toBe('healthy');
+    expect(cloud.actions.get('i-new')!.state).toBe('CONTINUE');
+    const join = cloud.commands('join');
+    expect(join).toHaveLength(1);
+    expect(join[0]!.args).toMatchObject({ Peers: [cloud.get('i-a').node.name, cloud.get('i-b').node.name].join(','), GrowQuorum: 'true', PolicyName: 'ha-all' });
+    expect(cloud.commands().map((c) => `${c.op}@${c.instanceId}`)).toEqual(['status@i-a', 'join@i-new']);
+  });
+
+  it('registers the target only after the join was verified and the node tagged (invariant 4)', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+
+    await launch(cloud.launchEvent('i-new'), cloud.deps());
+
+    const join = cloud.indexOf('ssm', 'join', 'i-new');
+    const tag = cloud.indexOf('ec2', 'tagNodeName', 'i-new');
+    const register = cloud.indexOf('elb', 'register', 'i-new');
+    expect(join).toBeGreaterThanOrEqual(0);
+    expect(tag).toBeGreaterThan(join);
+    expect(register).toBeGreaterThan(tag);
+  });
+
+  it('never registers a node whose join did not make it a running member, and abandons at the bound (invariant 4)', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+    cloud.get('i-new').joinFailsSilently = true;
+    const event = cloud.launchEvent('i-new');
+
+    await expect(launch(event, cloud.deps())).rejects.toThrow(/not among the running members/);
+    cloud.clock.advance(cloud.config.bounds.launchSeconds * 1000);
+    const outcome = await launch(event, cloud.deps());
+
+    expect(outcome.result).toBe('abandoned');
+    expect(cloud.indexOf('elb', 'register', 'i-new')).toBe(-1);
+    expect(cloud.actions.get('i-new')!.state).toBe('ABANDON');
+    expect(cloud.metric('LaunchAbandoned')).toBe(1);
+  });
+
+  it('treats a repeated event as a no-op once the action is completed (invariants 5 and 6)', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+    const event = cloud.launchEvent('i-new');
+    await launch(event, cloud.deps());
+    const callsAfterFirst = cloud.calls.length;
+
+    const outcome = await launch(event, cloud.deps());
+
+    expect(outcome.result).toBe('done');
+    const repeated = cloud.calls.slice(callsAfterFirst).map((c) => c.op);
+    expect(repeated).toEqual(['heartbeat']);
+    expect(cloud.actions.get('i-new')!.state).toBe('CONTINUE');
+  });
+
+  it('falls back to the next seed when the first does not answer', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+    cloud.failCommand('i-a', 'status');
+
+    const outcome = await launch(cloud.launchEvent('i-new'), cloud.deps());
+
+    expect(outcome.result).toBe('continued');
+    expect(cloud.commands('status').map((c) => c.instanceId)).toEqual(['i-a', 'i-b']);
+    expect(cloud.runningMembers()).toHaveLength(3);
+  });
+
+  it('founds the cluster when the group has no other member, and applies the 3.x policy it could not send', async () => {
+    const cloud = new FakeCloud();
+    cloud.addLaunching('i-first');
+
+    const outcome = await launch(cloud.launchEvent('i-first'), cloud.deps());
+
+    expect(outcome.result).toBe('continued');
+    const own = cloud.get('i-first').node.name;
+    expect(cloud.commands('join')[0]!.args).toMatchObject({ Peers: own, PolicyName: '' });
+    expect(cloud.commands('status')).toHaveLength(0);
+    expect(cloud.policies.has('ha-all')).toBe(true);
+    expect(cloud.runningMembers()).toEqual([own]);
+  });
+
+  it('does not found a second cluster when members exist but none answers (no split brain)', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+    cloud.get('i-a').reachable = false;
+    cloud.get('i-b').reachable = false;
+
+    await expect(launch(cloud.launchEvent('i-new'), cloud.deps())).rejects.toThrow(/not founding a new cluster/);
+
+    expect(cloud.commands('join')).toHaveLength(0);
+    expect(cloud.actions.get('i-new')!.state).toBe('open');
+  });
+
+  it('abandons when the agent never comes online within its bound', async () => {
+    const cloud = new FakeCloud(testConfig({ AGENT_ONLINE_TIMEOUT_SECONDS: '120' }));
+    cloud.addMember('i-a');
+    cloud.addLaunching('i-new', 3_600_000);
+    const event = cloud.launchEvent('i-new');
+
+    const outcome = await launch(event, cloud.deps());
+
+    expect(outcome.result).toBe('abandoned');
+    expect(cloud.clock.now() - event.time).toBeGreaterThanOrEqual(120_000);
+    expect(cloud.commands('join')).toHaveLength(0);
+    expect(cloud.indexOf('elb', 'deregister', 'i-new')).toBeGreaterThanOrEqual(0);
+    expect(cloud.actions.get('i-new')!.state).toBe('ABANDON');
+  });
+
+  it('sends no mirroring policy to a 4.x cluster', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a', '4.0.5');
+    cloud.addLaunching('i-new', 0, '4.0.5');
+
+    await launch(cloud.launchEvent('i-new'), cloud.deps());
+
+    expect(cloud.commands('join')[0]!.args).toMatchObject({ PolicyName: '', PolicyDefinition: '' });
+    expect(cloud.policies.size).toBe(0);
+  });
+
+  it('heartbeats the hook while a slow join runs', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+    cloud.joinMs = 200_000;
+
+    await launch(cloud.launchEvent('i-new'), cloud.deps());
+
+    const joinAt = cloud.calls[cloud.indexOf('ssm', 'join', 'i-new')]!.at;
+    const beatsDuringJoin = cloud.calls.filter((c) => c.op === 'heartbeat' && c.at > joinAt && c.at <= joinAt + 200_000);
+    expect(beatsDuringJoin.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('stops without registering when the hook was completed elsewhere mid-join', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+    cloud.joinMs = 200_000;
+    void cloud.clock.sleep(100_000).then(() => {
+      cloud.actions.get('i-new')!.state = 'CONTINUE';
+    });
+
+    const outcome = await launch(cloud.launchEvent('i-new'), cloud.deps());
+
+    expect(outcome.result).toBe('done');
+    expect(cloud.indexOf('elb', 'register', 'i-new')).toBe(-1);
+  });
+
+  it('gives the event back when the invocation runs out of time, and the retry resumes within the same bound', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+    cloud.get('i-new').agentOnlineAt = cloud.clock.now() + 200_000;
+    const event = cloud.launchEvent('i-new');
+
+    await expect(launch(event, cloud.deps({ deadline: cloud.clock.now() + 60_000 }))).rejects.toBeInstanceOf(BudgetExhausted);
+    cloud.clock.advance(100_000);
+    const outcome = await launch(event, cloud.deps());
+
+    expect(outcome.result).toBe('continued');
+    expect(cloud.clock.now() - event.time).toBeLessThan(cloud.config.bounds.launchSeconds * 1000);
+  });
+
+  it('skips a lifecycle action of another group without touching anything', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+
+    await expect(launch(cloud.launchEvent('i-new', 'other-asg'), cloud.deps())).rejects.toBeInstanceOf(EventSkipped);
+
+    expect(cloud.calls).toHaveLength(0);
+  });
+});
