@@ -1,0 +1,132 @@
+import { createObservability } from '../../shared/observability';
+import { handleInvocation, type Wiring } from '../../shared/workflows/invocation';
+import type { EventKind } from '../../shared/events/types';
+import { loadFixture } from '../events/load';
+import { GROUP } from './cluster/test-config';
+import { FakeCloud } from './workflows/fake-cloud';
+
+const HEAL: EventKind[] = ['launch', 'terminate', 'gone', 'interruption', 'reconcile'];
+const NEW_ID = 'i-0aaaaaaaaaaaaaaa1';
+
+/** Built inside the capture: the Powertools logger takes hold of stdout when it is created. */
+const wire = (cloud: FakeCloud, accepts: EventKind[] = HEAL) => (): Wiring => {
+  const { log: _log, deadline: _deadline, ...ports } = cloud.deps();
+  return { ...ports, telemetry: createObservability('rabbit', {}), accepts };
+};
+
+const sqsBatch = (...bodies: string[]) => ({
+  Records: bodies.map((body, i) => ({ messageId: `m-${i}`, eventSource: 'aws:sqs', body })),
+});
+
+function launchFor(instanceId: string, group = GROUP, at = Date.UTC(2024, 0, 1)) {
+  const event = loadFixture('asg-launch-lifecycle-action');
+  event.time = new Date(at).toISOString();
+  event.detail.EC2InstanceId = instanceId;
+  event.detail.AutoScalingGroupName = group;
+  event.detail.LifecycleHookName = 'launch';
+  return event;
+}
+
+/** Runs `act` with stdout and stderr captured (Powertools writes warnings and errors to stderr). */
+async function captured<T>(act: (wiring: Wiring) => Promise<T>, wiring: () => Wiring): Promise<{ result?: T; error?: unknown; lines: Array<Record<string, any>> }> {
+  const chunks: string[] = [];
+  const keep = (chunk: string | Uint8Array) => {
+    chunks.push(chunk.toString());
+    return true;
+  };
+  const spies = [jest.spyOn(process.stdout, 'write').mockImplementation(keep), jest.spyOn(process.stderr, 'write').mockImplementation(keep)];
+  try {
+    return { result: await act(wiring()), lines: parse(chunks) };
+  } catch (error) {
+    return { error, lines: parse(chunks) };
+  } finally {
+    spies.forEach((spy) => spy.mockRestore());
+  }
+}
+const parse = (chunks: string[]) => chunks.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+
+describe('one invocation of a warren function', () => {
+  const savedDevMode = process.env.POWERTOOLS_DEV;
+  beforeAll(() => delete process.env.POWERTOOLS_DEV);
+  afterAll(() => {
+    if (savedDevMode !== undefined) process.env.POWERTOOLS_DEV = savedDevMode;
+  });
+
+  it('acknowledges a message that is not JSON, logs why, and touches nothing (invariant 8)', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a');
+
+    const { result, error, lines } = await captured((w) => handleInvocation(sqsBatch('{"detail-type": '), w, () => 60_000), wire(cloud));
+
+    expect(error).toBeUndefined();
+    expect(result).toEqual([expect.objectContaining({ reason: expect.stringMatching(/not JSON/) })]);
+    expect(cloud.calls).toEqual([]);
+    expect(lines.find((l) => l.message === 'event skipped')).toMatchObject({ level: 'WARN', reason: expect.stringMatching(/not JSON/) });
+  });
+
+  it('acknowledges a lifecycle event of another Auto Scaling group without any call (invariant 8)', async () => {
+    const cloud = new FakeCloud();
+    cloud.addLaunching(NEW_ID);
+
+    const { error, lines } = await captured((w) => handleInvocation(sqsBatch(JSON.stringify(launchFor(NEW_ID, 'someone-elses-asg'))), w, () => 60_000), wire(cloud));
+
+    expect(error).toBeUndefined();
+    expect(cloud.calls).toEqual([]);
+    expect(cloud.actions.get(NEW_ID)!.state).toBe('open');
+    const skipped = lines.find((l) => l.message === 'event skipped');
+    expect(skipped).toMatchObject({ correlation_id: '12345678-1234-1234-1234-123456789012', kind: 'launch' });
+  });
+
+  it('rethrows a failure for retry, with an error log line carrying the event id', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a');
+    cloud.addLaunching(NEW_ID, 0);
+    cloud.failCommand('i-a', 'status');
+
+    const { error, lines } = await captured((w) => handleInvocation(sqsBatch(JSON.stringify(launchFor(NEW_ID))), w, () => 600_000), wire(cloud));
+
+    expect(error).toBeInstanceOf(Error);
+    expect(cloud.actions.get(NEW_ID)!.state).toBe('open');
+    expect(lines.find((l) => l.level === 'ERROR')).toMatchObject({
+      message: 'event failed; it will be retried',
+      correlation_id: '12345678-1234-1234-1234-123456789012',
+    });
+    expect(cloud.metric('HealFailures')).toBe(1);
+  });
+
+  it('runs a launch from the queue through to CONTINUE', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a');
+    cloud.addLaunching(NEW_ID, 0);
+
+    const { result, error } = await captured((w) => handleInvocation(sqsBatch(JSON.stringify(launchFor(NEW_ID))), w, () => 600_000), wire(cloud));
+
+    expect(error).toBeUndefined();
+    expect(result).toEqual([{ result: 'continued' }]);
+    expect(cloud.actions.get(NEW_ID)!.state).toBe('CONTINUE');
+    expect(cloud.runningMembers()).toContain(cloud.get(NEW_ID).node.name);
+  });
+
+  it('answers a direct {"dryRun": true} with the plan and acts on nothing', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a');
+    cloud.addMember('i-b');
+    cloud.targets.delete('i-b');
+
+    const { result } = await captured((w) => handleInvocation({ dryRun: true }, w, () => 60_000), wire(cloud));
+
+    expect(result).toMatchObject({ result: 'planned' });
+    expect(cloud.calls.filter((c) => c.port === 'elb' && c.op === 'register')).toEqual([]);
+    expect(cloud.targets.has('i-b')).toBe(false);
+  });
+
+  it('keeps membership events away from the alarm function', async () => {
+    const cloud = new FakeCloud();
+    cloud.addLaunching(NEW_ID, 0);
+
+    const { result } = await captured((w) => handleInvocation(launchFor(NEW_ID), w, () => 60_000), wire(cloud, ['alarm']));
+
+    expect(result).toMatchObject({ reason: expect.stringMatching(/does not handle launch events/) });
+    expect(cloud.calls).toEqual([]);
+  });
+});
