@@ -1,0 +1,49 @@
+import { spawn } from 'node:child_process';
+
+export interface ProcessResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  timeoutMs?: number;
+  input?: string;
+}
+
+/** Runs a program to completion; never throws for a non-zero exit (the caller decides what failure means). */
+export function runProcess(command: string, args: string[], options: RunOptions = {}): Promise<ProcessResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = options.timeoutMs
+      ? setTimeout(() => {
+          stderr += `\n[killed after ${options.timeoutMs} ms]`;
+          child.kill('SIGKILL');
+        }, options.timeoutMs)
+      : undefined;
+    child.on('error', (error) => {
+      if (timer) clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({ exitCode: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
+
+/** Like runProcess, but a non-zero exit is an error carrying the command's stderr. */
+export async function mustRun(command: string, args: string[], options: RunOptions = {}): Promise<string> {
+  const result = await runProcess(command, args, options);
+  if (result.exitCode !== 0) {
+    throw new Error(`${command} ${args.join(' ')} exited ${result.exitCode}: ${result.stderr.trim().slice(0, 1000)}`);
+  }
+  return result.stdout;
+}
