@@ -1,9 +1,9 @@
 import { isGoneInEc2, mayForget } from '../cluster/forget';
 import { nodeNameOf } from '../cluster/node-name';
-import { pickSeedCandidates } from '../cluster/seeds';
 import { EventSkipped } from '../errors';
 import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
+import { describeOurInstance, runningPeers } from './instances';
 import { ensureBudget } from './waiting';
 
 /**
@@ -13,25 +13,19 @@ import { ensureBudget } from './waiting';
 export async function gone(event: EventOf<'gone'>, deps: Deps): Promise<Outcome> {
   const { config, log, metrics } = deps;
   const instanceId = event.instanceId;
-  const [instance] = await deps.inventory.describeInstances([instanceId]);
-  if (!instance) throw new EventSkipped('instance unknown to EC2', { instanceId });
-  if (instance.autoScalingGroupName !== config.autoScalingGroupName) {
-    throw new EventSkipped('instance of another Auto Scaling group', { instanceId, autoScalingGroupName: instance.autoScalingGroupName });
-  }
+  const instance = await describeOurInstance(deps, instanceId);
   if (!isGoneInEc2(instance.state)) throw new EventSkipped(`EC2 reports the instance ${instance.state}`, { instanceId });
   const node = nodeNameOf(instance);
   if (!node) throw new EventSkipped('no node name: neither a tag nor a private DNS name', { instanceId });
 
   await deps.targets.deregister(instanceId);
 
-  const group = await deps.inventory.describeGroup();
-  const facts = await deps.inventory.describeInstances(group.instances.map((i) => i.instanceId));
-  const peers = pickSeedCandidates(group, facts, instanceId);
+  const { group, peers, peerNames } = await runningPeers(deps, instanceId);
   const decision = mayForget({
     node,
     ec2State: instance.state,
     asgLifecycleState: group.instances.find((i) => i.instanceId === instanceId)?.lifecycleState,
-    runningMembers: peers.map(nodeNameOf).filter((name): name is string => name !== undefined),
+    runningMembers: peerNames,
   });
   if (!decision.allowed) {
     log.warn('departed node is not forgotten', { instanceId, node, reason: decision.reason });

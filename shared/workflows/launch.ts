@@ -1,11 +1,13 @@
-import { pickSeedCandidates, otherInServiceIds } from '../cluster/seeds';
+import { otherInServiceIds } from '../cluster/seeds';
 import { nodeNameOf } from '../cluster/node-name';
 import { policyParamsFor } from '../cluster/policy';
 import { BudgetExhausted, EventSkipped, WaitTimedOut, WarrenError } from '../errors';
 import type { EventOf } from '../events/types';
 import { majorVersion, type NodeJoinOutcome } from '../rabbitmq/operations';
+import { peersParameter } from '../rabbitmq/names';
 import type { Deps, Outcome } from './deps';
 import { actionStillOpen, assertOurGroup, completeAction, LifecycleActionGone, withHeartbeat, type HookWatch } from './lifecycle-action';
+import { runningPeers } from './instances';
 import { ensureBudget, firstThatAnswers, pollUntil } from './waiting';
 
 const AGENT_POLL_MS = 10_000;
@@ -47,9 +49,7 @@ async function joinAndServe(event: EventOf<'launch'>, deps: Deps, bound: number,
     (await nodes.isAgentOnline(instanceId)) ? true : undefined,
   );
 
-  const group = await deps.inventory.describeGroup();
-  const facts = await deps.inventory.describeInstances(group.instances.map((i) => i.instanceId).concat(instanceId));
-  const candidates = pickSeedCandidates(group, facts, instanceId);
+  const { group, facts, peers: candidates } = await runningPeers(deps, instanceId);
   const founding = candidates.length === 0 && otherInServiceIds(group, instanceId).length === 0;
 
   let peers: string[];
@@ -80,7 +80,7 @@ async function joinAndServe(event: EventOf<'launch'>, deps: Deps, bound: number,
   const secondsLeft = Math.floor((bound - deps.clock.now()) / 1000);
   const joined = await nodes.run(instanceId, 'join', {
     ...policy.params,
-    Peers: peers.join(','),
+    Peers: peersParameter(peers),
     GrowQuorum: 'true',
     TimeoutSeconds: String(Math.max(1, Math.min(config.bounds.ssmCommandSeconds, secondsLeft))),
   });

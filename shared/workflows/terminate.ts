@@ -1,11 +1,10 @@
 import { mayForget } from '../cluster/forget';
-import { nodeNameOf } from '../cluster/node-name';
-import { pickSeedCandidates } from '../cluster/seeds';
 import { BudgetExhausted, EventSkipped, WaitTimedOut, WarrenError } from '../errors';
 import type { EventOf } from '../events/types';
 import type { NodeLeaveOutcome } from '../rabbitmq/operations';
 import type { Deps, Outcome } from './deps';
 import { actionStillOpen, assertOurGroup, completeAction, LifecycleActionGone, withHeartbeat, type HookWatch } from './lifecycle-action';
+import { runningPeers, takeOutOfTraffic } from './instances';
 import { ensureBudget, firstThatAnswers, pollUntil } from './waiting';
 
 type Verdict = { result: 'CONTINUE' | 'ABANDON'; reason?: string };
@@ -46,17 +45,7 @@ async function leaveAndForget(event: EventOf<'terminate'>, deps: Deps, leaveBoun
   const instanceId = event.instanceId;
 
   // Out of traffic first, so clients reconnect elsewhere before the node stops.
-  await deps.targets.deregister(instanceId);
-  const deregistrationLeft = Math.floor((event.time + config.bounds.deregistrationSeconds * 1000 - deps.clock.now()) / 1000);
-  const deregistrationWait = Math.min(deregistrationLeft, Math.floor((deps.deadline - deps.clock.now()) / 1000));
-  if (deregistrationWait > 0) {
-    try {
-      await deps.targets.waitDeregistered(instanceId, deregistrationWait);
-    } catch (error) {
-      if (!(error instanceof WaitTimedOut)) throw error;
-      log.warn('targets still draining at the bound; the node leaves anyway', { instanceId });
-    }
-  }
+  await takeOutOfTraffic(deps, instanceId, Math.floor((event.time + config.bounds.deregistrationSeconds * 1000 - deps.clock.now()) / 1000));
 
   let left: NodeLeaveOutcome;
   try {
@@ -81,10 +70,7 @@ async function leaveAndForget(event: EventOf<'terminate'>, deps: Deps, leaveBoun
     return { result: 'CONTINUE', reason: 'last running member kept' };
   }
 
-  const group = await deps.inventory.describeGroup();
-  const facts = await deps.inventory.describeInstances(group.instances.map((i) => i.instanceId));
-  const peers = pickSeedCandidates(group, facts, instanceId);
-  const peerNames = peers.map(nodeNameOf).filter((name): name is string => name !== undefined);
+  const { group, peers, peerNames } = await runningPeers(deps, instanceId);
   const self = group.instances.find((i) => i.instanceId === instanceId);
   const decision = mayForget({ node: left.node, leftCleanly: true, asgLifecycleState: self?.lifecycleState ?? 'Terminating:Wait', runningMembers: peerNames });
   if (!decision.allowed) {

@@ -28,8 +28,8 @@ it('collapses reconciles enqueued within one minute into one message', async () 
   expect(received.Messages).toHaveLength(1);
   expect(received.Messages![0]!.Attributes?.MessageGroupId).toBe('orders');
   expect(JSON.parse(received.Messages![0]!.Body!)).toMatchObject({
-    source: 'aws.events',
-    'detail-type': 'Scheduled Event',
+    source: 'warren',
+    'detail-type': 'Reconcile Requested',
     detail: { reason: 'alarm orders-disk-free' },
   });
 });

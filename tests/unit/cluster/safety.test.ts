@@ -1,6 +1,6 @@
 import { decideReplacement, matchRunbook, minHealthyMembers } from '../../../shared/cluster/alarm-decision';
 import { mayForget } from '../../../shared/cluster/forget';
-import { nodeNameFromPrivateDns, nodeNameOf } from '../../../shared/cluster/node-name';
+import { nodeNameOf } from '../../../shared/cluster/node-name';
 import { policyParamsFor } from '../../../shared/cluster/policy';
 import { pickSeedCandidates } from '../../../shared/cluster/seeds';
 import type { GroupFacts, GroupInstance } from '../../../shared/ports';
@@ -13,9 +13,10 @@ const group = (instances: GroupInstance[], desiredCapacity = instances.length): 
 
 describe('node names', () => {
   it('derives the node name from the short host of the private DNS name', () => {
-    expect(nodeNameFromPrivateDns('ip-10-0-1-5.ec2.internal')).toBe('rabbit@ip-10-0-1-5');
-    expect(nodeNameFromPrivateDns('')).toBeUndefined();
-    expect(nodeNameFromPrivateDns('bad host;rm.ec2.internal')).toBeUndefined();
+    const named = (privateDnsName: string) => nodeNameOf({ instanceId: 'i-1', state: 'running', privateDnsName });
+    expect(named('ip-10-0-1-5.ec2.internal')).toBe('rabbit@ip-10-0-1-5');
+    expect(named('')).toBeUndefined();
+    expect(named('bad host;rm.ec2.internal')).toBeUndefined();
   });
 
   it('prefers the tag warren wrote over the DNS name', () => {
