@@ -1,0 +1,355 @@
+import { randomUUID } from 'node:crypto';
+import { GROUP_NAME_TAG } from '../../../shared/aws/inventory';
+import type { Ec2State } from '../../../shared/ports';
+import type { Ec2Instance, LocalEc2 } from './ec2';
+import { type LocalEventBus, publishLifecycleAction } from './event-bus';
+import {
+  AutoScalingValidationError,
+  type LifecycleActionRequest,
+  type LifecycleActionView,
+  type LifecycleAction,
+  type LifecycleHookSpec,
+  type LifecycleResult,
+  LifecycleActions,
+  hookSpec,
+} from './lifecycle-actions';
+import type { Scheduler } from './scheduler';
+
+export { AutoScalingValidationError, type LifecycleActionRequest, type LifecycleActionView, type LifecycleHookSpec, type LifecycleResult } from './lifecycle-actions';
+
+export type LifecycleState =
+  | 'Pending'
+  | 'Pending:Wait'
+  | 'Pending:Proceed'
+  | 'InService'
+  | 'Terminating'
+  | 'Terminating:Wait'
+  | 'Terminating:Proceed'
+  | 'Terminated';
+
+export interface GroupMember {
+  instanceId: string;
+  availabilityZone: string;
+  lifecycleState: LifecycleState;
+  healthStatus: 'Healthy' | 'Unhealthy';
+  launchTime: number;
+  inServiceSince?: number;
+}
+
+/** One line of the group's activity history: every lifecycle state change, with why. */
+export interface Activity {
+  at: number;
+  instanceId: string;
+  from?: LifecycleState;
+  to: LifecycleState;
+  cause: string;
+}
+
+export interface AutoScalingGroupOptions {
+  name: string;
+  minSize: number;
+  maxSize: number;
+  desiredCapacity: number;
+  /** defaults to the first three zones of the bus's region, balanced like AWS balances them */
+  availabilityZones?: string[];
+  /** null: no launch hook. Defaults: warren-launch, 3600 s, ABANDON */
+  launchHook?: Partial<LifecycleHookSpec> | null;
+  /** null: no terminate hook. Defaults: warren-terminate, 3600 s, CONTINUE */
+  terminateHook?: Partial<LifecycleHookSpec> | null;
+  /** CreateAutoScalingGroup's default is 0 */
+  healthCheckGracePeriodSeconds?: number;
+  /** how long the group takes to notice that EC2 no longer runs an instance (its EC2 health check) */
+  ec2HealthCheckDelayMs?: number;
+  /** pause before launching again after an instance failed to start */
+  launchRetryDelayMs?: number;
+}
+
+const ACTIVE: ReadonlySet<LifecycleState> = new Set(['Pending', 'Pending:Wait', 'Pending:Proceed', 'InService']);
+const GONE: ReadonlySet<Ec2State> = new Set(['shutting-down', 'terminated']);
+
+/**
+ * One Auto Scaling group: keeps desired capacity balanced across zones, puts launches and
+ * terminations through their lifecycle hooks (events on the bus, tokens, heartbeats, default
+ * results), and replaces instances that are unhealthy or that EC2 stopped running.
+ */
+export class LocalAutoScalingGroup {
+  readonly name: string;
+  readonly arn: string;
+  readonly availabilityZones: string[];
+  readonly launchHook?: LifecycleHookSpec;
+  readonly terminateHook?: LifecycleHookSpec;
+  readonly activities: Activity[] = [];
+  private readonly minSize: number;
+  private readonly maxSize: number;
+  private desired: number;
+  private readonly members = new Map<string, GroupMember>();
+  private readonly actions: LifecycleActions;
+  private readonly timers = new Set<() => void>();
+  private readonly failedLaunches = new Set<string>();
+  private disposed = false;
+
+  constructor(
+    private readonly ec2: LocalEc2,
+    private readonly bus: LocalEventBus,
+    private readonly scheduler: Scheduler,
+    private readonly options: AutoScalingGroupOptions,
+  ) {
+    this.name = options.name;
+    this.arn = `arn:aws:autoscaling:${bus.region}:${bus.account}:autoScalingGroup:${randomUUID()}:autoScalingGroupName/${options.name}`;
+    this.availabilityZones = options.availabilityZones ?? ['a', 'b', 'c'].map((zone) => `${bus.region}${zone}`);
+    this.launchHook = hookSpec(options.launchHook, { name: 'warren-launch', heartbeatTimeoutSeconds: 3600, defaultResult: 'ABANDON' });
+    this.terminateHook = hookSpec(options.terminateHook, { name: 'warren-terminate', heartbeatTimeoutSeconds: 3600, defaultResult: 'CONTINUE' });
+    if (!(options.minSize <= options.desiredCapacity && options.desiredCapacity <= options.maxSize)) {
+      throw new AutoScalingValidationError(`Desired capacity:${options.desiredCapacity} must be between the specified min size:${options.minSize} and max size:${options.maxSize}`);
+    }
+    this.minSize = options.minSize;
+    this.maxSize = options.maxSize;
+    this.desired = options.desiredCapacity;
+    this.actions = new LifecycleActions(
+      () => scheduler.now(),
+      (ms, task) => this.after(ms, task),
+      (action) => this.actionEnded(action, action.hook.defaultResult, 'timed out'),
+    );
+    ec2.onStateChange((instance, previous) => this.onEc2StateChange(instance, previous));
+  }
+
+  /** Launches up to the desired capacity. */
+  start(): void {
+    this.reconcileCapacity();
+  }
+
+  /** Stops every timer; the model is inert afterwards. */
+  dispose(): void {
+    this.disposed = true;
+    for (const cancel of this.timers) cancel();
+    this.timers.clear();
+  }
+
+  describe(): { name: string; arn: string; minSize: number; maxSize: number; desiredCapacity: number; instances: GroupMember[] } {
+    const instances = [...this.members.values()].map((member) => ({ ...member }));
+    return { name: this.name, arn: this.arn, minSize: this.minSize, maxSize: this.maxSize, desiredCapacity: this.desired, instances };
+  }
+
+  member(instanceId: string): GroupMember | undefined {
+    const member = this.members.get(instanceId);
+    return member && { ...member };
+  }
+
+  activeActions(): LifecycleActionView[] {
+    return this.actions.list();
+  }
+
+  /** SetDesiredCapacity. */
+  setDesiredCapacity(desiredCapacity: number): void {
+    if (desiredCapacity > this.maxSize) {
+      throw new AutoScalingValidationError(`New SetDesiredCapacity value ${desiredCapacity} is above max value ${this.maxSize} for the AutoScalingGroup.`);
+    }
+    if (desiredCapacity < this.minSize) {
+      throw new AutoScalingValidationError(`New SetDesiredCapacity value ${desiredCapacity} is below min value ${this.minSize} for the AutoScalingGroup.`);
+    }
+    this.desired = desiredCapacity;
+    this.reconcileCapacity();
+  }
+
+  /** TerminateInstanceInAutoScalingGroup: through the terminate hook; without decrement a replacement launches at once. */
+  terminateInstance(instanceId: string, shouldDecrementDesiredCapacity: boolean): void {
+    const member = this.requireMember(instanceId);
+    if (!ACTIVE.has(member.lifecycleState)) return;
+    if (shouldDecrementDesiredCapacity) {
+      if (this.desired - 1 < this.minSize) {
+        throw new AutoScalingValidationError(
+          `Currently, desiredSize equals minSize (${this.minSize}). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.`,
+        );
+      }
+      this.desired -= 1;
+    }
+    this.beginTermination(member, `instance was taken out of service in response to a user request${shouldDecrementDesiredCapacity ? ', shrinking the capacity' : ''}`);
+    this.reconcileCapacity();
+  }
+
+  /** SetInstanceHealth. An Unhealthy InService instance is replaced; a pending one once it is in service. */
+  setInstanceHealth(instanceId: string, healthStatus: 'Healthy' | 'Unhealthy', shouldRespectGracePeriod = true): void {
+    const member = this.requireMember(instanceId);
+    const grace = (this.options.healthCheckGracePeriodSeconds ?? 0) * 1000;
+    if (shouldRespectGracePeriod && member.inServiceSince !== undefined && this.scheduler.now() < member.inServiceSince + grace) return;
+    if (!ACTIVE.has(member.lifecycleState)) return;
+    member.healthStatus = healthStatus;
+    if (healthStatus === 'Unhealthy' && member.lifecycleState === 'InService') {
+      this.beginTermination(member, 'instance was taken out of service in response to a health check (SetInstanceHealth Unhealthy)');
+      this.reconcileCapacity();
+    }
+  }
+
+  /** CompleteLifecycleAction, by token or by instance id. */
+  completeLifecycleAction(request: LifecycleActionRequest & { result: LifecycleResult }): void {
+    const action = this.actions.find(request, this.name);
+    this.actions.close(action.instanceId);
+    this.actionEnded(action, request.result, 'completed');
+  }
+
+  /** RecordLifecycleActionHeartbeat: the timeout starts over, up to the global timeout. */
+  recordLifecycleActionHeartbeat(request: LifecycleActionRequest): void {
+    this.actions.heartbeat(this.actions.find(request, this.name));
+  }
+
+  private startAction(member: GroupMember, transition: 'launching' | 'terminating', hook: LifecycleHookSpec): void {
+    this.move(member, transition === 'launching' ? 'Pending:Wait' : 'Terminating:Wait', `lifecycle hook ${hook.name}`);
+    const action = this.actions.start(member.instanceId, transition, hook);
+    publishLifecycleAction(this.bus, {
+      groupArn: this.arn,
+      groupName: this.name,
+      hookName: hook.name,
+      token: action.token,
+      instanceId: member.instanceId,
+      transition,
+      notificationMetadata: hook.notificationMetadata,
+    });
+  }
+
+  private actionEnded(action: LifecycleAction, result: LifecycleResult, how: string): void {
+    const member = this.members.get(action.instanceId);
+    if (!member) return;
+    const why = `lifecycle action ${how} with ${result}`;
+    if (action.transition === 'terminating') {
+      this.proceedTermination(member, why);
+    } else if (result === 'CONTINUE') {
+      this.move(member, 'Pending:Proceed', why);
+      member.inServiceSince = this.scheduler.now();
+      this.move(member, 'InService', why);
+      if (member.healthStatus === 'Unhealthy') this.beginTermination(member, 'instance was marked Unhealthy before it came into service');
+    } else {
+      // an abandoned launch is terminated through the terminate hook, and replaced
+      member.healthStatus = 'Unhealthy';
+      this.beginTermination(member, why);
+    }
+    this.reconcileCapacity();
+  }
+
+  /* Re-reads the members on every step: a termination may finish, and call back here, mid-loop. */
+  private reconcileCapacity(): void {
+    if (this.disposed) return;
+    const active = () => [...this.members.values()].filter((member) => ACTIVE.has(member.lifecycleState));
+    while (active().length < this.desired) this.launch(this.leastUsedZone());
+    while (active().length > this.desired) {
+      const count = active().length;
+      this.beginTermination(
+        this.pickScaleInVictim(active()),
+        `instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from ${count} to ${this.desired}`,
+      );
+    }
+  }
+
+  private launch(availabilityZone: string): void {
+    const instanceId = this.ec2.runInstance({ availabilityZone, tags: { [GROUP_NAME_TAG]: this.name } });
+    const member: GroupMember = { instanceId, availabilityZone, lifecycleState: 'Pending', healthStatus: 'Healthy', launchTime: this.scheduler.now() };
+    this.members.set(instanceId, member);
+    this.activities.push({ at: member.launchTime, instanceId, to: 'Pending', cause: 'launching a new instance to reach the desired capacity' });
+  }
+
+  private beginTermination(member: GroupMember, cause: string): void {
+    this.actions.close(member.instanceId);
+    this.move(member, 'Terminating', cause);
+    const machineGone = GONE.has(this.ec2.get(member.instanceId)?.state ?? 'terminated');
+    if (this.terminateHook && !machineGone) this.startAction(member, 'terminating', this.terminateHook);
+    else this.proceedTermination(member, machineGone ? 'EC2 no longer runs the instance' : 'no terminate hook');
+  }
+
+  private proceedTermination(member: GroupMember, cause: string): void {
+    this.move(member, 'Terminating:Proceed', cause);
+    if ((this.ec2.get(member.instanceId)?.state ?? 'terminated') === 'terminated') {
+      this.finishTermination(member);
+    } else {
+      void this.ec2.terminate(member.instanceId);
+    }
+  }
+
+  private finishTermination(member: GroupMember): void {
+    this.move(member, 'Terminated', 'EC2 terminated the instance');
+    this.members.delete(member.instanceId);
+    this.reconcileCapacity();
+  }
+
+  private onEc2StateChange(instance: Readonly<Ec2Instance>, previous: Ec2State): void {
+    const member = this.members.get(instance.instanceId);
+    if (!member || this.disposed) return;
+    if (instance.state === 'running' && member.lifecycleState === 'Pending') {
+      if (this.launchHook) this.startAction(member, 'launching', this.launchHook);
+      else {
+        member.inServiceSince = this.scheduler.now();
+        this.move(member, 'InService', 'no launch hook');
+      }
+      return;
+    }
+    if (instance.state === 'shutting-down' && previous === 'pending' && member.lifecycleState === 'Pending') {
+      this.failedLaunches.add(member.instanceId);
+      return;
+    }
+    if (instance.state === 'terminated' && this.failedLaunches.delete(member.instanceId)) {
+      this.move(member, 'Terminated', 'the instance failed to start');
+      this.members.delete(member.instanceId);
+      this.after(this.options.launchRetryDelayMs ?? 10_000, () => this.reconcileCapacity());
+      return;
+    }
+    if (instance.state === 'terminated' && member.lifecycleState === 'Terminating:Proceed') {
+      this.finishTermination(member);
+      return;
+    }
+    if (instance.state === 'shutting-down' && ACTIVE.has(member.lifecycleState)) {
+      // nobody asked the group: its EC2 health check notices a little later and replaces the instance
+      this.after(this.options.ec2HealthCheckDelayMs ?? 10_000, () => {
+        const current = this.members.get(instance.instanceId);
+        if (!current || !ACTIVE.has(current.lifecycleState)) return;
+        current.healthStatus = 'Unhealthy';
+        this.beginTermination(current, 'instance was taken out of service in response to an EC2 health check indicating it has been terminated or stopped');
+        this.reconcileCapacity();
+      });
+    }
+  }
+
+  /** Launches go to the zone with the fewest active instances; ties to the first zone listed. */
+  private leastUsedZone(): string {
+    const counts = this.zoneCounts([...this.members.values()].filter((member) => ACTIVE.has(member.lifecycleState)));
+    return this.availabilityZones.reduce((best, zone) => (counts.get(zone)! < counts.get(best)! ? zone : best));
+  }
+
+  /*
+   * The default termination policy, simplified: first the zone with the most instances (zone balance
+   * comes before any policy), then, where AWS looks at launch template age and the next billing hour
+   * and then picks at random, the oldest launch; the instance id breaks ties so runs repeat.
+   */
+  private pickScaleInVictim(candidates: GroupMember[]): GroupMember {
+    const counts = this.zoneCounts(candidates);
+    const zone = this.availabilityZones.reduce((best, next) => (counts.get(next)! > counts.get(best)! ? next : best));
+    const inZone = candidates.filter((member) => member.availabilityZone === zone);
+    return inZone.sort((a, b) => a.launchTime - b.launchTime || a.instanceId.localeCompare(b.instanceId))[0]!;
+  }
+
+  private zoneCounts(members: GroupMember[]): Map<string, number> {
+    const counts = new Map(this.availabilityZones.map((zone) => [zone, 0]));
+    for (const member of members) counts.set(member.availabilityZone, (counts.get(member.availabilityZone) ?? 0) + 1);
+    return counts;
+  }
+
+  private move(member: GroupMember, to: LifecycleState, cause: string): void {
+    this.activities.push({ at: this.scheduler.now(), instanceId: member.instanceId, from: member.lifecycleState, to, cause });
+    member.lifecycleState = to;
+  }
+
+  private requireMember(instanceId: string): GroupMember {
+    const member = this.members.get(instanceId);
+    if (!member) throw new AutoScalingValidationError(`Instance Id not found - No managed instance found for instance ID: ${instanceId}`);
+    return member;
+  }
+
+  private after(ms: number, task: () => void): () => void {
+    const cancel = this.scheduler.after(ms, () => {
+      this.timers.delete(cancel);
+      if (!this.disposed) task();
+    });
+    this.timers.add(cancel);
+    return () => {
+      this.timers.delete(cancel);
+      cancel();
+    };
+  }
+}
