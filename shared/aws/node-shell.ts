@@ -154,7 +154,7 @@ export class SsmNodeShell implements NodeShell {
  * The port's per-instance result holds NodeCommandFailed only; an unparsable output or a failed
  * status lookup is reported as one, keeping the original error as its cause.
  */
-function asCommandFailure(error: unknown, instanceId: string, operation: string): NodeCommandFailed {
+export function asCommandFailure(error: unknown, instanceId: string, operation: string): NodeCommandFailed {
   if (error instanceof NodeCommandFailed) return error;
   if (error instanceof NodeOutputInvalid) {
     return new NodeCommandFailed(instanceId, operation, 'OutputInvalid', error.message, { cause: error });

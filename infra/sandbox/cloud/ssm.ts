@@ -1,0 +1,265 @@
+import { randomUUID } from 'node:crypto';
+import { InvalidDocumentParameters, loadDocument, parameterEnvironment, type CommandDocument } from '../nodes/documents';
+import type { ProcessResult } from '../nodes/process';
+import type { Scheduler } from './scheduler';
+
+/**
+ * SSM Run Command for the local cloud: SendCommand runs the real document scripts of infra/ssm on the
+ * instances' RabbitMQ nodes, one invocation per instance, with the statuses AWS documents
+ * (Understanding command statuses): Pending until the agent is online, InProgress while the script
+ * runs, then Success, Failed, TimedOut (DeliveryTimedOut / ExecutionTimedOut) or Undeliverable.
+ */
+
+/** What the SSM service knows of an instance's agent; undefined for an id it never saw register. */
+export type AgentState = { state: 'booting' } | { state: 'ready'; since: number } | { state: 'gone' };
+
+/** The machines commands run on (RabbitMqInstanceHost in the sandbox). */
+export interface CommandTargets {
+  agentState(instanceId: string): AgentState | undefined;
+  /** Runs the document's script on the instance with parameters already checked; output truncated like SSM. */
+  runDocument(instanceId: string, document: string, params: Record<string, string>): Promise<ProcessResult>;
+}
+
+export type InvocationStatus = 'Pending' | 'InProgress' | 'Delayed' | 'Success' | 'Cancelled' | 'TimedOut' | 'Failed';
+
+/** GetCommandInvocation's answer, with AWS's field names. */
+export interface CommandInvocation {
+  CommandId: string;
+  InstanceId: string;
+  DocumentName: string;
+  Status: InvocationStatus;
+  /** Pending, InProgress, Success, Failed, DeliveryTimedOut, ExecutionTimedOut, Undeliverable */
+  StatusDetails: string;
+  /** the script's exit code; -1 until it ended */
+  ResponseCode: number;
+  StandardOutputContent: string;
+  StandardErrorContent: string;
+  RequestedDateTime: number;
+  ExecutionStartDateTime?: number;
+  ExecutionEndDateTime?: number;
+}
+
+export interface SentCommand {
+  CommandId: string;
+  DocumentName: string;
+  InstanceIds: string[];
+  Parameters: Record<string, string>;
+  RequestedDateTime: number;
+}
+
+/** An SSM API error as the SDK throws it: `name` is the AWS error code. */
+export class SsmApiError extends Error {
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = code;
+  }
+}
+
+/** A fault for the next `times` invocations that match (all instances / documents when omitted). */
+export interface CommandFault {
+  instanceId?: string;
+  /** document name without the prefix, e.g. NodeJoin */
+  document?: string;
+  times?: number;
+  /**
+   * fail: the script "exits" non-zero with this stderr, without running; timeout: ExecutionTimedOut
+   * without running; undeliverable: the agent never gets it; delay: delivery is late by `ms`, then it runs.
+   */
+  effect: { kind: 'fail'; stderr?: string; exitCode?: number } | { kind: 'timeout' } | { kind: 'undeliverable' } | { kind: 'delay'; ms: number };
+}
+
+export interface LocalRunCommandOptions {
+  targets: CommandTargets;
+  scheduler: Scheduler;
+  /** config.ssmDocumentPrefix: documents are named <prefix><Document> */
+  documentPrefix: string;
+  /** how long after boot the agent reports Online (the real agent needs a few seconds to register) */
+  agentOnlineDelayMs?: number;
+  /** how often a pending invocation looks at its agent again */
+  agentPollMs?: number;
+  /** where the documents live; infra/ssm by default */
+  documentDirectory?: string;
+}
+
+/** SendCommand's TimeoutSeconds: its default and bounds. */
+const DEFAULT_DELIVERY_TIMEOUT_SECONDS = 3600;
+const MAX_INSTANCE_IDS = 50;
+const TERMINAL = new Set<InvocationStatus>(['Success', 'Cancelled', 'TimedOut', 'Failed']);
+
+interface Tracked {
+  invocation: CommandInvocation;
+  settled: Promise<void>;
+}
+
+export class LocalRunCommand {
+  readonly sent: SentCommand[] = [];
+  private readonly invocations = new Map<string, Tracked>();
+  private readonly faults: Array<CommandFault & { left: number }> = [];
+  private readonly offline = new Set<string>();
+  private readonly documents = new Map<string, CommandDocument>();
+
+  constructor(private readonly options: LocalRunCommandOptions) {}
+
+  /**
+   * SendCommand. Refuses up front, like SSM: an unknown document (InvalidDocument), a parameter that is
+   * unknown, missing or outside its allowedPattern (InvalidParameters), an id SSM never saw (InvalidInstanceId).
+   */
+  async sendCommand(request: { DocumentName: string; InstanceIds: string[]; Parameters?: Record<string, string | string[]>; TimeoutSeconds?: number }): Promise<string> {
+    const document = this.documentNamed(request.DocumentName);
+    const params = Object.fromEntries(Object.entries(request.Parameters ?? {}).map(([name, value]) => [name, Array.isArray(value) ? value.join(',') : value]));
+    try {
+      parameterEnvironment(document, params);
+    } catch (error) {
+      if (error instanceof InvalidDocumentParameters) throw new SsmApiError('InvalidParameters', error.problems.join('; '));
+      throw error;
+    }
+    const instanceIds = [...new Set(request.InstanceIds)];
+    if (instanceIds.length === 0 || instanceIds.length > MAX_INSTANCE_IDS) {
+      throw new SsmApiError('ValidationException', `1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length between 1 and ${MAX_INSTANCE_IDS}`);
+    }
+    const unknown = instanceIds.filter((id) => this.options.targets.agentState(id) === undefined);
+    if (unknown.length > 0) throw new SsmApiError('InvalidInstanceId', `Instances [${unknown.join(', ')}] not in a valid state for account`);
+
+    const commandId = randomUUID();
+    const now = this.options.scheduler.now();
+    this.sent.push({ CommandId: commandId, DocumentName: request.DocumentName, InstanceIds: instanceIds, Parameters: params, RequestedDateTime: now });
+    const deliverBy = now + (request.TimeoutSeconds ?? DEFAULT_DELIVERY_TIMEOUT_SECONDS) * 1000;
+    for (const instanceId of instanceIds) {
+      const invocation: CommandInvocation = {
+        CommandId: commandId,
+        InstanceId: instanceId,
+        DocumentName: request.DocumentName,
+        Status: 'Pending',
+        StatusDetails: 'Pending',
+        ResponseCode: -1,
+        StandardOutputContent: '',
+        StandardErrorContent: '',
+        RequestedDateTime: now,
+      };
+      const settled = this.deliver(invocation, document, params, deliverBy);
+      this.invocations.set(key(commandId, instanceId), { invocation, settled });
+    }
+    return commandId;
+  }
+
+  /** GetCommandInvocation; InvocationDoesNotExist for a pair SSM does not know. */
+  getCommandInvocation(commandId: string, instanceId: string): CommandInvocation {
+    const tracked = this.invocations.get(key(commandId, instanceId));
+    if (!tracked) throw new SsmApiError('InvocationDoesNotExist', `command ${commandId} has no invocation on ${instanceId}`);
+    return { ...tracked.invocation };
+  }
+
+  /** The invocation once terminal, or as it stands when `maxWaitMs` ran out first. */
+  async waitForInvocation(commandId: string, instanceId: string, maxWaitMs: number): Promise<CommandInvocation> {
+    const tracked = this.invocations.get(key(commandId, instanceId));
+    if (!tracked) throw new SsmApiError('InvocationDoesNotExist', `command ${commandId} has no invocation on ${instanceId}`);
+    let cancel = () => {};
+    const bound = new Promise<void>((resolve) => (cancel = this.options.scheduler.after(maxWaitMs, resolve)));
+    await Promise.race([tracked.settled, bound]);
+    cancel();
+    return { ...tracked.invocation };
+  }
+
+  /**
+   * DescribeInstanceInformation: an instance is listed once its agent registered (booted plus the
+   * agent's delay); Online while connected, ConnectionLost once the machine is gone or cut off.
+   */
+  describeInstanceInformation(instanceIds: string[]): Array<{ InstanceId: string; PingStatus: 'Online' | 'ConnectionLost' }> {
+    return instanceIds.flatMap((instanceId) => {
+      const agent = this.options.targets.agentState(instanceId);
+      if (!agent || agent.state === 'booting' || (agent.state === 'ready' && !this.registered(agent))) return [];
+      return [{ InstanceId: instanceId, PingStatus: this.agentOnline(instanceId) ? 'Online' : 'ConnectionLost' }];
+    });
+  }
+
+  /** Fault injection: the agent loses (or regains) its connection; pending invocations wait for it. */
+  setAgentConnected(instanceId: string, connected: boolean): void {
+    if (connected) this.offline.delete(instanceId);
+    else this.offline.add(instanceId);
+  }
+
+  /** Fault injection: the next matching invocations fail, time out, are lost or late. */
+  injectFault(fault: CommandFault): void {
+    this.faults.push({ ...fault, left: fault.times ?? 1 });
+  }
+
+  private agentOnline(instanceId: string): boolean {
+    const agent = this.options.targets.agentState(instanceId);
+    return agent?.state === 'ready' && this.registered(agent) && !this.offline.has(instanceId);
+  }
+
+  private registered(agent: { since: number }): boolean {
+    return this.options.scheduler.now() >= agent.since + (this.options.agentOnlineDelayMs ?? 0);
+  }
+
+  private async deliver(invocation: CommandInvocation, document: CommandDocument, params: Record<string, string>, deliverBy: number): Promise<void> {
+    const { targets, scheduler } = this.options;
+    const instanceId = invocation.InstanceId;
+    const end = (status: InvocationStatus, details: string, output: Partial<Pick<CommandInvocation, 'ResponseCode' | 'StandardOutputContent' | 'StandardErrorContent'>> = {}) => {
+      Object.assign(invocation, { Status: status, StatusDetails: details, ExecutionEndDateTime: scheduler.now(), ...output });
+    };
+    // like the agent, which polls for messages: nothing is delivered to a machine that is not up
+    while (!this.agentOnline(instanceId)) {
+      if (targets.agentState(instanceId)?.state === 'gone') return end('Failed', 'Undeliverable');
+      if (scheduler.now() >= deliverBy) return end('TimedOut', 'DeliveryTimedOut');
+      await this.sleep(Math.min(this.options.agentPollMs ?? 250, deliverBy - scheduler.now()));
+    }
+    const fault = this.takeFault(instanceId, document.name);
+    if (fault?.kind === 'undeliverable') return end('Failed', 'Undeliverable');
+    if (fault?.kind === 'delay') await this.sleep(fault.ms);
+    Object.assign(invocation, { Status: 'InProgress', StatusDetails: 'InProgress', ExecutionStartDateTime: scheduler.now() });
+    if (fault?.kind === 'fail') {
+      return end('Failed', 'Failed', { ResponseCode: fault.exitCode ?? 1, StandardErrorContent: fault.stderr ?? 'injected failure' });
+    }
+    if (fault?.kind === 'timeout') return end('TimedOut', 'ExecutionTimedOut', { StandardErrorContent: 'injected execution timeout' });
+
+    let result: ProcessResult;
+    try {
+      result = await targets.runDocument(instanceId, document.name, params);
+    } catch (error) {
+      return end('Failed', 'Failed', { ResponseCode: 1, StandardErrorContent: error instanceof Error ? error.message : String(error) });
+    }
+    const output = { ResponseCode: result.exitCode, StandardOutputContent: result.stdout, StandardErrorContent: result.stderr };
+    // the machine died under the command: the agent never reports back
+    if (targets.agentState(instanceId)?.state === 'gone') return end('Failed', 'Undeliverable', output);
+    if (result.stderr.includes(`[killed after ${document.timeoutSeconds * 1000} ms]`)) return end('TimedOut', 'ExecutionTimedOut', output);
+    if (result.exitCode === 0) return end('Success', 'Success', output);
+    end('Failed', 'Failed', output);
+  }
+
+  private takeFault(instanceId: string, document: string): CommandFault['effect'] | undefined {
+    const index = this.faults.findIndex((f) => (!f.instanceId || f.instanceId === instanceId) && (!f.document || f.document === document));
+    if (index < 0) return undefined;
+    const fault = this.faults[index]!;
+    if (--fault.left <= 0) this.faults.splice(index, 1);
+    return fault.effect;
+  }
+
+  private documentNamed(documentName: string): CommandDocument {
+    const cached = this.documents.get(documentName);
+    if (cached) return cached;
+    const bare = documentName.startsWith(this.options.documentPrefix) ? documentName.slice(this.options.documentPrefix.length) : '';
+    let document: CommandDocument;
+    try {
+      if (!/^[A-Za-z0-9_.-]+$/.test(bare)) throw new Error('not a document of this account');
+      document = loadDocument(bare, this.options.documentDirectory);
+    } catch {
+      throw new SsmApiError('InvalidDocument', `Document with name ${documentName} does not exist.`);
+    }
+    this.documents.set(documentName, document);
+    return document;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.options.scheduler.after(Math.max(0, ms), resolve));
+  }
+}
+
+/** True once the invocation reached a status it never leaves. */
+export function isTerminal(invocation: Pick<CommandInvocation, 'Status'>): boolean {
+  return TERMINAL.has(invocation.Status);
+}
+
+function key(commandId: string, instanceId: string): string {
+  return `${commandId}/${instanceId}`;
+}
