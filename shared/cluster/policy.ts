@@ -7,7 +7,8 @@ export interface PolicyChoice {
   omitted?: string;
 }
 
-const NO_POLICY: PolicyParams = { PolicyName: '', PolicyPattern: '', PolicyDefinition: '', PolicyApplyTo: '', PolicyPriority: '' };
+// An empty name applies nothing; the other values are the documents' defaults, which their patterns accept.
+const NO_POLICY: PolicyParams = { PolicyName: '', PolicyPattern: '', PolicyDefinition: '{}', PolicyApplyTo: 'queues', PolicyPriority: '0' };
 
 /**
  * The policy to send with a join or apply-policy. Classic mirroring exists only on 3.x, so 4.x and

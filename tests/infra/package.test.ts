@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rules } from '../../infra/sandbox/rules';
 
 /**
  * `serverless package` must work offline (dummy credentials, Serverless v3) and its CloudFormation
@@ -58,5 +59,14 @@ describe('the functions stack, packaged offline', () => {
       (r) => r.Type === 'AWS::Events::Rule' && r.Properties.EventPattern?.source?.includes('aws.autoscaling'),
     );
     expect(lifecycle?.Properties.EventPattern.detail.AutoScalingGroupName).toEqual(['warren-demo-asg']);
+  });
+
+  it('routes exactly as the sandbox does: its rules are these patterns', () => {
+    const patterns = Object.values(template.Resources)
+      .filter((r) => r.Type === 'AWS::Events::Rule')
+      .map((r) => r.Properties.EventPattern ?? { source: ['aws.events'], 'detail-type': ['Scheduled Event'] });
+    const sandbox = rules('warren-demo-asg', 'warren-').map((rule) => rule.pattern);
+    const canonical = (list: unknown[]) => list.map((p) => JSON.stringify(p)).sort();
+    expect(canonical(patterns)).toEqual(canonical(sandbox));
   });
 });

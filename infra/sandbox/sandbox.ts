@@ -1,0 +1,272 @@
+import { randomBytes } from 'node:crypto';
+import { loadConfig, type Config } from '../../shared/config';
+import { DETAIL_TYPES, SOURCES } from '../../shared/events';
+import type { EventKind } from '../../shared/events/types';
+import { createObservability, type Observability } from '../../shared/observability';
+import type { Outcome } from '../../shared/workflows/deps';
+import { handleInvocation, type Wiring } from '../../shared/workflows/invocation';
+import { LocalAutoScalingGroup } from './cloud/autoscaling';
+import { LocalEc2 } from './cloud/ec2';
+import { type AwsEvent, LocalEventBus } from './cloud/event-bus';
+import { LocalNodeShell } from './cloud/local-node-shell';
+import { LocalInventory, LocalLifecycle } from './cloud/local-ports';
+import { LocalNetworkLoadBalancer, LocalTargetGroups } from './cloud/local-target-groups';
+import { RabbitMqInstanceHost } from './cloud/rabbitmq-host';
+import { realTimeScheduler, type Scheduler } from './cloud/scheduler';
+import { LocalRunCommand } from './cloud/ssm';
+import { LocalFifoQueue } from './fifo-queue';
+import type { NodeMode } from './nodes';
+import { routeOf } from './rules';
+import { divergence, sandboxStatus, type SandboxStatus } from './status';
+import { execFileSync } from 'node:child_process';
+import { majorVersion } from '../../shared/rabbitmq/operations';
+
+export const SANDBOX_CLUSTER = 'warren-sandbox';
+export const SANDBOX_GROUP = 'warren-sandbox-asg';
+/** Alarm names the sandbox's runbook knows: `<prefix>node-...` replaces, `<prefix>cluster-...` reconciles. */
+export const SANDBOX_ALARM_PREFIX = 'warren-sandbox-';
+
+export interface SandboxOptions {
+  nodes: number;
+  network?: NodeMode;
+  /** local load balancer listener ports; 0 picks free ones */
+  amqpPort?: number;
+  managementPort?: number;
+  /** how often the scheduled reconcile fires; 0 turns it off */
+  reconcileEveryMs?: number;
+  /** where Powertools writes: the daemon's log file through its stdout */
+  observability?: Observability;
+}
+
+/** One heal as the timeline shows it. */
+export interface HealRecord {
+  at: number;
+  kind: EventKind | 'unparsed';
+  instanceId?: string;
+  durationMs: number;
+  outcome: string;
+}
+
+/**
+ * The local cloud wired to warren's own workflows: EC2 + Auto Scaling with hooks, SSM Run Command
+ * running the real documents on real RabbitMQ nodes, an NLB with real TCP health checks, and
+ * EventBridge delivering the documented event shapes through a FIFO queue into the same invocation
+ * shell the Lambda functions use.
+ */
+export class Sandbox {
+  readonly timeline: HealRecord[] = [];
+  readonly credentials = { user: 'warren', password: randomBytes(12).toString('hex') };
+  /** the installed RabbitMQ's major version (the policy check depends on it) */
+  readonly rabbitmqMajor = installedRabbitMqMajor();
+  private reconcileTimer?: () => void;
+  private usersReady = false;
+
+  private constructor(
+    readonly config: Config,
+    readonly mode: NodeMode,
+    readonly scheduler: Scheduler,
+    readonly bus: LocalEventBus,
+    readonly host: RabbitMqInstanceHost,
+    readonly ec2: LocalEc2,
+    readonly group: LocalAutoScalingGroup,
+    readonly nlb: LocalNetworkLoadBalancer,
+    readonly runCommand: LocalRunCommand,
+    readonly nodeShell: LocalNodeShell,
+    readonly queue: LocalFifoQueue,
+    private readonly wiring: Omit<Wiring, 'accepts' | 'queue'>,
+  ) {}
+
+  static async start(options: SandboxOptions): Promise<Sandbox> {
+    const config = sandboxConfig();
+    const scheduler = realTimeScheduler;
+    const bus = new LocalEventBus(scheduler);
+    const host = RabbitMqInstanceHost.create({ prefix: 'sbx', mode: options.network, now: () => scheduler.now() });
+    const ec2 = new LocalEc2({ host, bus, scheduler });
+    const group = new LocalAutoScalingGroup(ec2, bus, scheduler, {
+      name: SANDBOX_GROUP,
+      minSize: 1,
+      maxSize: 9,
+      desiredCapacity: options.nodes,
+      launchHook: { heartbeatTimeoutSeconds: 120 },
+      terminateHook: { heartbeatTimeoutSeconds: 120 },
+      ec2HealthCheckDelayMs: 5_000,
+    });
+    const nlb = await LocalNetworkLoadBalancer.start({
+      resolve: (instanceId) => host.addressOf(instanceId),
+      listenerPorts: { amqp: options.amqpPort ?? 0, management: options.managementPort ?? 0 },
+    });
+    const runCommand = new LocalRunCommand({ targets: host, scheduler, documentPrefix: config.ssmDocumentPrefix, agentOnlineDelayMs: 500 });
+    const nodeShell = new LocalNodeShell(runCommand, config);
+    const cloud = { ec2, group };
+    const telemetry = options.observability ?? createObservability(SANDBOX_CLUSTER);
+    const wiring = {
+      config,
+      inventory: new LocalInventory(cloud, config),
+      lifecycle: new LocalLifecycle(cloud),
+      nodes: nodeShell,
+      targets: new LocalTargetGroups(nlb),
+      metrics: telemetry.recorder,
+      clock: { now: () => scheduler.now(), sleep: (ms: number) => new Promise<void>((resolve) => scheduler.after(ms, resolve)) },
+      telemetry,
+    };
+    let sandbox: Sandbox | undefined;
+    const queue = new LocalFifoQueue(scheduler, (message) => sandbox!.heal(message.body, message.messageId, ['launch', 'terminate', 'gone', 'interruption', 'reconcile']));
+    sandbox = new Sandbox(config, host.cluster.mode, scheduler, bus, host, ec2, group, nlb, runCommand, nodeShell, queue, wiring);
+    bus.subscribe((event) => sandbox!.route(event));
+    group.start();
+    if ((options.reconcileEveryMs ?? 60_000) > 0) sandbox.scheduleReconcile(options.reconcileEveryMs ?? 60_000);
+    return sandbox;
+  }
+
+  /** EventBridge: the rules of serverless.yml decide which target an event reaches. */
+  private route(event: AwsEvent): void {
+    const target = routeOf(event, SANDBOX_GROUP, SANDBOX_ALARM_PREFIX);
+    if (target === 'heal-queue') this.queue.send(JSON.stringify(event));
+    else if (target === 'alarm-function') void this.heal(JSON.stringify(event), event.id, ['alarm']).catch(() => undefined);
+  }
+
+  /** One Lambda invocation: an SQS record for the heal function, the raw event for the alarm function. */
+  private async heal(body: string, messageId: string, accepts: readonly EventKind[]): Promise<Outcome[]> {
+    const started = this.scheduler.now();
+    const payload = accepts.includes('alarm') ? JSON.parse(body) : { Records: [{ messageId, eventSource: 'aws:sqs', body }] };
+    const raw = safeJson(body);
+    const record = (outcome: string) =>
+      this.timeline.push({ at: started, kind: kindOf(raw), instanceId: instanceOf(raw), durationMs: this.scheduler.now() - started, outcome });
+    try {
+      const outcome = await handleInvocation(payload, { ...this.wiring, queue: this.queue, accepts }, () => 900_000);
+      const outcomes = Array.isArray(outcome) ? outcome : [outcome];
+      record(outcomes.map((o) => (o.reason ? `${o.result}: ${o.reason}` : o.result)).join(', '));
+      return outcomes;
+    } catch (error) {
+      record(`failed: ${(error as Error).message}`);
+      throw error;
+    }
+  }
+
+  private scheduleReconcile(everyMs: number): void {
+    this.reconcileTimer = this.scheduler.after(everyMs, () => {
+      this.bus.publish(SOURCES.schedule, DETAIL_TYPES.scheduledEvent, [`arn:aws:events:${this.bus.region}:${this.bus.account}:rule/warren-reconcile`], {});
+      this.scheduleReconcile(everyMs);
+    });
+  }
+
+  /** A CloudWatch alarm going to ALARM, with the InstanceId dimension when given. */
+  raiseAlarm(alarmName: string, instanceId?: string): AwsEvent {
+    const metric = instanceId
+      ? [{ id: 'm1', metricStat: { metric: { namespace: 'AWS/EC2', name: 'StatusCheckFailed', dimensions: { InstanceId: instanceId } }, period: 60, stat: 'Maximum' }, returnData: true }]
+      : [{ id: 'm1', metricStat: { metric: { namespace: 'warren', name: 'Partitions', dimensions: { cluster: SANDBOX_CLUSTER } }, period: 60, stat: 'Maximum' }, returnData: true }];
+    return this.bus.publish(SOURCES.cloudWatch, DETAIL_TYPES.alarmStateChange, [`arn:aws:cloudwatch:${this.bus.region}:${this.bus.account}:alarm:${alarmName}`], {
+      alarmName,
+      state: { value: 'ALARM', reason: 'raised in the sandbox', timestamp: new Date(this.scheduler.now()).toISOString() },
+      previousState: { value: 'OK', reason: 'sandbox', timestamp: new Date(this.scheduler.now()).toISOString() },
+      configuration: { metrics: metric },
+    });
+  }
+
+  /** An event delivered exactly as EventBridge would deliver it to the rules. */
+  deliver(raw: Record<string, unknown>): void {
+    this.route(raw as unknown as AwsEvent);
+  }
+
+  /** A user that works through the load balancer (guest is loopback-only); created once a member runs. */
+  async ensureClientUser(instanceId: string): Promise<void> {
+    if (this.usersReady) return;
+    const { user, password } = this.credentials;
+    const add = await this.host.rabbitmqctl(instanceId, ['add_user', user, password]);
+    if (add.exitCode !== 0 && !/already exists/.test(add.stderr + add.stdout)) throw new Error(`add_user failed: ${add.stderr}`);
+    for (const args of [['set_user_tags', user, 'administrator'], ['set_permissions', '-p', '/', user, '.*', '.*', '.*']]) {
+      const result = await this.host.rabbitmqctl(instanceId, args);
+      if (result.exitCode !== 0) throw new Error(`${args[0]} failed: ${result.stderr}`);
+    }
+    this.usersReady = true;
+  }
+
+  /** Polls until converged (see divergence); throws with the last reasons when the bound passes. */
+  async waitConverged(timeoutMs: number, onProgress?: (reasons: string[]) => void): Promise<SandboxStatus> {
+    const until = this.scheduler.now() + timeoutMs;
+    let reasons: string[] = ['not looked at yet'];
+    for (;;) {
+      const status = await sandboxStatus(this);
+      const member = status.instances.find((i) => i.lifecycleState === 'InService' && status.members.running.includes(i.node ?? ''));
+      if (member) await this.ensureClientUser(member.id);
+      reasons = divergence(status, this.config.haPolicy.name, this.rabbitmqMajor);
+      if (reasons.length === 0) return status;
+      onProgress?.(reasons);
+      if (this.scheduler.now() >= until) throw new Error(`not converged after ${Math.round(timeoutMs / 1000)} s: ${reasons.join('; ')}`);
+      await new Promise<void>((resolve) => this.scheduler.after(1_000, resolve));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.reconcileTimer?.();
+    this.queue.stop();
+    this.group.dispose();
+    await this.nlb.close();
+    await this.host.destroy();
+  }
+}
+
+/** The configuration the workflows run with in the sandbox: the same loader, shorter bounds. */
+export function sandboxConfig(): Config {
+  const tg = (name: string) => `arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/${name}/0123456789abcdef`;
+  return loadConfig({
+    CLUSTER_NAME: SANDBOX_CLUSTER,
+    ASG_NAME: SANDBOX_GROUP,
+    AMQP_TARGET_GROUP_ARN: tg('warren-sandbox-amqp'),
+    MANAGEMENT_TARGET_GROUP_ARN: tg('warren-sandbox-mgmt'),
+    ALARM_RUNBOOK: JSON.stringify([
+      { alarm: `${SANDBOX_ALARM_PREFIX}node-`, match: 'prefix', action: 'replace-instance' },
+      { alarm: `${SANDBOX_ALARM_PREFIX}cluster-`, match: 'prefix', action: 'reconcile' },
+    ]),
+    LAUNCH_TIMEOUT_SECONDS: '240',
+    LEAVE_WAIT_TIMEOUT_SECONDS: '120',
+    DEREGISTRATION_TIMEOUT_SECONDS: '10',
+    TARGET_HEALTHY_TIMEOUT_SECONDS: '60',
+    AGENT_ONLINE_TIMEOUT_SECONDS: '60',
+    HEARTBEAT_INTERVAL_SECONDS: '10',
+    SSM_COMMAND_TIMEOUT_SECONDS: '120',
+    CRITICAL_RECHECK_SECONDS: '2',
+  });
+}
+
+function safeJson(body: string): Record<string, any> | undefined {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+}
+
+function kindOf(raw: Record<string, any> | undefined): HealRecord['kind'] {
+  switch (raw?.['detail-type']) {
+    case DETAIL_TYPES.launchLifecycleAction:
+      return 'launch';
+    case DETAIL_TYPES.terminateLifecycleAction:
+      return 'terminate';
+    case DETAIL_TYPES.instanceStateChange:
+      return 'gone';
+    case DETAIL_TYPES.spotInterruptionWarning:
+    case DETAIL_TYPES.rebalanceRecommendation:
+      return 'interruption';
+    case DETAIL_TYPES.alarmStateChange:
+      return 'alarm';
+    case DETAIL_TYPES.scheduledEvent:
+    case DETAIL_TYPES.reconcileRequested:
+      return 'reconcile';
+    default:
+      return 'unparsed';
+  }
+}
+
+function instanceOf(raw: Record<string, any> | undefined): string | undefined {
+  return raw?.detail?.EC2InstanceId ?? raw?.detail?.['instance-id'];
+}
+
+function installedRabbitMqMajor(): number {
+  try {
+    const version = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'rabbitmq-server'], { encoding: 'utf8' });
+    return majorVersion(version);
+  } catch {
+    return 3;
+  }
+}

@@ -1,0 +1,129 @@
+import type { TargetState } from '../../shared/ports';
+import type { Sandbox } from './sandbox';
+
+/** `warren sandbox status --json`: a contract scripts rely on; keys are only ever added. */
+export interface SandboxStatus {
+  cluster: string;
+  autoScalingGroupName: string;
+  desiredCapacity: number;
+  network: 'netns' | 'loopback';
+  instances: Array<{
+    id: string;
+    privateIp: string | null;
+    hostname: string | null;
+    availabilityZone: string;
+    lifecycleState: string;
+    ec2State: string;
+    node: string | null;
+    namespace: string | null;
+    targets: { amqp: TargetState; management: TargetState };
+  }>;
+  members: { all: string[]; running: string[]; partitions: Record<string, string[]> };
+  policies: string[];
+  loadBalancer: { amqp: string; management: string; amqpUrl: string; managementUrl: string };
+  queue: { depth: number; deadLetters: number };
+}
+
+interface ClusterView {
+  all: string[];
+  running: string[];
+  partitions: Record<string, string[]>;
+  policies: string[];
+}
+
+/** The cluster as one running member sees it (rabbitmqctl on the node, as an operator would look). */
+async function clusterView(sandbox: Sandbox, instanceIds: string[]): Promise<ClusterView> {
+  // a booting or dead instance has no node to ask: try the next
+  const ask = async (id: string, args: string[]) => {
+    try {
+      return await sandbox.host.rabbitmqctl(id, ['--formatter', 'json', ...args]);
+    } catch {
+      return undefined;
+    }
+  };
+  for (const id of instanceIds) {
+    const status = await ask(id, ['cluster_status']);
+    if (!status || status.exitCode !== 0) continue;
+    const parsed = JSON.parse(status.stdout) as { disk_nodes?: string[]; ram_nodes?: string[]; running_nodes?: string[]; partitions?: Record<string, string[]> };
+    const policies = await ask(id, ['list_policies', '-p', '/']);
+    return {
+      all: [...(parsed.disk_nodes ?? []), ...(parsed.ram_nodes ?? [])].sort(),
+      running: (parsed.running_nodes ?? []).slice().sort(),
+      partitions: parsed.partitions ?? {},
+      policies: policies?.exitCode === 0 ? (JSON.parse(policies.stdout) as Array<{ name: string }>).map((p) => p.name).sort() : [],
+    };
+  }
+  return { all: [], running: [], partitions: {}, policies: [] };
+}
+
+export async function sandboxStatus(sandbox: Sandbox): Promise<SandboxStatus> {
+  const group = sandbox.group.describe();
+  const members = group.instances;
+  const ids = new Set(members.map((m) => m.instanceId));
+  // instances that left the group stay visible while EC2 still describes them
+  const ec2 = sandbox.ec2.describe().filter((i) => ids.has(i.instanceId) || i.state !== 'terminated');
+  const live = members.filter((m) => m.lifecycleState === 'InService').map((m) => m.instanceId);
+  const view = await clusterView(sandbox, live.length > 0 ? live : members.map((m) => m.instanceId));
+  const endpoints = sandbox.nlb.endpoints();
+  const { user, password } = sandbox.credentials;
+  return {
+    cluster: sandbox.config.clusterName,
+    autoScalingGroupName: group.name,
+    desiredCapacity: group.desiredCapacity,
+    network: sandbox.mode === 'namespaces' ? 'netns' : 'loopback',
+    instances: ec2.map((instance) => {
+      const member = members.find((m) => m.instanceId === instance.instanceId);
+      const node = sandbox.host.nodeOf(instance.instanceId);
+      return {
+        id: instance.instanceId,
+        privateIp: instance.privateIp ?? null,
+        hostname: instance.hostname ?? null,
+        availabilityZone: instance.availabilityZone,
+        lifecycleState: member?.lifecycleState ?? 'Terminated',
+        ec2State: instance.state,
+        node: node?.name ?? null,
+        namespace: node?.namespace ?? null,
+        targets: { amqp: sandbox.nlb.groups.amqp.stateOf(instance.instanceId), management: sandbox.nlb.groups.management.stateOf(instance.instanceId) },
+      };
+    }),
+    members: { all: view.all, running: view.running, partitions: view.partitions },
+    policies: view.policies,
+    loadBalancer: {
+      amqp: `${endpoints.amqp.host}:${endpoints.amqp.port}`,
+      management: `${endpoints.management.host}:${endpoints.management.port}`,
+      amqpUrl: `amqp://${user}:${password}@${endpoints.amqp.host}:${endpoints.amqp.port}`,
+      managementUrl: `http://${user}:${password}@${endpoints.management.host}:${endpoints.management.port}`,
+    },
+    queue: { depth: sandbox.queue.depth(), deadLetters: sandbox.queue.deadLetters.length },
+  };
+}
+
+/**
+ * Converged: as many InService instances as desired, their nodes exactly the running members, every
+ * InService target healthy in both groups, the HA policy present on 3.x, nothing left in the queue.
+ * Returns the reasons it is not, empty when it is.
+ */
+export function divergence(status: SandboxStatus, policyName: string, version: number): string[] {
+  const reasons: string[] = [];
+  const inService = status.instances.filter((i) => i.lifecycleState === 'InService');
+  if (inService.length !== status.desiredCapacity) reasons.push(`${inService.length} InService instances, desired ${status.desiredCapacity}`);
+  const expected = inService.map((i) => i.node).filter((n): n is string => n !== null).sort();
+  if (JSON.stringify(expected) !== JSON.stringify(status.members.running)) {
+    reasons.push(`running members ${JSON.stringify(status.members.running)} are not the InService nodes ${JSON.stringify(expected)}`);
+  }
+  if (JSON.stringify(status.members.all) !== JSON.stringify(status.members.running)) {
+    reasons.push(`members not running: ${status.members.all.filter((m) => !status.members.running.includes(m)).join(', ')}`);
+  }
+  for (const instance of inService) {
+    if (instance.targets.amqp !== 'healthy' || instance.targets.management !== 'healthy') {
+      reasons.push(`${instance.id} targets amqp=${instance.targets.amqp} management=${instance.targets.management}`);
+    }
+  }
+  for (const instance of status.instances.filter((i) => i.lifecycleState !== 'InService')) {
+    if (instance.targets.amqp !== 'unused' || instance.targets.management !== 'unused') reasons.push(`${instance.id} (${instance.lifecycleState}) still registered`);
+  }
+  if (Object.keys(status.members.partitions).length > 0) reasons.push(`partitions: ${JSON.stringify(status.members.partitions)}`);
+  if (version === 3 && !status.policies.includes(policyName)) reasons.push(`policy ${policyName} missing`);
+  if (status.queue.depth > 0) reasons.push(`${status.queue.depth} events still queued`);
+  return reasons;
+}
