@@ -56,7 +56,9 @@ export class NodeCluster {
   readonly nodes: SandboxNode[] = [];
   private readonly cookie = randomBytes(15).toString('hex').toUpperCase();
   private readonly subnet = 1 + (randomBytes(1)[0]! % 250);
+  private bridge?: Promise<void>;
   private bridgeCreated = false;
+  private lastIndex = 0;
   private documentRuns = 0;
 
   private constructor(readonly run: string, readonly mode: NodeMode, readonly dir: string) {}
@@ -73,7 +75,8 @@ export class NodeCluster {
 
   /** Adds a stopped node with a fresh data directory, the state the AMI boots in. */
   async addNode(): Promise<SandboxNode> {
-    const index = this.nodes.length + 1;
+    // reserved before any await: instances of one ASG boot concurrently
+    const index = ++this.lastIndex;
     const ip = this.mode === 'namespaces' ? `10.213.${this.subnet}.${10 + index}` : '127.0.0.1';
     const hostname = this.mode === 'namespaces' ? `ip-${ip.replace(/\./g, '-')}` : 'localhost';
     const name = this.mode === 'namespaces' ? `rabbit@${hostname}` : `rabbit-${index}@localhost`;
@@ -116,10 +119,10 @@ export class NodeCluster {
     }
     const node: SandboxNode = { index, name, hostname, ip, dir, env, amqpPort, managementPort };
     if (this.mode === 'namespaces') {
-      if (!this.bridgeCreated) {
-        await createBridge(this.run, this.subnet);
+      this.bridge ??= createBridge(this.run, this.subnet).then(() => {
         this.bridgeCreated = true;
-      }
+      });
+      await this.bridge;
       node.namespace = await createNamespace(this.run, index, ip);
     }
     this.nodes.push(node);

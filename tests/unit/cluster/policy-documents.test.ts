@@ -9,7 +9,7 @@ describe('policy parameters against the SSM documents', () => {
     const join = { ...params, Peers: 'rabbit@ip-10-0-0-1', GrowQuorum: 'true', TimeoutSeconds: '120' };
 
     expect(() => parameterEnvironment(loadDocument('NodeJoin'), join)).not.toThrow();
-    expect(() => parameterEnvironment(loadDocument('NodeApplyPolicy'), params)).not.toThrow();
+    expect(() => parameterEnvironment(loadDocument('NodeApplyPolicy'), { ...params })).not.toThrow();
   });
 
   it('sends the configured mirroring policy on 3.x and none on 4.x', () => {
