@@ -17,6 +17,8 @@ export interface QueuedMessage {
   body: string;
   receiveCount: number;
   enqueuedAt: number;
+  /** after a failed receive: hidden until then, and the group waits behind it */
+  visibleAt?: number;
 }
 
 export interface DeadLetter extends QueuedMessage {
@@ -88,6 +90,8 @@ export class LocalFifoQueue implements HealQueue {
       this.idleWaiters.splice(0).forEach((wake) => wake());
       return;
     }
+    const hiddenFor = (message.visibleAt ?? 0) - this.scheduler.now();
+    if (hiddenFor > 0) return;
     this.busy = true;
     message.receiveCount += 1;
     let ok = false;
@@ -108,6 +112,7 @@ export class LocalFifoQueue implements HealQueue {
       this.deadLetters.push({ ...message, error: failure });
       this.scheduler.after(0, () => void this.pump());
     } else {
+      message.visibleAt = this.scheduler.now() + this.visibilityMs;
       this.scheduler.after(this.visibilityMs, () => void this.pump());
     }
   }
