@@ -19,24 +19,27 @@ export class AutoScalingLifecycle implements Lifecycle {
     this.autoScaling = clients.autoScaling ?? createAutoScalingClient();
   }
 
-  async heartbeat(action: LifecycleActionRef): Promise<'recorded' | 'no-active-action'> {
-    try {
-      await this.autoScaling.send(new RecordLifecycleActionHeartbeatCommand(target(action)));
-      return 'recorded';
-    } catch (error) {
-      if (isNoActiveLifecycleAction(error)) return 'no-active-action';
-      throw new AwsRequestFailed('RecordLifecycleActionHeartbeat', error);
-    }
+  heartbeat(action: LifecycleActionRef): Promise<'recorded' | 'no-active-action'> {
+    return lifecycleRequest('RecordLifecycleActionHeartbeat', 'recorded', () =>
+      this.autoScaling.send(new RecordLifecycleActionHeartbeatCommand(target(action))),
+    );
   }
 
-  async complete(action: LifecycleActionRef, result: 'CONTINUE' | 'ABANDON'): Promise<'completed' | 'no-active-action'> {
-    try {
-      await this.autoScaling.send(new CompleteLifecycleActionCommand({ ...target(action), LifecycleActionResult: result }));
-      return 'completed';
-    } catch (error) {
-      if (isNoActiveLifecycleAction(error)) return 'no-active-action';
-      throw new AwsRequestFailed('CompleteLifecycleAction', error);
-    }
+  complete(action: LifecycleActionRef, result: 'CONTINUE' | 'ABANDON'): Promise<'completed' | 'no-active-action'> {
+    return lifecycleRequest('CompleteLifecycleAction', 'completed', () =>
+      this.autoScaling.send(new CompleteLifecycleActionCommand({ ...target(action), LifecycleActionResult: result })),
+    );
+  }
+}
+
+/** One lifecycle call: AWS's "No active Lifecycle Action found" means already done, not failure. */
+export async function lifecycleRequest<T extends string>(operation: string, done: T, work: () => Promise<unknown>): Promise<T | 'no-active-action'> {
+  try {
+    await work();
+    return done;
+  } catch (error) {
+    if (isNoActiveLifecycleAction(error)) return 'no-active-action';
+    throw new AwsRequestFailed(operation, error);
   }
 }
 

@@ -1,6 +1,6 @@
-import { AutoScalingGroupNotFound, AwsRequestFailed, request } from '../../../shared/aws/errors';
+import { AutoScalingGroupNotFound, request } from '../../../shared/aws/errors';
 import { GROUP_NAME_TAG, NODE_NAME_TAG } from '../../../shared/aws/inventory';
-import { isNoActiveLifecycleAction } from '../../../shared/aws/lifecycle';
+import { lifecycleRequest } from '../../../shared/aws/lifecycle';
 import type { Config } from '../../../shared/config';
 import type { Ec2State, GroupFacts, InstanceFacts, Inventory, Lifecycle, LifecycleActionRef } from '../../../shared/ports';
 import type { LocalAutoScalingGroup } from './autoscaling';
@@ -65,24 +65,14 @@ export class LocalInventory implements Inventory {
 export class LocalLifecycle implements Lifecycle {
   constructor(private readonly cloud: LocalCloud) {}
 
-  async heartbeat(action: LifecycleActionRef): Promise<'recorded' | 'no-active-action'> {
-    try {
-      await send(this.cloud, 'RecordLifecycleActionHeartbeat', () => this.cloud.group.recordLifecycleActionHeartbeat(target(action)));
-      return 'recorded';
-    } catch (error) {
-      if (isNoActiveLifecycleAction(error)) return 'no-active-action';
-      throw new AwsRequestFailed('RecordLifecycleActionHeartbeat', error);
-    }
+  heartbeat(action: LifecycleActionRef): Promise<'recorded' | 'no-active-action'> {
+    const operation = 'RecordLifecycleActionHeartbeat';
+    return lifecycleRequest(operation, 'recorded', () => send(this.cloud, operation, () => this.cloud.group.recordLifecycleActionHeartbeat(target(action))));
   }
 
-  async complete(action: LifecycleActionRef, result: 'CONTINUE' | 'ABANDON'): Promise<'completed' | 'no-active-action'> {
-    try {
-      await send(this.cloud, 'CompleteLifecycleAction', () => this.cloud.group.completeLifecycleAction({ ...target(action), result }));
-      return 'completed';
-    } catch (error) {
-      if (isNoActiveLifecycleAction(error)) return 'no-active-action';
-      throw new AwsRequestFailed('CompleteLifecycleAction', error);
-    }
+  complete(action: LifecycleActionRef, result: 'CONTINUE' | 'ABANDON'): Promise<'completed' | 'no-active-action'> {
+    const operation = 'CompleteLifecycleAction';
+    return lifecycleRequest(operation, 'completed', () => send(this.cloud, operation, () => this.cloud.group.completeLifecycleAction({ ...target(action), result })));
   }
 }
 
