@@ -1,39 +1,25 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { rules } from '../../infra/sandbox/rules';
+import { loadConfig } from '../../shared/config';
+import { cfnLint, packageFunctions, ROOT, type Template } from './cloudformation';
 
 /**
  * `serverless package` must work offline (dummy credentials, Serverless v3) and its CloudFormation
  * must pass cfn-lint. A missing cfn-lint fails the test: it is never skipped.
  */
 describe('the functions stack, packaged offline', () => {
-  const out = mkdtempSync(join(tmpdir(), 'warren-package-'));
-  let template: { Resources: Record<string, { Type: string; Properties: any }> };
+  let packaged: { out: string; file: string; template: Template };
+  let template: Template;
 
   beforeAll(() => {
-    execFileSync('npx', ['serverless', 'package', '--package', out], {
-      cwd: join(__dirname, '..', '..'),
-      env: {
-        ...process.env,
-        AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
-        AWS_SECRET_ACCESS_KEY: 'not-a-real-secret',
-        AWS_REGION: 'us-east-1',
-        SLS_TELEMETRY_DISABLED: '1',
-      },
-      stdio: 'pipe',
-      timeout: 180_000,
-    });
-    template = JSON.parse(readFileSync(join(out, 'cloudformation-template-update-stack.json'), 'utf8'));
+    packaged = packageFunctions();
+    template = packaged.template;
   }, 200_000);
-  afterAll(() => rmSync(out, { recursive: true, force: true }));
+  afterAll(() => rmSync(packaged.out, { recursive: true, force: true }));
 
   it('passes cfn-lint with no errors', () => {
-    const lint = spawnSync('cfn-lint', [join(out, 'cloudformation-template-update-stack.json')], { encoding: 'utf8' });
-    if (lint.error) throw new Error(`cfn-lint is not installed or not on PATH: ${lint.error.message}`);
-    expect(lint.stdout + lint.stderr).toBe('');
-    expect(lint.status).toBe(0);
+    expect(cfnLint([packaged.file])).toBe('');
   });
 
   it('feeds every membership event kind into one FIFO queue, grouped by cluster', () => {
@@ -68,5 +54,62 @@ describe('the functions stack, packaged offline', () => {
     const sandbox = rules('warren-demo-asg', 'warren-').map((rule) => rule.pattern);
     const canonical = (list: unknown[]) => list.map((p) => JSON.stringify(p)).sort();
     expect(canonical(patterns)).toEqual(canonical(sandbox));
+  });
+  it('sends the alarm function only alarms of the runbook prefix that entered ALARM', () => {
+    const alarmRules = Object.values(template.Resources).filter(
+      (r) => r.Type === 'AWS::Events::Rule' && r.Properties.EventPattern?.source?.includes('aws.cloudwatch'),
+    );
+    expect(alarmRules).toHaveLength(1);
+    expect(alarmRules[0]!.Properties.EventPattern.detail).toEqual({ alarmName: [{ prefix: 'warren-' }], state: { value: ['ALARM'] } });
+    const target = alarmRules[0]!.Properties.Targets[0].Arn['Fn::GetAtt'][0];
+    expect(template.Resources[target]?.Properties.Handler).toBe('functions/alarm/handler.handler');
+  });
+
+  it('keeps a message invisible longer than the heal function may run, and dead-letters it after retries', () => {
+    const heal = Object.values(template.Resources).find((r) => r.Properties?.Handler === 'functions/heal/handler.handler')!;
+    const queue = Object.values(template.Resources).find((r) => r.Type === 'AWS::SQS::Queue' && r.Properties.RedrivePolicy)!;
+    expect(queue.Properties.VisibilityTimeout).toBeGreaterThan(heal.Properties.Timeout);
+    const dlq = template.Resources[queue.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0]]!;
+    expect(dlq.Properties.FifoQueue).toBe(true);
+    const watched = Object.values(template.Resources)
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+      .flatMap((r) => r.Properties.Dimensions ?? [])
+      .map((d: any) => d.Value?.['Fn::GetAtt']?.[0]);
+    expect(watched).toContain(queue.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0]);
+  });
+
+  it('alarms on heal failures with the dimensions the metrics are published with', () => {
+    const failures = Object.values(template.Resources).find((r) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties.MetricName === 'HealFailures');
+    // Powertools publishes every metric with the service dimension besides the configured cluster one
+    expect(failures?.Properties).toMatchObject({ Namespace: 'warren', Dimensions: [{ Name: 'cluster', Value: 'warren-demo' }, { Name: 'service', Value: 'warren' }] });
+    expect(failures?.Properties.AlarmName.startsWith('warren-')).toBe(false);
+  });
+
+  it('draws size vs desired capacity, members, partitions, durations and failures on one dashboard', () => {
+    const dashboard = Object.values(template.Resources).find((r) => r.Type === 'AWS::CloudWatch::Dashboard')!;
+    const [body, values] = dashboard.Properties.DashboardBody['Fn::Sub'];
+    const parsed = JSON.parse(body.replace(/\$\{[^}]+\}/g, 'x'));
+    const metricNames = parsed.widgets.flatMap((w: any) => w.properties.metrics.map((m: string[]) => m[1]));
+    for (const name of ['GroupDesiredCapacity', 'GroupInServiceInstances', 'ClusterMembersRunning', 'Partitions', 'launchDuration', 'reconcileDuration', 'HealFailures']) {
+      expect(metricNames).toContain(name);
+    }
+    expect(values).toMatchObject({ Cluster: 'warren-demo', Group: 'warren-demo-asg' });
+  });
+
+  it('gives both functions an environment that loadConfig accepts as it is packaged', () => {
+    const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+    expect(functions).toHaveLength(2);
+    for (const fn of functions) {
+      const variables = fn.Properties.Environment.Variables as Record<string, unknown>;
+      const env = Object.fromEntries(
+        Object.entries(variables).map(([name, value]) => [name, typeof value === 'string' ? value : 'https://sqs.us-east-1.amazonaws.com/123456789012/q.fifo']),
+      );
+      const config = loadConfig(env);
+      expect(config).toMatchObject({ clusterName: 'warren-demo', autoScalingGroupName: 'warren-demo-asg', ssmDocumentPrefix: 'warren-' });
+      expect(variables.HEAL_QUEUE_URL).toEqual({ Ref: 'HealQueue' });
+      // loadConfig ignores unknown names, so a misspelt one would silently fall back to its default
+      const configSource = readFileSync(join(ROOT, 'shared', 'config.ts'), 'utf8');
+      for (const name of Object.keys(variables).filter((n) => !n.startsWith('POWERTOOLS_'))) expect(configSource).toContain(`${name}:`);
+    }
   });
 });

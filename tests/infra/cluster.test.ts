@@ -1,0 +1,163 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { parse } from 'yaml';
+import { readCloudFormation } from '../../infra/deploy/cfn-yaml';
+import { writeTemplates } from '../../infra/deploy/build-templates';
+import { NODE_OPERATIONS } from '../../shared/rabbitmq/operations';
+import { asList, cfnLint, resourcesOf, ROOT, type Template } from './cloudformation';
+
+/** The cluster stack as deployed: infra/cluster.yml with the SSM documents of infra/ssm embedded. */
+
+const ERLANG_PORTS = [4369, 25672, 35672, 35682];
+const MANAGEMENT_PORT = 15672;
+
+/** Every CloudFormation template under infra/ (anything with Resources; SSM and Image Builder documents have none). */
+function templatesUnderInfra(dir = join(ROOT, 'infra')): string[] {
+  return readdirSync(dir).flatMap((entry) => {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) return entry === 'node_modules' ? [] : templatesUnderInfra(path);
+    if (!/\.(ya?ml|json)$/.test(entry)) return [];
+    const parsed = readCloudFormation(path);
+    return parsed && typeof parsed === 'object' && 'Resources' in parsed ? [path] : [];
+  });
+}
+
+interface Ingress {
+  group: unknown;
+  from: number;
+  to: number;
+  cidr?: unknown;
+  sourceGroup?: unknown;
+}
+
+function ingressRules(template: Template): Ingress[] {
+  const inline = resourcesOf(template, 'AWS::EC2::SecurityGroup').flatMap(([name, sg]) =>
+    asList(sg.Properties.SecurityGroupIngress).map((rule: any) => ({ group: { Ref: name }, from: rule.FromPort, to: rule.ToPort, cidr: rule.CidrIp, sourceGroup: rule.SourceSecurityGroupId })),
+  );
+  const separate = resourcesOf(template, 'AWS::EC2::SecurityGroupIngress').map(([, rule]) => ({
+    group: rule.Properties.GroupId,
+    from: rule.Properties.FromPort,
+    to: rule.Properties.ToPort,
+    cidr: rule.Properties.CidrIp,
+    sourceGroup: rule.Properties.SourceSecurityGroupId,
+  }));
+  return [...inline, ...separate];
+}
+
+const covers = (rule: Ingress, port: number) => rule.from <= port && port <= rule.to;
+
+describe('the cluster stack', () => {
+  const out = mkdtempSync(join(tmpdir(), 'warren-templates-'));
+  const built = writeTemplates(out);
+  const template: Template = JSON.parse(readFileSync(built.cluster, 'utf8'));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('passes cfn-lint, as built and as every template under infra/ is written', () => {
+    const sources = templatesUnderInfra();
+    expect(sources.map((file) => relative(ROOT, file)).sort()).toEqual(['infra/cluster.yml', 'infra/image/image.yml']);
+    expect(cfnLint([built.cluster, ...sources])).toBe('');
+  });
+
+  it('fits in a direct upload to CloudFormation (51,200 bytes) so deploy needs no bucket', () => {
+    expect(statSync(built.cluster).size).toBeLessThanOrEqual(51_200);
+  });
+
+  it('embeds every infra/ssm document as a Command document named prefix + file name, from that file', () => {
+    const documents = resourcesOf(template, 'AWS::SSM::Document').map(([, r]) => r.Properties);
+    const files = readdirSync(join(ROOT, 'infra', 'ssm')).filter((f) => f.endsWith('.yml'));
+    expect(documents).toHaveLength(files.length);
+    for (const file of files) {
+      const name = file.replace(/\.yml$/, '');
+      const document = documents.find((d) => d.Name['Fn::Sub'] === `\${ClusterName}-${name}`);
+      expect(document).toMatchObject({ DocumentType: 'Command', DocumentFormat: 'YAML', UpdateMethod: 'NewVersion' });
+      expect(document.Content).toEqual(parse(readFileSync(join(ROOT, 'infra', 'ssm', file), 'utf8')));
+    }
+    // the prefix the functions get is the one the documents are named with
+    expect(template.Outputs!.SsmDocumentPrefix.Value).toEqual({ 'Fn::Sub': '${ClusterName}-' });
+    for (const operation of Object.values(NODE_OPERATIONS)) expect(files).toContain(`${operation.document}.yml`);
+  });
+
+  it('requires IMDSv2 and encrypts every volume', () => {
+    const [[, launchTemplate]] = resourcesOf(template, 'AWS::EC2::LaunchTemplate') as [[string, any]];
+    const data = launchTemplate.Properties.LaunchTemplateData;
+    expect(data.MetadataOptions).toMatchObject({ HttpTokens: 'required', HttpEndpoint: 'enabled' });
+    expect(data.BlockDeviceMappings.length).toBeGreaterThan(0);
+    for (const mapping of data.BlockDeviceMappings) expect(mapping.Ebs.Encrypted).toBe(true);
+  });
+
+  it('opens Erlang distribution ports to the cluster own security group only', () => {
+    const erlang = ingressRules(template).filter((rule) => ERLANG_PORTS.some((port) => covers(rule, port)));
+    expect(erlang.length).toBeGreaterThanOrEqual(3);
+    for (const rule of erlang) {
+      expect(rule.cidr).toBeUndefined();
+      expect(rule.sourceGroup).toEqual(rule.group);
+      expect(rule.group).toEqual({ Ref: 'NodeSecurityGroup' });
+    }
+    const ports = erlang.flatMap((rule) => [rule.from, rule.to]);
+    expect(Math.min(...ports)).toBe(4369);
+    expect(Math.max(...ports)).toBe(35682);
+  });
+
+  it('opens management to the admin CIDR (directly or through the load balancer) and never to 0.0.0.0/0', () => {
+    const rules = ingressRules(template);
+    expect(rules.some((rule) => JSON.stringify(rule.cidr ?? '').includes('0.0.0.0/0'))).toBe(false);
+    const management = rules.filter((rule) => covers(rule, MANAGEMENT_PORT));
+    const balancerGroups = management.filter((rule) => rule.sourceGroup).map((rule) => rule.sourceGroup);
+    for (const rule of management) {
+      if (rule.cidr) expect(rule.cidr).toEqual({ Ref: 'AdminCidr' });
+      else expect(rule.sourceGroup).toEqual({ Ref: 'LoadBalancerSecurityGroup' });
+    }
+    // the load balancer's own 15672 rule is the admin CIDR too
+    for (const group of balancerGroups) {
+      const upstream = rules.filter((rule) => JSON.stringify(rule.group) === JSON.stringify(group) && covers(rule, MANAGEMENT_PORT));
+      expect(upstream.map((rule) => rule.cidr)).toEqual([{ Ref: 'AdminCidr' }]);
+    }
+    const refusal = JSON.stringify(template.Rules);
+    expect(refusal).toContain('"Ref":"AdminCidr"');
+    expect(refusal).toContain('0.0.0.0/0');
+  });
+
+  it('has a launch hook that abandons and a terminate hook that continues, both outlasting a queued event', () => {
+    const [[, group]] = resourcesOf(template, 'AWS::AutoScaling::AutoScalingGroup') as [[string, any]];
+    const hooks = group.Properties.LifecycleHookSpecificationList;
+    const launch = hooks.find((h: any) => h.LifecycleTransition === 'autoscaling:EC2_INSTANCE_LAUNCHING');
+    const terminate = hooks.find((h: any) => h.LifecycleTransition === 'autoscaling:EC2_INSTANCE_TERMINATING');
+    expect(launch.DefaultResult).toBe('ABANDON');
+    expect(terminate.DefaultResult).toBe('CONTINUE');
+    // an event may wait behind one full heal run, then be redelivered after the visibility timeout
+    const functions = readCloudFormation(join(ROOT, 'serverless.yml'));
+    const healTimeout = functions.functions.heal.timeout;
+    const visibility = functions.resources.Resources.HealQueue.Properties.VisibilityTimeout;
+    for (const hook of [launch, terminate]) expect(hook.HeartbeatTimeout).toBeGreaterThan(healTimeout + visibility);
+  });
+
+  it('tags instances with the cluster tag the functions roles are conditioned on', () => {
+    const [[, group]] = resourcesOf(template, 'AWS::AutoScaling::AutoScalingGroup') as [[string, any]];
+    const tag = group.Properties.Tags.find((t: any) => t.Key === 'warren:cluster');
+    expect(tag).toEqual({ Key: 'warren:cluster', Value: { Ref: 'ClusterName' }, PropagateAtLaunch: true });
+    expect(group.Properties.AutoScalingGroupName).toEqual({ Ref: 'ClusterName' });
+    expect(readFileSync(join(ROOT, 'serverless.yml'), 'utf8')).toContain('ssm:resourceTag/warren:cluster');
+  });
+
+  it('spreads the group and the internal NLB over at least two subnets, with short health checks on both ports', () => {
+    const [[, group]] = resourcesOf(template, 'AWS::AutoScaling::AutoScalingGroup') as [[string, any]];
+    const [, withThree, withTwo] = group.Properties.VPCZoneIdentifier['Fn::If'];
+    expect(withTwo).toHaveLength(2);
+    expect(withThree).toHaveLength(3);
+    const [[, balancer]] = resourcesOf(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer') as [[string, any]];
+    expect(balancer.Properties).toMatchObject({ Type: 'network', Scheme: 'internal' });
+    const listeners = resourcesOf(template, 'AWS::ElasticLoadBalancingV2::Listener').map(([, l]) => l.Properties.Port).sort((a, b) => a - b);
+    expect(listeners).toEqual([5672, 15672]);
+    for (const [, targetGroup] of resourcesOf(template, 'AWS::ElasticLoadBalancingV2::TargetGroup')) {
+      expect(targetGroup.Properties).toMatchObject({ Protocol: 'TCP', TargetType: 'instance' });
+      expect(targetGroup.Properties.HealthCheckIntervalSeconds).toBeLessThanOrEqual(10);
+    }
+  });
+
+  it('gives the nodes SSM access and nothing else', () => {
+    const [[, role]] = resourcesOf(template, 'AWS::IAM::Role') as [[string, any]];
+    expect(role.Properties.ManagedPolicyArns).toEqual([{ 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore' }]);
+    expect(role.Properties.Policies).toBeUndefined();
+  });
+});

@@ -1,0 +1,108 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { readCloudFormation } from '../../infra/deploy/cfn-yaml';
+import { deployPlan, FUNCTION_PARAMS_FROM_OUTPUTS, imagePlan, removePlan, type OutputsStep, type Step } from '../../infra/deploy/plan';
+import { ROOT } from './cloudformation';
+
+/** The command lines `npm run deploy` / `remove` / `deploy:image` run, checked without an AWS account. */
+
+const target = { region: 'eu-west-1' };
+const clusterParams = [
+  'ClusterName=prod-mq',
+  'VpcId=vpc-0123',
+  'PrimarySubnetId=subnet-a',
+  'SecondarySubnetId=subnet-b',
+  'ImageId=ami-0123',
+  'ClientCidr=10.0.0.0/16',
+  'AdminCidr=10.0.9.0/24',
+];
+const outputs = {
+  ClusterName: 'prod-mq',
+  AutoScalingGroupName: 'prod-mq',
+  AmqpTargetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/a/0123456789abcdef',
+  ManagementTargetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/m/0123456789abcdef',
+  SsmDocumentPrefix: 'prod-mq-',
+};
+const overrides = (step: Step) => step.args.slice(step.args.indexOf('--parameter-overrides') + 1);
+const resolve = (step: Step | OutputsStep) => ('build' in step ? step.build(outputs) : step);
+
+describe('deploying both stacks', () => {
+  it('creates a new cluster without nodes, deploys warren from its outputs, then sizes the cluster', () => {
+    const plan = deployPlan({ params: [...clusterParams, 'minHealthyMembers=2'], target, clusterTemplate: 'dist/infra/cluster.json', clusterStackExists: false }).map(resolve);
+    expect(plan.map((step) => step.command)).toEqual(['aws', 'npx', 'aws']);
+    expect(plan[0]!.args.slice(0, 2)).toEqual(['cloudformation', 'deploy']);
+    expect(plan[0]!.args).toEqual(expect.arrayContaining(['--stack-name', 'prod-mq-cluster', '--template-file', 'dist/infra/cluster.json', '--region', 'eu-west-1']));
+    expect(overrides(plan[0]!)).toEqual([...clusterParams, 'ClusterSize=0']);
+    expect(plan[1]!.args).toEqual([
+      'serverless', 'deploy', '--stage', 'prod-mq', '--region', 'eu-west-1',
+      '--param=minHealthyMembers=2',
+      '--param=clusterName=prod-mq',
+      '--param=asgName=prod-mq',
+      `--param=amqpTargetGroupArn=${outputs.AmqpTargetGroupArn}`,
+      `--param=managementTargetGroupArn=${outputs.ManagementTargetGroupArn}`,
+      '--param=ssmDocumentPrefix=prod-mq-',
+    ]);
+    // the default size is passed explicitly: deploy would otherwise keep the previous 0
+    expect(overrides(plan[2]!)).toEqual(['ClusterSize=3', ...clusterParams]);
+  });
+
+  it('updates an existing cluster stack first, then the functions, with the size given', () => {
+    const plan = deployPlan({ params: [...clusterParams, 'ClusterSize=5'], target: { ...target, s3Bucket: 'b' }, clusterTemplate: 't.json', clusterStackExists: true }).map(resolve);
+    expect(plan.map((step) => step.args[0])).toEqual(['cloudformation', 'serverless']);
+    expect(overrides(plan[0]!)).toContain('ClusterSize=5');
+    expect(plan[0]!.args).toEqual(expect.arrayContaining(['--s3-bucket', 'b']));
+  });
+
+  it('feeds the functions stack every param the cluster stack outputs, by outputs it really declares', () => {
+    const declared = Object.keys(readCloudFormation(join(ROOT, 'infra', 'cluster.yml')).Outputs);
+    const serverlessParams = Object.keys(readCloudFormation(join(ROOT, 'serverless.yml')).params.default);
+    for (const [param, output] of Object.entries(FUNCTION_PARAMS_FROM_OUTPUTS)) {
+      expect(declared).toContain(output);
+      expect(serverlessParams).toContain(param);
+    }
+    const plan = deployPlan({ params: clusterParams, target, clusterTemplate: 't', clusterStackExists: true });
+    expect(() => (plan[1] as OutputsStep).build({ ...outputs, AmqpTargetGroupArn: '' })).toThrow('no output AmqpTargetGroupArn');
+  });
+
+  it('refuses a parameter no stack declares, and one the cluster stack already provides', () => {
+    const plan = (extra: string) => () => deployPlan({ params: [...clusterParams, extra], target, clusterTemplate: 't', clusterStackExists: true });
+    expect(plan('ClusterSise=3')).toThrow(/ClusterSise: unknown/);
+    expect(plan('asgName=other')).toThrow(/set by the cluster stack's output AutoScalingGroupName/);
+    expect(plan('novalue')).toThrow(/expected Key=Value/);
+  });
+
+  it('removes the functions stack before the cluster stack and waits for it', () => {
+    const plan = removePlan(['ClusterName=prod-mq'], target);
+    expect(plan.map((step) => [step.command, ...step.args.slice(0, 2)])).toEqual([
+      ['npx', 'serverless', 'remove'],
+      ['aws', 'cloudformation', 'delete-stack'],
+      ['aws', 'cloudformation', 'wait'],
+    ]);
+    expect(plan[0]!.args).toEqual(expect.arrayContaining(['--stage', 'prod-mq']));
+    expect(plan[1]!.args).toEqual(expect.arrayContaining(['--stack-name', 'prod-mq-cluster']));
+  });
+
+  it('builds the image stack with its own parameters only', () => {
+    const plan = imagePlan(['ClusterName=prod-mq', 'BuildInstanceType=t4g.large'], target, 'i.json');
+    expect(overrides(plan[0]!)).toEqual(['ClusterName=prod-mq', 'BuildInstanceType=t4g.large']);
+    expect(plan[0]!.args).toEqual(expect.arrayContaining(['--stack-name', 'prod-mq-image']));
+    expect(() => imagePlan(['ImageId=ami-1'], target, 'i.json')).toThrow(/ImageId: unknown/);
+  });
+
+  it('prints the whole deploy with --dry-run, offline', () => {
+    const run = spawnSync('npx', ['tsx', 'infra/deploy/deploy.ts', 'deploy', '--dry-run', '--region', 'eu-west-1', ...clusterParams.flatMap((p) => ['--param', p])], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const commands = run.stdout.split('\n').filter((line) => line.startsWith('$ '));
+    expect(commands.map((line) => line.split(' ').slice(1, 4).join(' '))).toEqual([
+      'aws cloudformation deploy',
+      'npx serverless deploy',
+      'aws cloudformation deploy',
+    ]);
+    expect(commands[1]).toContain('--param=asgName=<AutoScalingGroupName output of prod-mq-cluster>');
+  });
+});

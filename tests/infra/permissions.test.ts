@@ -1,0 +1,123 @@
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { NODE_NAME_TAG } from '../../shared/aws/inventory';
+import { NODE_OPERATIONS } from '../../shared/rabbitmq/operations';
+import { asList, packageFunctions, ROOT, type Template } from './cloudformation';
+import { everyAdapterAction, functionNeeds, type FunctionNeeds } from './sdk-calls';
+
+/**
+ * Each function's role, in the packaged template, against what its code can send to AWS
+ * (derived from the source by ./sdk-calls.ts, never listed by hand).
+ */
+
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+/** What Lambda itself needs besides the code's own calls: its logs, and SQS polling for the heal function. */
+const PLATFORM_ACTIONS = ['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'];
+const READ_ONLY = /^[a-z0-9-]+:(Describe|Get|List)/;
+
+function statementsOf(template: Template, handler: string): Statement[] {
+  const fn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === handler);
+  if (!fn) throw new Error(`no function with handler ${handler}`);
+  const roleName = /^\$\{(\w+)\.Arn\}$/.exec(fn.Properties.Role['Fn::Sub'] ?? '')?.[1] ?? fn.Properties.Role['Fn::GetAtt']?.[0];
+  const role = template.Resources[roleName];
+  expect(role?.Type).toBe('AWS::IAM::Role');
+  return role!.Properties.Policies.flatMap((policy: any) => policy.PolicyDocument.Statement);
+}
+
+const actionsOf = (statements: Statement[]) => [...new Set(statements.flatMap((s) => asList(s.Action)))].sort();
+const grantsOf = (statements: Statement[], action: string) => statements.filter((s) => s.Effect === 'Allow' && asList(s.Action).includes(action));
+const resourceText = (s: Statement) => JSON.stringify(s.Resource);
+
+describe('least-privilege roles, derived from the code', () => {
+  let packaged: ReturnType<typeof packageFunctions>;
+  const needs: Record<'heal' | 'alarm', FunctionNeeds> = {
+    heal: functionNeeds('functions/heal/handler.ts'),
+    alarm: functionNeeds('functions/alarm/handler.ts'),
+  };
+  const handlers = { heal: 'functions/heal/handler.handler', alarm: 'functions/alarm/handler.handler' } as const;
+
+  beforeAll(() => {
+    packaged = packageFunctions();
+  }, 200_000);
+  afterAll(() => rmSync(packaged.out, { recursive: true, force: true }));
+
+  it('derives from the code what each function sends: the alarm function far less than heal', () => {
+    expect(needs.heal.kinds).toEqual(expect.arrayContaining(['launch', 'terminate', 'gone', 'interruption', 'reconcile']));
+    expect(needs.alarm.kinds).toEqual(['alarm']);
+    expect(needs.heal.actions).toEqual(expect.arrayContaining(['autoscaling:CompleteLifecycleAction', 'ssm:SendCommand', 'elasticloadbalancing:RegisterTargets']));
+    expect(needs.alarm.actions).toEqual(expect.arrayContaining(['autoscaling:SetInstanceHealth', 'sqs:SendMessage']));
+    expect(needs.alarm.actions).not.toContain('elasticloadbalancing:RegisterTargets');
+    expect(needs.alarm.actions).not.toContain('autoscaling:CompleteLifecycleAction');
+    // every command an adapter can send is reachable from one function or the other
+    expect([...new Set([...needs.heal.actions, ...needs.alarm.actions])].sort()).toEqual(everyAdapterAction());
+  });
+
+  it.each(['heal', 'alarm'] as const)('grants the %s function every action its code sends', (name) => {
+    const statements = statementsOf(packaged.template, handlers[name]);
+    const missing = needs[name].actions.filter((action) => grantsOf(statements, action).length === 0);
+    expect({ function: name, missing }).toEqual({ function: name, missing: [] });
+  });
+
+  it.each(['heal', 'alarm'] as const)('grants the %s function nothing its code does not send', (name) => {
+    const statements = statementsOf(packaged.template, handlers[name]);
+    const extra = actionsOf(statements).filter((action) => !needs[name].actions.includes(action) && !PLATFORM_ACTIONS.includes(action));
+    expect({ function: name, extra }).toEqual({ function: name, extra: [] });
+    expect(statements.every((s) => s.Effect === 'Allow' && !asList(s.Action).some((a) => a.includes('*')))).toBe(true);
+  });
+
+  it.each(['heal', 'alarm'] as const)('never grants the %s function a mutating action on Resource "*"', (name) => {
+    const statements = statementsOf(packaged.template, handlers[name]);
+    const onAnything = statements.filter((s) => asList(s.Resource).includes('*'));
+    const mutating = actionsOf(onAnything).filter((action) => !READ_ONLY.test(action));
+    expect(mutating).toEqual([]);
+  });
+
+  it('scopes SendCommand to warren documents and to instances carrying the cluster tag', () => {
+    for (const name of ['heal', 'alarm'] as const) {
+      const grants = grantsOf(statementsOf(packaged.template, handlers[name]), 'ssm:SendCommand');
+      expect(grants.length).toBeGreaterThan(0);
+      for (const grant of grants) {
+        const resource = resourceText(grant);
+        if (resource.includes(':document/')) expect(resource).toMatch(/:document\/warren-[A-Za-z*]+/);
+        else {
+          expect(resource).toContain(':instance/*');
+          expect(grant.Condition?.StringEquals).toEqual({ 'ssm:resourceTag/warren:cluster': 'warren-demo' });
+        }
+      }
+    }
+  });
+
+  it('lets the alarm function send only the documents of the operations its workflow runs', () => {
+    const workflow = readFileSync(join(ROOT, 'shared', 'workflows', 'alarm.ts'), 'utf8');
+    const operations = [...workflow.matchAll(/nodes\.run(?:OnMany)?\([^,]+,\s*'(\w+)'/g)].map((m) => m[1] as keyof typeof NODE_OPERATIONS);
+    expect(operations.length).toBeGreaterThan(0);
+    const allowed = operations.map((op) => `warren-${NODE_OPERATIONS[op].document}`);
+    const documents = grantsOf(statementsOf(packaged.template, handlers.alarm), 'ssm:SendCommand')
+      .map(resourceText)
+      .filter((r) => r.includes(':document/'))
+      .map((r) => /:document\/([\w.*-]+)/.exec(r)![1]);
+    expect(documents.sort()).toEqual(allowed.sort());
+  });
+
+  it('scopes lifecycle actions and instance health to the cluster group, targets to its two groups', () => {
+    const heal = statementsOf(packaged.template, handlers.heal);
+    const alarm = statementsOf(packaged.template, handlers.alarm);
+    const groupArn = /autoScalingGroup:\*:autoScalingGroupName\/warren-demo-asg"/;
+    for (const grant of [...grantsOf(heal, 'autoscaling:CompleteLifecycleAction'), ...grantsOf(heal, 'autoscaling:RecordLifecycleActionHeartbeat'), ...grantsOf(alarm, 'autoscaling:SetInstanceHealth')]) {
+      expect(resourceText(grant)).toMatch(groupArn);
+    }
+    for (const grant of grantsOf(heal, 'elasticloadbalancing:RegisterTargets')) {
+      expect(asList(grant.Resource)).toEqual([expect.stringContaining('targetgroup/warren-amqp/'), expect.stringContaining('targetgroup/warren-mgmt/')]);
+    }
+    for (const grant of grantsOf(heal, 'ec2:CreateTags')) {
+      expect(grant.Condition?.StringEquals).toEqual({ 'aws:ResourceTag/warren:cluster': 'warren-demo' });
+      expect(grant.Condition?.['ForAllValues:StringEquals']).toEqual({ 'aws:TagKeys': [NODE_NAME_TAG] });
+    }
+  });
+});
