@@ -110,7 +110,13 @@ export class Sandbox {
       telemetry,
     };
     let sandbox: Sandbox | undefined;
-    const queue = new LocalFifoQueue(scheduler, (message) => sandbox!.heal(message.body, message.messageId, ['launch', 'terminate', 'gone', 'interruption', 'reconcile']));
+    // Retries spaced so that five receives outlast RabbitMQ noticing a dead peer (about a minute):
+    // a crash's forget is refused while peers still see the node running.
+    const queue = new LocalFifoQueue(
+      scheduler,
+      (message) => sandbox!.heal(message.body, message.messageId, ['launch', 'terminate', 'gone', 'interruption', 'reconcile']),
+      { visibilityTimeoutMs: 20_000 },
+    );
     sandbox = new Sandbox(config, host.cluster.mode, scheduler, bus, host, ec2, group, nlb, runCommand, nodeShell, queue, wiring);
     bus.subscribe((event) => sandbox!.route(event));
     group.start();
@@ -259,7 +265,11 @@ function kindOf(raw: Record<string, any> | undefined): HealRecord['kind'] {
 }
 
 function instanceOf(raw: Record<string, any> | undefined): string | undefined {
-  return raw?.detail?.EC2InstanceId ?? raw?.detail?.['instance-id'];
+  return (
+    raw?.detail?.EC2InstanceId ??
+    raw?.detail?.['instance-id'] ??
+    raw?.detail?.configuration?.metrics?.find((m: any) => m?.metricStat?.metric?.dimensions?.InstanceId)?.metricStat.metric.dimensions.InstanceId
+  );
 }
 
 function installedRabbitMqMajor(): number {

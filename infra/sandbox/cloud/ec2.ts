@@ -7,8 +7,9 @@ import type { Scheduler } from './scheduler';
 export interface InstanceHost {
   /** Brings the machine up (not RabbitMQ: the AMI leaves it stopped) and says where it lives. */
   boot(instance: Readonly<Ec2Instance>): Promise<BootedInstance>;
-  /** Stops the machine at once; called once per instance, also when it never finished booting. */
-  kill(instanceId: string): Promise<void>;
+  /** Stops the machine; called once per instance, also when it never finished booting. An orderly
+   *  shutdown lets its services stop (peers see connections close); a crash is instant. */
+  kill(instanceId: string, how?: 'orderly' | 'crash'): Promise<void>;
 }
 
 export interface BootedInstance {
@@ -139,9 +140,9 @@ export class LocalEc2 {
     if (this.dying.has(instance.instanceId)) return;
     this.dying.add(instance.instanceId);
     // a crash takes the machine down before EC2 notices; an orderly stop is reported first
-    if (how === 'crash') await this.kill(instance);
+    if (how === 'crash') await this.kill(instance, how);
     this.move(instance, 'shutting-down');
-    if (how === 'orderly') await this.kill(instance);
+    if (how === 'orderly') await this.kill(instance, how);
     instance.terminatedAt = this.options.scheduler.now();
     // EC2 releases the network interface: a terminated instance describes with no private IP and an
     // empty private DNS name, so only the node-name tag still says which node it was
@@ -150,11 +151,11 @@ export class LocalEc2 {
     this.move(instance, 'terminated');
   }
 
-  private async kill(instance: Ec2Instance): Promise<void> {
+  private async kill(instance: Ec2Instance, how: 'orderly' | 'crash'): Promise<void> {
     // a machine still booting is killed once its boot settled, so the host never sees the two cross
     await this.booting.get(instance.instanceId)?.catch(() => undefined);
     try {
-      await this.options.host.kill(instance.instanceId);
+      await this.options.host.kill(instance.instanceId, how);
     } catch (error) {
       this.options.onHostError?.(error, instance.instanceId);
     }

@@ -45,11 +45,13 @@ export class RabbitMqInstanceHost implements InstanceHost, CommandTargets {
     }
   }
 
-  async kill(instanceId: string): Promise<void> {
+  async kill(instanceId: string, how: 'orderly' | 'crash' = 'crash'): Promise<void> {
     // marked first: from now on no command reaches it, even while its processes are being killed
     this.gone.add(instanceId);
     const node = this.nodes.get(instanceId);
     if (!node) return;
+    // an OS shutdown stops RabbitMQ first: its peers see the connections close instead of a silence
+    if (how === 'orderly') await this.cluster.stopNode(node).catch(() => undefined);
     // link first: a machine that dies sends its peers no FIN, so they must notice by themselves
     try {
       if (this.cluster.mode === 'namespaces') await this.cluster.setNetwork(node, false);
