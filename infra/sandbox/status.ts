@@ -24,6 +24,8 @@ export interface SandboxStatus {
   queue: { depth: number; deadLetters: number };
 }
 
+const ASK_TIMEOUT_MS = 8_000;
+
 interface ClusterView {
   all: string[];
   running: string[];
@@ -33,12 +35,17 @@ interface ClusterView {
 
 /** The cluster as one running member sees it (rabbitmqctl on the node, as an operator would look). */
 async function clusterView(sandbox: Sandbox, instanceIds: string[]): Promise<ClusterView> {
-  // a booting or dead instance has no node to ask: try the next
+  // a booting or dead instance has no node to ask, and one whose peer just vanished can hang for a
+  // minute: after a few seconds, try the next
   const ask = async (id: string, args: string[]) => {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return await sandbox.host.rabbitmqctl(id, ['--formatter', 'json', ...args]);
+      const bound = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ASK_TIMEOUT_MS)));
+      return await Promise.race([sandbox.host.rabbitmqctl(id, ['--formatter', 'json', ...args]), bound]);
     } catch {
       return undefined;
+    } finally {
+      clearTimeout(timer);
     }
   };
   for (const id of instanceIds) {

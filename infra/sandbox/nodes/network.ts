@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mustRun, runProcess } from './process';
+import { mustRun, processLives, runProcess } from './process';
 
 /**
  * Network namespaces for sandbox nodes (root only): one bridge per run (wrnbr-<run>), one namespace
@@ -80,13 +80,7 @@ export async function deleteBridge(run: string): Promise<void> {
 export function runIsAbandoned(run: string): boolean {
   const ownerFile = join(RUNS_DIR, run, 'owner.pid');
   if (!existsSync(ownerFile)) return true;
-  const owner = Number(readFileSync(ownerFile, 'utf8'));
-  try {
-    process.kill(owner, 0);
-    return false;
-  } catch {
-    return true;
-  }
+  return !processLives(Number(readFileSync(ownerFile, 'utf8')));
 }
 
 /** Kills the RabbitMQ and epmd processes a crashed loopback run left behind (found by pid file). */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 
 export interface ProcessResult {
@@ -46,4 +47,20 @@ export async function mustRun(command: string, args: string[], options: RunOptio
     throw new Error(`${command} ${args.join(' ')} exited ${result.exitCode}: ${result.stderr.trim().slice(0, 1000)}`);
   }
   return result.stdout;
+}
+
+/** A zombie counts as dead: where no init reaps orphans (some containers), a killed daemon stays one. */
+export function processLives(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    // the state is the first field after the parenthesised command name
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
 }

@@ -129,7 +129,8 @@ describe('launch workflow', () => {
 
     await launch(cloud.launchEvent('i-new'), cloud.deps());
 
-    expect(cloud.commands('join')[0]!.args).toMatchObject({ PolicyName: '', PolicyDefinition: '' });
+    expect(cloud.commands('join')[0]!.args).toMatchObject({ PolicyName: '', PolicyDefinition: '{}' });
+    expect(JSON.stringify(cloud.commands('join')[0]!.args)).not.toContain('ha-mode');
     expect(cloud.policies.size).toBe(0);
   });
 

@@ -1,0 +1,110 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RUNS_DIR } from '../../infra/sandbox/nodes';
+import { runProcess, type ProcessResult } from '../../infra/sandbox/nodes/process';
+import type { SandboxStatus } from '../../infra/sandbox/status';
+
+// The real command line against a real sandbox: one daemon for the file, in a private state dir.
+jest.setTimeout(180_000);
+
+const LAUNCHER = join(__dirname, '../../infra/sandbox/cli/warren.js');
+const stateDir = join(mkdtempSync(join(tmpdir(), 'warren-cli-')), 'state');
+const isRoot = process.getuid?.() === 0;
+
+function warren(...args: string[]): Promise<ProcessResult> {
+  return runProcess(process.execPath, [LAUNCHER, 'sandbox', ...args], { env: { ...process.env, WARREN_SANDBOX_DIR: stateDir }, timeoutMs: 170_000 });
+}
+
+function runOf(): string {
+  return (JSON.parse(readFileSync(join(stateDir, 'sandbox.json'), 'utf8')) as { run: string }).run;
+}
+
+async function leftoversOf(run: string): Promise<string[]> {
+  const namespaces = isRoot ? (await runProcess('ip', ['netns', 'list'])).stdout.split('\n').filter((line) => line.startsWith(`wrn-${run}-`)) : [];
+  return [...namespaces, ...(existsSync(join(RUNS_DIR, run)) ? [join(RUNS_DIR, run)] : [])];
+}
+
+afterAll(async () => {
+  await warren('down');
+});
+
+describe('warren sandbox, the command line', () => {
+  it('status with no sandbox running fails and says how to start one', async () => {
+    const result = await warren('status', '--json');
+
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toContain('no sandbox is running: start one with `npx warren sandbox up`');
+  });
+
+  it('up --nodes 2 returns once both instances are InService members with healthy targets, and status --json agrees', async () => {
+    const up = await warren('up', '--nodes', '2', '--json');
+    const status = await warren('status', '--json');
+
+    expect(up.exitCode).toBe(0);
+    expect(up.stderr).toContain(isRoot ? 'network: namespaces' : 'network: loopback');
+    const printed = JSON.parse(status.stdout) as SandboxStatus;
+    expect(Object.keys(printed)).toEqual(expect.arrayContaining(['cluster', 'autoScalingGroupName', 'desiredCapacity', 'instances', 'members', 'loadBalancer']));
+    expect(Object.keys(printed.loadBalancer)).toEqual(expect.arrayContaining(['amqp', 'management', 'amqpUrl']));
+    expect(printed.desiredCapacity).toBe(2);
+    const inService = printed.instances.filter((i) => i.lifecycleState === 'InService');
+    expect(inService).toHaveLength(2);
+    for (const instance of inService) {
+      expect(Object.keys(instance).sort()).toEqual(
+        ['availabilityZone', 'ec2State', 'hostname', 'id', 'lifecycleState', 'namespace', 'node', 'privateIp', 'targets'].sort(),
+      );
+      expect(instance.targets).toEqual({ amqp: 'healthy', management: 'healthy' });
+      expect(printed.members.running).toContain(instance.node);
+    }
+    expect(printed.members.running).toHaveLength(2);
+    expect((JSON.parse(up.stdout) as SandboxStatus).instances.map((i) => i.id).sort()).toEqual(printed.instances.map((i) => i.id).sort());
+  });
+
+  it('refuses a second up while one runs and says how to stop it', async () => {
+    const again = await warren('up', '--nodes', '1');
+
+    expect(again.exitCode).not.toBe(0);
+    expect(again.stderr).toContain('a sandbox is already running');
+    expect(again.stderr).toContain('npx warren sandbox down');
+    expect((await warren('status', '--json')).exitCode).toBe(0);
+  });
+
+  it('exec runs a plain rabbitmqctl on the instance, which talks to that instance\'s node', async () => {
+    const status = JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus;
+    const [first, second] = status.instances.filter((i) => i.lifecycleState === 'InService');
+
+    const result = await warren('exec', first!.id, '--', 'rabbitmqctl', 'cluster_status');
+
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain(`Cluster status of node ${first!.node}`);
+    expect(result.stdout).toContain(second!.node!);
+  });
+
+  it('down removes the nodes it created and the state dir', async () => {
+    const run = runOf();
+    expect(await leftoversOf(run)).not.toEqual([]);
+
+    const down = await warren('down');
+
+    expect(down.exitCode).toBe(0);
+    expect(await leftoversOf(run)).toEqual([]);
+    expect(existsSync(stateDir)).toBe(false);
+    expect((await warren('status')).exitCode).not.toBe(0);
+  });
+
+  it('down cleans up after the daemon itself crashed', async () => {
+    expect((await warren('up', '--nodes', '1')).exitCode).toBe(0);
+    const run = runOf();
+    const pid = Number(readFileSync(join(stateDir, 'daemon.pid'), 'utf8'));
+    process.kill(pid, 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+
+    const status = await warren('status');
+    const down = await warren('down');
+
+    expect(status.stderr).toContain('no sandbox is running');
+    expect(down.exitCode).toBe(0);
+    expect(await leftoversOf(run)).toEqual([]);
+    expect(existsSync(stateDir)).toBe(false);
+  });
+});
