@@ -11,38 +11,17 @@ import {
   launchedSince,
   lifecyclePath,
   nodeName,
-  secondsSince,
-  startConverged,
   targetStates,
-  timelineText,
   waitFor,
+  sharedSandbox,
 } from './observed';
 
 // One sandbox for the file: each story starts from the converged cluster the previous one left.
 jest.setTimeout(360_000);
 
 let sandbox: Sandbox;
-const durations: string[] = [];
-let storyStarted = 0;
 
-beforeAll(async () => {
-  const started = Date.now();
-  sandbox = await startConverged(3);
-  durations.push(`start 3 nodes converged: ${secondsSince(started)} s`);
-}, CONVERGE_MS + 60_000);
-
-beforeEach(() => {
-  storyStarted = Date.now();
-});
-
-afterEach(() => {
-  durations.push(`${expect.getState().currentTestName}: ${secondsSince(storyStarted)} s`);
-});
-
-afterAll(async () => {
-  await sandbox?.stop();
-  console.log(`e2e healing durations\n${durations.join('\n')}\n\ntimeline\n${timelineText(sandbox)}`);
-});
+sharedSandbox('e2e healing', 3, (started) => (sandbox = started));
 
 describe('the sandbox heals membership changes end to end', () => {
   it('scales out by two at once: both join, all five serve, the policy stays', async () => {
@@ -113,9 +92,7 @@ describe('the sandbox heals membership changes end to end', () => {
     await expectConvergedCluster(sandbox);
 
     expect(lifecyclePath(sandbox, victim)).toContain('Terminating:Wait');
-    // the alarm's event names no instance at its top level: its heal is found by time
-    const alarms = sandbox.timeline.filter((h) => h.kind === 'alarm' && h.at >= storyStarted);
-    expect(alarms.map((h) => h.outcome)).toEqual(['acted']);
+    expect(healsOf(sandbox, victim, 'alarm').map((h) => h.outcome)).toEqual(['acted']);
     expect(healsOf(sandbox, victim, 'terminate').map((h) => h.outcome)).toContain('continued');
     const seen = await clusterSeenFrom(sandbox, inService(sandbox)[0]!);
     expect(seen.all).not.toContain(victimNode);
@@ -173,6 +150,7 @@ describe('the sandbox heals membership changes end to end', () => {
   });
 
   it('a launch whose event was lost and whose hook someone else completed is joined by reconcile', async () => {
+    const storyStarted = Date.now();
     const before = everInstance(sandbox);
     sandbox.bus.faults = { drop: (event) => event['detail-type'] === DETAIL_TYPES.launchLifecycleAction };
     let added: string;

@@ -125,3 +125,29 @@ export function timelineText(sandbox: Sandbox | undefined): string {
     .map((h) => `+${((h.at - first) / 1000).toFixed(1)}s ${h.kind} ${h.instanceId ?? '-'} ${(h.durationMs / 1000).toFixed(1)}s ${h.outcome}`)
     .join('\n');
 }
+
+/**
+ * One sandbox for a test file: started converged before the first story, each story's duration
+ * recorded, the sandbox stopped and the durations and heal timeline printed at the end.
+ */
+export function sharedSandbox(title: string, nodes: number, use: (sandbox: Sandbox) => void): void {
+  let sandbox: Sandbox | undefined;
+  const durations: string[] = [];
+  let storyStarted = 0;
+  beforeAll(async () => {
+    const started = Date.now();
+    sandbox = await startConverged(nodes);
+    use(sandbox);
+    durations.push(`start ${nodes} nodes converged: ${secondsSince(started)} s`);
+  }, CONVERGE_MS + 60_000);
+  beforeEach(() => {
+    storyStarted = Date.now();
+  });
+  afterEach(() => {
+    durations.push(`${expect.getState().currentTestName}: ${secondsSince(storyStarted)} s`);
+  });
+  afterAll(async () => {
+    await sandbox?.stop();
+    console.log(`${title} durations\n${durations.join('\n')}\n\ntimeline\n${timelineText(sandbox)}`);
+  });
+}

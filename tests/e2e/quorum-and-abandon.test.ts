@@ -11,11 +11,9 @@ import {
   launchedSince,
   lifecyclePath,
   nodeName,
-  secondsSince,
-  startConverged,
   targetStates,
-  timelineText,
   waitFor,
+  sharedSandbox,
 } from './observed';
 
 // One sandbox of three for the file, in this order: the crash needs three replicas to keep a majority,
@@ -24,8 +22,6 @@ jest.setTimeout(420_000);
 
 const QUEUE = 'e2e-orders';
 let sandbox: Sandbox;
-const durations: string[] = [];
-let storyStarted = 0;
 
 interface QueueSeen {
   name: string;
@@ -43,24 +39,7 @@ async function queueSeen(instanceId: string): Promise<QueueSeen> {
   return queue;
 }
 
-beforeAll(async () => {
-  const started = Date.now();
-  sandbox = await startConverged(3);
-  durations.push(`start 3 nodes converged: ${secondsSince(started)} s`);
-}, CONVERGE_MS + 60_000);
-
-beforeEach(() => {
-  storyStarted = Date.now();
-});
-
-afterEach(() => {
-  durations.push(`${expect.getState().currentTestName}: ${secondsSince(storyStarted)} s`);
-});
-
-afterAll(async () => {
-  await sandbox?.stop();
-  console.log(`e2e quorum-and-abandon durations\n${durations.join('\n')}\n\ntimeline\n${timelineText(sandbox)}`);
-});
+sharedSandbox('e2e quorum-and-abandon', 3, (started) => (sandbox = started));
 
 describe('data survives and unsafe leaves wait', () => {
   it('a message confirmed into a quorum queue survives the crash of the node that led the queue', async () => {

@@ -10,6 +10,13 @@ import type { AgentState, CommandTargets } from './ssm';
  * AMI's state: the NodeJoin document starts RabbitMQ later); killing one ends every process of it at once
  * and, with namespaces, takes its link down, so peers see a machine that vanished rather than one that left.
  */
+const ORDERLY_STOP_MS = 10_000;
+
+function withinMs(ms: number, work: Promise<unknown>): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
+}
+
 export class RabbitMqInstanceHost implements InstanceHost, CommandTargets {
   private readonly nodes = new Map<string, SandboxNode>();
   private readonly readySince = new Map<string, number>();
@@ -50,8 +57,9 @@ export class RabbitMqInstanceHost implements InstanceHost, CommandTargets {
     this.gone.add(instanceId);
     const node = this.nodes.get(instanceId);
     if (!node) return;
-    // an OS shutdown stops RabbitMQ first: its peers see the connections close instead of a silence
-    if (how === 'orderly') await this.cluster.stopNode(node).catch(() => undefined);
+    // an OS shutdown stops RabbitMQ first (its peers see the connections close instead of a silence),
+    // and like systemd's stop timeout it does not wait long for it
+    if (how === 'orderly') await withinMs(ORDERLY_STOP_MS, this.cluster.stopNode(node).catch(() => undefined));
     // link first: a machine that dies sends its peers no FIN, so they must notice by themselves
     try {
       if (this.cluster.mode === 'namespaces') await this.cluster.setNetwork(node, false);
