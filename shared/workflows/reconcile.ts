@@ -47,6 +47,7 @@ export async function reconcile(event: EventOf<'reconcile'>, deps: Deps): Promis
     metrics.count('ReconcileActionsFailed', failures.length);
     throw new WarrenError(`${failures.length} of ${ordered.length} reconcile actions failed: ${failures.map((f) => f.action.kind).join(', ')}`);
   }
+  if (ordered.length === 0) return { result: 'done', reason: 'nothing to repair', details: { actions: [] } };
   return { result: 'acted', details: { actions: ordered } };
 }
 
