@@ -15,8 +15,6 @@ import type { Log, Metrics } from './ports';
 export interface Observability {
   logger: Logger;
   metrics: PowertoolsMetrics;
-  /** the Log port over `logger` (without a correlation id; see withCorrelation) */
-  log: Log;
   /** the Metrics port over `metrics` */
   recorder: Metrics;
   /** Writes the EMF document of this invocation's metrics, if there are any. */
@@ -32,7 +30,6 @@ export function createObservability(cluster: string, env: Record<string, string 
   return {
     logger,
     metrics,
-    log: logPort(logger),
     recorder: metricsPort(metrics),
     flush: () => {
       // an invocation that recorded nothing would otherwise print Powertools' "no metrics" warning
@@ -61,7 +58,7 @@ export function withCorrelation(logger: Logger, eventId: string): Log {
   return logPort(logger);
 }
 
-export function logPort(logger: Logger): Log {
+function logPort(logger: Logger): Log {
   const write =
     (level: 'debug' | 'info' | 'warn' | 'error') =>
     (message: string, extra?: Record<string, unknown>) =>
@@ -69,7 +66,7 @@ export function logPort(logger: Logger): Log {
   return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
 }
 
-export function metricsPort(metrics: PowertoolsMetrics): Metrics {
+function metricsPort(metrics: PowertoolsMetrics): Metrics {
   return {
     count: (name, value = 1) => {
       metrics.addMetric(name, MetricUnit.Count, value);

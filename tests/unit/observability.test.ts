@@ -63,7 +63,7 @@ describe('observability', () => {
 
   it('takes the service name from POWERTOOLS_SERVICE_NAME', () => {
     const documents = stdoutDocuments(() => {
-      createObservability('rabbit-prod', { POWERTOOLS_SERVICE_NAME: 'warren-heal' }).log.info('hello');
+      withCorrelation(createObservability('rabbit-prod', { POWERTOOLS_SERVICE_NAME: 'warren-heal' }).logger, 'evt-1').info('hello');
     });
 
     expect(documents[0]).toMatchObject({ service: 'warren-heal', cluster: 'rabbit-prod' });

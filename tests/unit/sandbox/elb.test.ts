@@ -27,6 +27,17 @@ afterEach(async () => {
   await Promise.all(echoes.splice(0).map((server) => server.destroy()));
 });
 
+/** Two echo targets, a and b, registered and healthy behind one listener. */
+async function twoHealthyTargets() {
+  const a = await echo('a');
+  const b = await echo('b');
+  const { group, port } = await startNlb({ 'i-a': a.port, 'i-b': b.port });
+  await group.register('i-a');
+  await group.register('i-b');
+  await Promise.all([reachState(group, 'i-a', 'healthy'), reachState(group, 'i-b', 'healthy')]);
+  return { a, b, group, port };
+}
+
 describe('LocalTargetGroup health checks', () => {
   it('turns a target healthy while its port accepts connections and unhealthy once it stops', async () => {
     const a = await echo('a');
@@ -72,12 +83,7 @@ describe('LocalTargetGroup listener', () => {
   });
 
   it('spreads new connections round robin over two healthy targets', async () => {
-    const a = await echo('a');
-    const b = await echo('b');
-    const { group, port } = await startNlb({ 'i-a': a.port, 'i-b': b.port });
-    await group.register('i-a');
-    await group.register('i-b');
-    await Promise.all([reachState(group, 'i-a', 'healthy'), reachState(group, 'i-b', 'healthy')]);
+    const { port } = await twoHealthyTargets();
 
     const servedBy: string[] = [];
     for (let i = 0; i < 4; i += 1) servedBy.push((await askOnce(port)).split(':')[0]!);
@@ -95,12 +101,7 @@ describe('LocalTargetGroup listener', () => {
   });
 
   it('resets the connections of a target that turns unhealthy while another is healthy', async () => {
-    const a = await echo('a');
-    const b = await echo('b');
-    const { group, port } = await startNlb({ 'i-a': a.port, 'i-b': b.port });
-    await group.register('i-a');
-    await group.register('i-b');
-    await Promise.all([reachState(group, 'i-a', 'healthy'), reachState(group, 'i-b', 'healthy')]);
+    const { a, group, port } = await twoHealthyTargets();
     const first = new Client(port);
     const second = new Client(port);
     const onA = (await first.ask('x')).startsWith('a:') ? first : second;
