@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from './errors';
+import { QUEUE_TYPES, type QueueType } from './rabbitmq/operations';
 
 /**
  * warren's configuration, read once from the environment at cold start. Every bad value is
@@ -31,7 +32,35 @@ const jsonOf = <T extends z.ZodTypeAny>(schema: T) =>
     }
   }).pipe(schema);
 
-const haPolicyDefinition = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+/** Classic mirroring keys (ha-mode, ha-params, ha-sync-mode, ...): RabbitMQ 4.0 refuses any policy carrying one. */
+export function mirroringKeys(definition: Record<string, unknown>): string[] {
+  return Object.keys(definition).filter((key) => key.startsWith('ha-'));
+}
+
+// The allowedPatterns of the policy parameters in infra/ssm/NodeJoin.yml and NodeApplyPolicy.yml: a value
+// they refuse would make SSM refuse the whole command (tests/unit/cluster/policy-documents.test.ts).
+export const POLICY_PARAMETER_PATTERNS = {
+  PolicyName: /^[A-Za-z0-9_.-]{0,64}$/,
+  PolicyPattern: /^[A-Za-z0-9_.*+?^$|()\[\]{}\\,:@/-]{0,255}$/,
+  PolicyDefinition: /^\{[A-Za-z0-9_":,.{}\[\] @-]{0,2000}\}$/,
+} as const;
+
+const policyName = (min: number) => z.string().regex(POLICY_PARAMETER_PATTERNS.PolicyName, 'letters, digits, _ . - only, at most 64').min(min);
+const policyPattern = z.string().regex(POLICY_PARAMETER_PATTERNS.PolicyPattern, 'a character outside letters, digits and _.*+?^$|()[]{}\\,:@/-, or longer than 255');
+/** A policy definition: a flat JSON object; without mirroring keys when the policy is for 4.x. */
+const policyDefinition = (fallback: string, { mirroring }: { mirroring: 'allowed' | 'refused' }) =>
+  jsonOf(z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])))
+    .superRefine((definition, ctx) => {
+      if (!POLICY_PARAMETER_PATTERNS.PolicyDefinition.test(JSON.stringify(definition))) {
+        ctx.addIssue({ code: 'custom', message: 'as sent (compact JSON) it has a character outside letters, digits and _":,.{}[] @-, or is over 2000 characters' });
+      }
+      const keys = mirroring === 'refused' ? mirroringKeys(definition) : [];
+      if (keys.length > 0) ctx.addIssue({ code: 'custom', message: `mirroring keys ${keys.join(', ')} are not allowed: RabbitMQ 4.0 removed classic mirroring` });
+    })
+    .prefault(fallback);
+
+const policyApplyTo = z.enum(['queues', 'exchanges', 'all']).default('queues');
+const policyPriority = z.coerce.number().int().min(0).max(999).default(0);
 
 const environment = z.object({
   CLUSTER_NAME: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/, 'letters, digits and dashes, at most 63'),
@@ -40,11 +69,20 @@ const environment = z.object({
   MANAGEMENT_TARGET_GROUP_ARN: targetGroupArn,
   SSM_DOCUMENT_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{3,100}$/, 'not an SSM document name prefix').default('warren-'),
   HEAL_QUEUE_URL: z.string().url().optional(),
-  HA_POLICY_NAME: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('ha-all'),
-  HA_POLICY_PATTERN: z.string().max(255).default(''),
-  HA_POLICY_DEFINITION: jsonOf(haPolicyDefinition).prefault('{"ha-mode":"all","ha-sync-mode":"automatic"}'),
-  HA_POLICY_APPLY_TO: z.enum(['queues', 'exchanges', 'all']).default('queues'),
-  HA_POLICY_PRIORITY: z.coerce.number().int().min(0).max(999).default(0),
+  /** the classic mirrored policy: applied on 3.x only */
+  HA_POLICY_NAME: policyName(1).default('ha-all'),
+  HA_POLICY_PATTERN: policyPattern.default(''),
+  HA_POLICY_DEFINITION: policyDefinition('{"ha-mode":"all","ha-sync-mode":"automatic"}', { mirroring: 'allowed' }),
+  HA_POLICY_APPLY_TO: policyApplyTo,
+  HA_POLICY_PRIORITY: policyPriority,
+  /** the policy applied on 4.x and later instead; an empty name applies none */
+  QUORUM_POLICY_NAME: policyName(0).default('warren-quorum'),
+  QUORUM_POLICY_PATTERN: policyPattern.default('.*'),
+  QUORUM_POLICY_DEFINITION: policyDefinition('{"queue-leader-locator":"balanced"}', { mirroring: 'refused' }),
+  QUORUM_POLICY_APPLY_TO: policyApplyTo,
+  QUORUM_POLICY_PRIORITY: policyPriority,
+  /** default queue type of vhost "/", set on 4.x and later only; empty leaves it as it is */
+  DEFAULT_QUEUE_TYPE: z.enum(['', ...QUEUE_TYPES]).default('quorum'),
   ALARM_RUNBOOK: jsonOf(z.array(alarmRule)).prefault('[]'),
   /** replacements never take the healthy running members below this; 0 means a majority of desired capacity */
   MIN_HEALTHY_MEMBERS: z.coerce.number().int().min(0).max(1000).default(0),
@@ -62,13 +100,26 @@ const environment = z.object({
 
 export type Environment = z.infer<typeof environment>;
 
+export interface PolicySettings {
+  name: string;
+  pattern: string;
+  definition: Record<string, string | number | boolean>;
+  applyTo: string;
+  priority: number;
+}
+
 export interface Config {
   clusterName: string;
   autoScalingGroupName: string;
   targetGroups: { amqp: string; management: string };
   ssmDocumentPrefix: string;
   healQueueUrl?: string;
-  haPolicy: { name: string; pattern: string; definition: Record<string, string | number | boolean>; applyTo: string; priority: number };
+  /** the classic mirrored policy, sent to 3.x only */
+  haPolicy: PolicySettings;
+  /** the policy sent to 4.x and later; an empty name means none */
+  quorumPolicy: PolicySettings;
+  /** default queue type of vhost "/" on 4.x and later; '' leaves it as it is */
+  defaultQueueType: QueueType | '';
   alarmRunbook: AlarmRule[];
   minHealthyMembers: number;
   bounds: {
@@ -94,6 +145,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.AMQP_TARGET_GROUP_ARN === e.MANAGEMENT_TARGET_GROUP_ARN) {
     throw new ConfigError('invalid configuration: AMQP_TARGET_GROUP_ARN and MANAGEMENT_TARGET_GROUP_ARN must differ');
   }
+  if (e.QUORUM_POLICY_NAME === e.HA_POLICY_NAME) {
+    // After an upgrade the 3.x mirroring policy of that name would pass for the 4.x policy.
+    throw new ConfigError('invalid configuration: QUORUM_POLICY_NAME must differ from HA_POLICY_NAME');
+  }
   if (e.HEARTBEAT_INTERVAL_SECONDS >= e.LAUNCH_TIMEOUT_SECONDS) {
     throw new ConfigError('invalid configuration: HEARTBEAT_INTERVAL_SECONDS must be below LAUNCH_TIMEOUT_SECONDS');
   }
@@ -110,6 +165,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       applyTo: e.HA_POLICY_APPLY_TO,
       priority: e.HA_POLICY_PRIORITY,
     },
+    quorumPolicy: {
+      name: e.QUORUM_POLICY_NAME,
+      pattern: e.QUORUM_POLICY_PATTERN,
+      definition: e.QUORUM_POLICY_DEFINITION,
+      applyTo: e.QUORUM_POLICY_APPLY_TO,
+      priority: e.QUORUM_POLICY_PRIORITY,
+    },
+    defaultQueueType: e.DEFAULT_QUEUE_TYPE,
     alarmRunbook: e.ALARM_RUNBOOK,
     minHealthyMembers: e.MIN_HEALTHY_MEMBERS,
     bounds: {

@@ -28,7 +28,8 @@ export type ReconcileFinding =
   | { kind: 'unreachable'; instanceId: string; error: string }
   | { kind: 'no-running-cluster' }
   | { kind: 'split-views'; views: string[][] }
-  | { kind: 'partitioned'; nodes: string[] };
+  | { kind: 'partitioned'; nodes: string[] }
+  | { kind: 'under-maintenance'; node: string; instanceId: string };
 
 export interface ReconcilePlan {
   actions: ReconcileAction[];
@@ -110,6 +111,9 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
     const status = observed.statuses.get(instanceId);
     if (!status || status instanceof Error) {
       unverified.add(instanceId);
+    } else if (runningMembers.has(status.node) && status.underMaintenance) {
+      // A drained node (spot warning, rebalance) must not get traffic back: it stays off the targets.
+      findings.push({ kind: 'under-maintenance', node: status.node, instanceId });
     } else if (runningMembers.has(status.node)) {
       verified.add(instanceId);
     } else if (main) {
@@ -118,7 +122,7 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
   }
 
   const policyHolder = main?.reporters[0];
-  if (policyHolder && policyMissing(config, policyHolder[1].version, policyHolder[1].policies)) {
+  if (policyHolder && policyMissing(config, policyHolder[1])) {
     actions.push({ kind: 'apply-policy', instanceId: policyHolder[0] });
   }
 

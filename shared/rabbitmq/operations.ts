@@ -12,13 +12,21 @@ export const nodeName = z.string().regex(NODE_NAME_PATTERN, 'not a RabbitMQ node
 
 const members = z.object({ all: z.array(nodeName), running: z.array(nodeName) });
 
-/** Policy parameters; an empty name means "apply no policy". */
+/** Queue types a vhost can default to (RabbitMQ 3.11 and later; warren sets it on 4.x). */
+export const QUEUE_TYPES = ['classic', 'quorum', 'stream'] as const;
+export type QueueType = (typeof QUEUE_TYPES)[number];
+
+/**
+ * Policy parameters; an empty name means "apply no policy", an empty DefaultQueueType leaves the
+ * default vhost's default queue type as it is.
+ */
 export interface PolicyParams {
   PolicyName: string;
   PolicyPattern: string;
   PolicyDefinition: string;
   PolicyApplyTo: string;
   PolicyPriority: string;
+  DefaultQueueType: QueueType | '';
 }
 
 export const nodeStatusResult = z.object({
@@ -34,6 +42,10 @@ export const nodeStatusResult = z.object({
   cookieHash: z.string(),
   /** names of the policies on the default vhost; empty when the node is not running */
   policies: z.array(z.string()),
+  /** the default vhost's default queue type; empty when unknown (not running, or a version without it) */
+  defaultQueueType: z.string(),
+  /** the node is in maintenance mode (drained) */
+  underMaintenance: z.boolean(),
 });
 
 export const nodeJoinResult = z.object({

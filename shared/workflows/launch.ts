@@ -1,13 +1,14 @@
 import { otherInServiceIds } from '../cluster/seeds';
 import { nodeNameOf } from '../cluster/node-name';
-import { policyParamsFor } from '../cluster/policy';
+import { appliesAnything } from '../cluster/policy';
 import { BudgetExhausted, EventSkipped, WaitTimedOut, WarrenError } from '../errors';
 import type { EventOf } from '../events/types';
-import { majorVersion, type NodeJoinOutcome } from '../rabbitmq/operations';
+import type { NodeJoinOutcome } from '../rabbitmq/operations';
 import { peersParameter } from '../rabbitmq/names';
 import type { Deps, Outcome } from './deps';
 import { actionStillOpen, assertOurGroup, completeAction, LifecycleActionGone, withHeartbeat, type HookWatch } from './lifecycle-action';
 import { runningPeers } from './instances';
+import { choosePolicy } from './policy-choice';
 import { ensureBudget, firstThatAnswers, pollUntil } from './waiting';
 
 const AGENT_POLL_MS = 10_000;
@@ -74,19 +75,23 @@ async function joinAndServe(event: EventOf<'launch'>, deps: Deps, bound: number,
     version = seed.value.version;
   }
 
-  const policy = policyParamsFor(config, version);
-  if (policy.omitted) log.info('joining without an HA policy', { instanceId, reason: policy.omitted });
+  // A founder's version is known only once it runs: its join carries no policy, applied just after.
+  const policy = choosePolicy(deps, version, { instanceId });
   ensureBudget(deps, config.bounds.ssmCommandSeconds * 1000, 'join');
   const secondsLeft = Math.floor((bound - deps.clock.now()) / 1000);
   const joined = await nodes.run(instanceId, 'join', {
-    ...policy.params,
+    ...policy,
     Peers: peersParameter(peers),
     GrowQuorum: 'true',
     TimeoutSeconds: String(Math.max(1, Math.min(config.bounds.ssmCommandSeconds, secondsLeft))),
   });
   verifyMembership(joined, founding);
-  if (founding && majorVersion(joined.version) === 3 && joined.policy === 'skipped') {
-    await nodes.run(instanceId, 'applyPolicy', policyParamsFor(config, joined.version).params);
+  if (founding && joined.policy === 'skipped') {
+    const founderPolicy = choosePolicy(deps, joined.version, { instanceId });
+    if (appliesAnything(founderPolicy)) {
+      ensureBudget(deps, config.bounds.ssmCommandSeconds * 1000, 'apply-policy');
+      await nodes.run(instanceId, 'applyPolicy', founderPolicy);
+    }
   }
   await deps.inventory.tagNodeName(instanceId, joined.node);
   log.info('node is a verified running member', { instanceId, node: joined.node, action: joined.action, members: joined.members.running });

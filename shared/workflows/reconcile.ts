@@ -1,9 +1,9 @@
 import { planReconcile, type ReconcileAction, type ReconcilePlan } from '../cluster/reconcile-plan';
-import { policyParamsFor } from '../cluster/policy';
 import { BudgetExhausted, WarrenError } from '../errors';
 import type { EventOf } from '../events/types';
 import type { NodeStatus } from '../rabbitmq/operations';
 import type { Deps, Outcome } from './deps';
+import { choosePolicy } from './policy-choice';
 import { ensureBudget, firstThatAnswers } from './waiting';
 
 /**
@@ -65,9 +65,8 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
     }
     case 'join': {
       ensureBudget(deps, commandMs, 'join');
-      const policy = policyParamsFor(config, plan.clusterVersion);
       const joined = await nodes.run(action.instanceId, 'join', {
-        ...policy.params,
+        ...choosePolicy(deps, plan.clusterVersion, { instanceId: action.instanceId }),
         Peers: plan.runningMembers.join(','),
         GrowQuorum: 'true',
         TimeoutSeconds: String(config.bounds.ssmCommandSeconds),
@@ -78,7 +77,7 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
     }
     case 'apply-policy': {
       ensureBudget(deps, commandMs, 'apply-policy');
-      await nodes.run(action.instanceId, 'applyPolicy', policyParamsFor(config, plan.clusterVersion).params);
+      await nodes.run(action.instanceId, 'applyPolicy', choosePolicy(deps, plan.clusterVersion, { instanceId: action.instanceId }));
       return;
     }
     case 'register':

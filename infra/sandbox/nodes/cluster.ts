@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDocument, parameterEnvironment, truncateLikeSsm } from './documents';
 import {
@@ -13,10 +13,13 @@ import {
   writeHostsFiles,
 } from './network';
 import { ProcessResult, runProcess } from './process';
+import { assertRabbitMqInstalled, prepareRabbitMq, type RabbitMqMajor, type RabbitMqRuntime } from './versions';
 
 /** The node configuration the AMI ships; sandbox nodes boot from the same files. */
 export const NODE_CONFIG_DIR = join(__dirname, '..', '..', 'node');
+/** Where the RabbitMQ scripts are, on the host and in a 4.x root alike. */
 const RABBITMQ_BIN = '/usr/lib/rabbitmq/bin';
+const IN_ROOT = join(__dirname, 'in-root.sh');
 
 export type NodeMode = 'namespaces' | 'loopback';
 
@@ -39,13 +42,8 @@ export interface ClusterOptions {
   prefix?: string;
   /** defaults to namespaces when root, else loopback */
   mode?: NodeMode;
-}
-
-/** Fails loudly when the one thing the harness cannot install for itself is missing. */
-export function assertRabbitMqInstalled(): void {
-  if (!existsSync(join(RABBITMQ_BIN, 'rabbitmq-server'))) {
-    throw new Error(`rabbitmq-server is not installed (${RABBITMQ_BIN}/rabbitmq-server missing); install the Debian package rabbitmq-server`);
-  }
+  /** RabbitMQ generation of every node; defaults to 3, the host's own package */
+  rabbitmq?: RabbitMqMajor;
 }
 
 /**
@@ -60,23 +58,37 @@ export class NodeCluster {
   private bridgeCreated = false;
   private lastIndex = 0;
   private documentRuns = 0;
+  /** set once the runtime is ready: 4.x nodes run every program chrooted into it */
+  private root?: string;
 
-  private constructor(readonly run: string, readonly mode: NodeMode, readonly dir: string) {}
+  private constructor(
+    readonly run: string,
+    readonly mode: NodeMode,
+    readonly dir: string,
+    readonly rabbitmq: RabbitMqMajor,
+    /** prepared in the background from create on; the first addNode waits for it */
+    readonly runtime: Promise<RabbitMqRuntime>,
+  ) {}
 
   static create(options: ClusterOptions = {}): NodeCluster {
-    assertRabbitMqInstalled();
+    const rabbitmq = options.rabbitmq ?? 3;
     const mode = options.mode ?? (canUseNamespaces() ? 'namespaces' : 'loopback');
+    if (rabbitmq === 3) assertRabbitMqInstalled();
+    else if (mode !== 'namespaces') throw new Error(`RabbitMQ ${rabbitmq} nodes run chrooted in network namespaces: they need root and namespaces mode`);
+    const runtime = prepareRabbitMq(rabbitmq);
+    runtime.catch(() => undefined); // reported by addNode
     const run = `${(options.prefix ?? 'r').slice(0, 4)}${randomBytes(2).toString('hex')}`;
     const dir = join(RUNS_DIR, run);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'owner.pid'), String(process.pid));
-    return new NodeCluster(run, mode, dir);
+    return new NodeCluster(run, mode, dir, rabbitmq, runtime);
   }
 
   /** Adds a stopped node with a fresh data directory, the state the AMI boots in. */
   async addNode(): Promise<SandboxNode> {
     // reserved before any await: instances of one ASG boot concurrently
     const index = ++this.lastIndex;
+    this.root = (await this.runtime).root;
     const ip = this.mode === 'namespaces' ? `10.213.${this.subnet}.${10 + index}` : '127.0.0.1';
     const hostname = this.mode === 'namespaces' ? `ip-${ip.replace(/\./g, '-')}` : 'localhost';
     const name = this.mode === 'namespaces' ? `rabbit@${hostname}` : `rabbit-${index}@localhost`;
@@ -135,7 +147,11 @@ export class NodeCluster {
   /** Runs a program on the node (inside its namespace) with the node's environment. */
   exec(node: SandboxNode, command: string, args: string[], options: { timeoutMs?: number; cwd?: string; env?: Record<string, string> } = {}): Promise<ProcessResult> {
     const env = { ...node.env, ...options.env };
-    const [program, argv] = node.namespace ? ['ip', ['netns', 'exec', node.namespace, command, ...args]] : [command, args];
+    const [program, argv] = !node.namespace
+      ? [command, args]
+      : this.root
+        ? ['bash', [IN_ROOT, node.namespace, this.root, RUNS_DIR, command, ...args]]
+        : ['ip', ['netns', 'exec', node.namespace, command, ...args]];
     return runProcess(program, argv as string[], { env, cwd: options.cwd, timeoutMs: options.timeoutMs ?? 120_000 });
   }
 

@@ -25,6 +25,8 @@ const status = (node: string) =>
     alarms: [],
     cookieHash: 'abc',
     policies: ['ha-all'],
+    defaultQueueType: '',
+    underMaintenance: false,
   });
 
 const notYet = () => new InvocationDoesNotExist({ $metadata: { httpStatusCode: 400 }, message: 'InvocationDoesNotExist' });

@@ -37,7 +37,10 @@ export class FakeCloud {
   readonly clock = new FakeClock();
   readonly calls: Call[] = [];
   readonly instances = new Map<string, FakeInstance>();
+  /** policy names on vhost "/", cluster-wide like RabbitMQ's */
   readonly policies = new Set<string>();
+  /** default queue type of vhost "/"; '' until warren sets it */
+  defaultQueueType = '';
   readonly targets = new Map<string, TargetState>();
   readonly actions = new Map<string, { hook: string; state: 'open' | 'CONTINUE' | 'ABANDON' }>();
   readonly metricLog: Array<{ name: string; value: number }> = [];

@@ -1,5 +1,5 @@
 import { NodeCommandFailed } from '../../../shared/errors';
-import type { NodeOperation, NodeOperationParams, NodeOperationResult, NodeStatus } from '../../../shared/rabbitmq/operations';
+import { majorVersion, type NodeOperation, type NodeOperationParams, type NodeOperationResult, type NodeStatus, type PolicyParams } from '../../../shared/rabbitmq/operations';
 import type { FakeCloud, FakeInstance } from './fake-cloud';
 
 /**
@@ -24,11 +24,7 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
         }
         Object.assign(node, { member: true, running: true });
       }
-      let policy: 'applied' | 'unchanged' | 'skipped' = 'skipped';
-      if (join.PolicyName) {
-        policy = cloud.policies.has(join.PolicyName) ? 'unchanged' : 'applied';
-        cloud.policies.add(join.PolicyName);
-      }
+      const policy = applyPolicy(cloud, instance, join, 'join');
       const result: NodeOperationResult['join'] = {
         node: node.name, version: node.version, action: wasMember ? 'already-member' : 'booted-with-peers',
         members: membersSeenBy(cloud, instance), policy, quorumGrown: 0,
@@ -55,17 +51,31 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
       if (target) target.node.member = false;
       return { peer: node.name, node: NodeName, result: wasMember ? 'forgotten' : 'absent' };
     }
-    case 'applyPolicy': {
-      const { PolicyName } = params as NodeOperationParams['applyPolicy'];
-      if (!PolicyName) return { node: node.name, policy: 'skipped' };
-      const existed = cloud.policies.has(PolicyName);
-      cloud.policies.add(PolicyName);
-      return { node: node.name, policy: existed ? 'unchanged' : 'applied' };
-    }
+    case 'applyPolicy':
+      return { node: node.name, policy: applyPolicy(cloud, instance, params as NodeOperationParams['applyPolicy'], 'applyPolicy') };
     case 'drain':
       node.drained = true;
       return { node: node.name, drained: true };
   }
+}
+
+/** The documents' policy step: the policy when named, the default queue type when set; 4.x refuses mirroring keys like RabbitMQ 4.0. */
+function applyPolicy(cloud: FakeCloud, instance: FakeInstance, params: PolicyParams, operation: 'join' | 'applyPolicy'): 'applied' | 'unchanged' | 'skipped' {
+  const mirroring = Object.keys(JSON.parse(params.PolicyDefinition) as object).filter((key) => key.startsWith('ha-'));
+  if (params.PolicyName && majorVersion(instance.node.version) >= 4 && mirroring.length > 0) {
+    throw new NodeCommandFailed(instance.id, operation, 'Failed', `Validation failed: ${mirroring.join(', ')} are not recognised policy settings`);
+  }
+  let policy: 'applied' | 'unchanged' | 'skipped' = 'skipped';
+  if (params.PolicyName) {
+    policy = cloud.policies.has(params.PolicyName) ? 'unchanged' : 'applied';
+    cloud.policies.add(params.PolicyName);
+  }
+  if (params.DefaultQueueType) {
+    if (cloud.defaultQueueType !== params.DefaultQueueType) policy = 'applied';
+    else if (policy === 'skipped') policy = 'unchanged';
+    cloud.defaultQueueType = params.DefaultQueueType;
+  }
+  return policy;
 }
 
 function membersSeenBy(cloud: FakeCloud, instance: FakeInstance) {
@@ -80,5 +90,6 @@ function status(cloud: FakeCloud, instance: FakeInstance): NodeStatus {
   return {
     node: node.name, version: node.version, running: node.running, members: membersSeenBy(cloud, instance),
     partitions: {}, alarms: [], cookieHash: 'c0ffee', policies: node.running ? [...cloud.policies] : [],
+    defaultQueueType: node.running ? cloud.defaultQueueType : '', underMaintenance: node.running && node.drained,
   };
 }
