@@ -4,7 +4,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 missing=()
-for pkg in $(grep -v '^#' "$here/packages.txt") iproute2; do
+for pkg in $(grep -v "^#" "$here/packages.txt") iproute2 debootstrap; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

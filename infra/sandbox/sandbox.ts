@@ -15,11 +15,10 @@ import { RabbitMqInstanceHost } from './cloud/rabbitmq-host';
 import { realTimeScheduler, type Scheduler } from './cloud/scheduler';
 import { LocalRunCommand } from './cloud/ssm';
 import { LocalFifoQueue } from './fifo-queue';
-import type { NodeMode } from './nodes';
+import { chooseRabbitMq, type NodeMode, type RabbitMqMajor, type RabbitMqRuntime } from './nodes';
 import { routeOf } from './rules';
 import { divergence, sandboxStatus, type SandboxStatus } from './status';
-import { execFileSync } from 'node:child_process';
-import { majorVersion } from '../../shared/rabbitmq/operations';
+import { policyParamsFor } from '../../shared/cluster/policy';
 
 export const SANDBOX_CLUSTER = 'warren-sandbox';
 export const SANDBOX_GROUP = 'warren-sandbox-asg';
@@ -29,6 +28,8 @@ export const SANDBOX_ALARM_PREFIX = 'warren-sandbox-';
 export interface SandboxOptions {
   nodes: number;
   network?: NodeMode;
+  /** RabbitMQ generation of the nodes; default: the newest this machine can run */
+  rabbitmq?: RabbitMqMajor;
   /** local load balancer listener ports; 0 picks free ones */
   amqpPort?: number;
   managementPort?: number;
@@ -56,14 +57,16 @@ export interface HealRecord {
 export class Sandbox {
   readonly timeline: HealRecord[] = [];
   readonly credentials = { user: 'warren', password: randomBytes(12).toString('hex') };
-  /** the installed RabbitMQ's major version (the policy check depends on it) */
-  readonly rabbitmqMajor = installedRabbitMqMajor();
   private reconcileTimer?: () => void;
   private usersReady = false;
 
   private constructor(
     readonly config: Config,
     readonly mode: NodeMode,
+    /** what the nodes run; the expected policy depends on it */
+    readonly rabbitmq: RabbitMqRuntime,
+    /** why the default generation could not be used, when it could not */
+    readonly rabbitmqNote: string | undefined,
     readonly scheduler: Scheduler,
     readonly bus: LocalEventBus,
     readonly host: RabbitMqInstanceHost,
@@ -80,7 +83,8 @@ export class Sandbox {
     const config = sandboxConfig();
     const scheduler = realTimeScheduler;
     const bus = new LocalEventBus(scheduler);
-    const host = RabbitMqInstanceHost.create({ prefix: 'sbx', mode: options.network, now: () => scheduler.now() });
+    const { runtime, note } = await chooseRabbitMq(options.rabbitmq);
+    const host = RabbitMqInstanceHost.create({ prefix: 'sbx', mode: options.network, rabbitmq: runtime.major, now: () => scheduler.now() });
     const ec2 = new LocalEc2({ host, bus, scheduler });
     const group = new LocalAutoScalingGroup(ec2, bus, scheduler, {
       name: SANDBOX_GROUP,
@@ -117,7 +121,7 @@ export class Sandbox {
       (message) => sandbox!.heal(message.body, message.messageId, ['launch', 'terminate', 'gone', 'interruption', 'reconcile']),
       { visibilityTimeoutMs: 20_000 },
     );
-    sandbox = new Sandbox(config, host.cluster.mode, scheduler, bus, host, ec2, group, nlb, runCommand, nodeShell, queue, wiring);
+    sandbox = new Sandbox(config, host.cluster.mode, runtime, note, scheduler, bus, host, ec2, group, nlb, runCommand, nodeShell, queue, wiring);
     bus.subscribe((event) => sandbox!.route(event));
     group.start();
     if ((options.reconcileEveryMs ?? 60_000) > 0) sandbox.scheduleReconcile(options.reconcileEveryMs ?? 60_000);
@@ -195,7 +199,7 @@ export class Sandbox {
       const status = await sandboxStatus(this);
       const member = status.instances.find((i) => i.lifecycleState === 'InService' && status.members.running.includes(i.node ?? ''));
       if (member) await this.ensureClientUser(member.id);
-      reasons = divergence(status, this.config.haPolicy.name, this.rabbitmqMajor);
+      reasons = divergence(status, policyParamsFor(this.config, this.rabbitmq.version).params.PolicyName);
       if (reasons.length === 0) return status;
       onProgress?.(reasons);
       if (this.scheduler.now() >= until) throw new Error(`not converged after ${Math.round(timeoutMs / 1000)} s: ${reasons.join('; ')}`);
@@ -272,11 +276,3 @@ function instanceOf(raw: Record<string, any> | undefined): string | undefined {
   );
 }
 
-function installedRabbitMqMajor(): number {
-  try {
-    const version = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'rabbitmq-server'], { encoding: 'utf8' });
-    return majorVersion(version);
-  } catch {
-    return 3;
-  }
-}

@@ -7,6 +7,8 @@ export interface SandboxStatus {
   autoScalingGroupName: string;
   desiredCapacity: number;
   network: 'netns' | 'loopback';
+  /** the RabbitMQ package the nodes run, e.g. 4.0.5-6+deb13u2 */
+  rabbitmq: string;
   instances: Array<{
     id: string;
     privateIp: string | null;
@@ -78,6 +80,7 @@ export async function sandboxStatus(sandbox: Sandbox): Promise<SandboxStatus> {
     autoScalingGroupName: group.name,
     desiredCapacity: group.desiredCapacity,
     network: sandbox.mode === 'namespaces' ? 'netns' : 'loopback',
+    rabbitmq: sandbox.rabbitmq.version,
     instances: ec2.map((instance) => {
       const member = members.find((m) => m.instanceId === instance.instanceId);
       const node = sandbox.host.nodeOf(instance.instanceId);
@@ -107,10 +110,10 @@ export async function sandboxStatus(sandbox: Sandbox): Promise<SandboxStatus> {
 
 /**
  * Converged: as many InService instances as desired, their nodes exactly the running members, every
- * InService target healthy in both groups, the HA policy present on 3.x, nothing left in the queue.
- * Returns the reasons it is not, empty when it is.
+ * InService target healthy in both groups, the policy warren applies to this version present (none
+ * expected when empty), nothing left in the queue. Returns the reasons it is not, empty when it is.
  */
-export function divergence(status: SandboxStatus, policyName: string, version: number): string[] {
+export function divergence(status: SandboxStatus, policyName: string): string[] {
   const reasons: string[] = [];
   const inService = status.instances.filter((i) => i.lifecycleState === 'InService');
   if (inService.length !== status.desiredCapacity) reasons.push(`${inService.length} InService instances, desired ${status.desiredCapacity}`);
@@ -130,7 +133,7 @@ export function divergence(status: SandboxStatus, policyName: string, version: n
     if (instance.targets.amqp !== 'unused' || instance.targets.management !== 'unused') reasons.push(`${instance.id} (${instance.lifecycleState}) still registered`);
   }
   if (Object.keys(status.members.partitions).length > 0) reasons.push(`partitions: ${JSON.stringify(status.members.partitions)}`);
-  if (version === 3 && !status.policies.includes(policyName)) reasons.push(`policy ${policyName} missing`);
+  if (policyName !== '' && !status.policies.includes(policyName)) reasons.push(`policy ${policyName} missing`);
   if (status.queue.depth > 0) reasons.push(`${status.queue.depth} events still queued`);
   return reasons;
 }

@@ -5,7 +5,7 @@ process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 import { connect, type ChannelModel } from 'amqplib';
 import type { LifecycleState } from '../../infra/sandbox/cloud/autoscaling';
 import type { TargetState } from '../../shared/ports';
-import { removeLeftovers } from '../../infra/sandbox/nodes';
+import { removeLeftovers, type RabbitMqMajor } from '../../infra/sandbox/nodes';
 import { Sandbox, type HealRecord } from '../../infra/sandbox/sandbox';
 import { sandboxStatus, type SandboxStatus } from '../../infra/sandbox/status';
 
@@ -16,10 +16,13 @@ import { sandboxStatus, type SandboxStatus } from '../../infra/sandbox/status';
 
 export const CONVERGE_MS = 240_000;
 
-/** A sandbox with the scheduled reconcile off, so each story proves that its events alone heal. */
-export async function startConverged(nodes: number, reconcileEveryMs = 0): Promise<Sandbox> {
+/**
+ * A sandbox with the scheduled reconcile off, so each story proves that its events alone heal; on
+ * RabbitMQ 3 unless a story is about another generation.
+ */
+export async function startConverged(nodes: number, rabbitmq: RabbitMqMajor = 3, reconcileEveryMs = 0): Promise<Sandbox> {
   await removeLeftovers();
-  const sandbox = await Sandbox.start({ nodes, reconcileEveryMs });
+  const sandbox = await Sandbox.start({ nodes, rabbitmq, reconcileEveryMs });
   try {
     await sandbox.waitConverged(CONVERGE_MS);
   } catch (error) {
@@ -130,15 +133,15 @@ export function timelineText(sandbox: Sandbox | undefined): string {
  * One sandbox for a test file: started converged before the first story, each story's duration
  * recorded, the sandbox stopped and the durations and heal timeline printed at the end.
  */
-export function sharedSandbox(title: string, nodes: number, use: (sandbox: Sandbox) => void): void {
+export function sharedSandbox(title: string, nodes: number, use: (sandbox: Sandbox) => void, rabbitmq: RabbitMqMajor = 3): void {
   let sandbox: Sandbox | undefined;
   const durations: string[] = [];
   let storyStarted = 0;
   beforeAll(async () => {
     const started = Date.now();
-    sandbox = await startConverged(nodes);
+    sandbox = await startConverged(nodes, rabbitmq);
     use(sandbox);
-    durations.push(`start ${nodes} nodes converged: ${secondsSince(started)} s`);
+    durations.push(`start ${nodes} nodes of RabbitMQ ${sandbox.rabbitmq.version} converged: ${secondsSince(started)} s`);
   }, CONVERGE_MS + 60_000);
   beforeEach(() => {
     storyStarted = Date.now();

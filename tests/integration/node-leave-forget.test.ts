@@ -1,109 +1,114 @@
 import { existsSync, rmSync } from 'node:fs';
-import { InvalidDocumentParameters, NodeCluster, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
+import { InvalidDocumentParameters, NodeCluster, RABBITMQ_MAJORS, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
 import { parseNodeOutput } from '../../shared/rabbitmq/operations';
 
 // The stories share one 3-node cluster and run in order: a refused leave, a leave, then forgets.
-jest.setTimeout(180_000);
-
-let cluster: NodeCluster;
-let first: SandboxNode;
-let second: SandboxNode;
-let third: SandboxNode;
+jest.setTimeout(240_000);
 
 interface ClusterStatus {
   running_nodes: string[];
   disk_nodes: string[];
 }
 
-const appRunning = async (node: SandboxNode) =>
-  (await cluster.exec(node, 'rabbitmq-diagnostics', ['--node', node.name, '-q', 'check_running'])).exitCode === 0;
-
 beforeAll(async () => {
   await removeLeftovers();
-  cluster = await startCluster({ size: 3, prefix: 'leav' });
-  [first, second, third] = cluster.nodes as [SandboxNode, SandboxNode, SandboxNode];
-  await cluster.declareQueue(first, 'payments', 'quorum');
 });
 
-afterAll(async () => {
-  await cluster?.destroy();
-});
+describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
+  let cluster: NodeCluster;
+  let first: SandboxNode;
+  let second: SandboxNode;
+  let third: SandboxNode;
 
-describe('NodeLeave', () => {
-  it('refuses while a quorum queue would lose its majority, and the node keeps running', async () => {
-    await cluster.rabbitmqctl(third, ['stop_app']);
+  const appRunning = async (node: SandboxNode) =>
+    (await cluster.exec(node, 'rabbitmq-diagnostics', ['--node', node.name, '-q', 'check_running'])).exitCode === 0;
 
-    const result = await cluster.runDocument(second, 'NodeLeave', { Drain: 'true' });
-
-    expect(result.exitCode).toBe(0);
-    expect(parseNodeOutput('leave', result.stdout)).toMatchObject({ node: second.name, left: false, reason: 'quorum-critical' });
-    expect(await appRunning(second)).toBe(true);
-    await cluster.rabbitmqctl(third, ['start_app']);
-    await cluster.waitRunning(third);
+  beforeAll(async () => {
+    cluster = await startCluster({ size: 3, prefix: `leav${major}`, rabbitmq: major });
+    [first, second, third] = cluster.nodes as [SandboxNode, SandboxNode, SandboxNode];
+    await cluster.declareQueue(first, 'payments', 'quorum');
   });
 
-  it('drains a non-critical node, shrinks quorum replicas off it and stops its app', async () => {
-    const result = await cluster.runDocument(third, 'NodeLeave', { Drain: 'true' });
+  afterAll(async () => {
+    await cluster?.destroy();
+  });
 
-    expect(parseNodeOutput('leave', result.stdout)).toEqual({
-      node: third.name,
-      left: true,
-      drained: true,
-      quorumShrunk: 1,
-      alreadyStopped: false,
+  describe('NodeLeave', () => {
+    it('refuses while a quorum queue would lose its majority, and the node keeps running', async () => {
+      await cluster.rabbitmqctl(third, ['stop_app']);
+
+      const result = await cluster.runDocument(second, 'NodeLeave', { Drain: 'true' });
+
+      expect(result.exitCode).toBe(0);
+      expect(parseNodeOutput('leave', result.stdout)).toMatchObject({ node: second.name, left: false, reason: 'quorum-critical' });
+      expect(await appRunning(second)).toBe(true);
+      await cluster.rabbitmqctl(third, ['start_app']);
+      await cluster.waitRunning(third);
     });
-    expect(await appRunning(third)).toBe(false);
-    expect((await cluster.quorumMembers(first)).payments).toEqual([first.name, second.name].sort());
+
+    it('drains a non-critical node, shrinks quorum replicas off it and stops its app', async () => {
+      const result = await cluster.runDocument(third, 'NodeLeave', { Drain: 'true' });
+
+      expect(parseNodeOutput('leave', result.stdout)).toEqual({
+        node: third.name,
+        left: true,
+        drained: true,
+        quorumShrunk: 1,
+        alreadyStopped: false,
+      });
+      expect(await appRunning(third)).toBe(false);
+      expect((await cluster.quorumMembers(first)).payments).toEqual([first.name, second.name].sort());
+    });
+
+    it('reports a node whose app is already stopped as left', async () => {
+      const result = await cluster.runDocument(third, 'NodeLeave', { Drain: 'true' });
+
+      expect(parseNodeOutput('leave', result.stdout)).toMatchObject({ left: true, alreadyStopped: true, drained: false });
+    });
   });
 
-  it('reports a node whose app is already stopped as left', async () => {
-    const result = await cluster.runDocument(third, 'NodeLeave', { Drain: 'true' });
+  describe('NodeForget', () => {
+    it('refuses to forget a running node', async () => {
+      const result = await cluster.runDocument(first, 'NodeForget', { NodeName: second.name });
 
-    expect(parseNodeOutput('leave', result.stdout)).toMatchObject({ left: true, alreadyStopped: true, drained: false });
+      expect(result.exitCode).not.toBe(0);
+      expect(result.stderr).toContain(`${second.name} is running`);
+      const status = await cluster.rabbitmqctlJson<ClusterStatus>(first, ['cluster_status']);
+      expect(status.disk_nodes).toContain(second.name);
+    });
+
+    it('forgets a stopped node, and a second forget finds it absent', async () => {
+      const forgotten = await cluster.runDocument(first, 'NodeForget', { NodeName: third.name });
+      const repeated = await cluster.runDocument(first, 'NodeForget', { NodeName: third.name });
+
+      expect(parseNodeOutput('forget', forgotten.stdout)).toEqual({ peer: first.name, node: third.name, result: 'forgotten' });
+      expect(repeated.exitCode).toBe(0);
+      expect(parseNodeOutput('forget', repeated.stdout).result).toBe('absent');
+      const status = await cluster.rabbitmqctlJson<ClusterStatus>(first, ['cluster_status']);
+      expect(status.disk_nodes).not.toContain(third.name);
+    });
+
+    it('refuses an injection attempt in NodeName before anything runs', async () => {
+      const marker = '/tmp/pwned';
+      rmSync(marker, { force: true });
+
+      const attempt = cluster.runDocument(first, 'NodeForget', { NodeName: `rabbit@x; touch ${marker}` });
+
+      await expect(attempt).rejects.toBeInstanceOf(InvalidDocumentParameters);
+      expect(existsSync(marker)).toBe(false);
+      const status = await cluster.rabbitmqctlJson<ClusterStatus>(first, ['cluster_status']);
+      expect(status.running_nodes.sort()).toEqual([first.name, second.name].sort());
+    });
   });
-});
 
-describe('NodeForget', () => {
-  it('refuses to forget a running node', async () => {
-    const result = await cluster.runDocument(first, 'NodeForget', { NodeName: second.name });
+  describe('NodeLeave of the last running member', () => {
+    it('refuses to stop the only running member', async () => {
+      await cluster.rabbitmqctl(second, ['stop_app']);
 
-    expect(result.exitCode).not.toBe(0);
-    expect(result.stderr).toContain(`${second.name} is running`);
-    const status = await cluster.rabbitmqctlJson<ClusterStatus>(first, ['cluster_status']);
-    expect(status.disk_nodes).toContain(second.name);
-  });
+      const result = await cluster.runDocument(first, 'NodeLeave', { Drain: 'false' });
 
-  it('forgets a stopped node, and a second forget finds it absent', async () => {
-    const forgotten = await cluster.runDocument(first, 'NodeForget', { NodeName: third.name });
-    const repeated = await cluster.runDocument(first, 'NodeForget', { NodeName: third.name });
-
-    expect(parseNodeOutput('forget', forgotten.stdout)).toEqual({ peer: first.name, node: third.name, result: 'forgotten' });
-    expect(repeated.exitCode).toBe(0);
-    expect(parseNodeOutput('forget', repeated.stdout).result).toBe('absent');
-    const status = await cluster.rabbitmqctlJson<ClusterStatus>(first, ['cluster_status']);
-    expect(status.disk_nodes).not.toContain(third.name);
-  });
-
-  it('refuses an injection attempt in NodeName before anything runs', async () => {
-    const marker = '/tmp/pwned';
-    rmSync(marker, { force: true });
-
-    const attempt = cluster.runDocument(first, 'NodeForget', { NodeName: `rabbit@x; touch ${marker}` });
-
-    await expect(attempt).rejects.toBeInstanceOf(InvalidDocumentParameters);
-    expect(existsSync(marker)).toBe(false);
-    const status = await cluster.rabbitmqctlJson<ClusterStatus>(first, ['cluster_status']);
-    expect(status.running_nodes.sort()).toEqual([first.name, second.name].sort());
-  });
-});
-
-describe('NodeLeave of the last running member', () => {
-  it('refuses to stop the only running member', async () => {
-    await cluster.rabbitmqctl(second, ['stop_app']);
-
-    const result = await cluster.runDocument(first, 'NodeLeave', { Drain: 'false' });
-
-    expect(parseNodeOutput('leave', result.stdout)).toMatchObject({ node: first.name, left: false, reason: 'last-running-member' });
-    expect(await appRunning(first)).toBe(true);
+      expect(parseNodeOutput('leave', result.stdout)).toMatchObject({ node: first.name, left: false, reason: 'last-running-member' });
+      expect(await appRunning(first)).toBe(true);
+    });
   });
 });

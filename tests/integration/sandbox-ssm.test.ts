@@ -14,7 +14,7 @@ import { testConfig } from '../unit/cluster/test-config';
 jest.setTimeout(90_000);
 
 const config = testConfig({ SSM_COMMAND_TIMEOUT_SECONDS: '60' });
-const noPolicy = { PolicyName: '', PolicyPattern: '', PolicyDefinition: '{}', PolicyApplyTo: 'queues', PolicyPriority: '0' };
+const noPolicy = { PolicyName: '', PolicyPattern: '', PolicyDefinition: '{}', PolicyApplyTo: 'queues', PolicyPriority: '0', DefaultQueueType: '' } as const;
 
 let host: RabbitMqInstanceHost;
 let runCommand: LocalRunCommand;

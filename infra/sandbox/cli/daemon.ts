@@ -15,6 +15,7 @@ import { statePaths, type ControlLine, type StatePaths } from './control';
 export const DaemonOptions = z.object({
   nodes: z.number().int().min(1).max(9),
   network: z.enum(['namespaces', 'loopback']).optional(),
+  rabbitmq: z.union([z.literal(3), z.literal(4)]).optional(),
   amqpPort: z.number().int().min(0).max(65535).optional(),
   managementPort: z.number().int().min(0).max(65535).optional(),
   convergeTimeoutMs: z.number().int().positive(),
@@ -72,6 +73,7 @@ class Daemon {
 
   private async boot(): Promise<SandboxStatus> {
     this.sandbox = await this.starting;
+    this.log.info('sandbox nodes run RabbitMQ', { version: this.sandbox.rabbitmq.version, ...(this.sandbox.rabbitmqNote ? { note: this.sandbox.rabbitmqNote } : {}) });
     this.writeSnapshot();
     const status = await this.sandbox.waitConverged(this.options.convergeTimeoutMs, (reasons) => this.report(reasons));
     this.writeSnapshot(status);

@@ -75,6 +75,7 @@ async function main(): Promise<void> {
   say('starting the local cloud and a 3-node RabbitMQ cluster (the Sandbox runs in this process)');
   const sandbox = await Sandbox.start({ nodes: 3, reconcileEveryMs: 30_000 });
   say(`network mode: ${sandbox.mode === 'namespaces' ? 'network namespaces (root)' : 'loopback (not root: no namespaces)'}`);
+  say(`RabbitMQ ${sandbox.rabbitmq.version}${sandbox.rabbitmqNote ? ` (${sandbox.rabbitmqNote})` : ''}`);
   const stopWatching = watch(sandbox);
   let failed = false;
   let publisher: ConfirmedPublisher | undefined;

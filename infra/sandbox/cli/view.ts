@@ -16,7 +16,7 @@ export function formatStatus(status: SandboxStatus): string {
     status.instances.map((i) => [i.id, i.privateIp ?? '-', i.hostname ?? '-', i.availabilityZone, i.lifecycleState, i.ec2State, i.node ?? '-', i.namespace ?? '-', i.targets.amqp, i.targets.management]),
   );
   return [
-    `cluster ${status.cluster}   network ${status.network}   auto scaling group ${status.autoScalingGroupName}   desired capacity ${status.desiredCapacity}`,
+    `cluster ${status.cluster}   RabbitMQ ${status.rabbitmq}   network ${status.network}   auto scaling group ${status.autoScalingGroupName}   desired capacity ${status.desiredCapacity}`,
     `load balancer   amqp ${status.loadBalancer.amqp}   management ${status.loadBalancer.management}`,
     `                ${status.loadBalancer.amqpUrl}`,
     '',

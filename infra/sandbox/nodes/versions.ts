@@ -62,3 +62,16 @@ async function rootRuntime(major: 4): Promise<RabbitMqRuntime> {
 export function prepareRabbitMq(major: RabbitMqMajor): Promise<RabbitMqRuntime> {
   return major === 3 ? Promise.resolve().then(hostRuntime) : rootRuntime(major);
 }
+
+/**
+ * The generation to run: the one asked for, else the newest this machine can prepare. A default that
+ * cannot be prepared (no network for the first build, not root) falls back to 3 and says why.
+ */
+export async function chooseRabbitMq(requested?: RabbitMqMajor): Promise<{ runtime: RabbitMqRuntime; note?: string }> {
+  if (requested !== undefined) return { runtime: await prepareRabbitMq(requested) };
+  try {
+    return { runtime: await prepareRabbitMq(NEWEST_RABBITMQ) };
+  } catch (error) {
+    return { runtime: await prepareRabbitMq(3), note: `RabbitMQ ${NEWEST_RABBITMQ} is not available here (${(error as Error).message}); running RabbitMQ 3` };
+  }
+}

@@ -6,7 +6,12 @@ import { testConfig } from './test-config';
 const name = (id: string) => `rabbit@ip-${id}`;
 const status = (id: string, running: string[], all = running, extra: Partial<NodeStatus> = {}): NodeStatus => ({
   node: name(id), version: '3.10.8', running: true, members: { all: all.map(name), running: running.map(name) },
-  partitions: {}, alarms: [], cookieHash: 'x', policies: ['ha-all'], ...extra,
+  partitions: {}, alarms: [], cookieHash: 'x', policies: ['ha-all'], defaultQueueType: '', underMaintenance: false, ...extra,
+});
+const on4 = (extra: Partial<NodeStatus> = {}): Partial<NodeStatus> => ({ version: '4.0.5', policies: ['warren-quorum'], defaultQueueType: 'quorum', ...extra });
+const healthyPair = (a: Partial<NodeStatus> = {}, b: Partial<NodeStatus> = {}) => observed({
+  group: [inGroup('a'), inGroup('b')], ec2: [['a', 'running'], ['b', 'running']],
+  statuses: [['a', status('a', ['a', 'b'], ['a', 'b'], a)], ['b', status('b', ['a', 'b'], ['a', 'b'], b)]], targets: ['a', 'b'],
 });
 const inGroup = (instanceId: string, lifecycleState = 'InService'): GroupInstance => ({ instanceId, lifecycleState, healthStatus: 'Healthy', availabilityZone: 'a' });
 
@@ -79,5 +84,34 @@ describe('planReconcile', () => {
 
     expect(plan.actions).toEqual([]);
     expect(plan.findings).toContainEqual({ kind: 'no-running-cluster' });
+  });
+
+  it('on 4.x re-applies a missing quorum policy, and a default queue type other than the configured one', () => {
+    expect(planReconcile(healthyPair(on4(), on4()), testConfig()).actions).toEqual([]);
+    expect(planReconcile(healthyPair(on4({ policies: ['ha-all'] }), on4({ policies: ['ha-all'] })), testConfig()).actions).toEqual([{ kind: 'apply-policy', instanceId: 'a' }]);
+    expect(planReconcile(healthyPair(on4({ defaultQueueType: 'classic' }), on4({ defaultQueueType: 'classic' })), testConfig()).actions).toEqual([{ kind: 'apply-policy', instanceId: 'a' }]);
+  });
+
+  it('on 3.x does not care about the default queue type', () => {
+    const plan = planReconcile(healthyPair({ defaultQueueType: 'classic' }, { defaultQueueType: 'classic' }), testConfig());
+
+    expect(plan.actions).toEqual([]);
+  });
+
+  it('does not register a running member under maintenance, and reports it', () => {
+    const plan = planReconcile(observed({
+      group: [inGroup('a'), inGroup('b')], ec2: [['a', 'running'], ['b', 'running']],
+      statuses: [['a', status('a', ['a', 'b'])], ['b', status('b', ['a', 'b'], ['a', 'b'], { underMaintenance: true })]], targets: ['a'],
+    }), testConfig());
+
+    expect(plan.actions).toEqual([]);
+    expect(plan.findings).toContainEqual({ kind: 'under-maintenance', node: name('b'), instanceId: 'b' });
+  });
+
+  it('deregisters a registered member under maintenance (a drained spot node gets no traffic back)', () => {
+    const plan = planReconcile(healthyPair({}, { underMaintenance: true }), testConfig());
+
+    expect(plan.actions).toEqual([{ kind: 'deregister', instanceId: 'b' }]);
+    expect(plan.runningMembers).toEqual([name('a'), name('b')]);
   });
 });

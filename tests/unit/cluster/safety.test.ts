@@ -1,7 +1,7 @@
 import { decideReplacement, matchRunbook, minHealthyMembers } from '../../../shared/cluster/alarm-decision';
 import { mayForget } from '../../../shared/cluster/forget';
 import { nodeNameOf } from '../../../shared/cluster/node-name';
-import { policyParamsFor } from '../../../shared/cluster/policy';
+import { policyMissing, policyParamsFor } from '../../../shared/cluster/policy';
 import { pickSeedCandidates } from '../../../shared/cluster/seeds';
 import type { GroupFacts, GroupInstance } from '../../../shared/ports';
 import { testConfig } from './test-config';
@@ -71,19 +71,66 @@ describe('mayForget (invariants 1 and 2)', () => {
 });
 
 describe('policyParamsFor', () => {
-  it('sends the configured HA policy, definition as JSON, to 3.x', () => {
-    const { params, omitted } = policyParamsFor(testConfig({ HA_POLICY_PATTERN: '^ha\\.' }), '3.10.8');
+  it('sends the configured HA policy, definition as JSON, and no default queue type to 3.x', () => {
+    const choice = policyParamsFor(testConfig({ HA_POLICY_PATTERN: '^ha\\.' }), '3.10.8');
 
-    expect(omitted).toBeUndefined();
-    expect(params).toEqual({ PolicyName: 'ha-all', PolicyPattern: '^ha\\.', PolicyDefinition: '{"ha-mode":"all","ha-sync-mode":"automatic"}', PolicyApplyTo: 'queues', PolicyPriority: '0' });
+    expect(choice).toEqual({
+      params: { PolicyName: 'ha-all', PolicyPattern: '^ha\\.', PolicyDefinition: '{"ha-mode":"all","ha-sync-mode":"automatic"}', PolicyApplyTo: 'queues', PolicyPriority: '0', DefaultQueueType: '' },
+    });
   });
 
-  it('sends no mirroring keys to 4.x and says why', () => {
-    const { params, omitted } = policyParamsFor(testConfig(), '4.1.0');
+  it('sends the quorum policy and the default queue type to 4.x, and notes the mirroring keys it ignores', () => {
+    const { params, omitted, ignored } = policyParamsFor(testConfig({ QUORUM_POLICY_PRIORITY: '5' }), '4.1.0');
 
-    expect(params.PolicyName).toBe('');
-    expect(params.PolicyDefinition).not.toContain('ha-mode');
-    expect(omitted).toMatch(/4\.1\.0/);
+    expect(params).toEqual({ PolicyName: 'warren-quorum', PolicyPattern: '.*', PolicyDefinition: '{"queue-leader-locator":"balanced"}', PolicyApplyTo: 'queues', PolicyPriority: '5', DefaultQueueType: 'quorum' });
+    expect(JSON.stringify(params)).not.toContain('ha-');
+    expect(omitted).toBeUndefined();
+    expect(ignored).toBe(
+      'HA_POLICY_* mirroring keys (ha-mode, ha-sync-mode) are ignored on RabbitMQ 4.1.0: classic mirroring was removed in 4.0; applying QUORUM_POLICY_* and DEFAULT_QUEUE_TYPE instead',
+    );
+  });
+
+  it('notes nothing on 4.x when the HA policy has no mirroring keys, and says why nothing is sent when both 4.x settings are empty', () => {
+    const choice = policyParamsFor(testConfig({ HA_POLICY_DEFINITION: '{"max-length":10}', QUORUM_POLICY_NAME: '', DEFAULT_QUEUE_TYPE: '' }), '4.0.5');
+
+    expect(choice.ignored).toBeUndefined();
+    expect(choice.params).toMatchObject({ PolicyName: '', PolicyDefinition: '{}', DefaultQueueType: '' });
+    expect(choice.omitted).toMatch(/QUORUM_POLICY_NAME and DEFAULT_QUEUE_TYPE are empty/);
+  });
+
+  it('sends only the default queue type on 4.x when no quorum policy is configured', () => {
+    expect(policyParamsFor(testConfig({ QUORUM_POLICY_NAME: '' }), '4.0.5').params).toMatchObject({ PolicyName: '', PolicyDefinition: '{}', DefaultQueueType: 'quorum' });
+  });
+
+  it('sends nothing for an unknown version', () => {
+    expect(policyParamsFor(testConfig(), undefined)).toMatchObject({ params: { PolicyName: '', DefaultQueueType: '' }, omitted: expect.stringMatching(/unknown/) });
+    expect(policyParamsFor(testConfig(), 'unknown').params.PolicyName).toBe('');
+  });
+});
+
+describe('policyMissing', () => {
+  const seen = (version: string, policies: string[], defaultQueueType = '') => ({ version, policies, defaultQueueType });
+
+  it('on 3.x looks at the HA policy only, whatever the default queue type', () => {
+    expect(policyMissing(testConfig(), seen('3.10.8', ['ha-all'], ''))).toBe(false);
+    expect(policyMissing(testConfig(), seen('3.13.7', ['ha-all'], 'classic'))).toBe(false);
+    expect(policyMissing(testConfig(), seen('3.10.8', ['warren-quorum']))).toBe(true);
+  });
+
+  it('on 4.x wants the quorum policy and the configured default queue type, not the HA policy', () => {
+    expect(policyMissing(testConfig(), seen('4.0.5', ['warren-quorum'], 'quorum'))).toBe(false);
+    expect(policyMissing(testConfig(), seen('4.0.5', ['ha-all'], 'quorum'))).toBe(true);
+    expect(policyMissing(testConfig(), seen('4.0.5', ['warren-quorum'], 'classic'))).toBe(true);
+    expect(policyMissing(testConfig(), seen('4.0.5', ['warren-quorum'], ''))).toBe(true);
+  });
+
+  it('on 4.x ignores what is configured empty', () => {
+    expect(policyMissing(testConfig({ QUORUM_POLICY_NAME: '' }), seen('4.0.5', [], 'quorum'))).toBe(false);
+    expect(policyMissing(testConfig({ DEFAULT_QUEUE_TYPE: '' }), seen('4.0.5', ['warren-quorum'], 'classic'))).toBe(false);
+  });
+
+  it('asks nothing of an unknown version', () => {
+    expect(policyMissing(testConfig(), seen('unknown', []))).toBe(false);
   });
 });
 

@@ -1,7 +1,10 @@
 import { BudgetExhausted, EventSkipped } from '../../../shared/errors';
 import { launch } from '../../../shared/workflows/launch';
+import { resetPolicyNotes } from '../../../shared/workflows/policy-choice';
 import { testConfig } from '../cluster/test-config';
 import { FakeCloud } from './fake-cloud';
+
+beforeEach(resetPolicyNotes);
 
 describe('launch workflow', () => {
   function clusterOfTwoAndANewcomer(config = testConfig()) {
@@ -92,6 +95,7 @@ describe('launch workflow', () => {
     const own = cloud.get('i-first').node.name;
     expect(cloud.commands('join')[0]!.args).toMatchObject({ Peers: own, PolicyName: '' });
     expect(cloud.commands('status')).toHaveLength(0);
+    expect(cloud.commands('applyPolicy')[0]!.args).toMatchObject({ PolicyName: 'ha-all', DefaultQueueType: '' });
     expect(cloud.policies.has('ha-all')).toBe(true);
     expect(cloud.runningMembers()).toEqual([own]);
   });
@@ -122,16 +126,65 @@ describe('launch workflow', () => {
     expect(cloud.actions.get('i-new')!.state).toBe('ABANDON');
   });
 
-  it('sends no mirroring policy to a 4.x cluster', async () => {
+  it('sends the HA policy and no default queue type with a join to a 3.x cluster', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+
+    await launch(cloud.launchEvent('i-new'), cloud.deps());
+
+    expect(cloud.commands('join')[0]!.args).toMatchObject({ PolicyName: 'ha-all', PolicyDefinition: '{"ha-mode":"all","ha-sync-mode":"automatic"}', DefaultQueueType: '' });
+    expect(cloud.defaultQueueType).toBe('');
+  });
+
+  it('sends the quorum policy and the default queue type with a join to a 4.x cluster, and no mirroring key', async () => {
     const cloud = new FakeCloud();
     cloud.addMember('i-a', '4.0.5');
     cloud.addLaunching('i-new', 0, '4.0.5');
 
-    await launch(cloud.launchEvent('i-new'), cloud.deps());
+    const outcome = await launch(cloud.launchEvent('i-new'), cloud.deps());
 
-    expect(cloud.commands('join')[0]!.args).toMatchObject({ PolicyName: '', PolicyDefinition: '{}' });
-    expect(JSON.stringify(cloud.commands('join')[0]!.args)).not.toContain('ha-mode');
-    expect(cloud.policies.size).toBe(0);
+    expect(outcome.result).toBe('continued');
+    const join = cloud.commands('join')[0]!.args;
+    expect(join).toMatchObject({ PolicyName: 'warren-quorum', PolicyPattern: '.*', PolicyDefinition: '{"queue-leader-locator":"balanced"}', DefaultQueueType: 'quorum' });
+    expect(JSON.stringify(join)).not.toContain('ha-');
+    expect([...cloud.policies]).toEqual(['warren-quorum']);
+    expect(cloud.defaultQueueType).toBe('quorum');
+  });
+
+  it('warns once per process that the HA mirroring keys are ignored on 4.x, with the version', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a', '4.0.5');
+    cloud.addLaunching('i-new', 0, '4.0.5');
+    cloud.addLaunching('i-next', 0, '4.0.5');
+
+    await launch(cloud.launchEvent('i-new'), cloud.deps());
+    await launch(cloud.launchEvent('i-next'), cloud.deps());
+
+    expect(cloud.commands('join')).toHaveLength(2);
+    const warnings = cloud.logs.filter((l) => l.level === 'warn' && /mirroring keys/.test(String(l.extra?.note)));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.extra).toMatchObject({ version: '4.0.5', note: expect.stringMatching(/ha-mode, ha-sync-mode\) are ignored on RabbitMQ 4\.0\.5/) });
+  });
+
+  it('founds a 4.x cluster and applies the quorum policy and default queue type it could not send', async () => {
+    const cloud = new FakeCloud();
+    cloud.addLaunching('i-first', 0, '4.0.5');
+
+    const outcome = await launch(cloud.launchEvent('i-first'), cloud.deps());
+
+    expect(outcome.result).toBe('continued');
+    expect(cloud.commands().map((c) => c.op)).toEqual(['join', 'applyPolicy']);
+    expect(cloud.commands('applyPolicy')[0]!.args).toMatchObject({ PolicyName: 'warren-quorum', DefaultQueueType: 'quorum' });
+    expect([...cloud.policies]).toEqual(['warren-quorum']);
+    expect(cloud.defaultQueueType).toBe('quorum');
+  });
+
+  it('founds a 4.x cluster with no extra command when nothing is configured for 4.x', async () => {
+    const cloud = new FakeCloud(testConfig({ QUORUM_POLICY_NAME: '', DEFAULT_QUEUE_TYPE: '' }));
+    cloud.addLaunching('i-first', 0, '4.0.5');
+
+    await launch(cloud.launchEvent('i-first'), cloud.deps());
+
+    expect(cloud.commands().map((c) => c.op)).toEqual(['join']);
   });
 
   it('heartbeats the hook while a slow join runs', async () => {

@@ -1,4 +1,6 @@
 import type { EventOf } from '../../../shared/events/types';
+import { launch } from '../../../shared/workflows/launch';
+import { resetPolicyNotes } from '../../../shared/workflows/policy-choice';
 import { reconcile } from '../../../shared/workflows/reconcile';
 import { FakeCloud } from './fake-cloud';
 
@@ -15,6 +17,8 @@ function driftedCluster() {
   cloud.targets.delete('i-b');
   return cloud;
 }
+
+beforeEach(resetPolicyNotes);
 
 describe('reconcile workflow', () => {
   it('plans on a dry run and acts on nothing', async () => {
@@ -89,14 +93,78 @@ describe('reconcile workflow', () => {
     expect(cloud.logs.some((l) => l.extra?.kind === 'member-down' && l.extra.node === cloud.get('i-b').node.name)).toBe(true);
   });
 
-  it('never applies a mirroring policy to a 4.x cluster', async () => {
+  it('on 4.x applies a missing quorum policy and the default queue type, never a mirroring key', async () => {
     const cloud = new FakeCloud();
     cloud.addMember('i-a', '4.0.5');
     cloud.addMember('i-b', '4.0.5');
 
     const outcome = await reconcile(tick(cloud), cloud.deps());
 
+    expect(outcome.details!.actions).toEqual([{ kind: 'apply-policy', instanceId: 'i-a' }]);
+    const sent = cloud.commands('applyPolicy')[0]!.args;
+    expect(sent).toMatchObject({ PolicyName: 'warren-quorum', DefaultQueueType: 'quorum' });
+    expect(JSON.stringify(sent)).not.toContain('ha-');
+    expect((await reconcile(tick(cloud), cloud.deps())).details!.actions).toEqual([]);
+  });
+
+  it('on 4.x sets a default queue type that differs from the configured one', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a', '4.0.5');
+    cloud.addMember('i-b', '4.0.5');
+    cloud.policies.add('warren-quorum');
+    cloud.defaultQueueType = 'classic';
+
+    await reconcile(tick(cloud), cloud.deps());
+
+    expect(cloud.commands('applyPolicy')).toHaveLength(1);
+    expect(cloud.defaultQueueType).toBe('quorum');
+  });
+
+  it('on 3.x does not care about the default queue type', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a');
+    cloud.addMember('i-b');
+    cloud.policies.add('ha-all');
+    cloud.defaultQueueType = 'classic';
+
+    const outcome = await reconcile(tick(cloud), cloud.deps());
+
     expect(outcome.details!.actions).toEqual([]);
-    expect(cloud.commands('applyPolicy')).toHaveLength(0);
+    expect(cloud.defaultQueueType).toBe('classic');
+  });
+
+  it('joins an outsider to a 4.x cluster with the quorum policy, warning once across the launch before it', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a', '4.0.5');
+    cloud.addLaunching('i-new', 0, '4.0.5');
+    await launch(cloud.launchEvent('i-new'), cloud.deps());
+    cloud.addInstance('i-outsider', 'InService', '4.0.5').node.running = true;
+
+    await reconcile(tick(cloud), cloud.deps());
+
+    expect(cloud.commands('join').map((c) => c.args)).toEqual([
+      expect.objectContaining({ PolicyName: 'warren-quorum', DefaultQueueType: 'quorum' }),
+      expect.objectContaining({ PolicyName: 'warren-quorum', DefaultQueueType: 'quorum' }),
+    ]);
+    expect(cloud.runningMembers()).toContain(cloud.get('i-outsider').node.name);
+    expect(cloud.logs.filter((l) => l.level === 'warn' && l.message === 'configured mirroring keys ignored')).toHaveLength(1);
+  });
+
+  it('deregisters a member drained for maintenance and does not register it again', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a');
+    cloud.addMember('i-b');
+    cloud.addMember('i-spot');
+    cloud.policies.add('ha-all');
+    cloud.get('i-spot').node.drained = true;
+
+    await reconcile(tick(cloud), cloud.deps());
+    cloud.targets.delete('i-spot');
+    const again = await reconcile(tick(cloud), cloud.deps());
+
+    expect(cloud.commands('forget')).toHaveLength(0);
+    expect(cloud.calls.filter((c) => c.port === 'elb' && c.instanceId === 'i-spot').map((c) => c.op)).toEqual(['deregister']);
+    expect(again.details!.actions).toEqual([]);
+    expect(cloud.logs.some((l) => l.extra?.kind === 'under-maintenance' && l.extra.instanceId === 'i-spot')).toBe(true);
   });
 });
