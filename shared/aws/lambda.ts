@@ -1,8 +1,9 @@
+import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
-import { loadConfig } from '../config';
+import { loadConfig, type Config } from '../config';
 import type { EventKind } from '../events/types';
 import { observability } from '../observability';
-import { handleInvocation, systemClock } from '../workflows/invocation';
+import { answerLambda, systemClock } from '../workflows/invocation';
 import { createAwsPorts } from './index';
 
 /**
@@ -10,7 +11,7 @@ import { createAwsPorts } from './index';
  * fails the cold start with a message naming the variable, before any event is touched.
  */
 export function lambdaHandler(accepts: readonly EventKind[]) {
-  const config = loadConfig();
+  const config = configOrLoudFailure();
   const aws = createAwsPorts(config);
   const telemetry = observability(config.clusterName);
   const wiring = {
@@ -25,5 +26,19 @@ export function lambdaHandler(accepts: readonly EventKind[]) {
     telemetry,
     accepts,
   };
-  return (event: unknown, context: Context) => handleInvocation(event, wiring, () => context.getRemainingTimeInMillis());
+  return (event: unknown, context: Context) => answerLambda(event, wiring, () => context.getRemainingTimeInMillis());
+}
+
+/*
+ * The init error Lambda reports is plain text; a JSON line with the reason is what the log
+ * queries and the function-errors alarm's readers look for. Nothing is built before it passes.
+ */
+function configOrLoudFailure(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'warren' });
+    logger.error('invalid configuration; the function cannot start', { reason: (error as Error).message, errorName: (error as Error).name });
+    throw error;
+  }
 }

@@ -11,7 +11,7 @@ import { NodeCommandFailed } from '../errors';
 import { NODE_OPERATIONS, type NodeOperation, type NodeOperationParams } from '../rabbitmq/operations';
 import { RunCommandShell, type InvocationResult } from './command-shell';
 import { createSsmClient } from './clients';
-import { errorName, request } from './errors';
+import { AwsRequestFailed, errorName, request } from './errors';
 
 export interface SsmNodeShellOptions {
   /** send command output to this CloudWatch Logs group as well */
@@ -42,10 +42,15 @@ export class SsmNodeShell extends RunCommandShell {
     this.maxWaitSeconds = options.maxWaitSeconds ?? config.bounds.ssmCommandSeconds;
   }
 
+  /** An instance SSM does not know yet (InvalidInstanceId) has no agent online yet: the caller's poll asks again. */
   override async isAgentOnline(instanceId: string): Promise<boolean> {
-    const answer = await request('DescribeInstanceInformation', () =>
-      this.ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: 'InstanceIds', Values: [instanceId] }] })),
-    );
+    let answer;
+    try {
+      answer = await this.ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: 'InstanceIds', Values: [instanceId] }] }));
+    } catch (error) {
+      if (errorName(error) === 'InvalidInstanceId') return false;
+      throw new AwsRequestFailed('DescribeInstanceInformation', error);
+    }
     return (answer.InstanceInformationList ?? []).some(
       (information) => information.InstanceId === instanceId && information.PingStatus === 'Online',
     );

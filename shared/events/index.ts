@@ -35,6 +35,9 @@ const CONVERTERS = new Map<string, Converter>([
  * event concerns the configured group: the workflows know the configuration and do that.
  */
 export function parseEvent(raw: unknown, stamp: Stamp = systemStamp): WarrenEvent {
+  if (nestedDeeperThan(raw, MAX_NESTING)) {
+    throw new EventSkipped(`payload is nested deeper than ${MAX_NESTING} levels; no AWS event is`);
+  }
   const bytes = serialisedSize(raw);
   if (bytes > MAX_EVENT_BYTES) {
     throw new EventSkipped(`payload of ${bytes} bytes is above EventBridge's ${MAX_EVENT_BYTES}`, { bytes });
@@ -77,6 +80,24 @@ export function parseQueueMessage(body: string, stamp: Stamp = systemStamp): War
     throw new EventSkipped(`message body is not JSON: ${(error as Error).message}`);
   }
   return parseEvent(raw, stamp);
+}
+
+/*
+ * AWS events are a few levels deep (an alarm's metric dimensions are the deepest, at 6). A deeper
+ * payload is refused before anything recursive (JSON.stringify, the schemas) walks it, so the
+ * outcome does not depend on the stack size. Walked with an explicit stack for the same reason.
+ */
+const MAX_NESTING = 32;
+
+function nestedDeeperThan(raw: unknown, limit: number): boolean {
+  const pending: Array<[unknown, number]> = [[raw, 0]];
+  while (pending.length > 0) {
+    const [value, depth] = pending.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(value)) pending.push([child, depth + 1]);
+  }
+  return false;
 }
 
 function serialisedSize(raw: unknown): number {

@@ -66,11 +66,16 @@ export const envelope = z.looseObject({
   'detail-type': z.string(),
 });
 
-/** Parses `raw` with `schema`, or throws EventSkipped naming every field that did not fit. */
+const MAX_PROBLEMS_LOGGED = 10;
+
+/** Parses `raw` with `schema`, or throws EventSkipped naming the fields that did not fit. */
 export function parseOrSkip<T extends z.ZodTypeAny>(schema: T, raw: unknown, what: string): z.output<T> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(event)'}: ${issue.message}`);
+    // a forged event can fail on every element of a long array: the log line keeps the first few
+    const issues = parsed.error.issues;
+    const problems = issues.slice(0, MAX_PROBLEMS_LOGGED).map((issue) => `${issue.path.join('.').slice(0, 200) || '(event)'}: ${issue.message}`);
+    if (issues.length > MAX_PROBLEMS_LOGGED) problems.push(`... and ${issues.length - MAX_PROBLEMS_LOGGED} more`);
     throw new EventSkipped(`malformed ${what}: ${problems.join('; ')}`, { problems });
   }
   return parsed.data;

@@ -13,12 +13,17 @@ export const systemStamp: Stamp = { now: () => Date.now(), newId: () => `manual-
 /** A person or script invoking the function directly: `{}` or `{"dryRun": true}`, nothing else. */
 export const directInvocation = z.strictObject({ dryRun: z.boolean().optional() });
 
-/** aws.events "Scheduled Event"; the minimal `{"detail-type":"Scheduled Event","source":"aws.events"}` counts too. */
+/**
+ * aws.events "Scheduled Event"; the minimal `{"detail-type":"Scheduled Event","source":"aws.events"}` counts too.
+ * AWS always sends an empty detail: one with content (a dryRun, an instance) was written by someone
+ * who expects warren to honour it, and warren does not, so it is refused rather than silently run.
+ */
 export const scheduledEvent = z.looseObject({
   id: eventId.optional(),
   time: eventTime.optional(),
   source: z.literal(SOURCES.schedule),
   'detail-type': z.literal(DETAIL_TYPES.scheduledEvent),
+  detail: z.strictObject({}).optional(),
 });
 
 /** What HealQueue.enqueueReconcile puts on the queue; build it with reconcileRequest(). */

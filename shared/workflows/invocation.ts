@@ -21,21 +21,46 @@ export const systemClock: Clock = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
-interface QueueRecord {
-  messageId: string;
-  body: string;
+/** The answer to an SQS batch under `functionResponseType: ReportBatchItemFailures` (serverless.yml). */
+export interface QueueBatchResponse {
+  batchItemFailures: Array<{ itemIdentifier: string }>;
 }
 
-function queueRecords(payload: unknown): QueueRecord[] | undefined {
-  const records = (payload as { Records?: unknown })?.Records;
-  if (!Array.isArray(records)) return undefined;
-  return records.filter((record): record is QueueRecord => record?.eventSource === 'aws:sqs' && typeof record.body === 'string');
+interface BatchRun {
+  outcomes: Outcome[];
+  /** the first record that failed; the records after it were not processed */
+  failure?: { index: number; error: unknown };
+}
+
+const SQS_EVENT_SOURCE = 'aws:sqs';
+
+function queueRecords(payload: unknown): unknown[] | undefined {
+  const records = (payload as { Records?: unknown } | null | undefined)?.Records;
+  return Array.isArray(records) ? records : undefined;
+}
+
+function messageIdOf(record: unknown): string | undefined {
+  const messageId = (record as { messageId?: unknown } | null)?.messageId;
+  return typeof messageId === 'string' ? messageId : undefined;
+}
+
+/** An SQS record's body, or EventSkipped: a record of another source has nothing warren can act on. */
+function bodyOf(record: unknown): string {
+  const { eventSource, body } = (typeof record === 'object' && record !== null ? record : {}) as { eventSource?: unknown; body?: unknown };
+  if (eventSource !== SQS_EVENT_SOURCE || typeof body !== 'string') {
+    throw new EventSkipped('batch record is not an SQS message with a text body', {
+      eventSource: typeof eventSource === 'string' ? eventSource.slice(0, 100) : typeof eventSource,
+      body: typeof body,
+    });
+  }
+  return body;
 }
 
 /**
  * One invocation: an SQS batch (the heal function) or a raw EventBridge event / direct call.
  * A skipped event is logged with its reason and acknowledged; any other failure is logged and
- * rethrown, so SQS retries the message and in the end moves it to the dead-letter queue.
+ * rethrown, so the message is retried and in the end moves to the dead-letter queue. The sandbox's
+ * queue calls this; Lambda gets `answerLambda`, which reports a failed record instead of throwing.
  */
 export async function handleInvocation(payload: unknown, wiring: Wiring, remainingMs: () => number): Promise<Outcome | Outcome[]> {
   const records = queueRecords(payload);
@@ -44,15 +69,56 @@ export async function handleInvocation(payload: unknown, wiring: Wiring, remaini
     if (records === undefined) {
       return await handleOne(() => parseEvent(payload), undefined, wiring, deadline);
     }
-    // Records of one FIFO group arrive in order; each one finishes before the next starts.
-    const outcomes: Outcome[] = [];
-    for (const record of records) {
-      outcomes.push(await handleOne(() => parseQueueMessage(record.body), record.messageId, wiring, deadline));
-    }
-    return outcomes;
+    const run = await handleBatch(records, wiring, deadline);
+    if (run.failure) throw run.failure.error;
+    return run.outcomes;
   } finally {
     wiring.telemetry.flush();
   }
+}
+
+/**
+ * What the Lambda runtime gets. For an SQS batch: the record that failed and every record after it
+ * are reported as batch item failures (a FIFO group must keep its order), the records before it are
+ * acknowledged and not run again. Anything else is answered like handleInvocation.
+ */
+export async function answerLambda(payload: unknown, wiring: Wiring, remainingMs: () => number): Promise<Outcome | QueueBatchResponse> {
+  const records = queueRecords(payload);
+  if (records === undefined) return (await handleInvocation(payload, wiring, remainingMs)) as Outcome;
+  const deadline = wiring.clock.now() + remainingMs() - DEADLINE_MARGIN_MS;
+  try {
+    const { failure } = await handleBatch(records, wiring, deadline);
+    if (!failure) return { batchItemFailures: [] };
+    const failed = messageIdOf(records[failure.index]);
+    // a record SQS would not name cannot be reported; failing the whole batch is the safe answer then
+    if (!failed) throw failure.error;
+    const unprocessed = records.slice(failure.index + 1).flatMap((record) => messageIdOf(record) ?? []);
+    if (unprocessed.length > 0) {
+      withCorrelation(wiring.telemetry.logger, failed).warn(
+        'records after the failed one go back to the queue unprocessed, in order',
+        { messageIds: unprocessed },
+      );
+    }
+    return { batchItemFailures: [failed, ...unprocessed].map((itemIdentifier) => ({ itemIdentifier })) };
+  } finally {
+    wiring.telemetry.flush();
+  }
+}
+
+/** Records of one FIFO group arrive in order; each one finishes before the next starts, and a failure stops the batch. */
+async function handleBatch(records: unknown[], wiring: Wiring, deadline: number): Promise<BatchRun> {
+  if (records.length === 0) {
+    return { outcomes: [await handleOne(() => { throw new EventSkipped('SQS batch without records'); }, undefined, wiring, deadline)] };
+  }
+  const outcomes: Outcome[] = [];
+  for (const [index, record] of records.entries()) {
+    try {
+      outcomes.push(await handleOne(() => parseQueueMessage(bodyOf(record)), messageIdOf(record), wiring, deadline));
+    } catch (error) {
+      return { outcomes, failure: { index, error } };
+    }
+  }
+  return { outcomes };
 }
 
 async function handleOne(parse: () => WarrenEvent, messageId: string | undefined, wiring: Wiring, deadline: number): Promise<Outcome> {
@@ -61,7 +127,7 @@ async function handleOne(parse: () => WarrenEvent, messageId: string | undefined
   let log = withCorrelation(telemetry.logger, messageId ?? 'direct-invocation');
   const started = wiring.clock.now();
   try {
-    event = parse();
+    event = convert(parse);
     log = withCorrelation(telemetry.logger, event.id);
     log.info('event received', { kind: event.kind, messageId });
     if (!accepts.includes(event.kind)) throw new EventSkipped(`this function does not handle ${event.kind} events`);
@@ -78,6 +144,16 @@ async function handleOne(parse: () => WarrenEvent, messageId: string | undefined
     ports.metrics.count('HealFailures');
     log.error('event failed; it will be retried', { kind: event?.kind, messageId, error: describe(error) });
     throw error;
+  }
+}
+
+/** Converting the same bytes fails the same way every time: a crash in a converter is a skip, not a retry. */
+function convert(parse: () => WarrenEvent): WarrenEvent {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof EventSkipped) throw error;
+    throw new EventSkipped(`event could not be converted: ${error instanceof Error ? error.message : String(error)}`, { error: describe(error) });
   }
 }
 

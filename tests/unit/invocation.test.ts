@@ -1,5 +1,5 @@
 import { createObservability } from '../../shared/observability';
-import { handleInvocation, type Wiring } from '../../shared/workflows/invocation';
+import { answerLambda, handleInvocation, type Wiring } from '../../shared/workflows/invocation';
 import type { EventKind } from '../../shared/events/types';
 import { loadFixture } from '../events/load';
 import { GROUP } from './cluster/test-config';
@@ -45,36 +45,15 @@ async function captured<T>(act: (wiring: Wiring) => Promise<T>, wiring: () => Wi
 }
 const parse = (chunks: string[]) => chunks.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
 
+/*
+ * Malformed and foreign events (acknowledged, logged, nothing touched) are catalogued in
+ * tests/unit/bad-input/; this file covers the invocation shell itself.
+ */
 describe('one invocation of a warren function', () => {
   const savedDevMode = process.env.POWERTOOLS_DEV;
   beforeAll(() => delete process.env.POWERTOOLS_DEV);
   afterAll(() => {
     if (savedDevMode !== undefined) process.env.POWERTOOLS_DEV = savedDevMode;
-  });
-
-  it('acknowledges a message that is not JSON, logs why, and touches nothing (invariant 8)', async () => {
-    const cloud = new FakeCloud();
-    cloud.addMember('i-a');
-
-    const { result, error, lines } = await captured((w) => handleInvocation(sqsBatch('{"detail-type": '), w, () => 60_000), wire(cloud));
-
-    expect(error).toBeUndefined();
-    expect(result).toEqual([expect.objectContaining({ reason: expect.stringMatching(/not JSON/) })]);
-    expect(cloud.calls).toEqual([]);
-    expect(lines.find((l) => l.message === 'event skipped')).toMatchObject({ level: 'WARN', reason: expect.stringMatching(/not JSON/) });
-  });
-
-  it('acknowledges a lifecycle event of another Auto Scaling group without any call (invariant 8)', async () => {
-    const cloud = new FakeCloud();
-    cloud.addLaunching(NEW_ID);
-
-    const { error, lines } = await captured((w) => handleInvocation(sqsBatch(JSON.stringify(launchFor(NEW_ID, 'someone-elses-asg'))), w, () => 60_000), wire(cloud));
-
-    expect(error).toBeUndefined();
-    expect(cloud.calls).toEqual([]);
-    expect(cloud.actions.get(NEW_ID)!.state).toBe('open');
-    const skipped = lines.find((l) => l.message === 'event skipped');
-    expect(skipped).toMatchObject({ correlation_id: '12345678-1234-1234-1234-123456789012', kind: 'launch' });
   });
 
   it('rethrows a failure for retry, with an error log line carrying the event id', async () => {
@@ -128,5 +107,59 @@ describe('one invocation of a warren function', () => {
 
     expect(result).toMatchObject({ reason: expect.stringMatching(/does not handle launch events/) });
     expect(cloud.calls).toEqual([]);
+  });
+
+  describe('what Lambda gets back for an SQS batch (ReportBatchItemFailures)', () => {
+    const OTHER_ID = 'i-0aaaaaaaaaaaaaaa2';
+
+    it('acknowledges a batch whose records were all handled', async () => {
+      const cloud = new FakeCloud();
+      cloud.addMember('i-a');
+      cloud.addLaunching(NEW_ID, 0);
+
+      const { result, error } = await captured((w) => answerLambda(sqsBatch(JSON.stringify(launchFor(NEW_ID))), w, () => 600_000), wire(cloud));
+
+      expect(error).toBeUndefined();
+      expect(result).toEqual({ batchItemFailures: [] });
+      expect(cloud.actions.get(NEW_ID)!.state).toBe('CONTINUE');
+    });
+
+    it('reports the failed record and the ones after it, keeps the ones before it done, and runs nothing after the failure', async () => {
+      const cloud = new FakeCloud();
+      cloud.addMember('i-a');
+      cloud.addLaunching(NEW_ID, 0);
+      cloud.addLaunching(OTHER_ID, 0);
+      const first = JSON.stringify(launchFor(NEW_ID));
+      const failing = JSON.stringify({ ...launchFor(OTHER_ID), id: 'aaaaaaaa-1111-2222-3333-444444444444' });
+      const later = JSON.stringify({ 'detail-type': 'Scheduled Event', source: 'aws.events', id: 'bbbbbbbb-1111-2222-3333-444444444444' });
+      const agentOnline = cloud.nodes.isAgentOnline.bind(cloud.nodes);
+      cloud.nodes.isAgentOnline = async (id) => {
+        if (id === OTHER_ID) throw new Error('DescribeInstanceInformation failed: ThrottlingException');
+        return agentOnline(id);
+      };
+
+      const { result, error, lines } = await captured((w) => answerLambda(sqsBatch(first, failing, later), w, () => 600_000), wire(cloud));
+
+      expect(error).toBeUndefined();
+      expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-1' }, { itemIdentifier: 'm-2' }] });
+      expect(cloud.actions.get(NEW_ID)!.state).toBe('CONTINUE');
+      expect(cloud.actions.get(OTHER_ID)!.state).toBe('open');
+      // the reconcile after the failure never ran: the group was read once, by the first launch
+      expect(cloud.calls.filter((c) => c.op === 'describeGroup')).toHaveLength(1);
+      expect(lines.find((l) => l.level === 'ERROR')).toMatchObject({ message: 'event failed; it will be retried', messageId: 'm-1' });
+      expect(lines.find((l) => l.message.startsWith('records after the failed one'))).toMatchObject({ messageIds: ['m-2'] });
+      expect(cloud.metric('HealFailures')).toBe(1);
+    });
+
+    it('still rethrows for the sandbox queue, which retries on a rejection', async () => {
+      const cloud = new FakeCloud();
+      cloud.addMember('i-a');
+      cloud.addLaunching(NEW_ID, 0);
+      cloud.failCommand('i-a', 'status');
+
+      const { error } = await captured((w) => handleInvocation(sqsBatch(JSON.stringify(launchFor(NEW_ID))), w, () => 600_000), wire(cloud));
+
+      expect(error).toBeInstanceOf(Error);
+    });
   });
 });

@@ -76,7 +76,7 @@ it('gives up after the configured attempts with the SDK error as cause', async (
 });
 
 it('does not retry a client error that retrying cannot fix', async () => {
-  replies = [{ status: 400, body: { __type: 'InvalidInstanceId', message: 'no such instance' } }, online];
+  replies = [{ status: 400, body: { __type: 'AccessDeniedException', message: 'not authorized to perform ssm:DescribeInstanceInformation' } }, online];
 
   await expect(shellWith(3).isAgentOnline('i-0aaa')).rejects.toThrow(AwsRequestFailed);
   expect(requests).toHaveLength(1);

@@ -53,6 +53,8 @@ const badPayloads: Array<[string, () => unknown, RegExp]> = [
   ['a scheduled event with a bad time', () => altered('scheduled-event', (r) => (r.time = 'soon')), /time: not a timestamp/],
   ['a payload above 256 KiB', () => altered('cloudwatch-alarm-single-metric', (r) => (r.detail.configuration.description = 'x'.repeat(256 * 1024))), /above EventBridge's 262144/],
   ['a payload that cannot be JSON', () => ({ source: 'aws.events', big: BigInt(1) }), /cannot be serialised/],
+  ['a payload nested deeper than any AWS event', () => altered('scheduled-event', (r) => (r.detail = JSON.parse(`${'{"a":'.repeat(40)}1${'}'.repeat(40)}`))), /nested deeper than 32 levels/],
+  ['a scheduled event whose detail is not empty', () => altered('scheduled-event', (r) => (r.detail = { dryRun: true })), /detail: Unrecognized key: "dryRun"/],
 ];
 
 describe('parseEvent skips what it must not act on', () => {
@@ -100,6 +102,25 @@ describe('shell metacharacters never pass', () => {
     const raw = altered('asg-launch-lifecycle-action', (r) => (r.detail.AutoScalingGroupName = value));
 
     expect(skipReason(() => parseEvent(raw))).toMatch(/not an Auto Scaling group name/);
+  });
+});
+
+describe('the skip reason stays one readable log line', () => {
+  it('names the first ten problems of an event that fails on every element of a long array', () => {
+    const raw = altered('cloudwatch-alarm-single-metric', (r) => {
+      const metric = r.detail.configuration.metrics[0];
+      r.detail.configuration.metrics = Array.from({ length: 60 }, () => ({ ...metric, metricStat: { metric: { dimensions: { InstanceId: '$(reboot)' } } } }));
+    });
+
+    let details: Record<string, unknown> = {};
+    try {
+      parseEvent(raw);
+    } catch (error) {
+      details = (error as EventSkipped).details;
+    }
+
+    expect(details.problems).toHaveLength(11);
+    expect((details.problems as string[])[10]).toBe('... and 50 more');
   });
 });
 
