@@ -23,6 +23,12 @@ const GONE_STATES: ReadonlySet<Ec2State> = new Set(['shutting-down', 'terminated
 /** EC2 reports the instance going or gone: the only proof that a node is dead rather than unreachable. */
 export const isGoneInEc2 = (state: Ec2State | undefined): boolean => state !== undefined && GONE_STATES.has(state);
 
+/**
+ * The forget document's Departed parameter: only a terminated instance (not one still shutting down,
+ * whose RabbitMQ may be stopping cleanly) lets a peer disconnect a node that does not answer.
+ */
+export const departedParam = (state: Ec2State | undefined): 'true' | 'false' => (state === 'terminated' ? 'true' : 'false');
+
 /** Invariants 1 and 2: forget only a node that is gone for sure, and never the last running member. */
 export function mayForget(facts: ForgetFacts): ForgetDecision {
   if (facts.runningMembers.includes(facts.node)) {

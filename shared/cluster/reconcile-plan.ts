@@ -1,7 +1,7 @@
 import type { Config } from '../config';
 import type { GroupFacts, InstanceFacts, TargetGroupKey, TargetState } from '../ports';
 import type { NodeStatus } from '../rabbitmq/operations';
-import { mayForget } from './forget';
+import { departedParam, mayForget } from './forget';
 import { nodeNameOf } from './node-name';
 import { policyMissing } from './policy';
 
@@ -15,7 +15,7 @@ export interface ObservedCluster {
 }
 
 export type ReconcileAction =
-  | { kind: 'forget'; node: string; instanceId: string }
+  | { kind: 'forget'; node: string; instanceId: string; departed: 'true' | 'false' }
   | { kind: 'join'; instanceId: string; node: string }
   | { kind: 'apply-policy'; instanceId: string }
   | { kind: 'register'; instanceId: string }
@@ -99,7 +99,7 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
     }
     if (heldByHook(lifecycleOf.get(instanceId))) continue;
     const decision = mayForget({ node, ec2State: instance.state, asgLifecycleState: lifecycleOf.get(instanceId), runningMembers: [...runningMembers] });
-    if (decision.allowed) actions.push({ kind: 'forget', node, instanceId });
+    if (decision.allowed) actions.push({ kind: 'forget', node, instanceId, departed: departedParam(instance.state) });
     else findings.push({ kind: 'member-down', node, instanceId, reason: decision.reason });
   }
 

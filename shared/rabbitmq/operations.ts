@@ -79,6 +79,8 @@ export const nodeForgetResult = z.object({
   peer: nodeName,
   node: nodeName,
   result: z.enum(['forgotten', 'absent']),
+  /** the departed node did not answer and was disconnected from the members first */
+  disconnected: z.boolean(),
 });
 
 export const nodeApplyPolicyResult = z.object({
@@ -104,8 +106,11 @@ export interface NodeOperationParams {
   /** Peers: comma-separated running members; GrowQuorum: "true" | "false" */
   join: PolicyParams & { Peers: string; GrowQuorum: 'true' | 'false'; TimeoutSeconds: string };
   leave: { Drain: 'true' | 'false' };
-  /** NodeName: the departed node, forgotten by the peer the command runs on */
-  forget: { NodeName: string };
+  /**
+   * NodeName: the departed node, forgotten by the peer the command runs on; Departed: "true" only when
+   * EC2 reports its instance terminated (a silent node is then disconnected rather than waited for)
+   */
+  forget: { NodeName: string; Departed: 'true' | 'false' };
   applyPolicy: PolicyParams;
   drain: Record<string, never>;
 }

@@ -1,6 +1,6 @@
-import { isGoneInEc2, mayForget } from '../cluster/forget';
+import { departedParam, isGoneInEc2, mayForget } from '../cluster/forget';
 import { nodeNameOf } from '../cluster/node-name';
-import { EventSkipped } from '../errors';
+import { EventSkipped, NodeCommandFailed } from '../errors';
 import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
 import { describeOurInstance, runningPeers } from './instances';
@@ -35,7 +35,18 @@ export async function gone(event: EventOf<'gone'>, deps: Deps): Promise<Outcome>
   // One command: the forget document refuses while the node still runs, and that failure is retried.
   const peer = peers[0]!;
   ensureBudget(deps, config.bounds.ssmCommandSeconds * 1000, 'forget');
-  const forgotten = await deps.nodes.run(peer.instanceId, 'forget', { NodeName: node });
+  let forgotten;
+  try {
+    forgotten = await deps.nodes.run(peer.instanceId, 'forget', { NodeName: node, Departed: departedParam(instance.state) });
+  } catch (error) {
+    // While the instance only shuts down, its node may still be stopping: the terminated event that
+    // follows forgets it (disconnecting it if it went silent), so this one need not be retried.
+    if (instance.state === 'shutting-down' && error instanceof NodeCommandFailed && error.stderr.includes(`${node} is running`)) {
+      log.info('node still counted running while its instance shuts down; the terminated event forgets it', { instanceId, node });
+      return { result: 'refused', reason: 'node still counted running while its instance shuts down' };
+    }
+    throw error;
+  }
   log.info('departed node forgotten', { instanceId, node, peer: peer.instanceId, result: forgotten.result });
   metrics.count('MemberForgotten');
   return { result: 'acted', details: { node, peer: peer.instanceId, forget: forgotten.result } };

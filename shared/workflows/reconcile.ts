@@ -58,7 +58,7 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
     case 'forget': {
       const done = await firstThatAnswers(plan.peerInstanceIds, (peer) => {
         ensureBudget(deps, commandMs, 'forget');
-        return nodes.run(peer, 'forget', { NodeName: action.node });
+        return nodes.run(peer, 'forget', { NodeName: action.node, Departed: action.departed });
       });
       if (!done.candidate) throw new WarrenError(`no peer could forget ${action.node}`, { cause: done.errors[0] });
       return;

@@ -79,7 +79,7 @@ async function leaveAndForget(event: EventOf<'terminate'>, deps: Deps, leaveBoun
   }
   const forgotten = await firstThatAnswers(peers, async (peer) => {
     ensureBudget(deps, config.bounds.ssmCommandSeconds * 1000, 'forget');
-    return nodes.run(peer.instanceId, 'forget', { NodeName: left.node });
+    return nodes.run(peer.instanceId, 'forget', { NodeName: left.node, Departed: 'false' });
   });
   if (!forgotten.candidate) throw new WarrenError(`no peer could forget ${left.node}`, { cause: forgotten.errors[0] });
   log.info('node left and was forgotten', { instanceId, node: left.node, peer: forgotten.candidate.instanceId, result: forgotten.value.result });

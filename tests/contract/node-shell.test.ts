@@ -27,14 +27,14 @@ beforeAll(async () => {
 afterAll(async () => moto?.stop());
 
 it('sends the operation document with its parameters, and an empty stdout is not a result', async () => {
-  const attempt = shell.run(instanceIds[0]!, 'forget', { NodeName: 'rabbit@ip-10-0-9-9' });
+  const attempt = shell.run(instanceIds[0]!, 'forget', { NodeName: 'rabbit@ip-10-0-9-9', Departed: 'false' });
 
   await expect(attempt).rejects.toThrow(NodeOutputInvalid);
   const { Commands } = await moto.clients.ssm.send(new ListCommandsCommand({}));
   expect(Commands).toHaveLength(1);
   expect(Commands![0]).toMatchObject({
     DocumentName: 'warren-NodeForget',
-    Parameters: { NodeName: ['rabbit@ip-10-0-9-9'] },
+    Parameters: { NodeName: ['rabbit@ip-10-0-9-9'], Departed: ['false'] },
     TimeoutSeconds: 60,
   });
   // moto adds every instance it knows to a command sent without Targets, so only inclusion is checked

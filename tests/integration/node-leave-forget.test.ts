@@ -68,8 +68,8 @@ describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
   });
 
   describe('NodeForget', () => {
-    it('refuses to forget a running node', async () => {
-      const result = await cluster.runDocument(first, 'NodeForget', { NodeName: second.name });
+    it('refuses to forget a running node, even one said to be departed (a new instance may reuse its IP and name)', async () => {
+      const result = await cluster.runDocument(first, 'NodeForget', { NodeName: second.name, Departed: 'true' });
 
       expect(result.exitCode).not.toBe(0);
       expect(result.stderr).toContain(`${second.name} is running`);
@@ -81,7 +81,7 @@ describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
       const forgotten = await cluster.runDocument(first, 'NodeForget', { NodeName: third.name });
       const repeated = await cluster.runDocument(first, 'NodeForget', { NodeName: third.name });
 
-      expect(parseNodeOutput('forget', forgotten.stdout)).toEqual({ peer: first.name, node: third.name, result: 'forgotten' });
+      expect(parseNodeOutput('forget', forgotten.stdout)).toEqual({ peer: first.name, node: third.name, result: 'forgotten', disconnected: false });
       expect(repeated.exitCode).toBe(0);
       expect(parseNodeOutput('forget', repeated.stdout).result).toBe('absent');
       const status = await cluster.rabbitmqctlJson<ClusterStatus>(first, ['cluster_status']);
@@ -98,6 +98,26 @@ describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
       expect(existsSync(marker)).toBe(false);
       const status = await cluster.rabbitmqctlJson<ClusterStatus>(first, ['cluster_status']);
       expect(status.running_nodes.sort()).toEqual([first.name, second.name].sort());
+    });
+  });
+
+  describe('NodeForget of a crashed node', () => {
+    it('disconnects a silent node whose instance is terminated and forgets it at once, not after net_ticktime', async () => {
+      const crashed = await cluster.addNode();
+      await cluster.bootWithPeers(crashed, [first.name]);
+      await cluster.setNetwork(crashed, false);
+      await cluster.killNode(crashed);
+
+      const started = Date.now();
+      const departed = await cluster.runDocument(first, 'NodeForget', { NodeName: crashed.name, Departed: 'true' });
+      const seconds = (Date.now() - started) / 1000;
+
+      // disconnected: the members still counted it running (net_ticktime is 60 s), and it did not answer
+      expect(parseNodeOutput('forget', departed.stdout)).toEqual({ peer: first.name, node: crashed.name, result: 'forgotten', disconnected: true });
+      const seenBySecond = await cluster.rabbitmqctlJson<ClusterStatus>(second, ['cluster_status']);
+      expect(seenBySecond.disk_nodes).not.toContain(crashed.name);
+      expect(seenBySecond.running_nodes.sort()).toEqual([first.name, second.name].sort());
+      console.log(`RabbitMQ ${major}: forget of a crashed node whose instance is terminated took ${seconds.toFixed(1)} s`);
     });
   });
 

@@ -68,7 +68,7 @@ describe('SSM Run Command on instances backed by real RabbitMQ nodes', () => {
   });
 
   it('surfaces a script that refuses as NodeCommandFailed carrying its stderr', async () => {
-    const forgetting = shell.run('i-0000000000000000a', 'forget', { NodeName: nameOf('i-0000000000000000b') });
+    const forgetting = shell.run('i-0000000000000000a', 'forget', { NodeName: nameOf('i-0000000000000000b'), Departed: 'true' });
 
     await expect(forgetting).rejects.toBeInstanceOf(NodeCommandFailed);
     await expect(forgetting).rejects.toMatchObject({ status: 'Failed', stderr: expect.stringContaining('is running; refusing to forget it') });
@@ -77,7 +77,7 @@ describe('SSM Run Command on instances backed by real RabbitMQ nodes', () => {
   it('rejects an injection attempt at send time, before anything runs on the node', async () => {
     const sentBefore = runCommand.sent.length;
 
-    const forgetting = shell.run('i-0000000000000000a', 'forget', { NodeName: `${nameOf('i-0000000000000000b')};touch /tmp/warren-pwned` });
+    const forgetting = shell.run('i-0000000000000000a', 'forget', { NodeName: `${nameOf('i-0000000000000000b')};touch /tmp/warren-pwned`, Departed: 'false' });
 
     await expect(forgetting).rejects.toBeInstanceOf(AwsRequestFailed);
     await expect(forgetting).rejects.toMatchObject({ cause: { name: 'InvalidParameters' } });

@@ -57,16 +57,16 @@ describe('run', () => {
       .resolvesOnce({ Status: 'InProgress' })
       .resolves({
         Status: 'Success',
-        StandardOutputContent: '{"peer":"rabbit@ip-10-0-1-5","node":"rabbit@ip-10-0-9-9","result":"forgotten"}\n',
+        StandardOutputContent: '{"peer":"rabbit@ip-10-0-1-5","node":"rabbit@ip-10-0-9-9","result":"forgotten","disconnected":false}\n',
       });
 
-    const result = await shell({ cloudWatchLogGroup: '/warren/orders' }).run('i-0aaa', 'forget', { NodeName: 'rabbit@ip-10-0-9-9' });
+    const result = await shell({ cloudWatchLogGroup: '/warren/orders' }).run('i-0aaa', 'forget', { NodeName: 'rabbit@ip-10-0-9-9', Departed: 'true' });
 
-    expect(result).toEqual({ peer: 'rabbit@ip-10-0-1-5', node: 'rabbit@ip-10-0-9-9', result: 'forgotten' });
+    expect(result).toEqual({ peer: 'rabbit@ip-10-0-1-5', node: 'rabbit@ip-10-0-9-9', result: 'forgotten', disconnected: false });
     expect(ssm).toHaveReceivedCommandWith(SendCommandCommand, {
       DocumentName: 'warren-NodeForget',
       InstanceIds: ['i-0aaa'],
-      Parameters: { NodeName: ['rabbit@ip-10-0-9-9'] },
+      Parameters: { NodeName: ['rabbit@ip-10-0-9-9'], Departed: ['true'] },
       TimeoutSeconds: 60,
       CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: '/warren/orders' },
     });

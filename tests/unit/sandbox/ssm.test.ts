@@ -146,7 +146,7 @@ describe('LocalNodeShell', () => {
     const { targets, shell } = setUp();
     targets.agents.set('i-a', { state: 'ready', since: 0 });
 
-    const forgetting = shell.run('i-a', 'forget', { NodeName: '$(reboot)' });
+    const forgetting = shell.run('i-a', 'forget', { NodeName: '$(reboot)', Departed: 'false' });
 
     await expect(forgetting).rejects.toBeInstanceOf(AwsRequestFailed);
     await expect(forgetting).rejects.toMatchObject({ cause: { name: 'InvalidParameters' } });
