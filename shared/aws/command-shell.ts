@@ -15,7 +15,7 @@ export interface InvocationResult {
 
 /**
  * NodeShell over Run Command, whoever runs it (SSM in AWS, the local emulator in the sandbox):
- * one SendCommand per call, runOnMany included; a non-Success invocation is NodeCommandFailed with
+ * one SendCommand per call (runOnMany: see sendToMany); a non-Success invocation is NodeCommandFailed with
  * its status details and stderr; output that does not parse is NodeOutputInvalid.
  */
 export abstract class RunCommandShell implements NodeShell {
@@ -36,12 +36,7 @@ export abstract class RunCommandShell implements NodeShell {
     operation: O,
     params: NodeOperationParams[O],
   ): Promise<Map<string, NodeOperationResult[O] | NodeCommandFailed>> {
-    const unique = [...new Set(instanceIds)];
-    const commands: Array<{ commandId: string; instanceIds: string[] }> = [];
-    for (let start = 0; start < unique.length; start += IDS_PER_COMMAND) {
-      const batch = unique.slice(start, start + IDS_PER_COMMAND);
-      commands.push({ commandId: await this.send(batch, operation, params), instanceIds: batch });
-    }
+    const commands = await this.sendToMany([...new Set(instanceIds)], operation, params);
     const settled = await Promise.all(
       commands.flatMap(({ commandId, instanceIds: batch }) =>
         batch.map(async (instanceId): Promise<[string, NodeOperationResult[O] | NodeCommandFailed]> => {
@@ -54,6 +49,24 @@ export abstract class RunCommandShell implements NodeShell {
       ),
     );
     return new Map(settled);
+  }
+
+  /**
+   * The commands that reach every instance, each with the instances it was sent to: by instance id,
+   * at most IDS_PER_COMMAND a command. An implementation that can address many instances at once
+   * (SSM Targets) overrides this.
+   */
+  protected async sendToMany<O extends NodeOperation>(
+    instanceIds: string[],
+    operation: O,
+    params: NodeOperationParams[O],
+  ): Promise<Array<{ commandId: string; instanceIds: string[] }>> {
+    const commands: Array<{ commandId: string; instanceIds: string[] }> = [];
+    for (let start = 0; start < instanceIds.length; start += IDS_PER_COMMAND) {
+      const batch = instanceIds.slice(start, start + IDS_PER_COMMAND);
+      commands.push({ commandId: await this.send(batch, operation, params), instanceIds: batch });
+    }
+    return commands;
   }
 
   private async outcome<O extends NodeOperation>(commandId: string, instanceId: string, operation: O): Promise<NodeOperationResult[O]> {

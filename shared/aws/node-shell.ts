@@ -5,13 +5,18 @@ import {
   SSMClient,
   waitUntilCommandExecuted,
   type GetCommandInvocationCommandOutput,
+  type SendCommandCommandInput,
 } from '@aws-sdk/client-ssm';
 import type { Config } from '../config';
 import { NodeCommandFailed } from '../errors';
 import { NODE_OPERATIONS, type NodeOperation, type NodeOperationParams } from '../rabbitmq/operations';
-import { RunCommandShell, type InvocationResult } from './command-shell';
+import { IDS_PER_COMMAND, RunCommandShell, type InvocationResult } from './command-shell';
 import { createSsmClient } from './clients';
 import { AwsRequestFailed, errorName, request } from './errors';
+import { CLUSTER_TAG } from './inventory';
+
+/** Operations that only read a node: running one on an instance nobody asked about is harmless. */
+const READ_ONLY_OPERATIONS: ReadonlySet<NodeOperation> = new Set<NodeOperation>(['status']);
 
 export interface SsmNodeShellOptions {
   /** send command output to this CloudWatch Logs group as well */
@@ -32,7 +37,8 @@ export class SsmNodeShell extends RunCommandShell {
   private readonly maxWaitSeconds: number;
 
   constructor(
-    private readonly config: Pick<Config, 'ssmDocumentPrefix' | 'bounds'>,
+    /** with a clusterName, a read-only operation on more than 50 instances goes out as one command to the cluster's tag */
+    private readonly config: Pick<Config, 'ssmDocumentPrefix' | 'bounds'> & Partial<Pick<Config, 'clusterName'>>,
     clients: { ssm?: SSMClient } = {},
     private readonly options: SsmNodeShellOptions = {},
   ) {
@@ -57,11 +63,41 @@ export class SsmNodeShell extends RunCommandShell {
   }
 
   protected async send<O extends NodeOperation>(instanceIds: string[], operation: O, params: NodeOperationParams[O]): Promise<string> {
+    return this.sendCommand({ InstanceIds: instanceIds }, instanceIds.join(','), operation, params);
+  }
+
+  /*
+   * SendCommand takes at most 50 instance ids; above that, a status goes out as one command to
+   * every instance carrying the cluster's tag (SSM Targets), so reconcile sends one command whatever
+   * the cluster size. Instances nobody asked about run the read-only document and are ignored; an
+   * asked instance SSM did not target never gets an invocation and ends TimedOut at the bound, the
+   * others unaffected. Operations that change a node always go by instance id.
+   */
+  protected override async sendToMany<O extends NodeOperation>(
+    instanceIds: string[],
+    operation: O,
+    params: NodeOperationParams[O],
+  ): Promise<Array<{ commandId: string; instanceIds: string[] }>> {
+    const cluster = this.config.clusterName;
+    if (instanceIds.length <= IDS_PER_COMMAND || !READ_ONLY_OPERATIONS.has(operation) || !cluster) {
+      return super.sendToMany(instanceIds, operation, params);
+    }
+    const everyClusterInstance = { Targets: [{ Key: `tag:${CLUSTER_TAG}`, Values: [cluster] }] };
+    const commandId = await this.sendCommand(everyClusterInstance, `tag ${CLUSTER_TAG}=${cluster}`, operation, params);
+    return [{ commandId, instanceIds }];
+  }
+
+  private async sendCommand<O extends NodeOperation>(
+    target: Pick<SendCommandCommandInput, 'InstanceIds' | 'Targets'>,
+    targetName: string,
+    operation: O,
+    params: NodeOperationParams[O],
+  ): Promise<string> {
     const answer = await request('SendCommand', () =>
       this.ssm.send(
         new SendCommandCommand({
           DocumentName: this.config.ssmDocumentPrefix + NODE_OPERATIONS[operation].document,
-          InstanceIds: instanceIds,
+          ...target,
           Parameters: Object.fromEntries(Object.entries(params as Record<string, string>).map(([name, value]) => [name, [value]])),
           TimeoutSeconds: this.config.bounds.ssmCommandSeconds,
           // every node gets the command even when one fails: one node's failure says nothing about the next
@@ -75,7 +111,7 @@ export class SsmNodeShell extends RunCommandShell {
       ),
     );
     const commandId = answer.Command?.CommandId;
-    if (!commandId) throw new NodeCommandFailed(instanceIds.join(','), operation, 'NotSent', 'SendCommand returned no command id');
+    if (!commandId) throw new NodeCommandFailed(targetName, operation, 'NotSent', 'SendCommand returned no command id');
     return commandId;
   }
 

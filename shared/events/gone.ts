@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { EventSkipped } from '../errors';
 import type { EventOf } from './types';
 import { envelope, instanceId, parseOrSkip } from './kinds';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { EventOf } from './types';
 import { DETAIL_TYPES, SOURCES, eventId, eventTime, parseOrSkip } from './kinds';
 

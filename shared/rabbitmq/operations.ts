@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The node operations warren runs on instances. Each is one SSM Command document under

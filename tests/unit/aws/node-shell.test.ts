@@ -146,18 +146,62 @@ describe('runOnMany', () => {
     expect((results.get('i-0ccc') as NodeCommandFailed).cause).toBeInstanceOf(NodeOutputInvalid);
   });
 
-  it('splits only above the 50 instances SendCommand accepts', async () => {
+  const sixty = Array.from({ length: 60 }, (_, n) => `i-${n.toString(16).padStart(8, '0')}`);
+
+  it('asks more than the 50 instances SendCommand takes for their status in one command to the cluster tag', async () => {
     ssm.on(GetCommandInvocationCommand).callsFake((input) => ({
       Status: 'Success',
       StandardOutputContent: status(`rabbit@ip-${input.InstanceId}`),
     }));
-    const ids = Array.from({ length: 60 }, (_, n) => `i-${n.toString(16).padStart(8, '0')}`);
 
-    const results = await shell().runOnMany(ids, 'status', {});
+    const results = await shell().runOnMany(sixty, 'status', {});
 
-    const sent = ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input.InstanceIds!.length);
-    expect(sent).toEqual([50, 10]);
+    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 1);
+    const sent = ssm.commandCalls(SendCommandCommand)[0]!.args[0].input;
+    expect(sent.Targets).toEqual([{ Key: 'tag:warren:cluster', Values: ['orders'] }]);
+    expect(sent.InstanceIds).toBeUndefined();
+    // only the asked instances are waited for, whatever else carries the tag
+    expect(ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 60);
     expect(results.size).toBe(60);
     expect(results.get('i-0000003b')).toMatchObject({ node: 'rabbit@ip-i-0000003b' });
+  });
+
+  it('reports an asked instance the tag command never reached as failed, and the others', async () => {
+    ssm.on(GetCommandInvocationCommand).callsFake((input) => {
+      if (input.InstanceId === 'i-00000007') throw notYet();
+      return { Status: 'Success', StandardOutputContent: status(`rabbit@ip-${input.InstanceId}`) };
+    });
+
+    const results = await shell({ maxWaitSeconds: 0.2 }).runOnMany(sixty, 'status', {});
+
+    expect(results.get('i-00000007')).toBeInstanceOf(NodeCommandFailed);
+    expect(results.get('i-00000007')).toMatchObject({ status: 'TimedOut' });
+    expect([...results.values()].filter((result) => result instanceof NodeCommandFailed)).toHaveLength(1);
+  });
+
+  it('sends an operation that changes a node by instance id, 50 at most a command', async () => {
+    ssm.on(GetCommandInvocationCommand).callsFake((input) => ({
+      Status: 'Success',
+      StandardOutputContent: JSON.stringify({ node: `rabbit@ip-${input.InstanceId}`, drained: true }),
+    }));
+
+    const results = await shell().runOnMany(sixty, 'drain', {});
+
+    const sent = ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input);
+    expect(sent.map((input) => input.InstanceIds!.length)).toEqual([50, 10]);
+    expect(sent.every((input) => input.Targets === undefined)).toBe(true);
+    expect(results.size).toBe(60);
+  });
+
+  it('splits a status at 50 instances when it does not know the cluster tag', async () => {
+    ssm.on(GetCommandInvocationCommand).callsFake((input) => ({
+      Status: 'Success',
+      StandardOutputContent: status(`rabbit@ip-${input.InstanceId}`),
+    }));
+    const untagged = new SsmNodeShell({ ssmDocumentPrefix: 'warren-', bounds: testConfig.bounds }, { ssm: new SSMClient({}) }, { poll: fastPoll });
+
+    await untagged.runOnMany(sixty, 'status', {});
+
+    expect(ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input.InstanceIds!.length)).toEqual([50, 10]);
   });
 });
