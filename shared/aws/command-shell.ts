@@ -1,9 +1,35 @@
 import { NodeCommandFailed, NodeOutputInvalid } from '../errors';
 import type { NodeShell } from '../ports';
-import { parseNodeOutput, type NodeOperation, type NodeOperationParams, type NodeOperationResult } from '../rabbitmq/operations';
+import {
+  emptyMembership,
+  parseNodeOutput,
+  parseNodeStatusSummary,
+  withMembers,
+  type Members,
+  type NodeOperation,
+  type NodeOperationParams,
+  type NodeOperationResult,
+  type NodeStatus,
+  type NodeStatusSummary,
+} from '../rabbitmq/operations';
 
 /** SendCommand accepts at most 50 instance ids. */
 export const IDS_PER_COMMAND = 50;
+/** ListCommandInvocations returns at most 50 invocations a page. */
+export const INVOCATIONS_PER_PAGE = 50;
+/** ListCommandInvocations (Details) returns at most this much of each plugin's output. */
+export const LISTED_OUTPUT_CHARS = 2500;
+/** How SSM joins a plugin's stdout and stderr in the Output it lists. */
+export const OUTPUT_ERROR_SEPARATOR = '\n----------ERROR-------\n';
+/** Full outputs fetched for one membership view before its other reporters are given up. */
+const FETCHES_PER_VIEW = 3;
+
+const TERMINAL_STATUSES = new Set(['Success', 'Cancelled', 'TimedOut', 'Failed']);
+
+/** True once an invocation's status is one it never leaves. */
+export function isTerminalStatus(status: string | undefined): boolean {
+  return TERMINAL_STATUSES.has(status ?? '');
+}
 
 /** The fields of a command invocation the shell reads (GetCommandInvocation's names). */
 export interface InvocationResult {
@@ -13,10 +39,25 @@ export interface InvocationResult {
   StandardErrorContent?: string;
 }
 
+/** One invocation as ListCommandInvocations (Details: true) lists it. */
+export interface ListedInvocation {
+  Status?: string;
+  StatusDetails?: string;
+  /** the plugin's output (stdout, then stderr after SSM's separator), cut at LISTED_OUTPUT_CHARS */
+  Output?: string;
+}
+
+type StatusOrFailure = NodeStatus | NodeCommandFailed;
+
 /**
  * NodeShell over Run Command, whoever runs it (SSM in AWS, the local emulator in the sandbox):
  * one SendCommand per call (runOnMany: see sendToMany); a non-Success invocation is NodeCommandFailed with
  * its status details and stderr; output that does not parse is NodeOutputInvalid.
+ *
+ * A status of many instances is read through ListCommandInvocations, so its API calls grow with
+ * pages, not instances: line 1 of each NodeStatus (the node's facts and a digest of its membership)
+ * fits the 2,500 characters a listing returns; the full output is fetched once per distinct view
+ * and lent to every node reporting the same digest.
  */
 export abstract class RunCommandShell implements NodeShell {
   abstract isAgentOnline(instanceId: string): Promise<boolean>;
@@ -24,6 +65,13 @@ export abstract class RunCommandShell implements NodeShell {
   protected abstract send<O extends NodeOperation>(instanceIds: string[], operation: O, params: NodeOperationParams[O]): Promise<string>;
   /** Waits for the invocation's terminal status (throwing NodeCommandFailed 'TimedOut' at the bound). */
   protected abstract invocation(commandId: string, instanceId: string, operation: NodeOperation): Promise<InvocationResult>;
+  /**
+   * ListCommandInvocations (Details, every page) until each of `instanceIds` is terminal or the bound
+   * passes; the asked instances' invocations as last listed (an instance never listed is absent).
+   */
+  protected abstract listedInvocations(commandId: string, instanceIds: string[]): Promise<Map<string, ListedInvocation>>;
+  /** GetCommandInvocation once, no waiting: the full output of an invocation already terminal. */
+  protected abstract fetchedInvocation(commandId: string, instanceId: string): Promise<InvocationResult>;
 
   async run<O extends NodeOperation>(instanceId: string, operation: O, params: NodeOperationParams[O]): Promise<NodeOperationResult[O]> {
     const commandId = await this.send([instanceId], operation, params);
@@ -37,6 +85,7 @@ export abstract class RunCommandShell implements NodeShell {
     params: NodeOperationParams[O],
   ): Promise<Map<string, NodeOperationResult[O] | NodeCommandFailed>> {
     const commands = await this.sendToMany([...new Set(instanceIds)], operation, params);
+    if (operation === 'status') return (await this.manyStatuses(commands)) as Map<string, NodeOperationResult[O] | NodeCommandFailed>;
     const settled = await Promise.all(
       commands.flatMap(({ commandId, instanceIds: batch }) =>
         batch.map(async (instanceId): Promise<[string, NodeOperationResult[O] | NodeCommandFailed]> => {
@@ -70,16 +119,108 @@ export abstract class RunCommandShell implements NodeShell {
   }
 
   private async outcome<O extends NodeOperation>(commandId: string, instanceId: string, operation: O): Promise<NodeOperationResult[O]> {
-    const invocation = await this.invocation(commandId, instanceId, operation);
-    if (invocation.Status !== 'Success') {
-      throw new NodeCommandFailed(instanceId, operation, invocation.StatusDetails || invocation.Status || 'Unknown', invocation.StandardErrorContent ?? '');
+    return result(instanceId, operation, await this.invocation(commandId, instanceId, operation));
+  }
+
+  /** Statuses of many instances: listings until all are terminal, then one full output per distinct view. */
+  private async manyStatuses(commands: Array<{ commandId: string; instanceIds: string[] }>): Promise<Map<string, StatusOrFailure>> {
+    const results = new Map<string, StatusOrFailure>();
+    const summaries: Array<{ instanceId: string; commandId: string; summary: NodeStatusSummary }> = [];
+    const unsummarised: Array<{ instanceId: string; commandId: string }> = [];
+    await Promise.all(
+      commands.map(async ({ commandId, instanceIds }) => {
+        let listed: Map<string, ListedInvocation>;
+        try {
+          listed = await this.listedInvocations(commandId, instanceIds);
+        } catch (error) {
+          for (const instanceId of instanceIds) results.set(instanceId, asCommandFailure(error, instanceId, 'status'));
+          return;
+        }
+        for (const instanceId of instanceIds) {
+          const invocation = listed.get(instanceId);
+          if (!isTerminalStatus(invocation?.Status)) {
+            results.set(instanceId, new NodeCommandFailed(instanceId, 'status', 'TimedOut', `no terminal status within the bound (last seen: ${invocation?.Status ?? 'not listed'})`));
+          } else if (invocation!.Status !== 'Success') {
+            // the listed output is reason enough: no call per failed instance
+            results.set(instanceId, new NodeCommandFailed(instanceId, 'status', invocation!.StatusDetails || invocation!.Status!, listedStderr(invocation!.Output)));
+          } else {
+            try {
+              summaries.push({ instanceId, commandId, summary: parseNodeStatusSummary(invocation!.Output ?? '') });
+            } catch {
+              // line 1 itself was cut (or is not NodeStatus's): this one's full output decides
+              unsummarised.push({ instanceId, commandId });
+            }
+          }
+        }
+      }),
+    );
+
+    const views = new Map<string, typeof summaries>();
+    for (const reporter of summaries) views.set(reporter.summary.membersDigest, [...(views.get(reporter.summary.membersDigest) ?? []), reporter]);
+    await Promise.all([
+      ...[...views.values()].map(async (reporters) => {
+        for (const [instanceId, outcome] of await this.lendMembership(reporters)) results.set(instanceId, outcome);
+      }),
+      ...unsummarised.map(async ({ instanceId, commandId }) => results.set(instanceId, await this.fullStatus(commandId, instanceId))),
+    ]);
+    return results;
+  }
+
+  /** One membership for every reporter of one digest: none needed for an empty view, else the first full output that parses. */
+  private async lendMembership(reporters: Array<{ instanceId: string; commandId: string; summary: NodeStatusSummary }>): Promise<Map<string, StatusOrFailure>> {
+    const outcomes = new Map<string, StatusOrFailure>();
+    let members: Members | undefined = emptyMembership(reporters[0]!.summary);
+    let lastFailure: NodeCommandFailed | undefined;
+    for (const { instanceId, commandId } of members ? [] : reporters.slice(0, FETCHES_PER_VIEW)) {
+      const full = await this.fullStatus(commandId, instanceId);
+      outcomes.set(instanceId, full);
+      if (full instanceof NodeCommandFailed) {
+        lastFailure = full;
+        continue;
+      }
+      members = full.members;
+      break;
     }
-    const stdout = invocation.StandardOutputContent ?? '';
+    for (const { instanceId, summary } of reporters) {
+      if (outcomes.has(instanceId)) continue;
+      if (!members) {
+        outcomes.set(instanceId, new NodeCommandFailed(instanceId, 'status', 'MembersUnavailable', `no full output of the view ${summary.membersDigest} could be read`, { cause: lastFailure }));
+        continue;
+      }
+      try {
+        outcomes.set(instanceId, withMembers(summary, members));
+      } catch (error) {
+        outcomes.set(instanceId, asCommandFailure(new NodeOutputInvalid(instanceId, 'status', JSON.stringify(summary), { cause: error }), instanceId, 'status'));
+      }
+    }
+    return outcomes;
+  }
+
+  private async fullStatus(commandId: string, instanceId: string): Promise<StatusOrFailure> {
     try {
-      return parseNodeOutput(operation, stdout);
+      return result(instanceId, 'status', await this.fetchedInvocation(commandId, instanceId));
     } catch (error) {
-      throw new NodeOutputInvalid(instanceId, operation, stdout, { cause: error });
+      return asCommandFailure(error, instanceId, 'status');
     }
+  }
+}
+
+/** The stderr part of a listed Output (all of it when SSM marked none). */
+function listedStderr(output = ''): string {
+  const at = output.indexOf(OUTPUT_ERROR_SEPARATOR);
+  return at < 0 ? output : output.slice(at + OUTPUT_ERROR_SEPARATOR.length);
+}
+
+/** The parsed output of a terminal invocation; NodeCommandFailed when it did not succeed, NodeOutputInvalid when it does not parse. */
+function result<O extends NodeOperation>(instanceId: string, operation: O, invocation: InvocationResult): NodeOperationResult[O] {
+  if (invocation.Status !== 'Success') {
+    throw new NodeCommandFailed(instanceId, operation, invocation.StatusDetails || invocation.Status || 'Unknown', invocation.StandardErrorContent ?? '');
+  }
+  const stdout = invocation.StandardOutputContent ?? '';
+  try {
+    return parseNodeOutput(operation, stdout);
+  } catch (error) {
+    throw new NodeOutputInvalid(instanceId, operation, stdout, { cause: error });
   }
 }
 

@@ -1,16 +1,19 @@
 import {
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
+  paginateListCommandInvocations,
   SendCommandCommand,
   SSMClient,
   waitUntilCommandExecuted,
+  type CommandInvocation,
   type GetCommandInvocationCommandOutput,
   type SendCommandCommandInput,
 } from '@aws-sdk/client-ssm';
+import { createWaiter, WaiterState } from '@smithy/core/client';
 import type { Config } from '../config';
 import { NodeCommandFailed } from '../errors';
 import { NODE_OPERATIONS, type NodeOperation, type NodeOperationParams } from '../rabbitmq/operations';
-import { IDS_PER_COMMAND, RunCommandShell, type InvocationResult } from './command-shell';
+import { IDS_PER_COMMAND, INVOCATIONS_PER_PAGE, isTerminalStatus, RunCommandShell, type InvocationResult, type ListedInvocation } from './command-shell';
 import { createSsmClient } from './clients';
 import { AwsRequestFailed, errorName, request } from './errors';
 import { CLUSTER_TAG } from './inventory';
@@ -21,7 +24,7 @@ const READ_ONLY_OPERATIONS: ReadonlySet<NodeOperation> = new Set<NodeOperation>(
 export interface SsmNodeShellOptions {
   /** send command output to this CloudWatch Logs group as well */
   cloudWatchLogGroup?: string;
-  /** polling of GetCommandInvocation, in seconds (SDK waiter minDelay / maxDelay) */
+  /** polling of GetCommandInvocation and ListCommandInvocations, in seconds (SDK waiter minDelay / maxDelay) */
   poll?: { minDelay: number; maxDelay: number };
   /** how long to wait for a terminal status; defaults to the configured SSM command bound */
   maxWaitSeconds?: number;
@@ -130,7 +133,43 @@ export class SsmNodeShell extends RunCommandShell {
         });
       }
       // the waiter's failure only says "failed"; the invocation itself carries status details and stderr
-      return request('GetCommandInvocation', () => this.ssm.send(new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId })));
+      return this.fetchedInvocation(commandId, instanceId);
     }
   }
+
+  /*
+   * The SDK's waiter machinery (backoff with jitter, bound) around every page of the listing; right
+   * after SendCommand, SSM may not know the command yet (InvalidCommandId) or list only some
+   * invocations (tag targets resolve gradually): both mean "not yet".
+   */
+  protected async listedInvocations(commandId: string, instanceIds: string[]): Promise<Map<string, ListedInvocation>> {
+    const asked = new Set(instanceIds);
+    let latest = new Map<string, ListedInvocation>();
+    await createWaiter({ client: this.ssm, maxWaitTime: this.maxWaitSeconds, ...this.poll }, { CommandId: commandId, Details: true }, async (client, input) => {
+      const listed = new Map<string, ListedInvocation>();
+      try {
+        // a fresh input each poll: the paginator writes its NextToken into the one it is given
+        for await (const page of paginateListCommandInvocations({ client, pageSize: INVOCATIONS_PER_PAGE }, { ...input })) {
+          for (const invocation of page.CommandInvocations ?? []) {
+            if (invocation.InstanceId && asked.has(invocation.InstanceId)) listed.set(invocation.InstanceId, listedInvocation(invocation));
+          }
+        }
+      } catch (error) {
+        if (errorName(error) === 'InvalidCommandId') return { state: WaiterState.RETRY };
+        throw new AwsRequestFailed('ListCommandInvocations', error);
+      }
+      latest = listed;
+      return { state: instanceIds.every((id) => isTerminalStatus(listed.get(id)?.Status)) ? WaiterState.SUCCESS : WaiterState.RETRY };
+    });
+    return latest;
+  }
+
+  protected async fetchedInvocation(commandId: string, instanceId: string): Promise<InvocationResult> {
+    return request('GetCommandInvocation', () => this.ssm.send(new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId })));
+  }
+}
+
+/** NodeStatus has one step, so one plugin: its output is the command's. */
+function listedInvocation(invocation: CommandInvocation): ListedInvocation {
+  return { Status: invocation.Status, StatusDetails: invocation.StatusDetails, Output: invocation.CommandPlugins?.[0]?.Output };
 }

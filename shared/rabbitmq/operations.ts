@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import * as z from 'zod';
 
 /**
  * The node operations warren runs on instances. Each is one SSM Command document under
  * infra/ssm/<Document>.yml whose script prints exactly one JSON document on stdout, described
- * by the schema below. Parameters reach the script as environment variables SSM_<Name>
+ * by the schema below (NodeStatus prints two lines: see nodeStatusSummary). Parameters reach the script as environment variables SSM_<Name>
  * (interpolationType ENV_VAR); every one has an allowedPattern in the document.
  */
 
@@ -11,6 +12,7 @@ export const NODE_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}@[A-Za-z0-9][A-Za-z0-9.-]{
 export const nodeName = z.string().regex(NODE_NAME_PATTERN, 'not a RabbitMQ node name');
 
 const members = z.object({ all: z.array(nodeName), running: z.array(nodeName) });
+export type Members = z.infer<typeof members>;
 
 /** Queue types a vhost can default to (RabbitMQ 3.11 and later; warren sets it on 4.x). */
 export const QUEUE_TYPES = ['classic', 'quorum', 'stream'] as const;
@@ -29,13 +31,12 @@ export interface PolicyParams {
   DefaultQueueType: QueueType | '';
 }
 
-export const nodeStatusResult = z.object({
+/** What NodeStatus reports about the node itself, on both of its shapes. */
+const nodeStatusFacts = z.object({
   node: nodeName,
   version: z.string(),
   /** the RabbitMQ application is running on the node */
   running: z.boolean(),
-  /** membership as this node sees it; empty when the node is not running */
-  members,
   /** node -> nodes it cannot reach, as cluster_status reports it */
   partitions: z.record(z.string(), z.array(z.string())),
   alarms: z.array(z.string()),
@@ -47,6 +48,22 @@ export const nodeStatusResult = z.object({
   /** the node is in maintenance mode (drained) */
   underMaintenance: z.boolean(),
 });
+
+/**
+ * Line 1 of NodeStatus: the node's facts with its membership as a digest, short whatever the
+ * cluster size, so that ListCommandInvocations (2,500 characters of output an instance) carries it
+ * whole. Line 2 is the membership itself, `{"members": {...}}`.
+ */
+export const nodeStatusSummary = nodeStatusFacts.extend({
+  /** sha256 (hex) of the compact JSON {"all":[...],"running":[...]}, both lists sorted: equal digests, equal views */
+  membersDigest: z.string().regex(/^[0-9a-f]{64}$/, 'not a sha256 digest'),
+  memberCounts: z.object({ all: z.number().int().nonnegative(), running: z.number().int().nonnegative() }),
+});
+export type NodeStatusSummary = z.infer<typeof nodeStatusSummary>;
+
+/** Both lines of NodeStatus: the node's facts and the membership as this node sees it (empty when not running). */
+export const nodeStatusResult = nodeStatusFacts.extend({ members });
+const nodeStatusMembersLine = z.object({ members });
 
 export const nodeJoinResult = z.object({
   node: nodeName,
@@ -122,8 +139,45 @@ export type NodeLeaveOutcome = NodeOperationResult['leave'];
 
 /** Parses the stdout of one operation; throws a ZodError or SyntaxError when it does not fit. */
 export function parseNodeOutput<O extends NodeOperation>(operation: O, stdout: string): NodeOperationResult[O] {
+  if (operation === 'status') return parseNodeStatus(stdout) as NodeOperationResult[O];
   const lastLine = stdout.trim().split('\n').pop() ?? '';
   return NODE_OPERATIONS[operation].result.parse(JSON.parse(lastLine)) as NodeOperationResult[O];
+}
+
+/** Line 1 of a NodeStatus output, which may have been cut anywhere after it (ListCommandInvocations). */
+export function parseNodeStatusSummary(stdout: string): NodeStatusSummary {
+  return nodeStatusSummary.parse(JSON.parse(stdout.split('\n')[0] ?? ''));
+}
+
+/** Both lines of a NodeStatus output; the membership must be the one line 1 digested. */
+function parseNodeStatus(stdout: string): NodeStatus {
+  const lines = stdout.trim().split('\n');
+  if (lines.length !== 2) throw new SyntaxError(`NodeStatus prints 2 lines, this output has ${lines.length}`);
+  const summary = parseNodeStatusSummary(lines[0]!);
+  return withMembers(summary, nodeStatusMembersLine.parse(JSON.parse(lines[1]!)).members);
+}
+
+/** sha256 of a membership as NodeStatus digests it (infra/ssm/NodeStatus.yml). */
+export function membersDigest(view: Members): string {
+  const canonical = { all: [...new Set(view.all)].sort(), running: [...new Set(view.running)].sort() };
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+}
+
+/**
+ * The full status of a node from its summary and a membership with the same digest (its own line 2,
+ * or another node's that sees the same view); throws when the membership is not the one digested.
+ */
+export function withMembers(summary: NodeStatusSummary, view: Members): NodeStatus {
+  const digest = membersDigest(view);
+  if (digest !== summary.membersDigest) {
+    throw new SyntaxError(`membership digest ${digest} is not the ${summary.membersDigest} ${summary.node} reported`);
+  }
+  return nodeStatusResult.parse({ ...summary, members: view });
+}
+
+/** The summary of a node that sees no members (not running): its membership needs no second look. */
+export function emptyMembership(summary: NodeStatusSummary): Members | undefined {
+  return summary.memberCounts.all === 0 && summary.memberCounts.running === 0 ? { all: [], running: [] } : undefined;
 }
 
 /** RabbitMQ major version from a version string such as "3.10.8" or "4.0.5". */

@@ -7,7 +7,9 @@ import { startMoto, type Moto } from './moto';
 /*
  * moto records SendCommand and answers GetCommandInvocation with Success and an empty stdout;
  * it has no DescribeInstanceInformation and never runs the document. So this proves the wire
- * format and the waiter against a second implementation, not the node scripts.
+ * format and the waiter against a second implementation, not the node scripts. moto (5.2.1) has no
+ * ListCommandInvocations either (its server answers an HTML error page), so the listing that
+ * runOnMany('status') reads is proven by the unit tests and the sandbox emulator only.
  */
 
 let moto: Moto;
@@ -42,7 +44,7 @@ it('sends the operation document with its parameters, and an empty stdout is not
 });
 
 it('runs one command for many instances and reports each', async () => {
-  const results = await shell.runOnMany(instanceIds, 'status', {});
+  const results = await shell.runOnMany(instanceIds, 'drain', {});
 
   const { Commands } = await moto.clients.ssm.send(new ListCommandsCommand({}));
   expect(Commands).toHaveLength(2);
@@ -50,5 +52,17 @@ it('runs one command for many instances and reports each', async () => {
   for (const result of results.values()) {
     expect(result).toBeInstanceOf(NodeCommandFailed);
     expect(result).toMatchObject({ status: 'OutputInvalid' });
+  }
+});
+
+it('reports every instance of a status failed, not the call, when the listing cannot be read', async () => {
+  const results = await shell.runOnMany(instanceIds, 'status', {});
+
+  const { Commands } = await moto.clients.ssm.send(new ListCommandsCommand({}));
+  expect(Commands!.map((command) => command.DocumentName)).toContain('warren-NodeStatus');
+  expect([...results.keys()].sort()).toEqual([...instanceIds].sort());
+  for (const result of results.values()) {
+    expect(result).toBeInstanceOf(NodeCommandFailed);
+    expect((result as NodeCommandFailed).message).toContain('ListCommandInvocations');
   }
 });

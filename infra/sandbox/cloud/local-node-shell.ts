@@ -1,6 +1,6 @@
 import type { Config } from '../../../shared/config';
 import { AwsRequestFailed } from '../../../shared/aws/errors';
-import { RunCommandShell, type InvocationResult } from '../../../shared/aws/command-shell';
+import { INVOCATIONS_PER_PAGE, RunCommandShell, type InvocationResult, type ListedInvocation } from '../../../shared/aws/command-shell';
 import { NodeCommandFailed } from '../../../shared/errors';
 import { NODE_OPERATIONS, type NodeOperation, type NodeOperationParams } from '../../../shared/rabbitmq/operations';
 import type { LocalRunCommand } from './ssm';
@@ -9,7 +9,9 @@ import type { LocalRunCommand } from './ssm';
  * The NodeShell port over the local Run Command, with the semantics of shared/aws/node-shell.ts: one
  * SendCommand per call (runOnMany included), a non-Success invocation is NodeCommandFailed carrying
  * StatusDetails and stderr, output that does not parse is NodeOutputInvalid, a refused SendCommand is
- * AwsRequestFailed. Counts the commands it sends per operation, for the benchmarks.
+ * AwsRequestFailed; a status of many instances is read through the emulator's ListCommandInvocations
+ * pages and one full output per membership view, like SSM. Counts the commands it sends per operation,
+ * for the benchmarks.
  */
 export class LocalNodeShell extends RunCommandShell {
   private readonly counts = new Map<NodeOperation, number>();
@@ -53,6 +55,36 @@ export class LocalNodeShell extends RunCommandShell {
       throw new NodeCommandFailed(instanceId, operation, 'TimedOut', `no terminal status within ${maxWaitSeconds}s`);
     }
     return invocation;
+  }
+
+  /* Waits on the emulator rather than polling (its clock may be simulated), then reads the listing page by page like the adapter. */
+  protected async listedInvocations(commandId: string, instanceIds: string[]): Promise<Map<string, ListedInvocation>> {
+    const maxWaitMs = this.config.bounds.ssmCommandSeconds * 1000;
+    await Promise.all(instanceIds.map((instanceId) => this.runCommand.waitForInvocation(commandId, instanceId, maxWaitMs).catch(() => undefined)));
+    const asked = new Set(instanceIds);
+    const listed = new Map<string, ListedInvocation>();
+    let nextToken: string | undefined;
+    try {
+      do {
+        const page = this.runCommand.listCommandInvocations({ CommandId: commandId, Details: true, MaxResults: INVOCATIONS_PER_PAGE, NextToken: nextToken });
+        for (const invocation of page.CommandInvocations) {
+          if (!asked.has(invocation.InstanceId)) continue;
+          listed.set(invocation.InstanceId, { Status: invocation.Status, StatusDetails: invocation.StatusDetails, Output: invocation.CommandPlugins?.[0]?.Output });
+        }
+        nextToken = page.NextToken;
+      } while (nextToken);
+    } catch (error) {
+      throw new AwsRequestFailed('ListCommandInvocations', error);
+    }
+    return listed;
+  }
+
+  protected async fetchedInvocation(commandId: string, instanceId: string): Promise<InvocationResult> {
+    try {
+      return this.runCommand.getCommandInvocation(commandId, instanceId);
+    } catch (error) {
+      throw new AwsRequestFailed('GetCommandInvocation', error);
+    }
   }
 }
 

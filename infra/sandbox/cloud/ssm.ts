@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { INVOCATIONS_PER_PAGE, LISTED_OUTPUT_CHARS, OUTPUT_ERROR_SEPARATOR } from '../../../shared/aws/command-shell';
 import { InvalidDocumentParameters, loadDocument, parameterEnvironment, type CommandDocument } from '../nodes/documents';
 import type { ProcessResult } from '../nodes/process';
 import type { Scheduler } from './scheduler';
@@ -8,6 +9,8 @@ import type { Scheduler } from './scheduler';
  * instances' RabbitMQ nodes, one invocation per instance, with the statuses AWS documents
  * (Understanding command statuses): Pending until the agent is online, InProgress while the script
  * runs, then Success, Failed, TimedOut (DeliveryTimedOut / ExecutionTimedOut) or Undeliverable.
+ * GetCommandInvocation returns an invocation's whole (SSM-truncated) output; ListCommandInvocations
+ * pages them 50 at a time with each output cut at 2,500 characters.
  */
 
 /** What the SSM service knows of an instance's agent; undefined for an id it never saw register. */
@@ -37,6 +40,16 @@ export interface CommandInvocation {
   RequestedDateTime: number;
   ExecutionStartDateTime?: number;
   ExecutionEndDateTime?: number;
+}
+
+/** ListCommandInvocations' answer (Details: true adds CommandPlugins), with AWS's field names. */
+export interface ListedCommandInvocations {
+  CommandInvocations: Array<
+    Pick<CommandInvocation, 'CommandId' | 'InstanceId' | 'DocumentName' | 'Status' | 'StatusDetails' | 'RequestedDateTime'> & {
+      CommandPlugins?: Array<{ Name: string; Status: InvocationStatus; StatusDetails: string; ResponseCode: number; Output: string }>;
+    }
+  >;
+  NextToken?: string;
 }
 
 export interface SentCommand {
@@ -94,6 +107,8 @@ interface Tracked {
 export class LocalRunCommand {
   readonly sent: SentCommand[] = [];
   private readonly invocations = new Map<string, Tracked>();
+  /** instance ids of each command, in the order SendCommand took them */
+  private readonly commandTargets = new Map<string, string[]>();
   private readonly faults: Array<CommandFault & { left: number }> = [];
   private readonly offline = new Set<string>();
   private readonly documents = new Map<string, CommandDocument>();
@@ -123,6 +138,7 @@ export class LocalRunCommand {
     const commandId = randomUUID();
     const now = this.options.scheduler.now();
     this.sent.push({ CommandId: commandId, DocumentName: request.DocumentName, InstanceIds: instanceIds, Parameters: params, RequestedDateTime: now });
+    this.commandTargets.set(commandId, instanceIds);
     const deliverBy = now + (request.TimeoutSeconds ?? DEFAULT_DELIVERY_TIMEOUT_SECONDS) * 1000;
     for (const instanceId of instanceIds) {
       const invocation: CommandInvocation = {
@@ -147,6 +163,31 @@ export class LocalRunCommand {
     const tracked = this.invocations.get(key(commandId, instanceId));
     if (!tracked) throw new SsmApiError('InvocationDoesNotExist', `command ${commandId} has no invocation on ${instanceId}`);
     return { ...tracked.invocation };
+  }
+
+  /**
+   * ListCommandInvocations of one command, MaxResults (1 to 50, default 50) a page, NextToken the
+   * offset of the next one; with Details, each invocation's plugin Output like SSM's: stdout, then
+   * stderr after a separator, cut at 2,500 characters. InvalidCommandId for a command SSM does not know.
+   */
+  listCommandInvocations(request: { CommandId: string; Details?: boolean; MaxResults?: number; NextToken?: string }): ListedCommandInvocations {
+    const instanceIds = this.commandTargets.get(request.CommandId);
+    if (!instanceIds) throw new SsmApiError('InvalidCommandId', `command ${request.CommandId} does not exist`);
+    const max = request.MaxResults ?? INVOCATIONS_PER_PAGE;
+    if (!Number.isInteger(max) || max < 1 || max > INVOCATIONS_PER_PAGE) {
+      throw new SsmApiError('ValidationException', `1 validation error detected: Value '${max}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and ${INVOCATIONS_PER_PAGE}`);
+    }
+    const start = request.NextToken === undefined ? 0 : Number(request.NextToken);
+    if (!Number.isInteger(start) || start < 0 || start > instanceIds.length) throw new SsmApiError('InvalidNextToken', `bad NextToken ${request.NextToken}`);
+    const end = Math.min(instanceIds.length, start + max);
+    const CommandInvocations = instanceIds.slice(start, end).map((instanceId) => {
+      const { invocation } = this.invocations.get(key(request.CommandId, instanceId))!;
+      const { CommandId, InstanceId, DocumentName, Status, StatusDetails, RequestedDateTime } = invocation;
+      const listed: ListedCommandInvocations['CommandInvocations'][number] = { CommandId, InstanceId, DocumentName, Status, StatusDetails, RequestedDateTime };
+      if (request.Details) listed.CommandPlugins = [{ Name: 'aws:runShellScript', Status, StatusDetails, ResponseCode: invocation.ResponseCode, Output: pluginOutput(invocation) }];
+      return listed;
+    });
+    return { CommandInvocations, ...(end < instanceIds.length ? { NextToken: String(end) } : {}) };
   }
 
   /** The invocation once terminal, or as it stands when `maxWaitMs` ran out first. */
@@ -258,6 +299,11 @@ export class LocalRunCommand {
 /** True once the invocation reached a status it never leaves. */
 export function isTerminal(invocation: Pick<CommandInvocation, 'Status'>): boolean {
   return TERMINAL.has(invocation.Status);
+}
+
+function pluginOutput(invocation: CommandInvocation): string {
+  const stderr = invocation.StandardErrorContent ? OUTPUT_ERROR_SEPARATOR + invocation.StandardErrorContent : '';
+  return (invocation.StandardOutputContent + stderr).slice(0, LISTED_OUTPUT_CHARS);
 }
 
 function key(commandId: string, instanceId: string): string {

@@ -2,32 +2,64 @@ import {
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
   InvocationDoesNotExist,
+  InvalidCommandId,
+  ListCommandInvocationsCommand,
   SendCommandCommand,
   SSMClient,
+  type CommandInvocation,
+  type ListCommandInvocationsCommandInput,
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { SsmNodeShell } from '../../../shared/aws/node-shell';
 import { NodeCommandFailed, NodeOutputInvalid } from '../../../shared/errors';
+import { membersDigest, type Members } from '../../../shared/rabbitmq/operations';
 import { testConfig } from './config';
 
 const ssm = mockClient(SSMClient);
 const fastPoll = { minDelay: 0.01, maxDelay: 0.02 };
 const shell = (options = {}) => new SsmNodeShell(testConfig, { ssm: new SSMClient({}) }, { poll: fastPoll, ...options });
 
-const status = (node: string) =>
-  JSON.stringify({
+/** NodeStatus's two lines (infra/ssm/NodeStatus.yml) for a running node seeing `view` (itself alone by default). */
+const status = (node: string, view: Members = { all: [node], running: [node] }) =>
+  `${JSON.stringify({
     node,
     version: '3.10.8',
     running: true,
-    members: { all: [node], running: [node] },
     partitions: {},
     alarms: [],
     cookieHash: 'abc',
     policies: ['ha-all'],
     defaultQueueType: '',
     underMaintenance: false,
-  });
+    membersDigest: membersDigest(view),
+    memberCounts: { all: view.all.length, running: view.running.length },
+  })}\n${JSON.stringify({ members: view })}\n`;
+
+/** ListCommandInvocations like SSM: 50 a page at most, NextToken the offset, each plugin Output cut at 2,500 characters. */
+function listing(invocations: (instanceId: string) => CommandInvocation | undefined, instanceIds: string[]) {
+  return (input: ListCommandInvocationsCommandInput) => {
+    if ((input.MaxResults ?? 50) > 50) throw new Error('MaxResults above 50');
+    const start = Number(input.NextToken ?? 0);
+    const listed = instanceIds.flatMap((id) => {
+      const invocation = invocations(id);
+      return invocation ? [invocation] : [];
+    });
+    const end = Math.min(listed.length, start + (input.MaxResults ?? 50));
+    const page = listed.slice(start, end).map((invocation) => ({
+      ...invocation,
+      CommandPlugins: input.Details ? invocation.CommandPlugins?.map((plugin) => ({ ...plugin, Output: plugin.Output?.slice(0, 2500) })) : undefined,
+    }));
+    return { CommandInvocations: page, ...(end < listed.length ? { NextToken: String(end) } : {}) };
+  };
+}
+
+const succeeded = (InstanceId: string, Output: string): CommandInvocation => ({
+  InstanceId,
+  Status: 'Success',
+  StatusDetails: 'Success',
+  CommandPlugins: [{ Name: 'nodeStatus', Status: 'Success', Output }],
+});
 
 const notYet = () => new InvocationDoesNotExist({ $metadata: { httpStatusCode: 400 }, message: 'InvocationDoesNotExist' });
 
@@ -74,14 +106,16 @@ describe('run', () => {
     expect(ssm).toHaveReceivedCommandWith(GetCommandInvocationCommand, { CommandId: 'cmd-1', InstanceId: 'i-0aaa' });
   });
 
-  it('parses the last line of stdout with the operation schema', async () => {
-    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', StandardOutputContent: `warming up\n${status('rabbit@ip-10-0-1-5')}\n` });
+  it('parses both lines of a status with the operation schema', async () => {
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', StandardOutputContent: status('rabbit@ip-10-0-1-5') });
 
     const result = await shell().run('i-0aaa', 'status', {});
 
     expect(result.node).toBe('rabbit@ip-10-0-1-5');
     expect(result.policies).toEqual(['ha-all']);
+    expect(result.members).toEqual({ all: ['rabbit@ip-10-0-1-5'], running: ['rabbit@ip-10-0-1-5'] });
     expect(ssm).toHaveReceivedCommandWith(SendCommandCommand, { DocumentName: 'warren-NodeStatus', Parameters: {} });
+    expect(ssm).toHaveReceivedCommandTimes(ListCommandInvocationsCommand, 0);
   });
 
   it('throws NodeCommandFailed with the status details and stderr of a failed command', async () => {
@@ -128,31 +162,137 @@ describe('run', () => {
 });
 
 describe('runOnMany', () => {
-  it('sends one command to every instance and reports each one separately', async () => {
-    ssm.on(GetCommandInvocationCommand, { InstanceId: 'i-0aaa' }).resolves({ Status: 'Success', StandardOutputContent: status('rabbit@ip-10-0-1-5') });
-    ssm
-      .on(GetCommandInvocationCommand, { InstanceId: 'i-0bbb' })
-      .resolves({ Status: 'Failed', StatusDetails: 'Undeliverable', StandardErrorContent: '' });
-    ssm.on(GetCommandInvocationCommand, { InstanceId: 'i-0ccc' }).resolves({ Status: 'Success', StandardOutputContent: 'not json' });
+  const sixty = Array.from({ length: 60 }, (_, n) => `i-${n.toString(16).padStart(8, '0')}`);
+  const nodeOf = (instanceId: string) => `rabbit@ip-${instanceId}`;
+  const everyone: Members = { all: sixty.map(nodeOf).sort(), running: sixty.map(nodeOf).sort() };
 
-    const results = await shell().runOnMany(['i-0aaa', 'i-0bbb', 'i-0ccc'], 'status', {});
+  it('reads the statuses of one command through pages of ListCommandInvocations and one full output per view', async () => {
+    const stdout = new Map(sixty.map((id) => [id, status(nodeOf(id), everyone)]));
+    ssm.on(ListCommandInvocationsCommand).callsFake(listing((id) => succeeded(id, stdout.get(id)!), sixty));
+    ssm.on(GetCommandInvocationCommand).callsFake((input) => ({ Status: 'Success', StandardOutputContent: stdout.get(input.InstanceId!) }));
 
+    const results = await shell().runOnMany(sixty, 'status', {});
+
+    expect(stdout.get(sixty[0]!)!.length).toBeGreaterThan(2500);
     expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 1);
-    expect(ssm).toHaveReceivedCommandWith(SendCommandCommand, { InstanceIds: ['i-0aaa', 'i-0bbb', 'i-0ccc'] });
-    expect(results.get('i-0aaa')).toMatchObject({ node: 'rabbit@ip-10-0-1-5' });
+    expect(ssm).toHaveReceivedCommandTimes(ListCommandInvocationsCommand, 2);
+    expect(ssm).toHaveReceivedCommandWith(ListCommandInvocationsCommand, { CommandId: 'cmd-1', Details: true, MaxResults: 50 });
+    expect(ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 1);
+    expect(results.size).toBe(60);
+    for (const id of sixty) {
+      expect(results.get(id)).toMatchObject({ node: nodeOf(id), running: true, policies: ['ha-all'], members: everyone });
+    }
+  });
+
+  it('polls the listing until every asked invocation is terminal, past a command SSM does not list yet', async () => {
+    const ids = ['i-0aaa', 'i-0bbb'];
+    let polls = 0;
+    ssm.on(ListCommandInvocationsCommand).callsFake((input: ListCommandInvocationsCommandInput) => {
+      polls += 1;
+      if (polls === 1) throw new InvalidCommandId({ $metadata: { httpStatusCode: 400 }, message: 'InvalidCommandId' });
+      const view = { all: ids.map(nodeOf), running: ids.map(nodeOf) };
+      return listing((id) => (polls === 2 && id === 'i-0bbb' ? { InstanceId: id, Status: 'InProgress' } : succeeded(id, status(nodeOf(id), view))), ids)(input);
+    });
+    ssm.on(GetCommandInvocationCommand).callsFake((input) => ({
+      Status: 'Success',
+      StandardOutputContent: status(nodeOf(input.InstanceId!), { all: ids.map(nodeOf), running: ids.map(nodeOf) }),
+    }));
+
+    const results = await shell().runOnMany(ids, 'status', {});
+
+    expect(polls).toBe(3);
+    expect(ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 1);
+    expect(results.get('i-0bbb')).toMatchObject({ node: nodeOf('i-0bbb'), members: { running: ids.map(nodeOf) } });
+  });
+
+  it('fetches one full output per distinct view: two in a partition, none for a stopped node', async () => {
+    const left = { all: ['rabbit@ip-i-0aaa', 'rabbit@ip-i-0bbb', 'rabbit@ip-i-0ccc'], running: ['rabbit@ip-i-0aaa', 'rabbit@ip-i-0bbb'] };
+    const right = { all: left.all, running: ['rabbit@ip-i-0ccc'] };
+    const stopped = JSON.parse(status('rabbit@ip-i-0ddd', { all: [], running: [] }).split('\n')[0]!) as Record<string, unknown>;
+    const stdout = new Map([
+      ['i-0aaa', status('rabbit@ip-i-0aaa', left)],
+      ['i-0bbb', status('rabbit@ip-i-0bbb', left)],
+      ['i-0ccc', status('rabbit@ip-i-0ccc', right)],
+      ['i-0ddd', `${JSON.stringify({ ...stopped, running: false, policies: [] })}\n{"members":{"all":[],"running":[]}}\n`],
+    ]);
+    const ids = [...stdout.keys()];
+    ssm.on(ListCommandInvocationsCommand).callsFake(listing((id) => succeeded(id, stdout.get(id)!.split('\n')[0]!), ids));
+    ssm.on(GetCommandInvocationCommand).callsFake((input) => ({ Status: 'Success', StandardOutputContent: stdout.get(input.InstanceId!) }));
+
+    const results = await shell().runOnMany(ids, 'status', {});
+
+    const fetched = ssm.commandCalls(GetCommandInvocationCommand).map((call) => call.args[0].input.InstanceId).sort();
+    expect(fetched).toEqual(['i-0aaa', 'i-0ccc']);
+    expect(results.get('i-0bbb')).toMatchObject({ node: 'rabbit@ip-i-0bbb', members: left });
+    expect(results.get('i-0ccc')).toMatchObject({ members: right });
+    expect(results.get('i-0ddd')).toMatchObject({ running: false, members: { all: [], running: [] } });
+  });
+
+  it('fetches the full output of an instance whose line 1 was itself cut', async () => {
+    const many = { all: sixty.map(nodeOf).sort(), running: sixty.map(nodeOf).sort() };
+    const alarms = Array.from({ length: 120 }, (_, n) => `memory:rabbit@ip-10-0-0-${n}`);
+    const [first, second] = status(nodeOf('i-0aaa'), many).split('\n');
+    const long = `${JSON.stringify({ ...(JSON.parse(first!) as object), alarms })}\n${second}\n`;
+    ssm.on(ListCommandInvocationsCommand).callsFake(listing((id) => succeeded(id, long), ['i-0aaa']));
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', StandardOutputContent: long });
+
+    const results = await shell().runOnMany(['i-0aaa'], 'status', {});
+
+    expect(long.split('\n')[0]!.length).toBeGreaterThan(2500);
+    expect(ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 1);
+    expect(results.get('i-0aaa')).toMatchObject({ alarms, members: many });
+  });
+
+  it('reports a failed, a silent and an unparsable instance each on its own, the others intact', async () => {
+    const ids = ['i-0aaa', 'i-0bbb', 'i-0ccc', 'i-0ddd'];
+    ssm.on(ListCommandInvocationsCommand).callsFake(
+      listing((id) => {
+        if (id === 'i-0bbb') return { InstanceId: id, Status: 'Failed', StatusDetails: 'Undeliverable', CommandPlugins: [{ Output: '' }] };
+        if (id === 'i-0ccc') return succeeded(id, 'Error: {badrpc,nodedown}');
+        if (id === 'i-0ddd') return undefined;
+        return succeeded(id, status(nodeOf(id)));
+      }, ids),
+    );
+    ssm.on(GetCommandInvocationCommand, { InstanceId: 'i-0aaa' }).resolves({ Status: 'Success', StandardOutputContent: status(nodeOf('i-0aaa')) });
+    ssm.on(GetCommandInvocationCommand, { InstanceId: 'i-0ccc' }).resolves({ Status: 'Success', StandardOutputContent: 'Error: {badrpc,nodedown}' });
+
+    const results = await shell({ maxWaitSeconds: 0.2 }).runOnMany(ids, 'status', {});
+
+    expect(results.get('i-0aaa')).toMatchObject({ node: 'rabbit@ip-i-0aaa' });
     expect(results.get('i-0bbb')).toBeInstanceOf(NodeCommandFailed);
     expect(results.get('i-0bbb')).toMatchObject({ status: 'Undeliverable' });
     expect(results.get('i-0ccc')).toMatchObject({ status: 'OutputInvalid' });
     expect((results.get('i-0ccc') as NodeCommandFailed).cause).toBeInstanceOf(NodeOutputInvalid);
+    expect(results.get('i-0ddd')).toMatchObject({ status: 'TimedOut' });
   });
 
-  const sixty = Array.from({ length: 60 }, (_, n) => `i-${n.toString(16).padStart(8, '0')}`);
+  it('lends a view from another reporter when the first full output cannot be read', async () => {
+    const ids = ['i-0aaa', 'i-0bbb', 'i-0ccc'];
+    const view = { all: ids.map(nodeOf), running: ids.map(nodeOf) };
+    ssm.on(ListCommandInvocationsCommand).callsFake(listing((id) => succeeded(id, status(nodeOf(id), view)), ids));
+    ssm.on(GetCommandInvocationCommand, { InstanceId: 'i-0aaa' }).rejects(new Error('ThrottlingException'));
+    ssm.on(GetCommandInvocationCommand, { InstanceId: 'i-0bbb' }).resolves({ Status: 'Success', StandardOutputContent: status(nodeOf('i-0bbb'), view) });
+
+    const results = await shell().runOnMany(ids, 'status', {});
+
+    expect(results.get('i-0aaa')).toBeInstanceOf(NodeCommandFailed);
+    expect(results.get('i-0bbb')).toMatchObject({ members: view });
+    expect(results.get('i-0ccc')).toMatchObject({ members: view });
+  });
+
+  it('reports every instance failed when the listing itself fails', async () => {
+    ssm.on(ListCommandInvocationsCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
+
+    const results = await shell().runOnMany(['i-0aaa', 'i-0bbb'], 'status', {});
+
+    expect([...results.values()].every((result) => result instanceof NodeCommandFailed)).toBe(true);
+    expect(results.get('i-0aaa')).toMatchObject({ message: expect.stringContaining('ListCommandInvocations') });
+  });
 
   it('asks more than the 50 instances SendCommand takes for their status in one command to the cluster tag', async () => {
-    ssm.on(GetCommandInvocationCommand).callsFake((input) => ({
-      Status: 'Success',
-      StandardOutputContent: status(`rabbit@ip-${input.InstanceId}`),
-    }));
+    const tagged = [...sixty, 'i-unasked'];
+    ssm.on(ListCommandInvocationsCommand).callsFake(listing((id) => succeeded(id, status(nodeOf(id), everyone)), tagged));
+    ssm.on(GetCommandInvocationCommand).callsFake((input) => ({ Status: 'Success', StandardOutputContent: status(nodeOf(input.InstanceId!), everyone) }));
 
     const results = await shell().runOnMany(sixty, 'status', {});
 
@@ -160,17 +300,15 @@ describe('runOnMany', () => {
     const sent = ssm.commandCalls(SendCommandCommand)[0]!.args[0].input;
     expect(sent.Targets).toEqual([{ Key: 'tag:warren:cluster', Values: ['orders'] }]);
     expect(sent.InstanceIds).toBeUndefined();
-    // only the asked instances are waited for, whatever else carries the tag
-    expect(ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 60);
+    // only the asked instances are reported, whatever else carries the tag
     expect(results.size).toBe(60);
+    expect(results.has('i-unasked')).toBe(false);
     expect(results.get('i-0000003b')).toMatchObject({ node: 'rabbit@ip-i-0000003b' });
   });
 
   it('reports an asked instance the tag command never reached as failed, and the others', async () => {
-    ssm.on(GetCommandInvocationCommand).callsFake((input) => {
-      if (input.InstanceId === 'i-00000007') throw notYet();
-      return { Status: 'Success', StandardOutputContent: status(`rabbit@ip-${input.InstanceId}`) };
-    });
+    ssm.on(ListCommandInvocationsCommand).callsFake(listing((id) => (id === 'i-00000007' ? undefined : succeeded(id, status(nodeOf(id), everyone))), sixty));
+    ssm.on(GetCommandInvocationCommand).callsFake((input) => ({ Status: 'Success', StandardOutputContent: status(nodeOf(input.InstanceId!), everyone) }));
 
     const results = await shell({ maxWaitSeconds: 0.2 }).runOnMany(sixty, 'status', {});
 
@@ -179,7 +317,7 @@ describe('runOnMany', () => {
     expect([...results.values()].filter((result) => result instanceof NodeCommandFailed)).toHaveLength(1);
   });
 
-  it('sends an operation that changes a node by instance id, 50 at most a command', async () => {
+  it('sends an operation that changes a node by instance id, 50 at most a command, and waits on each', async () => {
     ssm.on(GetCommandInvocationCommand).callsFake((input) => ({
       Status: 'Success',
       StandardOutputContent: JSON.stringify({ node: `rabbit@ip-${input.InstanceId}`, drained: true }),
@@ -190,18 +328,19 @@ describe('runOnMany', () => {
     const sent = ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input);
     expect(sent.map((input) => input.InstanceIds!.length)).toEqual([50, 10]);
     expect(sent.every((input) => input.Targets === undefined)).toBe(true);
+    expect(ssm).toHaveReceivedCommandTimes(ListCommandInvocationsCommand, 0);
     expect(results.size).toBe(60);
   });
 
-  it('splits a status at 50 instances when it does not know the cluster tag', async () => {
-    ssm.on(GetCommandInvocationCommand).callsFake((input) => ({
-      Status: 'Success',
-      StandardOutputContent: status(`rabbit@ip-${input.InstanceId}`),
-    }));
+  it('splits a status at 50 instances when it does not know the cluster tag, and still fetches one output per view', async () => {
+    ssm.on(ListCommandInvocationsCommand).callsFake(listing((id) => succeeded(id, status(nodeOf(id), everyone)), sixty));
+    ssm.on(GetCommandInvocationCommand).callsFake((input) => ({ Status: 'Success', StandardOutputContent: status(nodeOf(input.InstanceId!), everyone) }));
     const untagged = new SsmNodeShell({ ssmDocumentPrefix: 'warren-', bounds: testConfig.bounds }, { ssm: new SSMClient({}) }, { poll: fastPoll });
 
-    await untagged.runOnMany(sixty, 'status', {});
+    const results = await untagged.runOnMany(sixty, 'status', {});
 
     expect(ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input.InstanceIds!.length)).toEqual([50, 10]);
+    expect(ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 1);
+    expect([...results.values()].every((result) => !(result instanceof Error))).toBe(true);
   });
 });

@@ -61,7 +61,7 @@ describe('a node-name tag that is not a node name never reaches a node command',
     expect(outcome.result).toBe('acted');
     const forget = cloud.commands('forget');
     expect(forget).toHaveLength(1);
-    expect(forget[0]!.args).toEqual({ NodeName: departed.node.name });
+    expect(forget[0]!.args).toEqual({ NodeName: departed.node.name, Departed: 'true' });
     expect(JSON.stringify(cloud.calls)).not.toContain(';reboot');
   });
 });

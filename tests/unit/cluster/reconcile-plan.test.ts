@@ -1,5 +1,5 @@
 import { planReconcile, type ObservedCluster } from '../../../shared/cluster/reconcile-plan';
-import type { NodeStatus } from '../../../shared/rabbitmq/operations';
+import { membersDigest, withMembers, type NodeStatus } from '../../../shared/rabbitmq/operations';
 import type { GroupInstance, TargetState } from '../../../shared/ports';
 import { testConfig } from './test-config';
 
@@ -42,7 +42,7 @@ describe('planReconcile', () => {
       statuses: [['a', status('a', ['a', 'b'], ['a', 'b', 'c'])], ['b', status('b', ['a', 'b'], ['a', 'b', 'c'])]], targets: ['a', 'b', 'c'],
     }), testConfig());
 
-    expect(plan.actions).toEqual([{ kind: 'forget', node: name('c'), instanceId: 'c' }, { kind: 'deregister', instanceId: 'c' }]);
+    expect(plan.actions).toEqual([{ kind: 'forget', node: name('c'), instanceId: 'c', departed: 'true' }, { kind: 'deregister', instanceId: 'c' }]);
   });
 
   it('joins a standalone node to the largest view and reports the split', () => {
@@ -63,6 +63,25 @@ describe('planReconcile', () => {
 
     expect(plan.actions).toEqual([]);
     expect(plan.findings).toContainEqual({ kind: 'unreachable', instanceId: 'b', error: 'Undeliverable' });
+  });
+
+  it('plans the same from statuses whose membership was lent by one reporter of each view (runOnMany over a listing)', () => {
+    const whole = [['a', status('a', ['a', 'b'], ['a', 'b', 'c'])], ['b', status('b', ['a', 'b'], ['a', 'b', 'c'])], ['c', status('c', ['c'], ['a', 'b', 'c'])]] as const;
+    // what the shell builds: line 1 of every node, and the members of only a (view a,b) and c (view c)
+    const lent = whole.map(([id, full]) => {
+      const { members, ...facts } = full;
+      const summary = { ...facts, membersDigest: membersDigest(members), memberCounts: { all: members.all.length, running: members.running.length } };
+      const reporter = whole.find(([, other]) => membersDigest(other.members) === summary.membersDigest)![1];
+      return [id, withMembers(summary, reporter.members)] as [string, NodeStatus];
+    });
+    const parts = { group: ['a', 'b', 'c'].map((id) => inGroup(id)), ec2: ['a', 'b', 'c'].map((id) => [id, 'running'] as [string, 'running']), targets: ['a', 'b', 'c'] };
+
+    const fromLent = planReconcile(observed({ ...parts, statuses: lent }), testConfig());
+    const fromWhole = planReconcile(observed({ ...parts, statuses: whole.map(([id, s]) => [id, s]) }), testConfig());
+
+    expect(fromLent).toEqual(fromWhole);
+    expect(fromLent.findings).toContainEqual({ kind: 'split-views', views: [[name('a'), name('b')], [name('c')]] });
+    expect(fromLent.actions).toContainEqual({ kind: 'join', instanceId: 'c', node: name('c') });
   });
 
   it('counts partitioned nodes and re-applies a missing 3.x policy', () => {

@@ -6,6 +6,7 @@ import { LocalNodeShell } from '../../../infra/sandbox/cloud/local-node-shell';
 import { schedulerOn } from '../../../infra/sandbox/cloud/scheduler';
 import { LocalRunCommand, type AgentState, type CommandTargets } from '../../../infra/sandbox/cloud/ssm';
 import type { ProcessResult } from '../../../infra/sandbox/nodes/process';
+import { membersDigest, type Members } from '../../../shared/rabbitmq/operations';
 import { testConfig } from '../cluster/test-config';
 import { FakeClock } from '../workflows/fake-clock';
 
@@ -109,7 +110,71 @@ describe('LocalRunCommand', () => {
   });
 });
 
+describe('LocalRunCommand.listCommandInvocations', () => {
+  it('lists a command 50 invocations a page, each output cut at 2,500 characters with stderr after SSM\'s separator', async () => {
+    const { targets, runCommand } = setUp();
+    const ids = Array.from({ length: 50 }, (_, n) => `i-${n}`);
+    for (const id of ids) targets.agents.set(id, { state: 'ready', since: 0 });
+    targets.answers.set('i-0', { exitCode: 0, stdout: 'x'.repeat(3000), stderr: '' });
+    targets.answers.set('i-1', { exitCode: 2, stdout: 'half\n', stderr: 'boom' });
+    const commandId = await runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: ids });
+    await Promise.all(ids.map((id) => runCommand.waitForInvocation(commandId, id, 60_000)));
+
+    const first = runCommand.listCommandInvocations({ CommandId: commandId, Details: true, MaxResults: 30 });
+    const second = runCommand.listCommandInvocations({ CommandId: commandId, Details: true, MaxResults: 30, NextToken: first.NextToken });
+    const bare = runCommand.listCommandInvocations({ CommandId: commandId });
+
+    expect(first.CommandInvocations).toHaveLength(30);
+    expect(first.NextToken).toBeDefined();
+    expect(second.CommandInvocations).toHaveLength(20);
+    expect(second.NextToken).toBeUndefined();
+    expect(bare.CommandInvocations).toHaveLength(50);
+    expect(bare.CommandInvocations[0]!.CommandPlugins).toBeUndefined();
+    expect(first.CommandInvocations[0]!.CommandPlugins![0]!.Output).toHaveLength(2500);
+    expect(first.CommandInvocations[1]).toMatchObject({ Status: 'Failed', CommandPlugins: [{ ResponseCode: 2, Output: 'half\n\n----------ERROR-------\nboom' }] });
+    expect(() => runCommand.listCommandInvocations({ CommandId: commandId, MaxResults: 51 })).toThrow(expect.objectContaining({ name: 'ValidationException' }));
+    expect(() => runCommand.listCommandInvocations({ CommandId: 'nope' })).toThrow(expect.objectContaining({ name: 'InvalidCommandId' }));
+  });
+});
+
+/** NodeStatus's two lines for a running node seeing `view`. */
+function statusStdout(node: string, view: Members): string {
+  const summary = {
+    node, version: '4.0.5', running: true, partitions: {}, alarms: [], cookieHash: 'c0ffee', policies: ['warren-quorum'],
+    defaultQueueType: 'quorum', underMaintenance: false, membersDigest: membersDigest(view), memberCounts: { all: view.all.length, running: view.running.length },
+  };
+  return `${JSON.stringify(summary)}\n${JSON.stringify({ members: view })}\n`;
+}
+
 describe('LocalNodeShell', () => {
+  it('reads many statuses through the listing and fetches one full output per view, as the AWS adapter does', async () => {
+    const { targets, runCommand, shell } = setUp();
+    const ids = Array.from({ length: 120 }, (_, n) => `i-${n}`);
+    const nodes = ids.map((id) => `rabbit@ip-${id}`).sort();
+    const whole = { all: nodes, running: nodes };
+    const cutOff = { all: nodes, running: ['rabbit@ip-i-119'] };
+    for (const id of ids) {
+      targets.agents.set(id, { state: 'ready', since: 0 });
+      targets.answers.set(id, { exitCode: 0, stdout: statusStdout(`rabbit@ip-${id}`, id === 'i-119' ? cutOff : whole), stderr: '' });
+    }
+    const fetched: string[] = [];
+    const get = runCommand.getCommandInvocation.bind(runCommand);
+    runCommand.getCommandInvocation = (commandId, instanceId) => (fetched.push(instanceId), get(commandId, instanceId));
+    const listed: Array<string | undefined> = [];
+    const list = runCommand.listCommandInvocations.bind(runCommand);
+    runCommand.listCommandInvocations = (request) => (listed.push(request.NextToken), list(request));
+
+    const statuses = await shell.runOnMany(ids, 'status', {});
+
+    expect(statusStdout('rabbit@ip-i-0', whole).length).toBeGreaterThan(2500);
+    expect(runCommand.sent).toHaveLength(3);
+    expect(listed).toHaveLength(3);
+    expect(fetched).toHaveLength(2);
+    expect(statuses.get('i-5')).toMatchObject({ node: 'rabbit@ip-i-5', members: whole });
+    expect(statuses.get('i-119')).toMatchObject({ members: cutOff });
+  });
+
+
   it('asks many instances in ONE command and reports each one apart', async () => {
     const { targets, runCommand, shell } = setUp();
     for (const id of ['i-a', 'i-b', 'i-c']) targets.agents.set(id, { state: 'ready', since: 0 });
@@ -120,7 +185,7 @@ describe('LocalNodeShell', () => {
 
     expect(runCommand.sent).toHaveLength(1);
     expect(shell.commandsSent('status')).toBe(1);
-    expect(statuses.get('i-a')).toMatchObject({ node: 'rabbit@ip-10-213-228-11', running: true });
+    expect(statuses.get('i-a')).toMatchObject({ node: 'rabbit@ip-10-213-200-11', running: true, members: { running: ['rabbit@ip-10-213-200-11', 'rabbit@ip-10-213-200-12'] } });
     expect(statuses.get('i-b')).toBeInstanceOf(NodeCommandFailed);
     expect(statuses.get('i-b')).toMatchObject({ status: 'Failed', stderr: 'rabbitmqctl: node down' });
     expect(statuses.get('i-c')).toMatchObject({ status: 'Undeliverable' });
