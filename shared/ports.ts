@@ -24,7 +24,7 @@ export interface GroupFacts {
   instances: GroupInstance[];
 }
 
-/** One instance as EC2 sees it. nodeName is the tag warren writes at launch, when present. */
+/** One instance as EC2 sees it. nodeName and rabbitmqVersion are the tags warren writes after a verified join, when present. */
 export interface InstanceFacts {
   instanceId: string;
   state: Ec2State;
@@ -34,6 +34,10 @@ export interface InstanceFacts {
   autoScalingGroupName?: string;
   /** value of the warren:node-name tag */
   nodeName?: string;
+  /** value of the warren:rabbitmq-version tag: the version the node reported when its join was verified */
+  rabbitmqVersion?: string;
+  /** epoch ms EC2 launched the instance */
+  launchTime?: number;
 }
 
 export interface Inventory {
@@ -43,8 +47,11 @@ export interface Inventory {
   describeInstances(instanceIds: string[]): Promise<InstanceFacts[]>;
   /** Every instance tagged with the managed group's name, in any state (paginated). */
   describeGroupInstances(): Promise<InstanceFacts[]>;
-  /** Writes the warren:node-name tag. */
-  tagNodeName(instanceId: string, nodeName: string): Promise<void>;
+  /**
+   * Writes the warren:node-name tag and, when given, the warren:rabbitmq-version tag, in one
+   * CreateTags: together they let the next launch name its peers and version without asking a node.
+   */
+  tagNodeName(instanceId: string, nodeName: string, rabbitmqVersion?: string): Promise<void>;
   /** SetInstanceHealth Unhealthy, so the ASG replaces the instance through its hooks. */
   markUnhealthy(instanceId: string): Promise<void>;
 }

@@ -16,7 +16,10 @@ import { createAutoScalingClient, createEc2Client } from './clients';
 import { AutoScalingGroupNotFound, request } from './errors';
 
 export const NODE_NAME_TAG = 'warren:node-name';
+export const RABBITMQ_VERSION_TAG = 'warren:rabbitmq-version';
 export const GROUP_NAME_TAG = 'aws:autoscaling:groupName';
+/** Every instance of a cluster carries it (infra/cluster.yml propagates it); the roles' SendCommand grants are scoped to it. */
+export const CLUSTER_TAG = 'warren:cluster';
 
 /*
  * EC2 refuses more than 200 values in one filter (FilterLimitExceeded), which is below the 1000
@@ -87,10 +90,9 @@ export class Ec2AutoScalingInventory implements Inventory {
     return this.describe({ Filters: [{ Name: `tag:${GROUP_NAME_TAG}`, Values: [this.config.autoScalingGroupName] }] });
   }
 
-  async tagNodeName(instanceId: string, nodeName: string): Promise<void> {
-    await request('CreateTags', () =>
-      this.ec2.send(new CreateTagsCommand({ Resources: [instanceId], Tags: [{ Key: NODE_NAME_TAG, Value: nodeName }] })),
-    );
+  async tagNodeName(instanceId: string, nodeName: string, rabbitmqVersion?: string): Promise<void> {
+    const tags = [{ Key: NODE_NAME_TAG, Value: nodeName }, ...(rabbitmqVersion ? [{ Key: RABBITMQ_VERSION_TAG, Value: rabbitmqVersion }] : [])];
+    await request('CreateTags', () => this.ec2.send(new CreateTagsCommand({ Resources: [instanceId], Tags: tags })));
   }
 
   /** The grace period is not respected: warren has already decided the node is broken. */
@@ -128,5 +130,7 @@ function toInstanceFacts(instance: Instance): InstanceFacts | undefined {
     privateDnsName: instance.PrivateDnsName || undefined,
     autoScalingGroupName: tag(GROUP_NAME_TAG),
     nodeName: tag(NODE_NAME_TAG),
+    rabbitmqVersion: tag(RABBITMQ_VERSION_TAG),
+    launchTime: instance.LaunchTime?.getTime(),
   };
 }

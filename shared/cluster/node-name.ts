@@ -12,3 +12,11 @@ export function nodeNameOf(instance: InstanceFacts): string | undefined {
     return undefined;
   }
 }
+
+/** A RabbitMQ version as the join reports it: 3.10.8, 4.0.5, 4.1.0-rc.1. */
+const RABBITMQ_VERSION_PATTERN = /^\d{1,3}\.\d{1,3}(\.\d{1,3})?([-+][0-9A-Za-z.-]{1,64})?$/;
+
+/** The version warren tagged after the instance's verified join; anything malformed counts as no tag. */
+export function taggedVersionOf(instance: InstanceFacts): string | undefined {
+  return instance.rabbitmqVersion && RABBITMQ_VERSION_PATTERN.test(instance.rabbitmqVersion) ? instance.rabbitmqVersion : undefined;
+}

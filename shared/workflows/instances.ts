@@ -14,9 +14,16 @@ export async function describeOurInstance(deps: Deps, instanceId: string): Promi
   return instance;
 }
 
-/** The group and the instances other than `instanceId` that can act as a running peer, best first. */
-export async function runningPeers(deps: Deps, instanceId: string): Promise<{ group: GroupFacts; facts: InstanceFacts[]; peers: InstanceFacts[]; peerNames: string[] }> {
-  const group = await deps.inventory.describeGroup();
+/**
+ * The group and the instances other than `instanceId` that can act as a running peer, best first.
+ * `known`: the group as just described, saving the call.
+ */
+export async function runningPeers(
+  deps: Deps,
+  instanceId: string,
+  known?: GroupFacts,
+): Promise<{ group: GroupFacts; facts: InstanceFacts[]; peers: InstanceFacts[]; peerNames: string[] }> {
+  const group = known ?? (await deps.inventory.describeGroup());
   const facts = await deps.inventory.describeInstances(group.instances.map((i) => i.instanceId).concat(instanceId));
   const peers = pickSeedCandidates(group, facts, instanceId);
   const peerNames = peers.map(nodeNameOf).filter((name): name is string => name !== undefined);

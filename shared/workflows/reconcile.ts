@@ -72,7 +72,7 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
         TimeoutSeconds: String(config.bounds.ssmCommandSeconds),
       });
       if (!joined.members.running.includes(joined.node)) throw new WarrenError(`join of ${joined.node} not verified`);
-      await deps.inventory.tagNodeName(action.instanceId, joined.node);
+      await deps.inventory.tagNodeName(action.instanceId, joined.node, joined.version);
       return;
     }
     case 'apply-policy': {

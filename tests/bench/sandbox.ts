@@ -183,11 +183,22 @@ async function scaleInTo(sandbox: Sandbox, size: number): Promise<void> {
   await sandbox.waitConverged(CONVERGE_MS);
 }
 
-/** SSM commands each heal sent, attributed by the heal's own time window (the FIFO queue runs one at a time). */
-function commandsPerHeal(sandbox: Sandbox, heal: HealRecord): { onNode: number; elsewhere: number } {
+/**
+ * SSM commands each heal sent, attributed by the heal's own time window (the FIFO queue runs one heal
+ * at a time). A launch heal may join a batch: each instance that got a NodeJoin in the window counts the
+ * commands sent to it, and "elsewhere" the commands to instances outside the batch.
+ */
+function commandsOfHeal(sandbox: Sandbox, heal: HealRecord): { perNode: number[]; elsewhere: number } {
   const inWindow = sandbox.runCommand.sent.filter((c) => c.RequestedDateTime >= heal.at && c.RequestedDateTime <= heal.at + heal.durationMs);
-  const onNode = inWindow.filter((c) => heal.instanceId !== undefined && c.InstanceIds.includes(heal.instanceId)).length;
-  return { onNode, elsewhere: inWindow.length - onNode };
+  const nodes =
+    heal.kind === 'launch'
+      ? [...new Set(inWindow.filter((c) => c.DocumentName.endsWith('NodeJoin')).flatMap((c) => c.InstanceIds))]
+      : heal.instanceId !== undefined
+        ? [heal.instanceId]
+        : [];
+  const perNode = nodes.map((id) => inWindow.filter((c) => c.InstanceIds.includes(id)).length);
+  const elsewhere = inWindow.filter((c) => !c.InstanceIds.some((id) => nodes.includes(id))).length;
+  return { perNode, elsewhere };
 }
 
 export const sandboxHealing: Section = async ({ runs, quick, rabbitmq, log }) => {
@@ -196,8 +207,11 @@ export const sandboxHealing: Section = async ({ runs, quick, rabbitmq, log }) =>
   const sandbox = await Sandbox.start({ nodes: 3, rabbitmq, reconcileEveryMs: 0 });
   const samples: Array<LaunchSample & { bareForgetMs: number; cleanupMs: number; scaleOutMs: number }> = [];
   const scaleTo = quick ? 5 : 7;
+  // the founding boot is not measured: its first node founds the cluster (one more command)
+  let measuredFrom = Number.POSITIVE_INFINITY;
   try {
     await sandbox.waitConverged(CONVERGE_MS);
+    measuredFrom = now();
     log(`3 nodes of RabbitMQ ${sandbox.rabbitmq.version} converged in ${Math.round((now() - started) / 1000)} s`);
     for (let run = 1; run <= runs; run++) {
       const launch = (await launchPair(sandbox)) as LaunchSample & { floorNode: string };
@@ -248,18 +262,23 @@ export const sandboxHealing: Section = async ({ runs, quick, rabbitmq, log }) =>
     goal(SECTION, 'cleanup <= 2 x bare forget', 2, cleanupRatios, 'see README: each rabbitmqctl call costs a CLI start'),
   );
 
-  const heals = sandbox.timeline;
+  const heals = sandbox.timeline.filter((h) => h.at >= measuredFrom);
+  const limits = { launch: [1, 1], terminate: [2, 2], gone: [1, 1], reconcile: [0, 1] } as const;
   for (const kind of ['launch', 'terminate', 'gone', 'reconcile'] as const) {
     // a repeated lifecycle event that finds its action completed is a no-op, not a heal
     const counted = heals
       .filter((h) => h.kind === kind && !h.outcome.startsWith('skipped') && !h.outcome.includes('lifecycle action already completed'))
-      .map((h) => commandsPerHeal(sandbox, h));
+      .map((h) => commandsOfHeal(sandbox, h));
     if (counted.length === 0) continue;
-    figures.push(figure(SECTION, `SSM commands per ${kind} on its node`, 'commands', counted.map((c) => c.onNode)));
-    figures.push(figure(SECTION, `SSM commands per ${kind} elsewhere`, 'commands', counted.map((c) => c.elsewhere)));
-    const total = counted.map((c) => c.onNode + c.elsewhere);
-    const limit = { launch: 2, terminate: 2, gone: 1, reconcile: 1 }[kind];
-    goals.push({ ...goal(SECTION, `SSM commands per ${kind} <= ${limit} (max over heals)`, limit, [Math.max(...total)]) });
+    const perNode = counted.flatMap((c) => c.perNode);
+    const elsewhere = counted.map((c) => c.elsewhere);
+    const [onNodeLimit, elsewhereLimit] = limits[kind];
+    if (perNode.length > 0) {
+      figures.push(figure(SECTION, `SSM commands per ${kind}: on the node`, 'commands', perNode));
+      goals.push(goal(SECTION, `SSM commands per ${kind} on the node <= ${onNodeLimit} (max)`, onNodeLimit, [Math.max(...perNode)]));
+    }
+    figures.push(figure(SECTION, `SSM commands per ${kind}: elsewhere`, 'commands', elsewhere));
+    goals.push(goal(SECTION, `SSM commands per ${kind} elsewhere <= ${elsewhereLimit} (max)`, elsewhereLimit, [Math.max(...elsewhere)]));
   }
   return { figures, goals };
 };

@@ -1,6 +1,6 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { NODE_NAME_TAG } from '../../shared/aws/inventory';
+import { NODE_NAME_TAG, RABBITMQ_VERSION_TAG } from '../../shared/aws/inventory';
 import { NODE_OPERATIONS } from '../../shared/rabbitmq/operations';
 import { asList, packageFunctions, ROOT, type Template } from './cloudformation';
 import { everyAdapterAction, functionNeeds, type FunctionNeeds } from './sdk-calls';
@@ -117,7 +117,7 @@ describe('least-privilege roles, derived from the code', () => {
     }
     for (const grant of grantsOf(heal, 'ec2:CreateTags')) {
       expect(grant.Condition?.StringEquals).toEqual({ 'aws:ResourceTag/warren:cluster': 'warren-demo' });
-      expect(grant.Condition?.['ForAllValues:StringEquals']).toEqual({ 'aws:TagKeys': [NODE_NAME_TAG] });
+      expect(grant.Condition?.['ForAllValues:StringEquals']).toEqual({ 'aws:TagKeys': [NODE_NAME_TAG, RABBITMQ_VERSION_TAG] });
     }
   });
 });

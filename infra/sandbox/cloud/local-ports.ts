@@ -1,5 +1,5 @@
 import { AutoScalingGroupNotFound, request } from '../../../shared/aws/errors';
-import { GROUP_NAME_TAG, NODE_NAME_TAG } from '../../../shared/aws/inventory';
+import { GROUP_NAME_TAG, NODE_NAME_TAG, RABBITMQ_VERSION_TAG } from '../../../shared/aws/inventory';
 import { lifecycleRequest } from '../../../shared/aws/lifecycle';
 import type { Config } from '../../../shared/config';
 import type { Ec2State, GroupFacts, InstanceFacts, Inventory, Lifecycle, LifecycleActionRef } from '../../../shared/ports';
@@ -52,8 +52,9 @@ export class LocalInventory implements Inventory {
     return instances.filter((instance) => instance.tags[GROUP_NAME_TAG] === name).map(toInstanceFacts);
   }
 
-  async tagNodeName(instanceId: string, nodeName: string): Promise<void> {
-    await call(this.cloud, 'CreateTags', () => this.cloud.ec2.createTags(instanceId, { [NODE_NAME_TAG]: nodeName }));
+  async tagNodeName(instanceId: string, nodeName: string, rabbitmqVersion?: string): Promise<void> {
+    const tags = { [NODE_NAME_TAG]: nodeName, ...(rabbitmqVersion ? { [RABBITMQ_VERSION_TAG]: rabbitmqVersion } : {}) };
+    await call(this.cloud, 'CreateTags', () => this.cloud.ec2.createTags(instanceId, tags));
   }
 
   async markUnhealthy(instanceId: string): Promise<void> {
@@ -106,5 +107,7 @@ function toInstanceFacts(instance: Ec2Instance): InstanceFacts {
     privateDnsName: instance.privateDnsName,
     autoScalingGroupName: instance.tags[GROUP_NAME_TAG],
     nodeName: instance.tags[NODE_NAME_TAG],
+    rabbitmqVersion: instance.tags[RABBITMQ_VERSION_TAG],
+    launchTime: instance.launchTime,
   };
 }

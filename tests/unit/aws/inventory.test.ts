@@ -93,6 +93,17 @@ describe('describeInstances', () => {
     ]);
   });
 
+  it('reads the version tag and the launch time', async () => {
+    const launched = new Date('2024-01-01T00:00:05Z');
+    ec2.on(DescribeInstancesCommand).resolves({
+      Reservations: [{ Instances: [{ ...instance('i-0known', 'running', { 'warren:node-name': 'rabbit@ip-10-0-1-5', 'warren:rabbitmq-version': '3.13.7' }), LaunchTime: launched }] }],
+    });
+
+    const [facts] = await inventory().describeInstances(['i-0known']);
+
+    expect(facts).toMatchObject({ nodeName: 'rabbit@ip-10-0-1-5', rabbitmqVersion: '3.13.7', launchTime: launched.getTime() });
+  });
+
   it('splits many ids into batches EC2 accepts in one filter', async () => {
     ec2.on(DescribeInstancesCommand).callsFake((input) => ({
       Reservations: [{ Instances: input.Filters[0].Values.map((id: string) => instance(id)) }],
@@ -142,6 +153,21 @@ describe('writes', () => {
     expect(ec2).toHaveReceivedCommandWith(CreateTagsCommand, {
       Resources: ['i-0aaa'],
       Tags: [{ Key: 'warren:node-name', Value: 'rabbit@ip-10-0-1-5' }],
+    });
+  });
+
+  it('tags the node name and the RabbitMQ version in one call', async () => {
+    ec2.on(CreateTagsCommand).resolves({});
+
+    await inventory().tagNodeName('i-0aaa', 'rabbit@ip-10-0-1-5', '4.0.5');
+
+    expect(ec2).toHaveReceivedCommandTimes(CreateTagsCommand, 1);
+    expect(ec2).toHaveReceivedCommandWith(CreateTagsCommand, {
+      Resources: ['i-0aaa'],
+      Tags: [
+        { Key: 'warren:node-name', Value: 'rabbit@ip-10-0-1-5' },
+        { Key: 'warren:rabbitmq-version', Value: '4.0.5' },
+      ],
     });
   });
 

@@ -18,6 +18,9 @@ export interface FakeInstance {
   dns: string;
   group?: string;
   nodeTag?: string;
+  /** the warren:rabbitmq-version tag */
+  versionTag?: string;
+  launchedAt: number;
   agentOnlineAt: number;
   /** false: every SSM command to it fails (network cut, agent dead) */
   reachable: boolean;
@@ -55,11 +58,15 @@ export class FakeCloud {
 
   constructor(readonly config: Config = testConfig()) {}
 
-  /** An InService member whose node runs; registered and tagged like after a good launch. */
-  addMember(id: string, version = '3.10.8'): FakeInstance {
+  /**
+   * An InService member whose node runs, registered and tagged with its node name. tags 'both': also
+   * the version tag, like after a launch by this warren; the default is a member joined before it.
+   */
+  addMember(id: string, version = '3.10.8', tags: 'both' | 'node-name' | 'none' = 'node-name'): FakeInstance {
     const instance = this.addInstance(id, 'InService', version);
     Object.assign(instance.node, { running: true, member: true });
-    instance.nodeTag = instance.node.name;
+    if (tags !== 'none') instance.nodeTag = instance.node.name;
+    if (tags === 'both') instance.versionTag = version;
     this.targets.set(id, 'healthy');
     return instance;
   }
@@ -89,7 +96,7 @@ export class FakeCloud {
   addInstance(id: string, lifecycle: string, version = '3.10.8'): FakeInstance {
     const host = `ip-10-0-0-${this.nextIp++}`;
     const instance: FakeInstance = {
-      id, lifecycle, health: 'Healthy', ec2: 'running', dns: `${host}.ec2.internal`, group: GROUP, agentOnlineAt: 0, reachable: true,
+      id, lifecycle, health: 'Healthy', ec2: 'running', dns: `${host}.ec2.internal`, group: GROUP, launchedAt: this.clock.now(), agentOnlineAt: 0, reachable: true,
       node: { name: `rabbit@${host}`, version, running: false, member: false, drained: false },
     };
     this.instances.set(id, instance);
@@ -152,7 +159,9 @@ export class FakeCloud {
   }
 
   private facts(i: FakeInstance): InstanceFacts {
-    return { instanceId: i.id, state: i.ec2, privateDnsName: i.dns, autoScalingGroupName: i.group, nodeName: i.nodeTag };
+    return {
+      instanceId: i.id, state: i.ec2, privateDnsName: i.dns, autoScalingGroupName: i.group, nodeName: i.nodeTag, rabbitmqVersion: i.versionTag, launchTime: i.launchedAt,
+    };
   }
 
   readonly inventory: Inventory = {
@@ -172,9 +181,11 @@ export class FakeCloud {
       this.record('ec2', 'describeGroupInstances');
       return [...this.instances.values()].filter((i) => i.group === GROUP).map((i) => this.facts(i));
     },
-    tagNodeName: async (id, nodeName) => {
-      this.record('ec2', 'tagNodeName', id, nodeName);
-      this.get(id).nodeTag = nodeName;
+    tagNodeName: async (id, nodeName, rabbitmqVersion) => {
+      this.record('ec2', 'tagNodeName', id, { nodeName, rabbitmqVersion });
+      const instance = this.get(id);
+      instance.nodeTag = nodeName;
+      if (rabbitmqVersion) instance.versionTag = rabbitmqVersion;
     },
     markUnhealthy: async (id) => {
       this.record('asg', 'markUnhealthy', id);

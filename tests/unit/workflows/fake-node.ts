@@ -49,7 +49,7 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
       if (target?.node.running) throw new NodeCommandFailed(instance.id, 'forget', 'Failed', `${NodeName} is running`);
       const wasMember = target?.node.member ?? false;
       if (target) target.node.member = false;
-      return { peer: node.name, node: NodeName, result: wasMember ? 'forgotten' : 'absent' };
+      return { peer: node.name, node: NodeName, result: wasMember ? 'forgotten' : 'absent', disconnected: false };
     }
     case 'applyPolicy':
       return { node: node.name, policy: applyPolicy(cloud, instance, params as NodeOperationParams['applyPolicy'], 'applyPolicy') };

@@ -7,10 +7,11 @@ import { FakeCloud } from './fake-cloud';
 beforeEach(resetPolicyNotes);
 
 describe('launch workflow', () => {
-  function clusterOfTwoAndANewcomer(config = testConfig()) {
+  /** tags 'node-name': the members were joined before warren wrote the version tag */
+  function clusterOfTwoAndANewcomer(config = testConfig(), tags: 'both' | 'node-name' = 'both') {
     const cloud = new FakeCloud(config);
-    cloud.addMember('i-a');
-    cloud.addMember('i-b');
+    cloud.addMember('i-a', '3.10.8', tags);
+    cloud.addMember('i-b', '3.10.8', tags);
     cloud.addLaunching('i-new');
     return cloud;
   }
@@ -29,7 +30,63 @@ describe('launch workflow', () => {
     const join = cloud.commands('join');
     expect(join).toHaveLength(1);
     expect(join[0]!.args).toMatchObject({ Peers: [cloud.get('i-a').node.name, cloud.get('i-b').node.name].join(','), GrowQuorum: 'true', PolicyName: 'ha-all' });
+  });
+
+  it('names the peers and the version from the tags: one command, on the new node, none elsewhere', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a', '4.0.5', 'both');
+    cloud.addMember('i-b', '4.0.5', 'both');
+    cloud.addLaunching('i-new', 0, '4.0.5');
+
+    const outcome = await launch(cloud.launchEvent('i-new'), cloud.deps());
+
+    expect(outcome.result).toBe('continued');
+    expect(cloud.commands().map((c) => `${c.op}@${c.instanceId}`)).toEqual(['join@i-new']);
+    expect(cloud.commands('join')[0]!.args).toMatchObject({
+      Peers: `${cloud.get('i-a').node.name},${cloud.get('i-b').node.name}`, PolicyName: 'warren-quorum', DefaultQueueType: 'quorum',
+    });
+  });
+
+  it('asks a seed for the members and the version when no member carries the version tag yet', async () => {
+    const cloud = clusterOfTwoAndANewcomer(testConfig(), 'node-name');
+
+    const outcome = await launch(cloud.launchEvent('i-new'), cloud.deps());
+
+    expect(outcome.result).toBe('continued');
     expect(cloud.commands().map((c) => `${c.op}@${c.instanceId}`)).toEqual(['status@i-a', 'join@i-new']);
+    expect(cloud.commands('join')[0]!.args).toMatchObject({ Peers: cloud.runningMembers().filter((n) => n !== cloud.get('i-new').node.name).join(','), PolicyName: 'ha-all' });
+  });
+
+  it('asks a seed while the tagged versions differ in major (an upgrade under way)', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a', '3.13.7', 'both');
+    cloud.addMember('i-b', '4.0.5', 'both');
+    cloud.addLaunching('i-new', 0, '3.13.7');
+
+    await launch(cloud.launchEvent('i-new'), cloud.deps());
+
+    expect(cloud.commands().map((c) => `${c.op}@${c.instanceId}`)).toEqual(['status@i-a', 'join@i-new']);
+  });
+
+  it('leaves an instance never proven a member out of the tag-named peers', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+    const stranger = cloud.addInstance('i-stranger', 'InService');
+    stranger.node.running = true;
+
+    await launch(cloud.launchEvent('i-new'), cloud.deps());
+
+    expect(String((cloud.commands('join')[0]!.args as { Peers: string }).Peers)).not.toContain(stranger.node.name);
+    expect(cloud.commands('status')).toHaveLength(0);
+  });
+
+  it('writes the version the verified join reported next to the node name, in one call', async () => {
+    const cloud = clusterOfTwoAndANewcomer(testConfig(), 'node-name');
+
+    await launch(cloud.launchEvent('i-new'), cloud.deps());
+
+    const tags = cloud.calls.filter((c) => c.op === 'tagNodeName');
+    expect(tags).toEqual([expect.objectContaining({ instanceId: 'i-new', args: { nodeName: cloud.get('i-new').node.name, rabbitmqVersion: '3.10.8' } })]);
+    expect(cloud.get('i-new').versionTag).toBe('3.10.8');
   });
 
   it('registers the target only after the join was verified and the node tagged (invariant 4)', async () => {
@@ -75,7 +132,7 @@ describe('launch workflow', () => {
   });
 
   it('falls back to the next seed when the first does not answer', async () => {
-    const cloud = clusterOfTwoAndANewcomer();
+    const cloud = clusterOfTwoAndANewcomer(testConfig(), 'node-name');
     cloud.failCommand('i-a', 'status');
 
     const outcome = await launch(cloud.launchEvent('i-new'), cloud.deps());
@@ -101,13 +158,26 @@ describe('launch workflow', () => {
   });
 
   it('does not found a second cluster when members exist but none answers (no split brain)', async () => {
-    const cloud = clusterOfTwoAndANewcomer();
+    const cloud = clusterOfTwoAndANewcomer(testConfig(), 'node-name');
     cloud.get('i-a').reachable = false;
     cloud.get('i-b').reachable = false;
 
     await expect(launch(cloud.launchEvent('i-new'), cloud.deps())).rejects.toThrow(/not founding a new cluster/);
 
     expect(cloud.commands('join')).toHaveLength(0);
+    expect(cloud.actions.get('i-new')!.state).toBe('open');
+  });
+
+  it('does not found a second cluster when the tagged members are down: the join names only them, fails, and is retried', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+    cloud.get('i-a').node.running = false;
+    cloud.get('i-b').node.running = false;
+
+    await expect(launch(cloud.launchEvent('i-new'), cloud.deps())).rejects.toThrow(/no peer/);
+
+    expect(cloud.commands('join')[0]!.args).toMatchObject({ Peers: `${cloud.get('i-a').node.name},${cloud.get('i-b').node.name}` });
+    expect(cloud.get('i-new').node.member).toBe(false);
+    expect(cloud.indexOf('elb', 'register', 'i-new')).toBe(-1);
     expect(cloud.actions.get('i-new')!.state).toBe('open');
   });
 

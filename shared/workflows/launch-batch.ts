@@ -1,0 +1,288 @@
+import { nodeNameOf } from '../cluster/node-name';
+import { appliesAnything, policyParamsFor } from '../cluster/policy';
+import { membershipFromTags, otherInServiceIds } from '../cluster/seeds';
+import { BudgetExhausted, EventSkipped, WaitTimedOut, WarrenError } from '../errors';
+import type { EventOf } from '../events/types';
+import type { GroupFacts, InstanceFacts, LifecycleActionRef } from '../ports';
+import { peersParameter } from '../rabbitmq/names';
+import type { NodeJoinOutcome, PolicyParams } from '../rabbitmq/operations';
+import type { Deps } from './deps';
+import { runningPeers } from './instances';
+import { actionStillOpen, completeAction, LifecycleActionGone, withHeartbeat, type HookWatch } from './lifecycle-action';
+import { choosePolicy } from './policy-choice';
+import { ensureBudget, firstThatAnswers, pollUntil } from './waiting';
+
+/*
+ * The SSM agent registers within a second of boot in the sandbox and tens of seconds in AWS: asked
+ * often at first, so a fast boot is not kept waiting, then calmly.
+ */
+const AGENT_FAST_POLL_MS = 200;
+const AGENT_FAST_POLL_FOR_MS = 5_000;
+const AGENT_POLL_MS = 1_000;
+/** Instances launched by the same scaling activity come up within seconds of each other: worth one batch. */
+const BATCH_GRACE_MS = 10_000;
+const BATCH_POLL_MS = 250;
+
+/** A launch that no retry can rescue: abandoned at once instead of retried until the bound. */
+export class LaunchCannotSucceed extends WarrenError {}
+
+/** One instance whose launch action this invocation works on. */
+export interface Launchee {
+  instanceId: string;
+  action: LifecycleActionRef;
+  /** epoch ms: past it, the instance is abandoned rather than retried */
+  bound: number;
+}
+
+/** 'left': a companion whose failure may pass; its own launch event retries it. */
+export interface MemberOutcome {
+  instanceId: string;
+  result: 'continued' | 'abandoned' | 'done' | 'left';
+  reason?: string;
+  /** the primary's failure, for the caller to classify (retry or abandon) */
+  error?: unknown;
+}
+
+/** Whom the batch joins: the running members (named by the tags, or by a seed), or nobody when founding. */
+type Membership = { founding: false; peers: string[]; version: string; source: 'tags' | 'seed' } | { founding: true; founder: string };
+
+export interface Batch {
+  primary: Launchee;
+  companions: Launchee[];
+  membership: Membership;
+}
+
+interface JoinPlan {
+  peers: string[];
+  founding: boolean;
+  policy: PolicyParams;
+}
+
+/**
+ * Everything the joins need, heartbeating the primary's hook: its agent online, the other launches
+ * that can join with it, and the membership they join.
+ */
+export async function gatherBatch(event: EventOf<'launch'>, deps: Deps, primary: Launchee, hook: HookWatch): Promise<Batch> {
+  const agentBound = Math.min(primary.bound, event.time + deps.config.bounds.agentOnlineSeconds * 1000);
+  const agentOnline = async () => ((await deps.nodes.isAgentOnline(primary.instanceId)) ? true : undefined);
+  const fastUntil = Math.min(agentBound, event.time + AGENT_FAST_POLL_FOR_MS);
+  try {
+    await pollUntil(deps, { what: 'SSM agent online', until: fastUntil, everyMs: AGENT_FAST_POLL_MS, hook }, agentOnline);
+  } catch (error) {
+    if (!(error instanceof WaitTimedOut) || fastUntil >= agentBound) throw error;
+    await pollUntil(deps, { what: 'SSM agent online', until: agentBound, everyMs: AGENT_POLL_MS, hook }, agentOnline);
+  }
+
+  const { group, online } = await settleLaunches(deps, primary, hook);
+  const { facts, peers: candidates } = await runningPeers(deps, primary.instanceId, group);
+  const companions = await companionsOf(deps, primary, group, facts, online);
+  return { primary, companions, membership: await membershipFor(deps, group, facts, candidates, primary.instanceId) };
+}
+
+/**
+ * The other instances launching now, once each has its agent online or BATCH_GRACE_MS passed:
+ * a straggler left out would join only after the whole batch, one more launch in a row.
+ */
+async function settleLaunches(deps: Deps, primary: Launchee, hook: HookWatch): Promise<{ group: GroupFacts; online: Set<string> }> {
+  const until = Math.min(primary.bound, deps.clock.now() + BATCH_GRACE_MS);
+  for (;;) {
+    if (hook.gone) throw new LifecycleActionGone('gathering the launch batch');
+    const group = await deps.inventory.describeGroup();
+    const launching = group.instances.filter((i) => i.instanceId !== primary.instanceId && (i.lifecycleState === 'Pending' || i.lifecycleState === 'Pending:Wait'));
+    // an instance that cannot even be asked about is not waited for: its own event deals with it
+    const answers = await Promise.all(launching.map((i) => deps.nodes.isAgentOnline(i.instanceId).then((up) => (up ? 'online' : 'offline'), () => 'unknown')));
+    const online = new Set(launching.filter((_, n) => answers[n] === 'online').map((i) => i.instanceId));
+    if (!answers.includes('offline') || deps.clock.now() >= until) return { group, online };
+    const pause = Math.min(BATCH_POLL_MS, until - deps.clock.now());
+    ensureBudget(deps, pause, 'gathering the launch batch');
+    await deps.clock.sleep(pause);
+  }
+}
+
+/** Pending:Wait, running, agent online, its own bound ahead and its action still open (the heartbeat says). */
+async function companionsOf(deps: Deps, primary: Launchee, group: GroupFacts, facts: InstanceFacts[], online: Set<string>): Promise<Launchee[]> {
+  const launchSeconds = deps.config.bounds.launchSeconds;
+  const waiting = group.instances.filter((i) => i.lifecycleState === 'Pending:Wait' && online.has(i.instanceId));
+  const candidates = waiting.flatMap((i) => {
+    const fact = facts.find((f) => f.instanceId === i.instanceId);
+    if (fact?.state !== 'running') return [];
+    // its own bound: its event came just after its launch; without a launch time, the primary's bound
+    const bound = fact.launchTime === undefined ? primary.bound : fact.launchTime + launchSeconds * 1000;
+    if (deps.clock.now() >= bound) return [];
+    const action: LifecycleActionRef = { autoScalingGroupName: primary.action.autoScalingGroupName, lifecycleHookName: primary.action.lifecycleHookName, instanceId: i.instanceId };
+    return [{ instanceId: i.instanceId, action, bound }];
+  });
+  const open = await Promise.all(candidates.map((c) => actionStillOpen(deps, c.action).catch(() => false)));
+  const companions = candidates.filter((_, n) => open[n]);
+  if (companions.length > 0) deps.log.info('joining the other pending launches in the same batch', { instanceId: primary.instanceId, companions: companions.map((c) => c.instanceId) });
+  return companions;
+}
+
+/**
+ * Founding only for the first instance of an empty group. Otherwise the tags name the peers and the
+ * version; without them, a seed is asked. Other InService instances but no answer: never found a
+ * second cluster (a split brain), the event is retried.
+ */
+async function membershipFor(deps: Deps, group: GroupFacts, facts: InstanceFacts[], candidates: InstanceFacts[], selfId: string): Promise<Membership> {
+  if (candidates.length === 0 && otherInServiceIds(group, selfId).length === 0) {
+    const self = facts.find((f) => f.instanceId === selfId);
+    const own = self && nodeNameOf(self);
+    if (!own) throw new LaunchCannotSucceed('founding member has no node name: neither a tag nor a private DNS name');
+    deps.log.info('no other member in the group: this node founds the cluster', { instanceId: selfId, node: own });
+    return { founding: true, founder: own };
+  }
+  const tagged = membershipFromTags(candidates);
+  if (tagged) return { founding: false, ...tagged, source: 'tags' };
+  const seed = await firstThatAnswers(candidates, async (candidate) => {
+    ensureBudget(deps, deps.config.bounds.ssmCommandSeconds * 1000, 'seed status');
+    const status = await deps.nodes.run(candidate.instanceId, 'status', {});
+    return status.running && status.members.running.length > 0 ? status : undefined;
+  });
+  if (!seed.candidate) {
+    throw new WarrenError(`no seed answered among ${candidates.length} candidates; not founding a new cluster`, { cause: seed.errors[0] });
+  }
+  return { founding: false, peers: seed.value.members.running, version: seed.value.version, source: 'seed' };
+}
+
+/**
+ * Every member of the batch at once, each under its own heartbeat and its own bound, each completed
+ * as soon as it serves. A founder joins first; its companions then join it. The primary's failure is
+ * returned for the caller; a companion's ends here: abandoned when hopeless, else left to its own event.
+ */
+export async function joinBatch(deps: Deps, batch: Batch, since: number): Promise<{ primary: MemberOutcome; companions: MemberOutcome[] }> {
+  const { membership } = batch;
+  let plans: { primary: JoinPlan; companions: () => Promise<JoinPlan> };
+  let founderJoined: (joined: NodeJoinOutcome) => void = () => undefined;
+  let founderFailed: (error: unknown) => void = () => undefined;
+  // what a join sends to apply nothing: the params of a version not known yet
+  const nothing = policyParamsFor(deps.config, undefined).params;
+  if (membership.founding) {
+    // A founder's version is known only once it runs: its join carries no policy, applied just after;
+    // its companions join once it is a member.
+    const founder = new Promise<NodeJoinOutcome>((resolve, reject) => {
+      founderJoined = resolve;
+      founderFailed = reject;
+    });
+    founder.catch(() => undefined);
+    plans = {
+      primary: { peers: [membership.founder], founding: true, policy: choosePolicy(deps, undefined, { instanceId: batch.primary.instanceId }) },
+      companions: async () => ({ peers: [(await founder).node], founding: false, policy: nothing }),
+    };
+  } else {
+    deps.log.info('joining the running members', { instanceId: batch.primary.instanceId, peers: membership.peers, version: membership.version, from: membership.source });
+    // The policy and the default queue type are cluster-wide: the event's own join re-applies them
+    // for the whole batch, and every companion is spared the CLI calls (a shared CPU in the sandbox).
+    const policy = choosePolicy(deps, membership.version, { instanceId: batch.primary.instanceId });
+    plans = {
+      primary: { peers: membership.peers, founding: false, policy },
+      companions: async () => ({ peers: membership.peers, founding: false, policy: nothing }),
+    };
+  }
+
+  const primary = serveMember(deps, batch.primary, async () => plans.primary, since, (joined) => founderJoined(joined)).then(
+    (result): MemberOutcome => ({ instanceId: batch.primary.instanceId, result }),
+    (error: unknown): MemberOutcome => {
+      founderFailed(new WarrenError('the founder did not become a member', { cause: error }));
+      return { instanceId: batch.primary.instanceId, result: 'done', error };
+    },
+  );
+  const companions = batch.companions.map((companion) =>
+    serveMember(deps, companion, plans.companions, since).then(
+      (result): MemberOutcome => ({ instanceId: companion.instanceId, result }),
+      (error: unknown) => companionFailed(deps, companion, error),
+    ),
+  );
+  return { primary: await primary, companions: await Promise.all(companions) };
+}
+
+/** join → verify → tag → register → healthy → CONTINUE, heartbeating this member's own hook throughout. */
+async function serveMember(deps: Deps, member: Launchee, planned: () => Promise<JoinPlan>, since: number, onJoined?: (joined: NodeJoinOutcome) => void): Promise<'continued' | 'done'> {
+  const { config, log, nodes } = deps;
+  const { instanceId } = member;
+  await withHeartbeat(deps, member.action, async (hook) => {
+    const plan = await planned();
+    const stillOurs = (step: string) => {
+      if (hook.gone) throw new LifecycleActionGone(step);
+    };
+    stillOurs('join');
+    ensureBudget(deps, config.bounds.ssmCommandSeconds * 1000, 'join');
+    const secondsLeft = Math.floor((member.bound - deps.clock.now()) / 1000);
+    if (secondsLeft <= 0) throw new WaitTimedOut('launch bound reached before the join');
+    const joined = await nodes.run(instanceId, 'join', {
+      ...plan.policy,
+      Peers: peersParameter(plan.peers),
+      GrowQuorum: 'true',
+      TimeoutSeconds: String(Math.min(config.bounds.ssmCommandSeconds, secondsLeft)),
+    });
+    verifyMembership(joined, plan.founding);
+    onJoined?.(joined);
+    if (plan.founding && joined.policy === 'skipped') {
+      const founderPolicy = choosePolicy(deps, joined.version, { instanceId });
+      if (appliesAnything(founderPolicy)) {
+        ensureBudget(deps, config.bounds.ssmCommandSeconds * 1000, 'apply-policy');
+        await nodes.run(instanceId, 'applyPolicy', founderPolicy);
+      }
+    }
+    stillOurs('tagging');
+    // Both tags in one call: the next launch learns its peers and version from them, no seed asked.
+    await deps.inventory.tagNodeName(instanceId, joined.node, joined.version);
+    log.info('node is a verified running member', { instanceId, node: joined.node, action: joined.action, members: joined.members.running });
+
+    // Only now: the load balancer must only ever point at verified members (invariant 4).
+    stillOurs('registration');
+    await deps.targets.register(instanceId);
+    const healthySeconds = Math.min(config.bounds.targetHealthySeconds, Math.floor((member.bound - deps.clock.now()) / 1000));
+    if (healthySeconds <= 0) throw new WaitTimedOut('launch bound reached before the targets could become healthy');
+    ensureBudget(deps, healthySeconds * 1000, 'target health');
+    await deps.targets.waitHealthy(instanceId, healthySeconds);
+  });
+  const completion = await completeAction(deps, member.action, 'CONTINUE');
+  deps.metrics.count('LaunchContinued');
+  deps.metrics.durationMs('LaunchDuration', deps.clock.now() - since);
+  return completion === 'completed' ? 'continued' : 'done';
+}
+
+function verifyMembership(joined: NodeJoinOutcome, founding: boolean): void {
+  if (!joined.members.running.includes(joined.node)) {
+    throw new WarrenError(`join of ${joined.node} ended but it is not among the running members`);
+  }
+  if (!founding && !joined.members.running.some((member) => member !== joined.node)) {
+    throw new WarrenError(`join of ${joined.node} ended alone: no peer among the running members`);
+  }
+}
+
+/** How a member's failure ends: no longer ours, thrown back, abandoned at once (bound passed, or no retry can help), or retried. */
+export function failureKind(error: unknown, member: Launchee, now: number): 'gone' | 'rethrow' | 'abandon' | 'retry' {
+  if (error instanceof LifecycleActionGone) return 'gone';
+  if (error instanceof BudgetExhausted || error instanceof EventSkipped) return 'rethrow';
+  if (error instanceof LaunchCannotSucceed || error instanceof WaitTimedOut || now >= member.bound) return 'abandon';
+  return 'retry';
+}
+
+/** A companion never fails the event: hopeless ones are abandoned, the rest left open for their own event's retry. */
+async function companionFailed(deps: Deps, companion: Launchee, error: unknown): Promise<MemberOutcome> {
+  const reason = error instanceof Error ? error.message : String(error);
+  try {
+    switch (failureKind(error, companion, deps.clock.now())) {
+      case 'gone':
+        return { instanceId: companion.instanceId, result: 'done', reason };
+      case 'abandon':
+        return await abandon(deps, companion, reason);
+      default:
+        deps.log.warn('batched launch failed; its own launch event retries it', { instanceId: companion.instanceId, error: String(error) });
+        return { instanceId: companion.instanceId, result: 'left', reason };
+    }
+  } catch (failure) {
+    deps.log.warn('batched launch could not be ended; its own launch event retries it', { instanceId: companion.instanceId, error: String(failure) });
+    return { instanceId: companion.instanceId, result: 'left', reason };
+  }
+}
+
+export async function abandon(deps: Deps, member: Launchee, reason: string): Promise<MemberOutcome> {
+  deps.log.error('abandoning launch', { instanceId: member.instanceId, reason });
+  deps.metrics.count('LaunchAbandoned');
+  // Idempotent, and a retry cannot tell whether an earlier attempt registered: always deregister.
+  await deps.targets.deregister(member.instanceId);
+  const completion = await completeAction(deps, member.action, 'ABANDON');
+  return { instanceId: member.instanceId, result: completion === 'completed' ? 'abandoned' : 'done', reason };
+}
