@@ -5,6 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { build, type BuildOptions, type Metafile } from 'esbuild';
 import { figure, goal, median, type Figure, type Goal, type Section } from './figures';
+import { TEST_ENVIRONMENT } from '../unit/aws/config';
 
 /**
  * Cold start: each function bundled exactly as it is deployed (functions/esbuild.config.cjs), its
@@ -43,12 +44,7 @@ const LAMBDA_ENV: Record<string, string> = {
   POWERTOOLS_SERVICE_NAME: 'warren',
   POWERTOOLS_METRICS_NAMESPACE: 'warren',
   POWERTOOLS_LOG_LEVEL: 'INFO',
-  CLUSTER_NAME: 'orders',
-  ASG_NAME: 'orders-rabbitmq',
-  AMQP_TARGET_GROUP_ARN: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/orders-amqp/0123456789abcdef',
-  MANAGEMENT_TARGET_GROUP_ARN: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/orders-mgmt/fedcba9876543210',
-  HEAL_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/orders-heal.fifo',
-  SSM_DOCUMENT_PREFIX: 'warren-',
+  ...TEST_ENVIRONMENT,
 };
 
 /** The build config is the one way only if `npm run build` runs it and serverless-esbuild reads it. */
