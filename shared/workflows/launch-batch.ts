@@ -281,8 +281,13 @@ async function companionFailed(deps: Deps, companion: Launchee, error: unknown):
 export async function abandon(deps: Deps, member: Launchee, reason: string): Promise<MemberOutcome> {
   deps.log.error('abandoning launch', { instanceId: member.instanceId, reason });
   deps.metrics.count('LaunchAbandoned');
-  // Idempotent, and a retry cannot tell whether an earlier attempt registered: always deregister.
-  await deps.targets.deregister(member.instanceId);
+  // Idempotent, and a retry cannot tell whether an earlier attempt registered: always deregister. A
+  // failing deregister must not keep the hook open: the instance terminates and the gone path deregisters.
+  try {
+    await deps.targets.deregister(member.instanceId);
+  } catch (error) {
+    deps.log.warn('deregistering the abandoned instance failed; abandoning anyway', { instanceId: member.instanceId, error: String(error) });
+  }
   const completion = await completeAction(deps, member.action, 'ABANDON');
   return { instanceId: member.instanceId, result: completion === 'completed' ? 'abandoned' : 'done', reason };
 }

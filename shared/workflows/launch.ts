@@ -1,7 +1,7 @@
 import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
 import { abandon, failureKind, gatherBatch, joinBatch, type Batch, type Launchee, type MemberOutcome } from './launch-batch';
-import { actionStillOpen, assertOurGroup, withHeartbeat } from './lifecycle-action';
+import { actionStillOpen, assertOurGroup, completeAction, withHeartbeat } from './lifecycle-action';
 
 /**
  * Launch hook: the new instance becomes a verified running member, and only then gets traffic.
@@ -15,7 +15,10 @@ export async function launch(event: EventOf<'launch'>, deps: Deps): Promise<Outc
   assertOurGroup(deps, event.action);
   const primary: Launchee = { instanceId: event.instanceId, action: event.action, bound: event.time + deps.config.bounds.launchSeconds * 1000 };
   if (!(await actionStillOpen(deps, event.action))) return { result: 'done', reason: 'lifecycle action already completed' };
-  if (deps.clock.now() >= primary.bound) return outcomeOf(await abandon(deps, primary, 'launch bound passed before the node became a verified member'));
+  if (deps.clock.now() >= primary.bound) {
+    if (await alreadyServing(deps, primary.instanceId)) return finishServing(deps, primary);
+    return outcomeOf(await abandon(deps, primary, 'launch bound passed before the node became a verified member'));
+  }
 
   let batch: Batch;
   try {
@@ -30,6 +33,25 @@ export async function launch(event: EventOf<'launch'>, deps: Deps): Promise<Outc
     result.details = { batch: Object.fromEntries(companions.map((c) => [c.instanceId, c.reason === undefined ? c.result : `${c.result}: ${c.reason}`])) };
   }
   return result;
+}
+
+/**
+ * Past the bound, an earlier attempt may have done everything but the CONTINUE (its completion failed
+ * and the retry came late): the tags written after a verified join and healthy targets in every group
+ * are what the happy path ends on, so the instance is kept rather than abandoned.
+ */
+async function alreadyServing(deps: Deps, instanceId: string): Promise<boolean> {
+  const [facts] = await deps.inventory.describeInstances([instanceId]);
+  if (!facts?.nodeName || !facts.rabbitmqVersion || facts.state !== 'running') return false;
+  const groups = Object.values(await deps.targets.describe());
+  return groups.length > 0 && groups.every((targets) => targets.get(instanceId) === 'healthy');
+}
+
+async function finishServing(deps: Deps, primary: Launchee): Promise<Outcome> {
+  deps.log.info('launch bound passed, but the node is a verified member serving traffic: continuing', { instanceId: primary.instanceId });
+  const completion = await completeAction(deps, primary.action, 'CONTINUE');
+  deps.metrics.count('LaunchContinued');
+  return completion === 'completed' ? { result: 'continued' } : { result: 'done', reason: 'lifecycle action already completed' };
 }
 
 /** The event's own instance failed: abandoned when hopeless, else the event is retried (thrown). */

@@ -117,6 +117,49 @@ describe('launch workflow', () => {
     expect(cloud.metric('LaunchAbandoned')).toBe(1);
   });
 
+  it('past the bound, continues a verified member that serves (an earlier CONTINUE failed) instead of abandoning it', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+    const newcomer = cloud.get('i-new');
+    Object.assign(newcomer.node, { running: true, member: true });
+    Object.assign(newcomer, { nodeTag: newcomer.node.name, versionTag: '3.10.8' });
+    cloud.targets.set('i-new', 'healthy');
+    const event = cloud.launchEvent('i-new');
+    cloud.clock.advance(cloud.config.bounds.launchSeconds * 1000);
+
+    const outcome = await launch(event, cloud.deps());
+
+    expect(outcome.result).toBe('continued');
+    expect(cloud.actions.get('i-new')!.state).toBe('CONTINUE');
+    expect(cloud.indexOf('elb', 'deregister', 'i-new')).toBe(-1);
+    expect(cloud.commands()).toHaveLength(0);
+  });
+
+  it('past the bound, abandons an instance that is tagged but not healthy', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+    const newcomer = cloud.get('i-new');
+    Object.assign(newcomer, { nodeTag: newcomer.node.name, versionTag: '3.10.8' });
+    cloud.targets.set('i-new', 'unhealthy');
+    const event = cloud.launchEvent('i-new');
+    cloud.clock.advance(cloud.config.bounds.launchSeconds * 1000);
+
+    const outcome = await launch(event, cloud.deps());
+
+    expect(outcome.result).toBe('abandoned');
+    expect(cloud.actions.get('i-new')!.state).toBe('ABANDON');
+  });
+
+  it('abandons even when deregistering the instance fails, so the hook does not wait for its timeout (invariant 5)', async () => {
+    const cloud = clusterOfTwoAndANewcomer();
+    const event = cloud.launchEvent('i-new');
+    cloud.clock.advance(cloud.config.bounds.launchSeconds * 1000);
+    const targets = { ...cloud.targetGroups, deregister: async () => Promise.reject(new Error('Throttling: Rate exceeded')) };
+
+    const outcome = await launch(event, cloud.deps({ targets }));
+
+    expect(outcome.result).toBe('abandoned');
+    expect(cloud.actions.get('i-new')!.state).toBe('ABANDON');
+  });
+
   it('treats a repeated event as a no-op once the action is completed (invariants 5 and 6)', async () => {
     const cloud = clusterOfTwoAndANewcomer();
     const event = cloud.launchEvent('i-new');
