@@ -26,6 +26,8 @@ interface LaunchSample {
   floorMs: number;
   registrationToHealthyMs: number;
   eventToHookCompletedMs: number;
+  /** the bare node, stopped afterwards: its forget is the floor of the cleanup figure */
+  floorNode: string;
 }
 
 const now = () => Date.now();
@@ -122,8 +124,8 @@ async function launchPair(sandbox: Sandbox): Promise<LaunchSample> {
     floorMs,
     registrationToHealthyMs: (targets.healthyAt ?? Number.NaN) - (targets.registeredAt ?? Number.NaN),
     eventToHookCompletedMs: (activityAt(sandbox, instanceId, 'Pending:Proceed') ?? Number.NaN) - eventAt,
-    ...{ floorNode: floor.name },
-  } as LaunchSample & { floorNode: string };
+    floorNode: floor.name,
+  };
 }
 
 async function waitUntil(what: string, done: () => boolean): Promise<void> {
@@ -214,7 +216,7 @@ export const sandboxHealing: Section = async ({ runs, quick, rabbitmq, log }) =>
     measuredFrom = now();
     log(`3 nodes of RabbitMQ ${sandbox.rabbitmq.version} converged in ${Math.round((now() - started) / 1000)} s`);
     for (let run = 1; run <= runs; run++) {
-      const launch = (await launchPair(sandbox)) as LaunchSample & { floorNode: string };
+      const launch = await launchPair(sandbox);
       const bare = await bareForgetMs(sandbox, launch.floorNode);
       const cleanup = await cleanupMs(sandbox, launch.instanceId);
       // the group replaces the crashed instance; back to 3, then 3 -> scaleTo at once, then back again
@@ -263,7 +265,8 @@ export const sandboxHealing: Section = async ({ runs, quick, rabbitmq, log }) =>
   );
 
   const heals = sandbox.timeline.filter((h) => h.at >= measuredFrom);
-  const limits = { launch: [1, 1], terminate: [2, 2], gone: [1, 1], reconcile: [0, 1] } as const;
+  // the issue's limits: a launch at most 1 on the new node and 1 elsewhere; the others in all
+  const totalLimits = { terminate: 2, gone: 1, reconcile: 1 } as const;
   for (const kind of ['launch', 'terminate', 'gone', 'reconcile'] as const) {
     // a repeated lifecycle event that finds its action completed is a no-op, not a heal
     const counted = heals
@@ -272,13 +275,15 @@ export const sandboxHealing: Section = async ({ runs, quick, rabbitmq, log }) =>
     if (counted.length === 0) continue;
     const perNode = counted.flatMap((c) => c.perNode);
     const elsewhere = counted.map((c) => c.elsewhere);
-    const [onNodeLimit, elsewhereLimit] = limits[kind];
-    if (perNode.length > 0) {
-      figures.push(figure(SECTION, `SSM commands per ${kind}: on the node`, 'commands', perNode));
-      goals.push(goal(SECTION, `SSM commands per ${kind} on the node <= ${onNodeLimit} (max)`, onNodeLimit, [Math.max(...perNode)]));
-    }
+    if (perNode.length > 0) figures.push(figure(SECTION, `SSM commands per ${kind}: on the node`, 'commands', perNode));
     figures.push(figure(SECTION, `SSM commands per ${kind}: elsewhere`, 'commands', elsewhere));
-    goals.push(goal(SECTION, `SSM commands per ${kind} elsewhere <= ${elsewhereLimit} (max)`, elsewhereLimit, [Math.max(...elsewhere)]));
+    if (kind === 'launch') {
+      goals.push(goal(SECTION, 'SSM commands per launch on the new node <= 1 (max)', 1, [Math.max(...perNode)]));
+      goals.push(goal(SECTION, 'SSM commands per launch elsewhere <= 1 (max)', 1, [Math.max(...elsewhere)]));
+    } else {
+      const totals = counted.map((c) => c.perNode.reduce((a, b) => a + b, 0) + c.elsewhere);
+      goals.push(goal(SECTION, `SSM commands per ${kind} <= ${totalLimits[kind]} (max)`, totalLimits[kind], [Math.max(...totals)]));
+    }
   }
   return { figures, goals };
 };

@@ -117,14 +117,20 @@ describe('launch workflow', () => {
     expect(cloud.metric('LaunchAbandoned')).toBe(1);
   });
 
-  it('past the bound, continues a verified member that serves (an earlier CONTINUE failed) instead of abandoning it', async () => {
+  /** The newcomer as an earlier attempt left it (tagged after a verified join), its bound now passed. */
+  function taggedNewcomerPastItsBound(target: 'healthy' | 'unhealthy') {
     const cloud = clusterOfTwoAndANewcomer();
     const newcomer = cloud.get('i-new');
     Object.assign(newcomer.node, { running: true, member: true });
     Object.assign(newcomer, { nodeTag: newcomer.node.name, versionTag: '3.10.8' });
-    cloud.targets.set('i-new', 'healthy');
+    cloud.targets.set('i-new', target);
     const event = cloud.launchEvent('i-new');
     cloud.clock.advance(cloud.config.bounds.launchSeconds * 1000);
+    return { cloud, event };
+  }
+
+  it('past the bound, continues a verified member that serves (an earlier CONTINUE failed) instead of abandoning it', async () => {
+    const { cloud, event } = taggedNewcomerPastItsBound('healthy');
 
     const outcome = await launch(event, cloud.deps());
 
@@ -134,13 +140,8 @@ describe('launch workflow', () => {
     expect(cloud.commands()).toHaveLength(0);
   });
 
-  it('past the bound, abandons an instance that is tagged but not healthy', async () => {
-    const cloud = clusterOfTwoAndANewcomer();
-    const newcomer = cloud.get('i-new');
-    Object.assign(newcomer, { nodeTag: newcomer.node.name, versionTag: '3.10.8' });
-    cloud.targets.set('i-new', 'unhealthy');
-    const event = cloud.launchEvent('i-new');
-    cloud.clock.advance(cloud.config.bounds.launchSeconds * 1000);
+  it('past the bound, abandons a tagged instance whose targets are not healthy', async () => {
+    const { cloud, event } = taggedNewcomerPastItsBound('unhealthy');
 
     const outcome = await launch(event, cloud.deps());
 
