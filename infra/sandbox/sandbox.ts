@@ -37,7 +37,12 @@ export interface SandboxOptions {
   reconcileEveryMs?: number;
   /** where Powertools writes: the daemon's log file through its stdout */
   observability?: Observability;
+  /** the chaos soak's hook: watch the ports warren's workflows use, or make their calls fail as AWS calls fail */
+  wrapPorts?: (ports: SandboxPorts) => SandboxPorts;
 }
+
+/** The ports the workflows get from the local cloud. */
+export type SandboxPorts = Pick<Wiring, 'inventory' | 'lifecycle' | 'nodes' | 'targets'>;
 
 /** One heal as the timeline shows it. */
 export interface HealRecord {
@@ -59,6 +64,7 @@ export class Sandbox {
   readonly credentials = { user: 'warren', password: randomBytes(12).toString('hex') };
   private reconcileTimer?: () => void;
   private usersReady = false;
+  private alarmInvocations: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly config: Config,
@@ -103,12 +109,10 @@ export class Sandbox {
     const nodeShell = new LocalNodeShell(runCommand, config);
     const cloud = { ec2, group };
     const telemetry = options.observability ?? createObservability(SANDBOX_CLUSTER);
+    const ports: SandboxPorts = { inventory: new LocalInventory(cloud, config), lifecycle: new LocalLifecycle(cloud), nodes: nodeShell, targets: new LocalTargetGroups(nlb) };
     const wiring = {
       config,
-      inventory: new LocalInventory(cloud, config),
-      lifecycle: new LocalLifecycle(cloud),
-      nodes: nodeShell,
-      targets: new LocalTargetGroups(nlb),
+      ...(options.wrapPorts ? options.wrapPorts(ports) : ports),
       metrics: telemetry.recorder,
       clock: { now: () => scheduler.now(), sleep: (ms: number) => new Promise<void>((resolve) => scheduler.after(ms, resolve)) },
       telemetry,
@@ -132,7 +136,11 @@ export class Sandbox {
   private route(event: AwsEvent): void {
     const target = routeOf(event, SANDBOX_GROUP, SANDBOX_ALARM_PREFIX);
     if (target === 'heal-queue') this.queue.send(JSON.stringify(event));
-    else if (target === 'alarm-function') void this.heal(JSON.stringify(event), event.id, ['alarm']).catch(() => undefined);
+    else if (target === 'alarm-function') {
+      // the alarm function's reserved concurrency of 1 (serverless.yml): one runbook decision at a time
+      const body = JSON.stringify(event);
+      this.alarmInvocations = this.alarmInvocations.then(() => this.heal(body, event.id, ['alarm'])).catch(() => undefined);
+    }
   }
 
   /** One Lambda invocation: an SQS record for the heal function, the raw event for the alarm function. */

@@ -55,6 +55,12 @@ describe('the functions stack, packaged offline', () => {
     const canonical = (list: unknown[]) => list.map((p) => JSON.stringify(p)).sort();
     expect(canonical(patterns)).toEqual(canonical(sandbox));
   });
+  it('runs one alarm runbook decision at a time: the rate limit reads state another decision could change', () => {
+    const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+    const alarm = functions.find((f) => /alarm/i.test(String(f.Properties.Handler)));
+    expect(alarm?.Properties.ReservedConcurrentExecutions).toBe(1);
+  });
+
   it('sends the alarm function only alarms of the runbook prefix that entered ALARM', () => {
     const alarmRules = Object.values(template.Resources).filter(
       (r) => r.Type === 'AWS::Events::Rule' && r.Properties.EventPattern?.source?.includes('aws.cloudwatch'),

@@ -19,6 +19,8 @@ export class ConfirmedPublisher {
     private readonly url: string,
     readonly queue: string,
     private readonly onReconnect: (reason: string) => void = () => undefined,
+    /** classic on 3.x is mirrored by the HA policy warren applies; on 4.x it has no replicas */
+    readonly queueType: 'quorum' | 'classic' = 'quorum',
   ) {}
 
   /** Resolves once the queue is declared and publishing has begun. */
@@ -65,7 +67,7 @@ export class ConfirmedPublisher {
         const gone = new Promise<void>((resolve) => connection!.on('close', () => ((closed = true), resolve())));
         connection.on('error', (error: Error) => (this.lastError = error.message));
         const channel = await connection.createConfirmChannel();
-        await channel.assertQueue(this.queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+        await channel.assertQueue(this.queue, queueOptions(this.queueType));
         ready();
         while (this.running && !closed) {
           const id = this.next++;
@@ -97,6 +99,11 @@ export class ConfirmedPublisher {
       }
     }
   }
+}
+
+/** The declaration every client of the queue uses: a durable queue of the given type. */
+export function queueOptions(queueType: 'quorum' | 'classic'): amqp.Options.AssertQueue {
+  return { durable: true, arguments: { 'x-queue-type': queueType } };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

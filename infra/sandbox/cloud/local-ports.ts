@@ -6,16 +6,9 @@ import type { Ec2State, GroupFacts, InstanceFacts, Inventory, Lifecycle, Lifecyc
 import type { LocalAutoScalingGroup } from './autoscaling';
 import type { Ec2Instance, LocalEc2 } from './ec2';
 
-/**
- * API faults for the ports: called before every request with the AWS operation name; an Error it
- * returns is thrown as that request's failure (ThrottlingException, a network error, ...).
- */
-export type ApiFaults = (operation: string) => Error | undefined;
-
 interface LocalCloud {
   ec2: LocalEc2;
   group: LocalAutoScalingGroup;
-  faults?: ApiFaults;
 }
 
 /** Inventory over the local EC2 and Auto Scaling model, answering exactly as Ec2AutoScalingInventory does. */
@@ -24,7 +17,7 @@ export class LocalInventory implements Inventory {
 
   async describeGroup(): Promise<GroupFacts> {
     const name = this.config.autoScalingGroupName;
-    const group = await call(this.cloud, 'DescribeAutoScalingGroups', () => (this.cloud.group.name === name ? this.cloud.group.describe() : undefined));
+    const group = await call('DescribeAutoScalingGroups', () => (this.cloud.group.name === name ? this.cloud.group.describe() : undefined));
     if (!group) throw new AutoScalingGroupNotFound(`Auto Scaling group "${name}" (ASG_NAME) does not exist`);
     return {
       name,
@@ -42,23 +35,23 @@ export class LocalInventory implements Inventory {
 
   /** Unknown ids are left out, as the adapter's instance-id filter leaves them out. */
   async describeInstances(instanceIds: string[]): Promise<InstanceFacts[]> {
-    const instances = await call(this.cloud, 'DescribeInstances', () => this.cloud.ec2.describe([...new Set(instanceIds)]));
+    const instances = await call('DescribeInstances', () => this.cloud.ec2.describe([...new Set(instanceIds)]));
     return instances.map(toInstanceFacts);
   }
 
   async describeGroupInstances(): Promise<InstanceFacts[]> {
     const name = this.config.autoScalingGroupName;
-    const instances = await call(this.cloud, 'DescribeInstances', () => this.cloud.ec2.describe());
+    const instances = await call('DescribeInstances', () => this.cloud.ec2.describe());
     return instances.filter((instance) => instance.tags[GROUP_NAME_TAG] === name).map(toInstanceFacts);
   }
 
   async tagNodeName(instanceId: string, nodeName: string, rabbitmqVersion?: string): Promise<void> {
     const tags = { [NODE_NAME_TAG]: nodeName, ...(rabbitmqVersion ? { [RABBITMQ_VERSION_TAG]: rabbitmqVersion } : {}) };
-    await call(this.cloud, 'CreateTags', () => this.cloud.ec2.createTags(instanceId, tags));
+    await call('CreateTags', () => this.cloud.ec2.createTags(instanceId, tags));
   }
 
   async markUnhealthy(instanceId: string): Promise<void> {
-    await call(this.cloud, 'SetInstanceHealth', () => this.cloud.group.setInstanceHealth(instanceId, 'Unhealthy', false));
+    await call('SetInstanceHealth', () => this.cloud.group.setInstanceHealth(instanceId, 'Unhealthy', false));
   }
 }
 
@@ -68,12 +61,12 @@ export class LocalLifecycle implements Lifecycle {
 
   heartbeat(action: LifecycleActionRef): Promise<'recorded' | 'no-active-action'> {
     const operation = 'RecordLifecycleActionHeartbeat';
-    return lifecycleRequest(operation, 'recorded', () => send(this.cloud, operation, () => this.cloud.group.recordLifecycleActionHeartbeat(target(action))));
+    return lifecycleRequest(operation, 'recorded', () => answer(() => this.cloud.group.recordLifecycleActionHeartbeat(target(action))));
   }
 
   complete(action: LifecycleActionRef, result: 'CONTINUE' | 'ABANDON'): Promise<'completed' | 'no-active-action'> {
     const operation = 'CompleteLifecycleAction';
-    return lifecycleRequest(operation, 'completed', () => send(this.cloud, operation, () => this.cloud.group.completeLifecycleAction({ ...target(action), result })));
+    return lifecycleRequest(operation, 'completed', () => answer(() => this.cloud.group.completeLifecycleAction({ ...target(action), result })));
   }
 }
 
@@ -87,15 +80,13 @@ function target(action: LifecycleActionRef) {
 }
 
 /** One request to the model, failing like an AWS call would: AwsRequestFailed naming the operation. */
-function call<T>(cloud: LocalCloud, operation: string, work: () => T): Promise<T> {
-  return request(operation, () => send(cloud, operation, work));
+function call<T>(operation: string, work: () => T): Promise<T> {
+  return request(operation, () => answer(work));
 }
 
-async function send<T>(cloud: LocalCloud, operation: string, work: () => T): Promise<T> {
+async function answer<T>(work: () => T): Promise<T> {
   // a real request never answers within the caller's own turn
   await Promise.resolve();
-  const fault = cloud.faults?.(operation);
-  if (fault) throw fault;
   return work();
 }
 

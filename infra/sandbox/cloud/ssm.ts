@@ -79,6 +79,8 @@ export interface CommandFault {
    * without running; undeliverable: the agent never gets it; delay: delivery is late by `ms`, then it runs.
    */
   effect: { kind: 'fail'; stderr?: string; exitCode?: number } | { kind: 'timeout' } | { kind: 'undeliverable' } | { kind: 'delay'; ms: number };
+  /** told each time the fault hits an invocation */
+  onTaken?: (instanceId: string) => void;
 }
 
 export interface LocalRunCommandOptions {
@@ -224,6 +226,11 @@ export class LocalRunCommand {
     this.faults.push({ ...fault, left: fault.times ?? 1 });
   }
 
+  /** Disarms every injected fault; returns those that matched fewer invocations than they were armed for. */
+  clearFaults(): Array<CommandFault & { left: number }> {
+    return this.faults.splice(0);
+  }
+
   private agentOnline(instanceId: string): boolean {
     const agent = this.options.targets.agentState(instanceId);
     return agent?.state === 'ready' && this.registered(agent) && !this.offline.has(instanceId);
@@ -273,6 +280,7 @@ export class LocalRunCommand {
     if (index < 0) return undefined;
     const fault = this.faults[index]!;
     if (--fault.left <= 0) this.faults.splice(index, 1);
+    fault.onTaken?.(instanceId);
     return fault.effect;
   }
 

@@ -1,0 +1,197 @@
+import { AwsRequestFailed } from '../../../shared/aws/errors';
+import { DETAIL_TYPES } from '../../../shared/events/kinds';
+import type { AwsEvent } from '../cloud/event-bus';
+import type { Sandbox, SandboxPorts } from '../sandbox';
+import type { ApiOperation, EventTarget, FaultKind } from './faults';
+
+/** Marks every failure the soak injects, so a dead letter can be traced to its fault. */
+export const INJECTED = 'chaos-injected';
+
+/** One invariant of ../shared/DESIGN.md seen broken, with the round it happened in. */
+export interface Violation {
+  round: number;
+  invariant: string;
+  detail: string;
+}
+
+/** A fault that took effect: an API call failed, an event was hit, a command failed. */
+export interface Hit {
+  round: number;
+  kind: FaultKind;
+  what: string;
+}
+
+/** AWS operation of each port method, as the adapters of shared/aws call them. */
+const OPERATIONS: Record<keyof SandboxPorts, Record<string, ApiOperation>> = {
+  inventory: {
+    describeGroup: 'DescribeAutoScalingGroups',
+    describeInstances: 'DescribeInstances',
+    describeGroupInstances: 'DescribeInstances',
+    tagNodeName: 'CreateTags',
+  },
+  lifecycle: { heartbeat: 'RecordLifecycleActionHeartbeat', complete: 'CompleteLifecycleAction' },
+  nodes: { isAgentOnline: 'DescribeInstanceInformation', run: 'SendCommand', runOnMany: 'SendCommand' },
+  targets: { register: 'RegisterTargets', deregister: 'DeregisterTargets', waitHealthy: 'DescribeTargetHealth', describe: 'DescribeTargetHealth' },
+};
+
+/** What AWS answers when it throttles, and when it fails on its side. */
+const API_ERRORS: Record<'api-throttling' | 'api-5xx', { name: string; message: string }> = {
+  'api-throttling': { name: 'ThrottlingException', message: 'Rate exceeded' },
+  'api-5xx': { name: 'InternalFailure', message: 'The request processing has failed because of an unknown error (HTTP 500)' },
+};
+
+interface ArmedEventFault {
+  kind: 'duplicate-event' | 'missed-event' | 'late-event';
+  event: EventTarget;
+  delayMs?: number;
+  round: number;
+}
+
+/**
+ * The soak's hands and eyes inside the sandbox. Hands: API calls that fail after the SDK's own
+ * retries (AwsRequestFailed, as the adapters throw it), events EventBridge drops, repeats or delays.
+ * Eyes: every forget and every target registration warren makes, checked against the real nodes
+ * at the moment it is made.
+ */
+export class ChaosControl {
+  round = 0;
+  readonly violations: Violation[] = [];
+  readonly hits: Hit[] = [];
+  /** late events not delivered yet: convergence is not judged before they arrive */
+  readonly lateUntil: number[] = [];
+  private readonly apiFaults: Array<{ kind: 'api-throttling' | 'api-5xx'; operation: ApiOperation; left: number; round: number }> = [];
+  private readonly eventFaults: ArmedEventFault[] = [];
+  private sandbox?: Sandbox;
+
+  attach(sandbox: Sandbox): void {
+    this.sandbox = sandbox;
+    sandbox.bus.faults = {
+      drop: (event) => this.takeEventFault(event, 'missed-event') !== undefined,
+      duplicate: (event) => this.takeEventFault(event, 'duplicate-event') !== undefined,
+      delayMs: (event) => {
+        const fault = this.takeEventFault(event, 'late-event');
+        if (!fault) return 0;
+        this.lateUntil.push(Date.now() + fault.delayMs!);
+        return fault.delayMs!;
+      },
+    };
+  }
+
+  violation(invariant: string, detail: string): void {
+    this.violations.push({ round: this.round, invariant, detail });
+  }
+
+  armApiFault(kind: 'api-throttling' | 'api-5xx', operation: ApiOperation, times: number): void {
+    this.apiFaults.push({ kind, operation, left: times, round: this.round });
+  }
+
+  armEventFault(fault: Omit<ArmedEventFault, 'round'>): void {
+    this.eventFaults.push({ ...fault, round: this.round });
+  }
+
+  /** Disarms what did not fire; returns how many armed faults never took effect. */
+  disarm(): number {
+    const left = this.apiFaults.length + this.eventFaults.length;
+    this.apiFaults.splice(0);
+    this.eventFaults.splice(0);
+    return left;
+  }
+
+  /** The ports warren's workflows get: the same objects, each call first through the faults and the checks. */
+  wrap = (ports: SandboxPorts): SandboxPorts => ({
+    inventory: this.port('inventory', ports.inventory),
+    lifecycle: this.port('lifecycle', ports.lifecycle),
+    nodes: this.port('nodes', ports.nodes),
+    targets: this.port('targets', ports.targets),
+  });
+
+  private port<K extends keyof SandboxPorts>(key: K, target: SandboxPorts[K]): SandboxPorts[K] {
+    return new Proxy(target, {
+      get: (object, property, receiver) => {
+        const value = Reflect.get(object, property, receiver);
+        const operation = typeof property === 'string' ? OPERATIONS[key][property] : undefined;
+        if (typeof value !== 'function' || !operation) return value;
+        return async (...args: unknown[]) => {
+          this.failIfArmed(operation, `${key}.${String(property)}`);
+          if (key === 'targets' && property === 'register') await this.checkRegistration(args[0] as string);
+          if (key === 'nodes' && property === 'run' && args[1] === 'forget') await this.checkForget((args[2] as { NodeName: string }).NodeName);
+          return (value as (...a: unknown[]) => unknown).apply(object, args);
+        };
+      },
+    });
+  }
+
+  private failIfArmed(operation: ApiOperation, method: string): void {
+    const index = this.apiFaults.findIndex((f) => f.operation === operation);
+    if (index < 0) return;
+    const fault = this.apiFaults[index]!;
+    if (--fault.left <= 0) this.apiFaults.splice(index, 1);
+    this.hits.push({ round: this.round, kind: fault.kind, what: `${operation} (${method})` });
+    const { name, message } = API_ERRORS[fault.kind];
+    const cause = Object.assign(new Error(`${message} [${INJECTED}]`), { name });
+    throw new AwsRequestFailed(operation, cause);
+  }
+
+  private takeEventFault(event: AwsEvent, kind: ArmedEventFault['kind']): ArmedEventFault | undefined {
+    const index = this.eventFaults.findIndex((f) => f.kind === kind && matches(event, f.event));
+    if (index < 0) return undefined;
+    const fault = this.eventFaults.splice(index, 1)[0]!;
+    const detail = event.detail as Record<string, unknown>;
+    this.hits.push({ round: this.round, kind, what: `${event['detail-type']} ${String(detail.EC2InstanceId ?? detail['instance-id'] ?? '')}`.trim() });
+    return fault;
+  }
+
+  /** Invariant 4: a target is registered only once its node is a running member of the cluster. */
+  private async checkRegistration(instanceId: string): Promise<void> {
+    const sandbox = this.sandbox!;
+    const node = sandbox.host.nodeOf(instanceId);
+    const answer = await bounded(sandbox.host.rabbitmqctl(instanceId, ['--formatter', 'json', 'cluster_status']).catch((error: Error) => error));
+    if (!node || !answer || answer instanceof Error || answer.exitCode !== 0) {
+      this.violation('no target registered before membership', `${instanceId} registered while its node did not answer cluster_status`);
+      return;
+    }
+    const running = (JSON.parse(answer.stdout) as { running_nodes?: string[] }).running_nodes ?? [];
+    if (!running.includes(node.name) || running.length < 2) {
+      this.violation('no target registered before membership', `${instanceId} (${node.name}) registered while its running nodes were ${JSON.stringify(running)}`);
+    }
+  }
+
+  /**
+   * Invariant 1: a node is forgotten only when its instance is leaving (EC2 shutting-down or
+   * terminated, or the group terminating it after it left) and its RabbitMQ app is not running.
+   */
+  private async checkForget(nodeName: string): Promise<void> {
+    const sandbox = this.sandbox!;
+    const instanceId = sandbox.host.instanceOfNode(nodeName);
+    if (!instanceId) return;
+    const ec2State = sandbox.ec2.get(instanceId)?.state;
+    const lifecycle = sandbox.group.member(instanceId)?.lifecycleState ?? 'Terminated';
+    const leaving = ec2State === 'shutting-down' || ec2State === 'terminated' || /^Terminat/.test(lifecycle);
+    if (!leaving) this.violation('no forget of a running node', `${nodeName} forgotten while ${instanceId} is EC2 ${ec2State}, ${lifecycle}`);
+    if (!sandbox.host.isAlive(instanceId)) return;
+    const answer = await bounded(sandbox.host.rabbitmqctl(instanceId, ['eval', 'rabbit:is_running().']).catch((error: Error) => error));
+    if (answer && !(answer instanceof Error) && answer.exitCode === 0 && answer.stdout.trim() === 'true') {
+      this.violation('no forget of a running node', `${nodeName} forgotten while its RabbitMQ app runs`);
+    }
+  }
+}
+
+function matches(event: AwsEvent, target: EventTarget): boolean {
+  switch (target) {
+    case 'launch':
+      return event['detail-type'] === DETAIL_TYPES.launchLifecycleAction;
+    case 'terminate':
+      return event['detail-type'] === DETAIL_TYPES.terminateLifecycleAction;
+    case 'state-change': {
+      const state = (event.detail as { state?: string }).state;
+      return event['detail-type'] === DETAIL_TYPES.instanceStateChange && (state === 'shutting-down' || state === 'terminated');
+    }
+  }
+}
+
+/** rabbitmqctl against a node whose peer just vanished can hang; the checks give it 15 s. */
+function bounded<T>(work: Promise<T>, ms = 15_000): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}

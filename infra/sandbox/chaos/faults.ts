@@ -1,0 +1,165 @@
+import { unsafeUniformIntDistribution, type RandomGenerator } from 'pure-rand';
+
+/**
+ * The faults of the chaos soak. Each round draws one fault that changes the cluster (what AWS or the
+ * machines do to it) and one or two that disturb how warren hears about it and acts on it (what the
+ * control plane does). Everything is drawn from the seed; the timing of real nodes is not, so a
+ * seed reproduces the schedule of faults, not every interleaving.
+ */
+export const CLUSTER_FAULTS = ['asg-termination', 'crash', 'scale-out', 'scale-in', 'partition', 'alarm-burst'] as const;
+export const CONTROL_FAULTS = ['ssm-failure', 'ssm-timeout', 'api-throttling', 'api-5xx', 'duplicate-event', 'late-event', 'missed-event'] as const;
+export type ClusterFault = (typeof CLUSTER_FAULTS)[number];
+export type ControlFault = (typeof CONTROL_FAULTS)[number];
+export type FaultKind = ClusterFault | ControlFault;
+export const FAULT_KINDS: readonly FaultKind[] = [...CLUSTER_FAULTS, ...CONTROL_FAULTS];
+
+/** The events a delivery fault can hit, by the warren workflow that handles them. */
+export type EventTarget = 'launch' | 'terminate' | 'state-change';
+/** The node operations an SSM fault can hit (document names without the prefix). */
+export type DocumentTarget = 'NodeJoin' | 'NodeLeave' | 'NodeForget' | 'NodeStatus';
+/** AWS operations an API fault can hit, as the SDK names them. */
+export const API_OPERATIONS = [
+  'DescribeAutoScalingGroups',
+  'DescribeInstances',
+  'CreateTags',
+  'CompleteLifecycleAction',
+  'RecordLifecycleActionHeartbeat',
+  'RegisterTargets',
+  'DeregisterTargets',
+  'DescribeTargetHealth',
+  'SendCommand',
+  'DescribeInstanceInformation',
+] as const;
+export type ApiOperation = (typeof API_OPERATIONS)[number];
+
+export type PlannedFault =
+  | { kind: 'asg-termination' | 'crash'; victim: number }
+  | { kind: 'scale-out'; by: number }
+  | { kind: 'scale-in'; by: number }
+  | { kind: 'partition'; victim: number; cutSeconds: number }
+  | { kind: 'alarm-burst'; nodeAlarms: number; clusterAlarms: number; victim: number }
+  | { kind: 'ssm-failure' | 'ssm-timeout'; document: DocumentTarget; times: number; effect: 'fail' | 'timeout' | 'undeliverable' }
+  | { kind: 'api-throttling' | 'api-5xx'; operation: ApiOperation; times: number }
+  | { kind: 'duplicate-event' | 'missed-event'; event: EventTarget }
+  | { kind: 'late-event'; event: EventTarget; delaySeconds: number };
+
+export interface RoundPlan {
+  round: number;
+  faults: PlannedFault[];
+}
+
+export interface DrawLimits {
+  desiredCapacity: number;
+  minCapacity: number;
+  maxCapacity: number;
+  /** partitions need network namespaces */
+  partitions: boolean;
+}
+
+/** Which events and documents the round's cluster fault sets in motion: where a control fault can land. */
+const REACHES: Record<ClusterFault, { events: EventTarget[]; documents: DocumentTarget[] }> = {
+  'asg-termination': { events: ['terminate', 'launch', 'state-change'], documents: ['NodeLeave', 'NodeForget', 'NodeJoin'] },
+  crash: { events: ['state-change', 'launch'], documents: ['NodeForget', 'NodeJoin'] },
+  'scale-out': { events: ['launch'], documents: ['NodeJoin', 'NodeStatus'] },
+  'scale-in': { events: ['terminate', 'state-change'], documents: ['NodeLeave', 'NodeForget'] },
+  partition: { events: ['state-change'], documents: ['NodeStatus'] },
+  'alarm-burst': { events: ['terminate', 'launch'], documents: ['NodeLeave', 'NodeJoin', 'NodeForget'] },
+};
+
+/** Weights of the cluster faults: the ones that replace a node most often, as in production. */
+const CLUSTER_WEIGHTS: Record<ClusterFault, number> = { 'asg-termination': 3, crash: 3, 'scale-out': 2, 'scale-in': 2, partition: 2, 'alarm-burst': 1 };
+
+export class FaultPlanner {
+  constructor(private readonly rng: RandomGenerator) {}
+
+  private int(from: number, to: number): number {
+    return unsafeUniformIntDistribution(from, to, this.rng);
+  }
+
+  private pick<T>(items: readonly T[]): T {
+    return items[this.int(0, items.length - 1)]!;
+  }
+
+  /** One round: a cluster fault that fits the limits, then one or two control faults aimed at what it sets in motion. */
+  draw(round: number, limits: DrawLimits): RoundPlan {
+    const allowed = CLUSTER_FAULTS.filter((kind) => {
+      if (kind === 'scale-in') return limits.desiredCapacity > limits.minCapacity;
+      if (kind === 'scale-out') return limits.desiredCapacity < limits.maxCapacity;
+      if (kind === 'partition') return limits.partitions;
+      return true;
+    });
+    const weighted = allowed.flatMap((kind) => Array<ClusterFault>(CLUSTER_WEIGHTS[kind]).fill(kind));
+    const kind = this.pick(weighted);
+    const cluster = this.clusterFault(kind, limits);
+    const control: PlannedFault[] = [];
+    const count = this.int(1, 2);
+    const kinds = [...CONTROL_FAULTS];
+    for (let i = 0; i < count; i++) {
+      const chosen = kinds.splice(this.int(0, kinds.length - 1), 1)[0]!;
+      control.push(this.controlFault(chosen, REACHES[kind]));
+    }
+    return { round, faults: [cluster, ...control] };
+  }
+
+  private clusterFault(kind: ClusterFault, limits: DrawLimits): PlannedFault {
+    // victims are drawn as an index into the InService instances at the time, so the draw does not depend on ids
+    switch (kind) {
+      case 'asg-termination':
+      case 'crash':
+        return { kind, victim: this.int(0, 1000) };
+      case 'scale-out':
+        return { kind, by: this.int(1, Math.min(2, limits.maxCapacity - limits.desiredCapacity)) };
+      case 'scale-in':
+        return { kind, by: 1 };
+      case 'partition':
+        // shorter than net_ticktime's detection (45-75 s) is a blip RabbitMQ never sees; longer pauses the minority
+        return { kind, victim: this.int(0, 1000), cutSeconds: this.int(10, 90) };
+      case 'alarm-burst':
+        return { kind, nodeAlarms: this.int(2, 4), clusterAlarms: this.int(2, 4), victim: this.int(0, 1000) };
+    }
+  }
+
+  private controlFault(kind: ControlFault, reach: { events: EventTarget[]; documents: DocumentTarget[] }): PlannedFault {
+    switch (kind) {
+      case 'ssm-failure':
+        return { kind, document: this.pick(reach.documents), times: this.int(1, 2), effect: 'fail' };
+      case 'ssm-timeout':
+        return { kind, document: this.pick(reach.documents), times: 1, effect: this.pick(['timeout', 'undeliverable'] as const) };
+      case 'api-throttling':
+      case 'api-5xx':
+        return { kind, operation: this.pick(API_OPERATIONS), times: this.int(1, 3) };
+      case 'duplicate-event':
+      case 'missed-event':
+        return { kind, event: this.pick(reach.events) };
+      case 'late-event':
+        return { kind, event: this.pick(reach.events), delaySeconds: this.int(5, 40) };
+    }
+  }
+}
+
+/** A one-line description for the progress log and the report. */
+export function describeFault(fault: PlannedFault): string {
+  switch (fault.kind) {
+    case 'asg-termination':
+    case 'crash':
+      return fault.kind;
+    case 'scale-out':
+    case 'scale-in':
+      return `${fault.kind} by ${fault.by}`;
+    case 'partition':
+      return `partition for ${fault.cutSeconds} s`;
+    case 'alarm-burst':
+      return `alarm burst (${fault.nodeAlarms} node, ${fault.clusterAlarms} cluster)`;
+    case 'ssm-failure':
+    case 'ssm-timeout':
+      return `${fault.kind} ${fault.document} x${fault.times} (${fault.effect})`;
+    case 'api-throttling':
+    case 'api-5xx':
+      return `${fault.kind} ${fault.operation} x${fault.times}`;
+    case 'duplicate-event':
+    case 'missed-event':
+      return `${fault.kind} (${fault.event})`;
+    case 'late-event':
+      return `late-event (${fault.event}, ${fault.delaySeconds} s)`;
+  }
+}
