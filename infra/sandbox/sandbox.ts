@@ -35,6 +35,8 @@ export interface SandboxOptions {
   managementPort?: number;
   /** how often the scheduled reconcile fires; 0 turns it off */
   reconcileEveryMs?: number;
+  /** how long a failed heal waits before its next receive (the queue's visibility timeout); 20 s by default */
+  retryAfterMs?: number;
   /** where Powertools writes: the daemon's log file through its stdout */
   observability?: Observability;
   /** the chaos soak's hook: watch the ports warren's workflows use, or make their calls fail as AWS calls fail */
@@ -118,12 +120,11 @@ export class Sandbox {
       telemetry,
     };
     let sandbox: Sandbox | undefined;
-    // Retries spaced so that five receives outlast RabbitMQ noticing a dead peer (about a minute):
-    // a crash's forget is refused while peers still see the node running.
+    // Five receives 20 s apart: a failed heal is retried for over a minute before the dead-letter queue.
     const queue = new LocalFifoQueue(
       scheduler,
       (message) => sandbox!.heal(message.body, message.messageId, ['launch', 'terminate', 'gone', 'interruption', 'reconcile']),
-      { visibilityTimeoutMs: 20_000 },
+      { visibilityTimeoutMs: options.retryAfterMs ?? 20_000 },
     );
     sandbox = new Sandbox(config, host.cluster.mode, runtime, note, scheduler, bus, host, ec2, group, nlb, runCommand, nodeShell, queue, wiring);
     bus.subscribe((event) => sandbox!.route(event));

@@ -151,7 +151,11 @@ export class ChaosControl {
       return;
     }
     const running = (JSON.parse(answer.stdout) as { running_nodes?: string[] }).running_nodes ?? [];
-    if (!running.includes(node.name) || running.length < 2) {
+    // alone is right only for the node that founds the cluster: no other instance serves yet
+    const others = sandbox.group
+      .describe()
+      .instances.filter((i) => i.instanceId !== instanceId && i.lifecycleState === 'InService' && sandbox.host.isAlive(i.instanceId));
+    if (!running.includes(node.name) || (running.length < 2 && others.length > 0)) {
       this.violation('no target registered before membership', `${instanceId} (${node.name}) registered while its running nodes were ${JSON.stringify(running)}`);
     }
   }

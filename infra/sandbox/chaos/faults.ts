@@ -2,7 +2,7 @@ import { unsafeUniformIntDistribution, type RandomGenerator } from 'pure-rand';
 
 /**
  * The faults of the chaos soak. Each round draws one fault that changes the cluster (what AWS or the
- * machines do to it) and one or two that disturb how warren hears about it and acts on it (what the
+ * machines do to it) and two that disturb how warren hears about it and acts on it (what the
  * control plane does). Everything is drawn from the seed; the timing of real nodes is not, so a
  * seed reproduces the schedule of faults, not every interleaving.
  */
@@ -62,7 +62,8 @@ const REACHES: Record<ClusterFault, { events: EventTarget[]; documents: Document
   crash: { events: ['state-change', 'launch'], documents: ['NodeForget', 'NodeJoin'] },
   'scale-out': { events: ['launch'], documents: ['NodeJoin', 'NodeStatus'] },
   'scale-in': { events: ['terminate', 'state-change'], documents: ['NodeLeave', 'NodeForget'] },
-  partition: { events: ['state-change'], documents: ['NodeStatus'] },
+  // a cut machine stays InService and running: no lifecycle or state event, only reconcile's status
+  partition: { events: [], documents: ['NodeStatus'] },
   'alarm-burst': { events: ['terminate', 'launch'], documents: ['NodeLeave', 'NodeJoin', 'NodeForget'] },
 };
 
@@ -80,7 +81,7 @@ export class FaultPlanner {
     return items[this.int(0, items.length - 1)]!;
   }
 
-  /** One round: a cluster fault that fits the limits, then one or two control faults aimed at what it sets in motion. */
+  /** One round: a cluster fault that fits the limits, then two different control faults aimed at what it sets in motion. */
   draw(round: number, limits: DrawLimits): RoundPlan {
     const allowed = CLUSTER_FAULTS.filter((kind) => {
       if (kind === 'scale-in') return limits.desiredCapacity > limits.minCapacity;
@@ -92,11 +93,12 @@ export class FaultPlanner {
     const kind = this.pick(weighted);
     const cluster = this.clusterFault(kind, limits);
     const control: PlannedFault[] = [];
-    const count = this.int(1, 2);
-    const kinds = [...CONTROL_FAULTS];
-    for (let i = 0; i < count; i++) {
+    const reach = REACHES[kind];
+    // an event fault needs an event to hit
+    const kinds = CONTROL_FAULTS.filter((k) => reach.events.length > 0 || !/-event$/.test(k));
+    for (let i = 0; i < 2; i++) {
       const chosen = kinds.splice(this.int(0, kinds.length - 1), 1)[0]!;
-      control.push(this.controlFault(chosen, REACHES[kind]));
+      control.push(this.controlFault(chosen, reach));
     }
     return { round, faults: [cluster, ...control] };
   }
