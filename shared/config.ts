@@ -10,6 +10,9 @@ import { QUEUE_TYPES, type QueueType } from './rabbitmq/operations';
 const seconds = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
+/** PutLifecycleHook's LifecycleHookName: 1-255 of letters, digits, - _ / */
+const hookName = z.string().regex(/^[A-Za-z0-9\-_\/]{1,255}$/, 'not a lifecycle hook name');
+
 const targetGroupArn = z
   .string()
   .regex(/^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup\/[A-Za-z0-9-]{1,32}\/[0-9a-f]{16}$/, 'not a target group ARN');
@@ -86,6 +89,9 @@ const environment = z.object({
   ALARM_RUNBOOK: jsonOf(z.array(alarmRule)).prefault('[]'),
   /** replacements never take the healthy running members below this; 0 means a majority of desired capacity */
   MIN_HEALTHY_MEMBERS: z.coerce.number().int().min(0).max(1000).default(0),
+  /** the group's lifecycle hooks (infra/cluster.yml): reconcile names them when it takes over a hook whose event never came */
+  LAUNCH_HOOK_NAME: hookName.default('warren-launch'),
+  TERMINATE_HOOK_NAME: hookName.default('warren-terminate'),
   /** launch: from the event to a verified member, else ABANDON */
   LAUNCH_TIMEOUT_SECONDS: seconds(600, 30, 7200),
   /** terminate: how long a quorum- or mirror-sync-critical node may hold its hook */
@@ -122,6 +128,7 @@ export interface Config {
   defaultQueueType: QueueType | '';
   alarmRunbook: AlarmRule[];
   minHealthyMembers: number;
+  lifecycleHooks: { launch: string; terminate: string };
   bounds: {
     launchSeconds: number;
     leaveWaitSeconds: number;
@@ -175,6 +182,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     defaultQueueType: e.DEFAULT_QUEUE_TYPE,
     alarmRunbook: e.ALARM_RUNBOOK,
     minHealthyMembers: e.MIN_HEALTHY_MEMBERS,
+    lifecycleHooks: { launch: e.LAUNCH_HOOK_NAME, terminate: e.TERMINATE_HOOK_NAME },
     bounds: {
       launchSeconds: e.LAUNCH_TIMEOUT_SECONDS,
       leaveWaitSeconds: e.LEAVE_WAIT_TIMEOUT_SECONDS,

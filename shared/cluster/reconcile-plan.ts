@@ -3,6 +3,7 @@ import type { GroupFacts, InstanceFacts, TargetGroupKey, TargetState } from '../
 import type { NodeStatus } from '../rabbitmq/operations';
 import { departedParam, mayForget } from './forget';
 import { nodeNameOf } from './node-name';
+import { compareViews, decidePartitionRepair, type PartitionDecision } from './partition';
 import { policyMissing } from './policy';
 
 export interface ObservedCluster {
@@ -17,6 +18,8 @@ export interface ObservedCluster {
 export type ReconcileAction =
   | { kind: 'forget'; node: string; instanceId: string; departed: 'true' | 'false' }
   | { kind: 'join'; instanceId: string; node: string }
+  /** a node of a losing partition side; survivors: the running members of the winning side */
+  | { kind: 'restart'; instanceId: string; node: string; survivors: string[] }
   | { kind: 'apply-policy'; instanceId: string }
   | { kind: 'register'; instanceId: string }
   | { kind: 'deregister'; instanceId: string };
@@ -29,6 +32,8 @@ export type ReconcileFinding =
   | { kind: 'no-running-cluster' }
   | { kind: 'split-views'; views: string[][] }
   | { kind: 'partitioned'; nodes: string[] }
+  /** pause_minority stopped the app of this member and starts it itself: joining it would split the brain */
+  | { kind: 'paused'; node: string; instanceId: string }
   | { kind: 'under-maintenance'; node: string; instanceId: string };
 
 export interface ReconcilePlan {
@@ -41,6 +46,8 @@ export interface ReconcilePlan {
   /** RabbitMQ version the main view reports, when any node answered */
   clusterVersion?: string;
   gauges: { membersRunning: number; inServiceInstances: number; partitions: number };
+  /** present when running nodes report a partition: its sides, the side kept and what is restarted */
+  partition?: PartitionDecision;
 }
 
 const heldByHook = (lifecycleState: string | undefined) => /^(Pending|Terminating)/.test(lifecycleState ?? '');
@@ -59,8 +66,8 @@ function mainView(statuses: Array<[string, NodeStatus]>) {
     view.reporters.push([instanceId, status]);
     views.set(key, view);
   }
-  const ranked = [...views.entries()].sort(([ka, a], [kb, b]) => b.members.length - a.members.length || ka.localeCompare(kb));
-  return { main: ranked[0]?.[1], allViews: ranked.map(([, v]) => v.members) };
+  const ranked = [...views.values()].sort((a, b) => compareViews(a.members, b.members));
+  return { main: ranked[0], allViews: ranked.map((v) => v.members) };
 }
 
 /** Pure: what reconcile would change, given one consistent observation. Pending:* and Terminating:* are left to their hooks. */
@@ -103,6 +110,17 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
     else findings.push({ kind: 'member-down', node, instanceId, reason: decision.reason });
   }
 
+  const decided = decidePartitionRepair(answered.map(([, s]) => s), main?.members ?? []);
+  // The documented recovery stops every node of the losing sides before any starts: all of them or none.
+  const stuck = decided && !decided.hold ? decided.losers.find((node) => !restartable(observed, instanceOfNode.get(node), node, lifecycleOf)) : undefined;
+  const partition: PartitionDecision | undefined = stuck
+    ? { ...decided!, hold: 'loser-not-restartable', detail: `${stuck} is not a running, answering node of an InService instance` }
+    : decided;
+  if (partition && !partition.hold) {
+    for (const node of partition.losers) actions.push({ kind: 'restart', instanceId: instanceOfNode.get(node)!, node, survivors: partition.winner! });
+  }
+  const losers = new Set(partition?.losers ?? []);
+
   const inService = observed.group.instances.filter((i) => i.lifecycleState === 'InService').map((i) => i.instanceId);
   const verified = new Set<string>();
   const unverified = new Set<string>();
@@ -116,7 +134,10 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
       findings.push({ kind: 'under-maintenance', node: status.node, instanceId });
     } else if (runningMembers.has(status.node)) {
       verified.add(instanceId);
-    } else if (main) {
+    } else if (!status.running && status.paused) {
+      findings.push({ kind: 'paused', node: status.node, instanceId });
+    } else if (main && !losers.has(status.node)) {
+      // a node on a losing partition side is restarted into the winning side (or held), never joined
       actions.push({ kind: 'join', instanceId, node: status.node });
     }
   }
@@ -147,5 +168,14 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
     peerInstanceIds,
     clusterVersion: main?.reporters[0]?.[1].version,
     gauges: { membersRunning: runningMembers.size, inServiceInstances: inService.length, partitions: partitioned.length },
+    ...(partition ? { partition } : {}),
   };
+}
+
+/** A losing node is restarted only when its instance is InService, EC2 runs it and the node itself answered, running. */
+function restartable(observed: ObservedCluster, instanceId: string | undefined, node: string, lifecycleOf: Map<string, string>): boolean {
+  if (!instanceId) return false;
+  const status = observed.statuses.get(instanceId);
+  const ec2 = observed.instances.find((i) => i.instanceId === instanceId);
+  return lifecycleOf.get(instanceId) === 'InService' && ec2?.state === 'running' && !!status && !(status instanceof Error) && status.node === node && status.running;
 }

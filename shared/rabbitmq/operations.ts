@@ -37,6 +37,11 @@ const nodeStatusFacts = z.object({
   version: z.string(),
   /** the RabbitMQ application is running on the node */
   running: z.boolean(),
+  /**
+   * the app is stopped by RabbitMQ's own partition handling (pause_minority), which starts it again once
+   * the node sees the majority; false from a NodeStatus document older than the field
+   */
+  paused: z.boolean().default(false),
   /** node -> nodes it cannot reach, as cluster_status reports it */
   partitions: z.record(z.string(), z.array(z.string())),
   alarms: z.array(z.string()),
@@ -107,6 +112,31 @@ export const nodeApplyPolicyResult = z.object({
 
 export const nodeDrainResult = z.object({ node: nodeName, drained: z.boolean() });
 
+/** Steps of NodeRestart: both halves, or one, so that a whole losing side is stopped before any of it starts. */
+export const RESTART_STEPS = ['restart', 'stop', 'start'] as const;
+export type RestartStep = (typeof RESTART_STEPS)[number];
+
+export const nodeRestartResult = z.discriminatedUnion('done', [
+  z.object({
+    node: nodeName,
+    step: z.enum(RESTART_STEPS),
+    done: z.literal(true),
+    /** the app runs after the step (false after a stop) */
+    running: z.boolean(),
+    /** the membership the node sees after the step; empty while its app is stopped */
+    members,
+    partitions: z.record(z.string(), z.array(z.string())),
+  }),
+  z.object({
+    node: nodeName,
+    step: z.enum(RESTART_STEPS),
+    done: z.literal(false),
+    /** no survivor runs and answers (the cut may last), or pause_minority holds the node paused */
+    reason: z.enum(['no-survivor-running', 'paused']),
+    detail: z.string(),
+  }),
+]);
+
 export const NODE_OPERATIONS = {
   status: { document: 'NodeStatus', result: nodeStatusResult },
   join: { document: 'NodeJoin', result: nodeJoinResult },
@@ -114,6 +144,7 @@ export const NODE_OPERATIONS = {
   forget: { document: 'NodeForget', result: nodeForgetResult },
   applyPolicy: { document: 'NodeApplyPolicy', result: nodeApplyPolicyResult },
   drain: { document: 'NodeDrain', result: nodeDrainResult },
+  restart: { document: 'NodeRestart', result: nodeRestartResult },
 } as const;
 
 export type NodeOperation = keyof typeof NODE_OPERATIONS;
@@ -130,12 +161,18 @@ export interface NodeOperationParams {
   forget: { NodeName: string; Departed: 'true' | 'false' };
   applyPolicy: PolicyParams;
   drain: Record<string, never>;
+  /**
+   * Survivors: comma-separated running members of the winning side (the app is stopped only while one of
+   * them runs and answers); Step: see RESTART_STEPS; TimeoutSeconds bounds the whole step
+   */
+  restart: { Survivors: string; Step: RestartStep; TimeoutSeconds: string };
 }
 
 export type NodeOperationResult = { [K in NodeOperation]: z.infer<(typeof NODE_OPERATIONS)[K]['result']> };
 export type NodeStatus = NodeOperationResult['status'];
 export type NodeJoinOutcome = NodeOperationResult['join'];
 export type NodeLeaveOutcome = NodeOperationResult['leave'];
+export type NodeRestartOutcome = NodeOperationResult['restart'];
 
 /** Parses the stdout of one operation; throws a ZodError or SyntaxError when it does not fit. */
 export function parseNodeOutput<O extends NodeOperation>(operation: O, stdout: string): NodeOperationResult[O] {

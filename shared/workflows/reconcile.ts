@@ -1,23 +1,36 @@
 import { planReconcile, type ReconcileAction, type ReconcilePlan } from '../cluster/reconcile-plan';
 import { BudgetExhausted, WarrenError } from '../errors';
 import type { EventOf } from '../events/types';
-import type { NodeStatus } from '../rabbitmq/operations';
+import type { NodeOperationParams, NodeRestartOutcome, NodeStatus, RestartStep } from '../rabbitmq/operations';
 import type { Deps, Outcome } from './deps';
+import { adoptOrphanedHooks, orphanedHooks } from './orphaned-hooks';
 import { choosePolicy } from './policy-choice';
 import { ensureBudget, firstThatAnswers } from './waiting';
 
+type RestartAction = Extract<ReconcileAction, { kind: 'restart' }>;
+
 /**
- * Forget departed nodes first, so joins and quorum growth see only live members; then joins, so the
- * policy lands on the whole cluster; targets last, so traffic follows the repaired membership. New
- * joiners are registered on the next tick, once a status verifies them like any other member.
+ * Forget departed nodes first, so joins and quorum growth see only live members; then restart the
+ * losing side of a partition, so it is back in the winning side before anything joins it; then joins,
+ * so the policy lands on the whole cluster; targets last, so traffic follows the repaired membership.
+ * New joiners and restarted losers are registered on the next tick, once a status verifies them like
+ * any other member.
  */
-const EXECUTION_ORDER: Record<ReconcileAction['kind'], number> = { forget: 0, join: 1, 'apply-policy': 2, register: 3, deregister: 4 };
+const EXECUTION_ORDER: Record<ReconcileAction['kind'], number> = { forget: 0, restart: 1, join: 2, 'apply-policy': 3, register: 4, deregister: 5 };
 
 /** The backstop for missed events: observe everything once, plan purely, act in a fixed order. */
 export async function reconcile(event: EventOf<'reconcile'>, deps: Deps): Promise<Outcome> {
   const { log, metrics } = deps;
-  const group = await deps.inventory.describeGroup();
-  const instances = await deps.inventory.describeGroupInstances();
+  let group = await deps.inventory.describeGroup();
+  let instances = await deps.inventory.describeGroupInstances();
+  // hooks whose event never came first, so the plan then sees the group as they leave it
+  const launchTimes = new Map(instances.flatMap((i) => (i.launchTime === undefined ? [] : [[i.instanceId, i.launchTime] as const])));
+  const orphans = orphanedHooks(group, launchTimes, deps.clock.now());
+  const adopted = event.dryRun || orphans.length === 0 ? [] : await adoptOrphanedHooks(event, orphans, launchTimes, deps);
+  if (adopted.length > 0) {
+    group = await deps.inventory.describeGroup();
+    instances = await deps.inventory.describeGroupInstances();
+  }
   const targets = await deps.targets.describe();
   const running = new Set(instances.filter((i) => i.state === 'running').map((i) => i.instanceId));
   const asked = group.instances.filter((i) => i.lifecycleState === 'InService' && running.has(i.instanceId)).map((i) => i.instanceId);
@@ -28,27 +41,76 @@ export async function reconcile(event: EventOf<'reconcile'>, deps: Deps): Promis
   metrics.gauge('InServiceInstances', plan.gauges.inServiceInstances);
   metrics.gauge('Partitions', plan.gauges.partitions);
   for (const finding of plan.findings) log.warn('reconcile finding', { ...finding });
+  if (plan.partition) log.warn('reconcile partition decision', { ...plan.partition, restart: plan.partition.hold ? [] : plan.partition.losers });
   log.info('reconcile plan', { dryRun: event.dryRun, actions: plan.actions, runningMembers: plan.runningMembers });
-  if (event.dryRun) return { result: 'planned', details: { actions: plan.actions, findings: plan.findings } };
+  if (event.dryRun) return { result: 'planned', details: { actions: plan.actions, findings: plan.findings, partition: plan.partition, orphanedHooks: orphans } };
 
   const ordered = [...plan.actions].sort((a, b) => EXECUTION_ORDER[a.kind] - EXECUTION_ORDER[b.kind]);
   const failures: Array<{ action: ReconcileAction; error: string }> = [];
-  for (const action of ordered) {
+  for (const step of inSteps(ordered)) {
     try {
-      await execute(action, plan, deps);
-      metrics.count('ReconcileActions');
+      if (step[0]!.kind === 'restart') await restartLosingSides(step as RestartAction[], deps);
+      else await execute(step[0]!, plan, deps);
+      metrics.count('ReconcileActions', step.length);
     } catch (error) {
       if (error instanceof BudgetExhausted) throw error;
-      log.error('reconcile action failed', { action, error: String(error) });
-      failures.push({ action, error: String(error) });
+      log.error('reconcile action failed', { actions: step, error: String(error) });
+      failures.push(...step.map((action) => ({ action, error: String(error) })));
     }
   }
   if (failures.length > 0) {
     metrics.count('ReconcileActionsFailed', failures.length);
     throw new WarrenError(`${failures.length} of ${ordered.length} reconcile actions failed: ${failures.map((f) => f.action.kind).join(', ')}`);
   }
-  if (ordered.length === 0) return { result: 'done', reason: 'nothing to repair', details: { actions: [] } };
-  return { result: 'acted', details: { actions: ordered } };
+  const adoptedHooks = adopted.map((a) => ({ instanceId: a.instanceId, transition: a.transition, result: a.outcome.result }));
+  if (ordered.length === 0 && adopted.length === 0) return { result: 'done', reason: 'nothing to repair', details: { actions: [] } };
+  return { result: 'acted', details: { actions: ordered, ...(adopted.length > 0 ? { adoptedHooks } : {}) } };
+}
+
+/** One step per action, except the restarts of a partition's losing sides: those are one step together. */
+function inSteps(ordered: ReconcileAction[]): ReconcileAction[][] {
+  const restarts = ordered.filter((action) => action.kind === 'restart');
+  return ordered.flatMap((action): ReconcileAction[][] => (action.kind !== 'restart' ? [[action]] : action === restarts[0] ? [restarts] : []));
+}
+
+/**
+ * RabbitMQ's documented recovery from a split brain: every node of the losing sides is stopped before
+ * any of them starts, so none restarts into a loser that still runs; they then take their state from the
+ * winning side. One losing node restarts in one command. A node that stopped but whose fellow losers did
+ * not stays stopped: the next tick restarts the others first, then joins it (restart runs before join).
+ */
+async function restartLosingSides(actions: RestartAction[], deps: Deps): Promise<void> {
+  const { config, nodes, log, metrics } = deps;
+  const survivors = actions[0]!.survivors;
+  const params = (Step: RestartStep) => ({ Survivors: survivors.join(','), Step, TimeoutSeconds: String(config.bounds.ssmCommandSeconds) });
+  const instanceIds = actions.map((action) => action.instanceId);
+  ensureBudget(deps, (actions.length === 1 ? 1 : 2) * config.bounds.ssmCommandSeconds * 1000, 'restart');
+  const started = actions.length === 1
+    ? new Map([[instanceIds[0]!, await nodes.run(instanceIds[0]!, 'restart', params('restart'))]])
+    : await stopThenStart(instanceIds, deps, params);
+  for (const action of actions) {
+    const outcome = started.get(action.instanceId);
+    if (outcome instanceof Error) throw outcome;
+    if (!outcome?.done) throw new WarrenError(`restart of ${action.node} refused: ${outcome ? `${outcome.reason}: ${outcome.detail}` : 'no result'}`);
+    if (!outcome.running || !outcome.members.running.includes(action.node) || !survivors.some((node) => outcome.members.running.includes(node))) {
+      throw new WarrenError(`${action.node} restarted but is not a running member with the winning side (it sees ${outcome.members.running.join(', ') || 'nothing'})`);
+    }
+  }
+  metrics.count('PartitionRepairs');
+  log.info('partition repaired', { restarted: actions.map((action) => action.node), survivors });
+}
+
+async function stopThenStart(
+  instanceIds: string[],
+  deps: Deps,
+  params: (step: RestartStep) => NodeOperationParams['restart'],
+): Promise<Map<string, NodeRestartOutcome | Error>> {
+  const stopped = await deps.nodes.runOnMany(instanceIds, 'restart', params('stop'));
+  for (const [instanceId, outcome] of stopped) {
+    if (outcome instanceof Error) throw outcome;
+    if (!outcome.done) throw new WarrenError(`stop of ${outcome.node} (${instanceId}) refused: ${outcome.reason}: ${outcome.detail}`);
+  }
+  return deps.nodes.runOnMany(instanceIds, 'restart', params('start'));
 }
 
 async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps): Promise<void> {
@@ -84,5 +146,7 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
       return deps.targets.register(action.instanceId);
     case 'deregister':
       return deps.targets.deregister(action.instanceId);
+    case 'restart':
+      return restartLosingSides([action], deps);
   }
 }

@@ -47,6 +47,22 @@ function ingressRules(template: Template): Ingress[] {
 
 const covers = (rule: Ingress, port: number) => rule.from <= port && port <= rule.to;
 
+/** Evaluates a rule assertion over parameter values, for the intrinsic functions of these rules only. */
+function holds(condition: any, parameters: Record<string, string>): unknown {
+  const [fn, args] = Object.entries(condition)[0] as [string, any];
+  switch (fn) {
+    case 'Ref':
+      if (!(args in parameters)) throw new Error(`no value for parameter ${args}`);
+      return parameters[args];
+    case 'Fn::Not':
+      return !holds(args[0], parameters);
+    case 'Fn::Equals':
+      return args.map((arg: unknown) => (typeof arg === 'object' ? holds(arg, parameters) : String(arg))).reduce((a: unknown, b: unknown) => a === b);
+    default:
+      throw new Error(`${fn} is not evaluated here`);
+  }
+}
+
 describe('the cluster stack', () => {
   const out = mkdtempSync(join(tmpdir(), 'warren-templates-'));
   const built = writeTemplates(out);
@@ -76,6 +92,22 @@ describe('the cluster stack', () => {
     // the prefix the functions get is the one the documents are named with
     expect(template.Outputs!.SsmDocumentPrefix.Value).toEqual({ 'Fn::Sub': '${ClusterName}-' });
     for (const operation of Object.values(NODE_OPERATIONS)) expect(files).toContain(`${operation.document}.yml`);
+  });
+
+  it('refuses the cluster sizes the shipped partition handling cannot serve: two nodes both pause on any cut', () => {
+    expect(readFileSync(join(ROOT, 'infra', 'node', 'rabbitmq.conf'), 'utf8')).toMatch(/^cluster_partition_handling = pause_minority$/m);
+    const sizeRules = Object.values(template.Rules!).flatMap((rule: any) => rule.Assertions).filter((a: any) => /ClusterSize/.test(JSON.stringify(a.Assert)));
+    const refusals = (parameters: Record<string, string>) => sizeRules.filter((a: any) => !holds(a.Assert, parameters)).map((a: any) => a.AssertDescription);
+    const { ClusterSize, MaxClusterSize } = template.Parameters!;
+    const sizes = Array.from({ length: ClusterSize.MaxValue - ClusterSize.MinValue + 1 }, (_, n) => ClusterSize.MinValue + n);
+
+    const refusedSizes = sizes.filter((n) => refusals({ ClusterSize: String(n), MaxClusterSize: '9' }).length > 0);
+    const refusedMaxima = sizes.filter((n) => n >= MaxClusterSize.MinValue && refusals({ ClusterSize: '1', MaxClusterSize: String(n) }).length > 0);
+
+    expect(refusedSizes).toEqual([2]);
+    expect(refusedMaxima).toEqual([2]);
+    expect(refusals({ ClusterSize: '2', MaxClusterSize: '9' })).toEqual([expect.stringMatching(/^ClusterSize 2 is refused: .*pause_minority/)]);
+    expect(refusals({ ClusterSize: '3', MaxClusterSize: '2' })).toEqual([expect.stringMatching(/^MaxClusterSize 2 is refused: .*pause_minority/)]);
   });
 
   it('requires IMDSv2 and encrypts every volume', () => {

@@ -23,7 +23,7 @@ function launchFor(instanceId: string, group = GROUP, at = Date.UTC(2024, 0, 1))
   event.time = new Date(at).toISOString();
   event.detail.EC2InstanceId = instanceId;
   event.detail.AutoScalingGroupName = group;
-  event.detail.LifecycleHookName = 'launch';
+  event.detail.LifecycleHookName = 'warren-launch';
   return event;
 }
 

@@ -2,12 +2,13 @@ import { unsafeUniformIntDistribution, type RandomGenerator } from 'pure-rand';
 
 /**
  * The faults of the chaos soak. Each round draws one fault that changes the cluster (what AWS or the
- * machines do to it) and two that disturb how warren hears about it and acts on it (what the
+ * machines do to it) and three that disturb how warren hears about it and acts on it (what the
  * control plane does). Everything is drawn from the seed; the timing of real nodes is not, so a
  * seed reproduces the schedule of faults, not every interleaving.
  */
 export const CLUSTER_FAULTS = ['asg-termination', 'crash', 'scale-out', 'scale-in', 'partition', 'alarm-burst'] as const;
 export const CONTROL_FAULTS = ['ssm-failure', 'ssm-timeout', 'api-throttling', 'api-5xx', 'duplicate-event', 'late-event', 'missed-event'] as const;
+export const CONTROL_FAULTS_PER_ROUND = 3;
 export type ClusterFault = (typeof CLUSTER_FAULTS)[number];
 export type ControlFault = (typeof CONTROL_FAULTS)[number];
 export type FaultKind = ClusterFault | ControlFault;
@@ -81,7 +82,7 @@ export class FaultPlanner {
     return items[this.int(0, items.length - 1)]!;
   }
 
-  /** One round: a cluster fault that fits the limits, then two different control faults aimed at what it sets in motion. */
+  /** One round: a cluster fault that fits the limits, then three different control faults aimed at what it sets in motion. */
   draw(round: number, limits: DrawLimits): RoundPlan {
     const allowed = CLUSTER_FAULTS.filter((kind) => {
       if (kind === 'scale-in') return limits.desiredCapacity > limits.minCapacity;
@@ -96,7 +97,7 @@ export class FaultPlanner {
     const reach = REACHES[kind];
     // an event fault needs an event to hit
     const kinds = CONTROL_FAULTS.filter((k) => reach.events.length > 0 || !/-event$/.test(k));
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < CONTROL_FAULTS_PER_ROUND; i++) {
       const chosen = kinds.splice(this.int(0, kinds.length - 1), 1)[0]!;
       control.push(this.controlFault(chosen, reach));
     }

@@ -26,7 +26,7 @@ const rabbitmqMajor = (value: string): RabbitMqMajor => {
 async function main(): Promise<void> {
   const options = new Command('chaos')
     .description('inject faults into the sandbox cluster round after round and check that warren heals it without losing a confirmed message')
-    .option('--rounds <n>', 'rounds of faults (each: one cluster fault and two control-plane faults)', integer(1, 10_000), 10)
+    .option('--rounds <n>', 'rounds of faults (each: one cluster fault and three control-plane faults)', integer(1, 10_000), 10)
     .option('--seed <n>', 'seed of the fault schedule', integer(0, 2 ** 31 - 1), 1)
     .option('--report <file>', 'write the JSON report here, and the markdown summary next to it')
     .option('--rabbitmq <major>', 'RabbitMQ 3 (classic queues mirrored) or 4; default: the newest available', rabbitmqMajor)

@@ -239,7 +239,10 @@ async function inject(sandbox: Sandbox, fault: PlannedFault, log: (line: string)
     case 'partition':
       log(`  cut ${victim}'s network for ${fault.cutSeconds} s`);
       await sandbox.host.setNetwork(victim!, false);
-      await sleep(fault.cutSeconds * 1000);
+      // a reconcile tick lands during the cut: it must neither forget, join nor register the cut node
+      await sleep(Math.min(5_000, fault.cutSeconds * 500));
+      await sandbox.queue.enqueueReconcile('chaos: a tick during the partition');
+      await sleep(fault.cutSeconds * 1000 - Math.min(5_000, fault.cutSeconds * 500));
       // the instance may have been replaced meanwhile (a control fault, an alarm): reconnect only what still runs
       if (sandbox.host.isAlive(victim!)) await sandbox.host.setNetwork(victim!, true);
       log(`  reconnected ${victim}`);

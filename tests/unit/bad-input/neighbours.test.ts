@@ -21,7 +21,7 @@ const wire = (cloud: FakeCloud): Wiring => {
 function launchOf(instanceId: string, group = GROUP, id = '12345678-1234-1234-1234-123456789012') {
   const event = loadFixture('asg-launch-lifecycle-action');
   Object.assign(event, { id, time: new Date(Date.UTC(2024, 0, 1)).toISOString() });
-  Object.assign(event.detail, { EC2InstanceId: instanceId, AutoScalingGroupName: group, LifecycleHookName: 'launch' });
+  Object.assign(event.detail, { EC2InstanceId: instanceId, AutoScalingGroupName: group, LifecycleHookName: 'warren-launch' });
   return event;
 }
 

@@ -1,5 +1,5 @@
 import { xoroshiro128plus } from 'pure-rand';
-import { CLUSTER_FAULTS, CONTROL_FAULTS, FAULT_KINDS, FaultPlanner, type DrawLimits, type RoundPlan } from '../../../infra/sandbox/chaos/faults';
+import { CLUSTER_FAULTS, CONTROL_FAULTS, CONTROL_FAULTS_PER_ROUND, FAULT_KINDS, FaultPlanner, type DrawLimits, type RoundPlan } from '../../../infra/sandbox/chaos/faults';
 
 const limits: DrawLimits = { desiredCapacity: 4, minCapacity: 3, maxCapacity: 5, partitions: true };
 const schedule = (seed: number, rounds: number, given: DrawLimits = limits): RoundPlan[] => {
@@ -13,11 +13,11 @@ describe('the chaos soak fault planner', () => {
     expect(schedule(42, 60)).not.toEqual(schedule(43, 60));
   });
 
-  it('draws one cluster fault and two different control faults a round', () => {
+  it('draws one cluster fault and three different control faults a round', () => {
     for (const plan of schedule(7, 200)) {
       const [cluster, ...control] = plan.faults;
       expect(CLUSTER_FAULTS).toContain(cluster!.kind);
-      expect(control).toHaveLength(2);
+      expect(control).toHaveLength(CONTROL_FAULTS_PER_ROUND);
       for (const fault of control) expect(CONTROL_FAULTS).toContain(fault.kind);
       expect(new Set(control.map((f) => f.kind)).size).toBe(control.length);
     }

@@ -5,7 +5,7 @@ import { testConfig } from './test-config';
 
 const name = (id: string) => `rabbit@ip-${id}`;
 const status = (id: string, running: string[], all = running, extra: Partial<NodeStatus> = {}): NodeStatus => ({
-  node: name(id), version: '3.10.8', running: true, members: { all: all.map(name), running: running.map(name) },
+  node: name(id), version: '3.10.8', running: true, paused: false, members: { all: all.map(name), running: running.map(name) },
   partitions: {}, alarms: [], cookieHash: 'x', policies: ['ha-all'], defaultQueueType: '', underMaintenance: false, ...extra,
 });
 const on4 = (extra: Partial<NodeStatus> = {}): Partial<NodeStatus> => ({ version: '4.0.5', policies: ['warren-quorum'], defaultQueueType: 'quorum', ...extra });
@@ -132,5 +132,109 @@ describe('planReconcile', () => {
 
     expect(plan.actions).toEqual([{ kind: 'deregister', instanceId: 'b' }]);
     expect(plan.runningMembers).toEqual([name('a'), name('b')]);
+  });
+});
+
+describe('planReconcile on a partition that outlived the cut', () => {
+  /** Every node runs and sees only its own side; each side reports the others unreachable. */
+  const split = (...sides: string[][]) => {
+    const ids = sides.flat();
+    const statuses = sides.flatMap((side, n) => {
+      const unreachable = sides.filter((_, other) => other !== n).flat().map(name);
+      return side.map((id) => [id, status(id, side, ids, { partitions: Object.fromEntries(side.map((s) => [name(s), unreachable])) })] as [string, NodeStatus]);
+    });
+    return { group: ids.map((id) => inGroup(id)), ec2: ids.map((id) => [id, 'running'] as [string, 'running']), statuses, targets: ids };
+  };
+  const restarts = (plan: ReturnType<typeof planReconcile>) => plan.actions.filter((a) => a.kind === 'restart');
+
+  it('restarts the losing side, reported from both sides, and never joins it', () => {
+    const plan = planReconcile(observed(split(['a', 'b'], ['c'])), testConfig());
+
+    expect(restarts(plan)).toEqual([{ kind: 'restart', instanceId: 'c', node: name('c'), survivors: [name('a'), name('b')] }]);
+    expect(plan.actions.filter((a) => a.kind === 'join')).toEqual([]);
+    expect(plan.partition).toEqual({ sides: [[name('a'), name('b')], [name('c')]], winner: [name('a'), name('b')], losers: [name('c')] });
+    expect(plan.gauges.partitions).toBe(3);
+    expect(plan.runningMembers).toEqual([name('a'), name('b')]);
+  });
+
+  it('keeps the larger side whatever order the statuses arrive in', () => {
+    const parts = split(['c'], ['a', 'b']);
+    const reversed = { ...parts, statuses: [...parts.statuses].reverse() };
+
+    expect(restarts(planReconcile(observed(parts), testConfig())).map((a) => a.node)).toEqual([name('c')]);
+    expect(restarts(planReconcile(observed(reversed), testConfig())).map((a) => a.node)).toEqual([name('c')]);
+  });
+
+  it('on a tie keeps the side whose sorted node names come first, and restarts every node of the other', () => {
+    const plan = planReconcile(observed(split(['c', 'd'], ['a', 'b'])), testConfig());
+
+    expect(plan.partition?.winner).toEqual([name('a'), name('b')]);
+    expect(restarts(plan)).toEqual([
+      { kind: 'restart', instanceId: 'c', node: name('c'), survivors: [name('a'), name('b')] },
+      { kind: 'restart', instanceId: 'd', node: name('d'), survivors: [name('a'), name('b')] },
+    ]);
+  });
+
+  it.each([
+    [[['a', 'b', 'c'], ['d', 'e']]],
+    [[['a'], ['b'], ['c']]],
+    [[['e'], ['a', 'd'], ['b', 'c']]],
+    [[['b', 'd'], ['a', 'c', 'e']]],
+  ])('never restarts a node of the winning side (%j), and restarts every other node', (sides) => {
+    const plan = planReconcile(observed(split(...sides)), testConfig());
+    const winner = plan.partition!.winner!;
+
+    expect(winner.length).toBe(Math.max(...sides.map((side) => side.length)));
+    expect(restarts(plan).map((a) => a.node).sort()).toEqual(sides.flat().map(name).filter((n) => !winner.includes(n)).sort());
+    expect(restarts(plan).every((a) => a.kind === 'restart' && a.survivors.join() === winner.join())).toBe(true);
+    expect(plan.runningMembers).toEqual(winner);
+  });
+
+  it('restarts nothing when only one side answered: which side is losing is not known', () => {
+    const parts = split(['a', 'b'], ['c']);
+    const fromOneSide = { ...parts, statuses: [...parts.statuses.filter(([id]) => id !== 'c'), ['c', new Error('Undeliverable')] as [string, Error]] };
+    const fromTheOther = { ...parts, statuses: parts.statuses.map(([id, s]) => [id, id === 'c' ? s : new Error('TimedOut')] as [string, NodeStatus | Error]) };
+
+    for (const seen of [fromOneSide, fromTheOther]) {
+      const plan = planReconcile(observed(seen), testConfig());
+      expect(restarts(plan)).toEqual([]);
+      expect(plan.partition).toMatchObject({ hold: 'one-side-answered' });
+      expect(plan.findings).toContainEqual(expect.objectContaining({ kind: 'partitioned' }));
+    }
+  });
+
+  it('restarts nothing when a losing node cannot be restarted with the rest of its side', () => {
+    const parts = split(['a', 'b', 'c'], ['d', 'e']);
+    const plan = planReconcile(observed({ ...parts, group: parts.group.map((g) => (g.instanceId === 'e' ? inGroup('e', 'Terminating:Wait') : g)) }), testConfig());
+
+    expect(restarts(plan)).toEqual([]);
+    expect(plan.partition).toMatchObject({ losers: [name('d'), name('e')], hold: 'loser-not-restartable' });
+    expect(plan.actions.filter((a) => a.kind === 'join')).toEqual([]);
+  });
+
+  it('restarts nothing when the sides share a node (a partial partition)', () => {
+    const parts = split(['a', 'b'], ['c']);
+    const overlapping = status('c', ['b', 'c'], ['a', 'b', 'c'], { partitions: { [name('c')]: [name('a')] } });
+    const plan = planReconcile(observed({ ...parts, statuses: parts.statuses.map(([id, s]) => [id, id === 'c' ? overlapping : s] as [string, NodeStatus]) }), testConfig());
+
+    expect(restarts(plan)).toEqual([]);
+    expect(plan.partition).toMatchObject({ hold: 'sides-overlap' });
+  });
+
+  it('leaves a member that pause_minority paused to RabbitMQ: no join, a finding', () => {
+    const paused = status('c', [], [], { running: false, paused: true, members: { all: [], running: [] } });
+    const crashed = status('c', [], [], { running: false, paused: false, members: { all: [], running: [] } });
+    const parts = (c: NodeStatus) => observed({
+      group: [inGroup('a'), inGroup('b'), inGroup('c')], ec2: [['a', 'running'], ['b', 'running'], ['c', 'running']],
+      statuses: [['a', status('a', ['a', 'b'], ['a', 'b', 'c'])], ['b', status('b', ['a', 'b'], ['a', 'b', 'c'])], ['c', c]], targets: ['a', 'b'],
+    });
+
+    const plan = planReconcile(parts(paused), testConfig());
+
+    expect(plan.actions).toEqual([]);
+    expect(plan.findings).toContainEqual({ kind: 'paused', node: name('c'), instanceId: 'c' });
+    expect(plan.findings).toContainEqual(expect.objectContaining({ kind: 'member-down', node: name('c') }));
+    // an app stopped by anything else is still started by a join
+    expect(planReconcile(parts(crashed), testConfig()).actions).toEqual([{ kind: 'join', instanceId: 'c', node: name('c') }]);
   });
 });

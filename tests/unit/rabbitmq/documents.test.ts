@@ -47,8 +47,18 @@ describe('parameterEnvironment', () => {
     ['NodeJoin', { Peers: 'rabbit@a', PolicyDefinition: '{"a":"b"};id' }],
     ['NodeLeave', { Drain: 'yes' }],
     ['NodeJoin', { Peers: 'rabbit@a', PolicyPriority: '007' }],
+    ['NodeRestart', { Survivors: 'rabbit@a;reboot' }],
+    ['NodeRestart', { Survivors: 'rabbit@a', Step: 'reset' }],
+    ['NodeRestart', { Survivors: 'rabbit@a', TimeoutSeconds: '0' }],
+    ['NodeRestart', {}],
   ])('%s refuses %j', (name, values) => {
     expect(() => parameterEnvironment(loadDocument(name), values)).toThrow(InvalidDocumentParameters);
+  });
+
+  it('exports NodeRestart\'s survivors with a restart of both halves by default', () => {
+    const env = parameterEnvironment(loadDocument('NodeRestart'), { Survivors: 'rabbit@ip-10-0-1-5,rabbit@ip-10-0-1-6' });
+
+    expect(env).toMatchObject({ SSM_Survivors: 'rabbit@ip-10-0-1-5,rabbit@ip-10-0-1-6', SSM_Step: 'restart', SSM_TimeoutSeconds: '300' });
   });
 
   it('refuses a missing required parameter and an unknown one', () => {

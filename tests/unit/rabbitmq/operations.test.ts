@@ -80,6 +80,24 @@ describe('parseNodeOutput on captured document outputs', () => {
     expect(parseNodeOutput('drain', captured('NodeDrain.stdout')).drained).toBe(true);
   });
 
+  it('reads a node that pause_minority paused, and a status from a document older than the paused field', () => {
+    const paused = parseNodeOutput('status', captured('NodeStatus.paused.stdout'));
+    // captured before NodeStatus reported the field
+    const stopped = parseNodeOutput('status', captured('NodeStatus.stopped.stdout'));
+
+    expect(paused).toMatchObject({ running: false, paused: true, members: { all: [], running: [] } });
+    expect(stopped.paused).toBe(false);
+  });
+
+  it('parses a restart into the winning side and a refused one', () => {
+    const restarted = parseNodeOutput('restart', captured('NodeRestart.restarted.stdout'));
+    const refused = parseNodeOutput('restart', captured('NodeRestart.refused.stdout'));
+
+    expect(restarted).toMatchObject({ step: 'restart', done: true, running: true, partitions: {} });
+    expect(restarted.done && restarted.members.running).toHaveLength(3);
+    expect(refused).toMatchObject({ done: false, reason: 'no-survivor-running' });
+  });
+
   it('rejects output cut off by the SSM limit', () => {
     const stdout = captured('NodeStatus.running.stdout');
 

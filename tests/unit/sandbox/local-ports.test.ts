@@ -7,8 +7,9 @@ import { GROUP_NAME, localCloud } from './local-cloud';
 let cloud: ReturnType<typeof localCloud>;
 afterEach(() => cloud.group.dispose());
 
-function ports(faults?: (operation: string) => Error | undefined) {
-  const model = { ec2: cloud.ec2, group: cloud.group, faults };
+/** API faults are the chaos soak's (infra/sandbox/chaos/control.ts, tested in tests/unit/chaos/). */
+function ports() {
+  const model = { ec2: cloud.ec2, group: cloud.group };
   return { inventory: new LocalInventory(model, { autoScalingGroupName: GROUP_NAME }), lifecycle: new LocalLifecycle(model) };
 }
 
@@ -117,19 +118,3 @@ it('says no-active-action once the default result has applied', async () => {
   expect(cloud.group.member(action.instanceId)?.lifecycleState).toBe('Terminating:Wait');
 });
 
-it('fails an injected API fault as the adapters do: AwsRequestFailed with the cause', async () => {
-  cloud = localCloud({ desiredCapacity: 1 });
-  cloud.group.start();
-  await cloud.clock.sleep(10_000);
-  const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
-  const { inventory, lifecycle } = ports((operation) => (operation === 'CompleteLifecycleAction' || operation === 'DescribeAutoScalingGroups' ? throttled : undefined));
-  const action = launchActionOf(cloud.group.describe().instances[0]!.instanceId);
-
-  const completion = await lifecycle.complete(action, 'CONTINUE').catch((error: unknown) => error);
-  const describe = await inventory.describeGroup().catch((error: unknown) => error);
-
-  expect(completion).toBeInstanceOf(AwsRequestFailed);
-  expect((completion as AwsRequestFailed).cause).toBe(throttled);
-  expect((describe as Error).message).toBe('DescribeAutoScalingGroups failed: ThrottlingException: Rate exceeded');
-  expect(cloud.group.member(action.instanceId)?.lifecycleState).toBe('Pending:Wait');
-});

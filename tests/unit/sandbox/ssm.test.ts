@@ -147,6 +147,26 @@ function statusStdout(node: string, view: Members): string {
 }
 
 describe('LocalNodeShell', () => {
+  it('sends one step of NodeRestart to every node of a losing side in one command, parameters as SSM exports them', async () => {
+    const { targets, runCommand, shell } = setUp();
+    const restarted = readFileSync(join(__dirname, '../rabbitmq/fixtures/NodeRestart.restarted.stdout'), 'utf8');
+    for (const id of ['i-d', 'i-e']) {
+      targets.agents.set(id, { state: 'ready', since: 0 });
+      targets.answers.set(id, { exitCode: 0, stdout: restarted, stderr: '' });
+    }
+    const params = { Survivors: 'rabbit@ip-10-0-0-1,rabbit@ip-10-0-0-2', Step: 'stop', TimeoutSeconds: '60' } as const;
+
+    const results = await shell.runOnMany(['i-d', 'i-e'], 'restart', params);
+
+    expect(runCommand.sent).toHaveLength(1);
+    expect(targets.ran).toEqual([
+      { instanceId: 'i-d', document: 'NodeRestart', params },
+      { instanceId: 'i-e', document: 'NodeRestart', params },
+    ]);
+    expect(results.get('i-e')).toMatchObject({ done: true, running: true });
+    await expect(shell.run('i-d', 'restart', { ...params, Survivors: 'rabbit@a;reboot' })).rejects.toBeInstanceOf(AwsRequestFailed);
+  });
+
   it('reads many statuses through the listing and fetches one full output per view, as the AWS adapter does', async () => {
     const { targets, runCommand, shell } = setUp();
     const ids = Array.from({ length: 120 }, (_, n) => `i-${n}`);

@@ -27,6 +27,10 @@ export interface FakeInstance {
   node: { name: string; version: string; running: boolean; member: boolean; drained: boolean; critical?: { reason: 'quorum-critical' | 'mirror-sync-critical'; until: number } };
   /** the join command returns while the node is still outside the cluster */
   joinFailsSilently?: boolean;
+  /** pause_minority holds the node's app stopped (NodeStatus: paused) */
+  paused?: boolean;
+  /** a partition outlived the cut: the running nodes this node still sees, and those it reports unreachable */
+  partition?: { view: string[]; unreachable: string[]; cutLasts?: boolean };
 }
 
 export interface Call { at: number; port: 'asg' | 'ec2' | 'ssm' | 'elb' | 'lifecycle' | 'queue'; op: string; instanceId?: string; args?: unknown }
@@ -45,11 +49,13 @@ export class FakeCloud {
   /** default queue type of vhost "/"; '' until warren sets it */
   defaultQueueType = '';
   readonly targets = new Map<string, TargetState>();
-  readonly actions = new Map<string, { hook: string; state: 'open' | 'CONTINUE' | 'ABANDON' }>();
+  readonly actions = new Map<string, { hook: 'launch' | 'terminate'; state: 'open' | 'CONTINUE' | 'ABANDON' }>();
   readonly metricLog: Array<{ name: string; value: number }> = [];
   readonly logs: Array<{ level: string; message: string; extra?: Record<string, unknown> }> = [];
   readonly reconcileRequests: string[] = [];
   readonly commandFailures = new Map<string, number>();
+  /** every step of NodeRestart that ran, in order */
+  readonly restartSteps: Array<{ instanceId: string; step: string }> = [];
   /** targets that never finish draining */
   stuckDraining = false;
   joinMs = 20_000;
@@ -103,6 +109,15 @@ export class FakeCloud {
     return instance;
   }
 
+  /** Running members split into sides (instance ids) that each see only themselves and report the others partitioned. */
+  partitionInto(...sides: string[][]): void {
+    const names = sides.map((side) => side.map((id) => this.get(id).node.name).sort());
+    sides.forEach((side, n) => {
+      const unreachable = names.filter((_, other) => other !== n).flat().sort();
+      for (const id of side) this.get(id).partition = { view: names[n]!, unreachable };
+    });
+  }
+
   get(id: string): FakeInstance {
     const instance = this.instances.get(id);
     if (!instance) throw new Error(`no fake instance ${id}`);
@@ -143,8 +158,8 @@ export class FakeCloud {
     return { kind: 'terminate', id: `evt-terminate-${id}`, time: this.clock.now(), instanceId: id, action: this.actionRef(id, 'terminate', group) };
   }
 
-  private actionRef(instanceId: string, hook: string, group: string): LifecycleActionRef {
-    return { autoScalingGroupName: group, lifecycleHookName: hook, lifecycleActionToken: `token-${instanceId}`, instanceId };
+  private actionRef(instanceId: string, hook: 'launch' | 'terminate', group: string): LifecycleActionRef {
+    return { autoScalingGroupName: group, lifecycleHookName: this.config.lifecycleHooks[hook], lifecycleActionToken: `token-${instanceId}`, instanceId };
   }
 
   deps(overrides: Partial<Deps> = {}): Deps {
@@ -212,7 +227,7 @@ export class FakeCloud {
 
   private openAction(ref: LifecycleActionRef) {
     const action = this.actions.get(ref.instanceId);
-    return action && action.state === 'open' && action.hook === ref.lifecycleHookName ? action : undefined;
+    return action && action.state === 'open' && this.config.lifecycleHooks[action.hook] === ref.lifecycleHookName ? action : undefined;
   }
 
   readonly nodes: NodeShell = {

@@ -56,6 +56,8 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
     case 'drain':
       node.drained = true;
       return { node: node.name, drained: true };
+    case 'restart':
+      return restart(cloud, instance, params as NodeOperationParams['restart']);
   }
 }
 
@@ -78,18 +80,48 @@ function applyPolicy(cloud: FakeCloud, instance: FakeInstance, params: PolicyPar
   return policy;
 }
 
+/** NodeRestart: stops only while a survivor runs (as seen from outside any partition), never starts a paused node. */
+function restart(cloud: FakeCloud, instance: FakeInstance, params: NodeOperationParams['restart']): NodeOperationResult['restart'] {
+  const node = instance.node;
+  const step = params.Step;
+  const survivors = params.Survivors.split(',');
+  const survivorRuns = !instance.partition?.cutLasts && [...cloud.instances.values()].some((i) => survivors.includes(i.node.name) && i.node.running && i.node.member);
+  if (step !== 'start' && node.running) {
+    if (!survivorRuns) return { node: node.name, step, done: false, reason: 'no-survivor-running', detail: `none of ${params.Survivors} answers` };
+    cloud.restartSteps.push({ instanceId: instance.id, step: 'stop' });
+    node.running = false;
+    // RabbitMQ forgets a partition once no node of the other side runs: the loser leaves every report
+    for (const other of cloud.instances.values()) {
+      if (!other.partition) continue;
+      other.partition.view = other.partition.view.filter((name) => name !== node.name);
+      other.partition.unreachable = other.partition.unreachable.filter((name) => name !== node.name);
+      if (other.partition.unreachable.length === 0) delete other.partition;
+    }
+    delete instance.partition;
+  }
+  if (step !== 'stop' && !node.running) {
+    if (instance.paused) return { node: node.name, step, done: false, reason: 'paused', detail: 'held by pause_minority' };
+    cloud.restartSteps.push({ instanceId: instance.id, step: 'start' });
+    node.running = true;
+  }
+  return { node: node.name, step, done: true, running: node.running, members: membersSeenBy(cloud, instance), partitions: partitionsOf(instance) };
+}
+
+const partitionsOf = (instance: FakeInstance): Record<string, string[]> => (instance.partition ? { [instance.node.name]: instance.partition.unreachable } : {});
+
 function membersSeenBy(cloud: FakeCloud, instance: FakeInstance) {
   const node = instance.node;
   if (!node.running) return { all: [], running: [] };
   if (!node.member) return { all: [node.name], running: [node.name] };
+  if (instance.partition) return { all: cloud.allMembers(), running: instance.partition.view };
   return { all: cloud.allMembers(), running: cloud.runningMembers() };
 }
 
 function status(cloud: FakeCloud, instance: FakeInstance): NodeStatus {
   const node = instance.node;
   return {
-    node: node.name, version: node.version, running: node.running, members: membersSeenBy(cloud, instance),
-    partitions: {}, alarms: [], cookieHash: 'c0ffee', policies: node.running ? [...cloud.policies] : [],
+    node: node.name, version: node.version, running: node.running, paused: !node.running && !!instance.paused, members: membersSeenBy(cloud, instance),
+    partitions: partitionsOf(instance), alarms: [], cookieHash: 'c0ffee', policies: node.running ? [...cloud.policies] : [],
     defaultQueueType: node.running ? cloud.defaultQueueType : '', underMaintenance: node.running && node.drained,
   };
 }

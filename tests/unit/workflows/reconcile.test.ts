@@ -1,6 +1,7 @@
 import type { EventOf } from '../../../shared/events/types';
 import { launch } from '../../../shared/workflows/launch';
 import { resetPolicyNotes } from '../../../shared/workflows/policy-choice';
+import { LAUNCH_EVENT_GRACE_MS } from '../../../shared/workflows/orphaned-hooks';
 import { reconcile } from '../../../shared/workflows/reconcile';
 import { FakeCloud } from './fake-cloud';
 
@@ -54,23 +55,75 @@ describe('reconcile workflow', () => {
     expect(cloud.metricLog).toContainEqual({ name: 'gauge:ClusterMembersRunning', value: 2 });
   });
 
-  it('leaves instances in Pending:* and Terminating:* to their hooks', async () => {
+  it('leaves a launch younger than the grace to its event', async () => {
     const cloud = new FakeCloud();
     cloud.addMember('i-a');
     cloud.addMember('i-b');
     cloud.policies.add('ha-all');
-    cloud.addLaunching('i-new');
-    cloud.targets.set('i-new', 'initial');
-    cloud.addMember('i-old');
-    cloud.startTerminating('i-old');
-    cloud.get('i-old').node.running = false;
+    cloud.addLaunching('i-new', 0);
+    cloud.clock.advance(LAUNCH_EVENT_GRACE_MS - 1_000);
 
     const outcome = await reconcile(tick(cloud), cloud.deps());
 
     expect(outcome.details!.actions).toEqual([]);
-    expect(cloud.targets.get('i-new')).toBe('initial');
-    expect(cloud.targets.get('i-old')).toBe('healthy');
-    expect(cloud.allMembers()).toContain(cloud.get('i-old').node.name);
+    expect(outcome.details!.adoptedHooks).toBeUndefined();
+    expect(cloud.actions.get('i-new')?.state).toBe('open');
+    expect(cloud.commands().filter((c) => c.instanceId === 'i-new')).toEqual([]);
+  });
+
+  it('takes over a launch whose event never came: joined, verified, registered, CONTINUE; the late event is a no-op', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a');
+    cloud.addMember('i-b');
+    cloud.policies.add('ha-all');
+    cloud.addLaunching('i-new', 0);
+    cloud.clock.advance(LAUNCH_EVENT_GRACE_MS);
+
+    const outcome = await reconcile(tick(cloud), cloud.deps());
+
+    expect(outcome.details!.adoptedHooks).toEqual([{ instanceId: 'i-new', transition: 'launch', result: 'continued' }]);
+    expect(cloud.actions.get('i-new')?.state).toBe('CONTINUE');
+    expect(cloud.runningMembers()).toContain(cloud.get('i-new').node.name);
+    expect(cloud.indexOf('ssm', 'join', 'i-new')).toBeLessThan(cloud.indexOf('elb', 'register', 'i-new'));
+    expect(cloud.metric('OrphanedHooksAdopted')).toBe(1);
+    // the hook is named by instance id: reconcile has no token
+    const completion = cloud.calls.find((c) => c.port === 'lifecycle' && c.op === 'complete');
+    expect(completion).toMatchObject({ instanceId: 'i-new', args: 'CONTINUE' });
+
+    const late = await launch(cloud.launchEvent('i-new'), cloud.deps());
+    expect(late).toEqual({ result: 'done', reason: 'lifecycle action already completed' });
+  });
+
+  it('takes over a termination whose event never came: out of traffic, left, forgotten, CONTINUE', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a');
+    cloud.addMember('i-b');
+    cloud.addMember('i-old');
+    cloud.policies.add('ha-all');
+    cloud.startTerminating('i-old');
+
+    const outcome = await reconcile(tick(cloud), cloud.deps());
+
+    expect(outcome.details!.adoptedHooks).toEqual([{ instanceId: 'i-old', transition: 'terminate', result: 'continued' }]);
+    expect(cloud.actions.get('i-old')?.state).toBe('CONTINUE');
+    expect(cloud.allMembers()).not.toContain(cloud.get('i-old').node.name);
+    expect(cloud.indexOf('elb', 'deregister', 'i-old')).toBeLessThan(cloud.indexOf('ssm', 'leave', 'i-old'));
+    expect(cloud.runningMembers()).toHaveLength(2);
+  });
+
+  it('lists hooks without their event on a dry run and takes none over', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a');
+    cloud.addMember('i-b');
+    cloud.addMember('i-old');
+    cloud.policies.add('ha-all');
+    cloud.startTerminating('i-old');
+
+    const outcome = await reconcile(tick(cloud, true), cloud.deps());
+
+    expect(outcome.details!.orphanedHooks).toEqual([{ instanceId: 'i-old', transition: 'terminate' }]);
+    expect(cloud.actions.get('i-old')?.state).toBe('open');
+    expect(cloud.commands('leave')).toHaveLength(0);
   });
 
   it('does not forget a stopped node whose instance EC2 still runs, nor a member with no known instance (invariant 1)', async () => {
@@ -166,5 +219,94 @@ describe('reconcile workflow', () => {
     expect(cloud.calls.filter((c) => c.port === 'elb' && c.instanceId === 'i-spot').map((c) => c.op)).toEqual(['deregister']);
     expect(again.details!.actions).toEqual([]);
     expect(cloud.logs.some((l) => l.extra?.kind === 'under-maintenance' && l.extra.instanceId === 'i-spot')).toBe(true);
+  });
+});
+
+describe('reconcile of a partition that outlived the cut', () => {
+  function partitioned(...sides: string[][]) {
+    const cloud = new FakeCloud();
+    for (const id of sides.flat()) cloud.addMember(id);
+    cloud.policies.add('ha-all');
+    cloud.partitionInto(...sides);
+    return cloud;
+  }
+  const gauge = (cloud: FakeCloud, name: string) => cloud.metricLog.filter((m) => m.name === `gauge:${name}`).map((m) => m.value);
+
+  it('restarts the losing node only, before any other repair, and the partition is gone on the next tick', async () => {
+    const cloud = partitioned(['i-a', 'i-b'], ['i-c']);
+
+    const outcome = await reconcile(tick(cloud), cloud.deps());
+
+    expect(outcome.result).toBe('acted');
+    expect(cloud.commands('restart').map((c) => [c.instanceId, c.args])).toEqual([
+      ['i-c', { Survivors: [cloud.get('i-a').node.name, cloud.get('i-b').node.name].join(','), Step: 'restart', TimeoutSeconds: String(cloud.config.bounds.ssmCommandSeconds) }],
+    ]);
+    expect(cloud.restartSteps).toEqual([{ instanceId: 'i-c', step: 'stop' }, { instanceId: 'i-c', step: 'start' }]);
+    expect(cloud.commands('join')).toEqual([]);
+    expect(cloud.metric('PartitionRepairs')).toBe(1);
+    expect(cloud.indexOf('ssm', 'restart', 'i-c')).toBeLessThan(cloud.indexOf('elb', 'deregister', 'i-c'));
+    expect(cloud.logs).toContainEqual(expect.objectContaining({ message: 'reconcile partition decision', extra: expect.objectContaining({ restart: [cloud.get('i-c').node.name] }) }));
+
+    await reconcile(tick(cloud), cloud.deps());
+
+    expect(gauge(cloud, 'Partitions')).toEqual([3, 0]);
+    expect(cloud.runningMembers()).toHaveLength(3);
+    expect(cloud.commands('restart')).toHaveLength(1);
+  });
+
+  it('stops every node of the losing side before any of them starts (the documented recovery)', async () => {
+    const cloud = partitioned(['i-a', 'i-b', 'i-c'], ['i-d', 'i-e']);
+
+    await reconcile(tick(cloud), cloud.deps());
+
+    expect(cloud.restartSteps).toEqual([
+      { instanceId: 'i-d', step: 'stop' }, { instanceId: 'i-e', step: 'stop' },
+      { instanceId: 'i-d', step: 'start' }, { instanceId: 'i-e', step: 'start' },
+    ]);
+    expect(cloud.restartSteps.some((s) => ['i-a', 'i-b', 'i-c'].includes(s.instanceId))).toBe(false);
+    expect(cloud.metric('PartitionRepairs')).toBe(1);
+  });
+
+  it('starts none of the losing side when the stop fails on one of them, and fails the tick for a retry', async () => {
+    const cloud = partitioned(['i-a', 'i-b', 'i-c'], ['i-d', 'i-e']);
+    cloud.failCommand('i-e', 'restart', 1);
+
+    await expect(reconcile(tick(cloud), cloud.deps())).rejects.toThrow(/reconcile actions failed: restart, restart/);
+
+    expect(cloud.restartSteps).toEqual([{ instanceId: 'i-d', step: 'stop' }]);
+    expect(cloud.metric('PartitionRepairs')).toBe(0);
+    expect(cloud.metric('ReconcileActionsFailed')).toBe(2);
+
+    // the next tick restarts the loser still running first, then joins the one left stopped
+    await reconcile(tick(cloud), cloud.deps());
+
+    const ops = cloud.commands().map((c) => c.op).filter((op) => op !== 'runOnMany:status');
+    expect(ops.indexOf('restart')).toBeLessThan(ops.indexOf('join'));
+    expect(cloud.runningMembers()).toHaveLength(5);
+  });
+
+  it('leaves the losing side running when no survivor answers from it (the cut may last)', async () => {
+    const cloud = partitioned(['i-a', 'i-b'], ['i-c']);
+    cloud.get('i-c').partition!.cutLasts = true;
+
+    await expect(reconcile(tick(cloud), cloud.deps())).rejects.toThrow(/restart/);
+
+    expect(cloud.logs).toContainEqual(expect.objectContaining({ message: 'reconcile action failed', extra: expect.objectContaining({ error: expect.stringContaining('no-survivor-running') }) }));
+    expect(cloud.restartSteps).toEqual([]);
+    expect(cloud.get('i-c').node.running).toBe(true);
+  });
+
+  it('does not join a member that pause_minority paused', async () => {
+    const cloud = new FakeCloud();
+    for (const id of ['i-a', 'i-b', 'i-c']) cloud.addMember(id);
+    cloud.policies.add('ha-all');
+    Object.assign(cloud.get('i-c'), { paused: true });
+    cloud.get('i-c').node.running = false;
+
+    await reconcile(tick(cloud), cloud.deps());
+
+    expect(cloud.commands('join')).toEqual([]);
+    expect(cloud.commands('restart')).toEqual([]);
+    expect(cloud.logs).toContainEqual(expect.objectContaining({ extra: expect.objectContaining({ kind: 'paused', instanceId: 'i-c' }) }));
   });
 });
