@@ -3,7 +3,7 @@ import type { QueueResult, SoakReport } from './soak';
 /** The short markdown summary of a soak: what was injected, how the cluster came back, what was lost, what broke. */
 export function formatReport(report: SoakReport): string {
   const lines: string[] = [];
-  lines.push(`# Chaos soak: seed ${report.seed}, ${report.rounds} rounds`);
+  lines.push(`# Chaos soak: seed ${report.seed}, ${report.rounds} rounds, ${report.faults.tookEffectTotal} faults took effect`);
   lines.push('');
   lines.push(`RabbitMQ ${report.rabbitmq} (${report.network}), started ${report.startedAt}, ${Math.round(report.durationSeconds / 60)} min.`);
   lines.push('');

@@ -10,7 +10,10 @@ import { ChaosControl, INJECTED, type Violation } from './control';
 import { describeFault, FAULT_KINDS, FaultPlanner, type FaultKind, type PlannedFault } from './faults';
 
 export interface SoakOptions {
+  /** at most this many rounds */
   rounds: number;
+  /** stop after the round in which this many faults have taken effect */
+  untilFaults?: number;
   seed: number;
   rabbitmq?: RabbitMqMajor;
   /** starting size; scale faults keep the group between minNodes and maxNodes */
@@ -110,7 +113,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }
     log(`clients: publishing with confirms and consuming on chaos-quorum and chaos-classic through ${first.loadBalancer.amqp}`);
 
-    for (let round = 1; round <= options.rounds; round++) {
+    let tookEffect = 0;
+    for (let round = 1; round <= options.rounds && tookEffect < (options.untilFaults ?? Infinity); round++) {
       control.round = round;
       const desired = sandbox.group.describe().desiredCapacity;
       const plan = planner.draw(round, { desiredCapacity: desired, minCapacity: minNodes, maxCapacity: maxNodes, partitions: sandbox.mode === 'namespaces' });
@@ -133,6 +137,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 
       // the cluster fault is applied directly; a control fault counts once it hit a call, an event or a command
       const took = [...new Set([cluster.kind, ...control.hits.slice(hitsBefore).map((hit) => hit.kind)])];
+      tookEffect += took.length;
       roundLog.push({ round, faults: plan.faults.map(describeFault), took, converged: outcome.converged, convergeSeconds: seconds, ...(outcome.converged ? {} : { reasons: outcome.reasons }) });
       if (!outcome.converged) control.violation('running members equal InService instances', `not converged after ${Math.round(bound / 1000)} s: ${outcome.reasons.join('; ')}`);
       checkRound(sandbox, control, activitiesBefore, cluster);
@@ -149,22 +154,22 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }
 
     const messages = await finishClients(sandbox, clients, log);
-    const tookEffect: Record<string, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0]));
-    for (const record of roundLog) for (const kind of record.took) tookEffect[kind] = (tookEffect[kind] ?? 0) + 1;
+    const perKind: Record<string, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0]));
+    for (const record of roundLog) for (const kind of record.took) perKind[kind] = (perKind[kind] ?? 0) + 1;
     const times = roundLog.map((r) => r.convergeSeconds).sort((a, b) => a - b);
     const slowest = roundLog.reduce((worst, r) => (r.convergeSeconds > worst.convergeSeconds ? r : worst), roundLog[0] ?? { round: 0, convergeSeconds: 0 });
     return {
       seed: options.seed,
-      rounds: options.rounds,
+      rounds: roundLog.length,
       rabbitmq: sandbox.rabbitmq.version,
       network: sandbox.mode,
       startedAt: new Date(began).toISOString(),
       durationSeconds: Math.round((Date.now() - began) / 1000),
       faults: {
         drawn,
-        tookEffect,
+        tookEffect: perKind,
         drawnTotal: Object.values(drawn).reduce((a, b) => a + b, 0),
-        tookEffectTotal: Object.values(tookEffect).reduce((a, b) => a + b, 0),
+        tookEffectTotal: tookEffect,
       },
       roundsConverged: roundLog.filter((r) => r.converged).length,
       slowestConvergence: { round: slowest.round, seconds: round1(slowest.convergeSeconds) },
