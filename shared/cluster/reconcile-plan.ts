@@ -34,6 +34,12 @@ export type ReconcileFinding =
   | { kind: 'partitioned'; nodes: string[] }
   /** pause_minority stopped the app of this member and starts it itself: joining it would split the brain */
   | { kind: 'paused'; node: string; instanceId: string }
+  /**
+   * the cluster counts this running node a member, but it runs without the cluster: cut off, before
+   * partition handling noticed (up to net_ticktime). A join cannot help (the node is already a member
+   * and cannot reach its peers): left to pause_minority, and to the restart of a losing side after.
+   */
+  | { kind: 'split-member'; node: string; instanceId: string }
   | { kind: 'under-maintenance'; node: string; instanceId: string };
 
 export interface ReconcilePlan {
@@ -136,6 +142,8 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
       verified.add(instanceId);
     } else if (!status.running && status.paused) {
       findings.push({ kind: 'paused', node: status.node, instanceId });
+    } else if (status.running && allMembers.has(status.node)) {
+      findings.push({ kind: 'split-member', node: status.node, instanceId });
     } else if (main && !losers.has(status.node)) {
       // a node on a losing partition side is restarted into the winning side (or held), never joined
       actions.push({ kind: 'join', instanceId, node: status.node });

@@ -36,7 +36,7 @@ describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
   const winners = () => nodes.slice(0, 2);
   const loser = () => nodes[2]!;
 
-  /** What identifies a running app: the OS process and its rabbit_sup (both change when the app restarts). */
+  /** What identifies a running app: its OS process (new when the node restarts) and rabbit_sup (new when the app restarts). */
   const appIdentity = async (node: SandboxNode) =>
     (await cluster.rabbitmqctl(node, ['eval', 'list_to_binary(os:getpid() ++ " " ++ pid_to_list(whereis(rabbit_sup))).'])).stdout.trim();
   const status = async (node: SandboxNode): Promise<NodeStatus | Error> => {

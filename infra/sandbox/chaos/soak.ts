@@ -280,6 +280,15 @@ async function converge(sandbox: Sandbox, control: ChaosControl, boundMs: number
   let reasons: string[] = [];
   let clean = 0;
   while (Date.now() < until) {
+    // what the local cloud knows costs nothing; only then ask a node (each rabbitmqctl is an Erlang VM
+    // start, and polling them every second would take the CPU warren needs to converge)
+    const waiting = cheapDivergence(sandbox, control);
+    if (waiting.length > 0) {
+      reasons = waiting;
+      clean = 0;
+      await sleep(1_000);
+      continue;
+    }
     const status: SandboxStatus = await sandboxStatus(sandbox);
     const member = status.instances.find((i) => i.lifecycleState === 'InService' && status.members.running.includes(i.node ?? ''));
     if (member) await sandbox.ensureClientUser(member.id).catch(() => undefined);
@@ -293,6 +302,22 @@ async function converge(sandbox: Sandbox, control: ChaosControl, boundMs: number
     await sleep(1_000);
   }
   return { converged: false, reasons };
+}
+
+/** The part of convergence the local cloud answers without asking RabbitMQ. */
+function cheapDivergence(sandbox: Sandbox, control: ChaosControl): string[] {
+  const reasons: string[] = [];
+  const group = sandbox.group.describe();
+  const inService = group.instances.filter((i) => i.lifecycleState === 'InService');
+  if (inService.length !== group.desiredCapacity) reasons.push(`${inService.length} InService instances, desired ${group.desiredCapacity}`);
+  if (sandbox.group.activeActions().length > 0) reasons.push('lifecycle actions open');
+  if (sandbox.queue.depth() > 0) reasons.push(`${sandbox.queue.depth()} events still queued`);
+  if (control.lateUntil.some((at) => at > Date.now())) reasons.push('late events still on their way');
+  for (const { instanceId } of inService) {
+    const states = [sandbox.nlb.groups.amqp.stateOf(instanceId), sandbox.nlb.groups.management.stateOf(instanceId)];
+    if (states.some((state) => state !== 'healthy')) reasons.push(`${instanceId} targets ${states.join('/')}`);
+  }
+  return reasons;
 }
 
 /** The invariants the round's history shows: no hook left to time out, alarm bursts rate-limited. */
