@@ -19,6 +19,17 @@ function driftedCluster() {
   return cloud;
 }
 
+/** Two members and a third the group is terminating, whose terminate event never came. */
+function terminatingWithoutItsEvent(): FakeCloud {
+  const cloud = new FakeCloud();
+  cloud.addMember('i-a');
+  cloud.addMember('i-b');
+  cloud.addMember('i-old');
+  cloud.policies.add('ha-all');
+  cloud.startTerminating('i-old');
+  return cloud;
+}
+
 beforeEach(resetPolicyNotes);
 
 describe('reconcile workflow', () => {
@@ -95,12 +106,7 @@ describe('reconcile workflow', () => {
   });
 
   it('takes over a termination whose event never came: out of traffic, left, forgotten, CONTINUE', async () => {
-    const cloud = new FakeCloud();
-    cloud.addMember('i-a');
-    cloud.addMember('i-b');
-    cloud.addMember('i-old');
-    cloud.policies.add('ha-all');
-    cloud.startTerminating('i-old');
+    const cloud = terminatingWithoutItsEvent();
 
     const outcome = await reconcile(tick(cloud), cloud.deps());
 
@@ -112,12 +118,7 @@ describe('reconcile workflow', () => {
   });
 
   it('lists hooks without their event on a dry run and takes none over', async () => {
-    const cloud = new FakeCloud();
-    cloud.addMember('i-a');
-    cloud.addMember('i-b');
-    cloud.addMember('i-old');
-    cloud.policies.add('ha-all');
-    cloud.startTerminating('i-old');
+    const cloud = terminatingWithoutItsEvent();
 
     const outcome = await reconcile(tick(cloud, true), cloud.deps());
 
