@@ -91,7 +91,11 @@ export class LocalFifoQueue implements HealQueue {
       return;
     }
     const hiddenFor = (message.visibleAt ?? 0) - this.scheduler.now();
-    if (hiddenFor > 0) return;
+    if (hiddenFor > 0) {
+      // a timer may fire a millisecond early: look again when the message is visible, or it waits for the next send
+      this.scheduler.after(hiddenFor, () => void this.pump());
+      return;
+    }
     this.busy = true;
     message.receiveCount += 1;
     let ok = false;

@@ -10,6 +10,24 @@ function queueWith(consume: (message: QueuedMessage) => Promise<unknown>) {
 }
 
 describe('the sandbox FIFO queue', () => {
+  it('receives a failed message again even when the timer of its visibility fires a millisecond early', async () => {
+    const clock = new FakeClock();
+    const base = schedulerOn(clock);
+    // like setTimeout, which may fire just before Date.now() reaches the due time
+    const early = { now: base.now, after: (ms: number, task: () => void) => base.after(ms > 1 ? ms - 1 : ms, task) };
+    let receives = 0;
+    const queue = new LocalFifoQueue(early, async () => {
+      receives += 1;
+      if (receives === 1) throw new Error('transient');
+    }, { visibilityTimeoutMs: 5_000 });
+
+    queue.send('{"id":"a"}');
+    await queue.idle();
+
+    expect(receives).toBe(2);
+    expect(queue.depth()).toBe(0);
+  });
+
   it('drops a body sent again within five minutes and takes it after', async () => {
     const seen: string[] = [];
     const { clock, queue } = queueWith(async (m) => void seen.push(m.body));
