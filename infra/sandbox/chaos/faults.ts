@@ -8,6 +8,7 @@ import { unsafeUniformIntDistribution, type RandomGenerator } from 'pure-rand';
  */
 export const CLUSTER_FAULTS = ['asg-termination', 'crash', 'scale-out', 'scale-in', 'partition', 'alarm-burst'] as const;
 export const CONTROL_FAULTS = ['ssm-failure', 'ssm-timeout', 'api-throttling', 'api-5xx', 'duplicate-event', 'late-event', 'missed-event'] as const;
+/** control faults a round unless told otherwise */
 export const CONTROL_FAULTS_PER_ROUND = 3;
 export type ClusterFault = (typeof CLUSTER_FAULTS)[number];
 export type ControlFault = (typeof CONTROL_FAULTS)[number];
@@ -72,7 +73,10 @@ const REACHES: Record<ClusterFault, { events: EventTarget[]; documents: Document
 const CLUSTER_WEIGHTS: Record<ClusterFault, number> = { 'asg-termination': 3, crash: 3, 'scale-out': 2, 'scale-in': 2, partition: 2, 'alarm-burst': 1 };
 
 export class FaultPlanner {
-  constructor(private readonly rng: RandomGenerator) {}
+  constructor(
+    private readonly rng: RandomGenerator,
+    private readonly controlPerRound = CONTROL_FAULTS_PER_ROUND,
+  ) {}
 
   private int(from: number, to: number): number {
     return unsafeUniformIntDistribution(from, to, this.rng);
@@ -82,7 +86,7 @@ export class FaultPlanner {
     return items[this.int(0, items.length - 1)]!;
   }
 
-  /** One round: a cluster fault that fits the limits, then three different control faults aimed at what it sets in motion. */
+  /** One round: a cluster fault that fits the limits, then different control faults (three by default) aimed at what it sets in motion. */
   draw(round: number, limits: DrawLimits): RoundPlan {
     const allowed = CLUSTER_FAULTS.filter((kind) => {
       if (kind === 'scale-in') return limits.desiredCapacity > limits.minCapacity;
@@ -97,7 +101,8 @@ export class FaultPlanner {
     const reach = REACHES[kind];
     // an event fault needs an event to hit
     const kinds = CONTROL_FAULTS.filter((k) => reach.events.length > 0 || !/-event$/.test(k));
-    for (let i = 0; i < CONTROL_FAULTS_PER_ROUND; i++) {
+    const count = Math.min(this.controlPerRound, kinds.length);
+    for (let i = 0; i < count; i++) {
       const chosen = kinds.splice(this.int(0, kinds.length - 1), 1)[0]!;
       control.push(this.controlFault(chosen, reach));
     }

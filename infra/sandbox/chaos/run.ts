@@ -26,14 +26,15 @@ const rabbitmqMajor = (value: string): RabbitMqMajor => {
 async function main(): Promise<void> {
   const options = new Command('chaos')
     .description('inject faults into the sandbox cluster round after round and check that warren heals it without losing a confirmed message')
-    .option('--rounds <n>', 'rounds of faults (each: one cluster fault and three control-plane faults)', integer(1, 10_000), 10)
+    .option('--rounds <n>', 'rounds of faults (each: one cluster fault and --control-faults control-plane faults)', integer(1, 10_000), 10)
+    .option('--control-faults <n>', 'control-plane faults drawn a round, all of different kinds', integer(1, 7), 3)
     .option('--until-faults <n>', 'stop after the round in which this many faults have taken effect', integer(1, 100_000))
     .option('--seed <n>', 'seed of the fault schedule', integer(0, 2 ** 31 - 1), 1)
     .option('--report <file>', 'write the JSON report here, and the markdown summary next to it')
     .option('--rabbitmq <major>', 'RabbitMQ 3 (classic queues mirrored) or 4; default: the newest available', rabbitmqMajor)
     .option('--max-nodes <n>', 'scale-out stops here', integer(3, 9), 5)
     .parse()
-    .opts<{ rounds: number; untilFaults?: number; seed: number; report?: string; rabbitmq?: RabbitMqMajor; maxNodes: number }>();
+    .opts<{ rounds: number; controlFaults: number; untilFaults?: number; seed: number; report?: string; rabbitmq?: RabbitMqMajor; maxNodes: number }>();
   // the soak's own lines replace the functions' JSON logs; WARREN_CHAOS_LOGS=1 brings them back
   if (process.env.WARREN_CHAOS_LOGS !== '1') process.env.POWERTOOLS_LOG_LEVEL ??= 'CRITICAL';
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
   const report = await runSoak({
     rounds: options.rounds,
     untilFaults: options.untilFaults,
+    controlFaults: options.controlFaults,
     seed: options.seed,
     rabbitmq: options.rabbitmq,
     maxNodes: options.maxNodes,

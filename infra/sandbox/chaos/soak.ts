@@ -14,6 +14,8 @@ export interface SoakOptions {
   rounds: number;
   /** stop after the round in which this many faults have taken effect */
   untilFaults?: number;
+  /** control-plane faults a round (default 3) */
+  controlFaults?: number;
   seed: number;
   rabbitmq?: RabbitMqMajor;
   /** starting size; scale faults keep the group between minNodes and maxNodes */
@@ -86,7 +88,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const maxNodes = options.maxNodes ?? 5;
   const bound = options.convergeBoundMs ?? 360_000;
   const control = new ChaosControl();
-  const planner = new FaultPlanner(xoroshiro128plus(options.seed));
+  const planner = new FaultPlanner(xoroshiro128plus(options.seed), options.controlFaults);
   const sandbox = await Sandbox.start({
     nodes: options.nodes ?? 3,
     rabbitmq: options.rabbitmq,

@@ -8,6 +8,21 @@ const schedule = (seed: number, rounds: number, given: DrawLimits = limits): Rou
 };
 
 describe('the chaos soak fault planner', () => {
+  it('draws as many different control faults as asked, at most the kinds that can hit', () => {
+    const planner = new FaultPlanner(xoroshiro128plus(9), 4);
+    for (let round = 1; round <= 100; round++) {
+      const [, ...control] = planner.draw(round, limits).faults;
+      expect(control).toHaveLength(4);
+      expect(new Set(control.map((f) => f.kind)).size).toBe(4);
+    }
+    const all = new FaultPlanner(xoroshiro128plus(9), 7);
+    for (let round = 1; round <= 100; round++) {
+      const [cluster, ...control] = all.draw(round, limits).faults;
+      // a partition sets no event in motion: only the four call and command faults can hit it
+      expect(control).toHaveLength(cluster!.kind === 'partition' ? 4 : 7);
+    }
+  });
+
   it('draws the same schedule from the same seed, and another from another seed', () => {
     expect(schedule(42, 60)).toEqual(schedule(42, 60));
     expect(schedule(42, 60)).not.toEqual(schedule(43, 60));
