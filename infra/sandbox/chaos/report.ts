@@ -5,7 +5,10 @@ export function formatReport(report: SoakReport): string {
   const lines: string[] = [];
   lines.push(`# Chaos soak: seed ${report.seed}, ${report.rounds} rounds, ${report.faults.tookEffectTotal} faults took effect`);
   lines.push('');
-  lines.push(`RabbitMQ ${report.rabbitmq} (${report.network}), started ${report.startedAt}, ${Math.round(report.durationSeconds / 60)} min.`);
+  lines.push(
+    `RabbitMQ ${report.rabbitmq} (${report.network}), started ${report.startedAt}, ${Math.round(report.durationSeconds / 60)} min` +
+      `${report.stoppedEarly ? '; stopped early when asked (Ctrl-C / SIGTERM), after the last round shown' : ''}.`,
+  );
   lines.push('');
   lines.push('| fault | drawn | took effect |');
   lines.push('|---|---|---|');

@@ -39,7 +39,17 @@ async function main(): Promise<void> {
   if (process.env.WARREN_CHAOS_LOGS !== '1') process.env.POWERTOOLS_LOG_LEVEL ??= 'CRITICAL';
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   const began = Date.now();
+  // Ctrl-C (or SIGTERM) ends the soak after the round under way, still with the message check and the report
+  let stop = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stop) process.exit(130);
+      stop = true;
+      process.stdout.write(`\n${signal}: stopping after this round (again to abort)\n`);
+    });
+  }
   const report = await runSoak({
+    stopRequested: () => stop,
     rounds: options.rounds,
     untilFaults: options.untilFaults,
     controlFaults: options.controlFaults,

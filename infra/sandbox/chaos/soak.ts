@@ -16,6 +16,8 @@ export interface SoakOptions {
   untilFaults?: number;
   /** control-plane faults a round (default 3) */
   controlFaults?: number;
+  /** asked before each round: true ends the soak there, with the end checks and the report as usual */
+  stopRequested?: () => boolean;
   seed: number;
   rabbitmq?: RabbitMqMajor;
   /** starting size; scale faults keep the group between minNodes and maxNodes */
@@ -59,6 +61,8 @@ export interface RoundRecord {
 export interface SoakReport {
   seed: number;
   rounds: number;
+  /** true when the soak was asked to stop before its rounds or its faults were done */
+  stoppedEarly: boolean;
   rabbitmq: string;
   network: string;
   startedAt: string;
@@ -117,6 +121,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 
     let tookEffect = 0;
     for (let round = 1; round <= options.rounds && tookEffect < (options.untilFaults ?? Infinity); round++) {
+      if (options.stopRequested?.()) {
+        log(`stopping before round ${round}, as asked`);
+        break;
+      }
       control.round = round;
       const desired = sandbox.group.describe().desiredCapacity;
       const plan = planner.draw(round, { desiredCapacity: desired, minCapacity: minNodes, maxCapacity: maxNodes, partitions: sandbox.mode === 'namespaces' });
@@ -163,6 +171,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     return {
       seed: options.seed,
       rounds: roundLog.length,
+      stoppedEarly: options.stopRequested?.() ?? false,
       rabbitmq: sandbox.rabbitmq.version,
       network: sandbox.mode,
       startedAt: new Date(began).toISOString(),
