@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
-import { parseRabbitMqMajor, type RabbitMqMajor } from '../nodes';
+import { Command } from 'commander';
+import { integer, rabbitmqMajor } from '../cli/options';
+import type { RabbitMqMajor } from '../nodes';
 import { formatReport } from './report';
 import { runSoak } from './soak';
 
@@ -10,18 +11,6 @@ import { runSoak } from './soak';
  * sandbox. Writes the JSON report to FILE and the markdown summary next to it (FILE with .md); exits
  * non-zero when a confirmed quorum-queue message is missing or an invariant was violated.
  */
-const integer = (min: number, max: number) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
-  return n;
-};
-const rabbitmqMajor = (value: string): RabbitMqMajor => {
-  try {
-    return parseRabbitMqMajor(value);
-  } catch (error) {
-    throw new InvalidArgumentError((error as Error).message);
-  }
-};
 
 async function main(): Promise<void> {
   const options = new Command('chaos')

@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
-import { parseRabbitMqMajor, removeLeftovers, type RabbitMqMajor } from '../nodes';
+import { Command } from 'commander';
+import { removeLeftovers, type RabbitMqMajor } from '../nodes';
 import { processLives, type ProcessResult } from '../nodes/process';
 import type { SandboxStatus } from '../status';
 import { callDaemon, NOT_RUNNING, runningDaemon, statePaths, type StatePaths } from './control';
 import type { DaemonOptions } from './daemon';
+import { integer, rabbitmqMajor } from './options';
 import { formatStatus, progressPrinter } from './view';
 
 /** `warren sandbox ...`: every command but `up`, `down` and `logs` is one request to the daemon. */
@@ -22,18 +23,6 @@ const paths = statePaths();
 const stderr = (line: string) => process.stderr.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const rabbitmqMajor = (value: string): RabbitMqMajor => {
-  try {
-    return parseRabbitMqMajor(value);
-  } catch (error) {
-    throw new InvalidArgumentError((error as Error).message);
-  }
-};
-const integer = (min: number, max: number) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
-  return n;
-};
 
 /** A request to the running daemon, with the hint to start one when there is none. */
 async function ask<T>(route: string, body: unknown = {}, onProgress?: (reasons: string[]) => void): Promise<T> {
