@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { writeTemplates } from './build-templates';
+import { withPrivateTmpdir } from './private-tmpdir';
 import {
   defaultClusterName,
   deployPlan,
@@ -36,7 +37,7 @@ interface Options {
 function run(step: Step, dryRun: boolean): void {
   console.log(`\n== ${step.title}\n$ ${step.command} ${step.args.join(' ')}`);
   if (dryRun) return;
-  execFileSync(step.command, step.args, { cwd: ROOT, stdio: 'inherit' });
+  withPrivateTmpdir((env) => execFileSync(step.command, step.args, { cwd: ROOT, env, stdio: 'inherit' }));
 }
 
 function stackExists(stackName: string, target: Target, dryRun: boolean): boolean {

@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { withPrivateTmpdir } from '../../infra/deploy/private-tmpdir';
 
 /** What the infra tests share: packaging the functions stack offline, cfn-lint, and reading templates. */
 
@@ -21,18 +22,20 @@ export interface Template {
 
 /** `serverless package` with dummy credentials (Serverless v3 needs none to be real); returns the template. */
 export function packageFunctions(out: string = mkdtempSync(join(tmpdir(), 'warren-package-'))): { out: string; file: string; template: Template } {
-  execFileSync('npx', ['serverless', 'package', '--package', out], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
-      AWS_SECRET_ACCESS_KEY: 'not-a-real-secret',
-      AWS_REGION: 'us-east-1',
-      SLS_TELEMETRY_DISABLED: '1',
-    },
-    stdio: 'pipe',
-    timeout: 180_000,
-  });
+  withPrivateTmpdir((env) =>
+    execFileSync('npx', ['serverless', 'package', '--package', out], {
+      cwd: ROOT,
+      env: {
+        ...env,
+        AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
+        AWS_SECRET_ACCESS_KEY: 'not-a-real-secret',
+        AWS_REGION: 'us-east-1',
+        SLS_TELEMETRY_DISABLED: '1',
+      },
+      stdio: 'pipe',
+      timeout: 180_000,
+    }),
+  );
   const file = join(out, 'cloudformation-template-update-stack.json');
   return { out, file, template: JSON.parse(readFileSync(file, 'utf8')) };
 }

@@ -1,4 +1,5 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rules } from '../../infra/sandbox/rules';
 import { loadConfig } from '../../shared/config';
@@ -11,12 +12,19 @@ import { cfnLint, packageFunctions, ROOT, type Template } from './cloudformation
 describe('the functions stack, packaged offline', () => {
   let packaged: { out: string; file: string; template: Template };
   let template: Template;
+  let tempEntriesLeft: string[];
 
   beforeAll(() => {
+    const before = new Set(readdirSync(tmpdir()));
     packaged = packageFunctions();
     template = packaged.template;
+    tempEntriesLeft = readdirSync(tmpdir()).filter((entry) => !before.has(entry));
   }, 200_000);
   afterAll(() => rmSync(packaged.out, { recursive: true, force: true }));
+
+  it("leaves none of serverless-esbuild's zip staging directories (<function>-<pid>-<ms>-<hex>) in the OS temp dir", () => {
+    expect(tempEntriesLeft.filter((entry) => /^[\w-]+-\d+-\d{13}-[0-9a-f]{8}$/.test(entry))).toEqual([]);
+  });
 
   it('passes cfn-lint with no errors', () => {
     expect(cfnLint([packaged.file])).toBe('');

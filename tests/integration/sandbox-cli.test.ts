@@ -1,6 +1,6 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { RUNS_DIR } from '../../infra/sandbox/nodes';
 import { runProcess, type ProcessResult } from '../../infra/sandbox/nodes/process';
 import type { SandboxStatus } from '../../infra/sandbox/status';
@@ -27,6 +27,7 @@ async function leftoversOf(run: string): Promise<string[]> {
 
 afterAll(async () => {
   await warren('down');
+  rmSync(dirname(stateDir), { recursive: true, force: true });
 });
 
 describe('warren sandbox, the command line', () => {
