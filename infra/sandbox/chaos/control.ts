@@ -97,6 +97,21 @@ export class ChaosControl {
     return left;
   }
 
+  /**
+   * What explains a dead letter of `round`: the injected fault its error names, as "<kind>: <what>",
+   * looked for among the hits of this round and the one before (a message is retried for about 40 s).
+   * Only this control writes INJECTED, so an error that carries it is explained even when no single
+   * hit matches; a timed-out or undeliverable command is explained by an ssm-timeout hit.
+   */
+  explain(error: string, round: number): string | undefined {
+    const recent = this.hits.filter((hit) => hit.round >= round - 1).reverse();
+    const named = recent.find((hit) => names(error, hit));
+    if (named) return `${named.kind}: ${named.what}`;
+    if (error.includes(INJECTED)) return 'an injected failure (no single hit matched)';
+    const timeout = /TimedOut|Undeliverable/.test(error) ? recent.find((hit) => hit.kind === 'ssm-timeout') : undefined;
+    return timeout && `ssm-timeout (not matched to one command): ${timeout.what}`;
+  }
+
   /** The ports warren's workflows get: the same objects, each call first through the faults and the checks. */
   wrap = (ports: SandboxPorts): SandboxPorts => ({
     inventory: this.port('inventory', ports.inventory),
@@ -177,6 +192,26 @@ export class ChaosControl {
     if (answer && !(answer instanceof Error) && answer.exitCode === 0 && answer.stdout.trim() === 'true') {
       this.violation('no forget of a running node', `${nodeName} forgotten while its RabbitMQ app runs`);
     }
+  }
+}
+
+/**
+ * Whether `error` is the failure `hit` injected. An API hit's `what` is "<Operation> (<method>)" and
+ * the adapters' error reads "<Operation> failed: <error name>: ..."; a command hit's is
+ * "<Document> on <instance>" and a failed command's error names the instance.
+ */
+function names(error: string, hit: Hit): boolean {
+  const [subject = '', , instanceId = ''] = hit.what.split(' ');
+  switch (hit.kind) {
+    case 'api-throttling':
+    case 'api-5xx':
+      return error.includes(INJECTED) && error.includes(`${subject} failed: ${API_ERRORS[hit.kind].name}`);
+    case 'ssm-failure':
+      return error.includes(`${INJECTED}: ${subject} failed`) && error.includes(instanceId);
+    case 'ssm-timeout':
+      return /TimedOut|Undeliverable/.test(error) && instanceId !== '' && error.includes(instanceId);
+    default:
+      return false;
   }
 }
 

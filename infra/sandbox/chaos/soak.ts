@@ -152,7 +152,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       if (!outcome.converged) control.violation('running members equal InService instances', `not converged after ${Math.round(bound / 1000)} s: ${outcome.reasons.join('; ')}`);
       checkRound(sandbox, control, activitiesBefore, cluster);
       for (const letter of sandbox.queue.deadLetters.slice(deadBefore)) {
-        const explainedBy = explain(letter.error, control, round);
+        const explainedBy = control.explain(letter.error, round);
         deadLetters.push({ round, error: letter.error, ...(explainedBy ? { explainedBy } : {}) });
         if (!explainedBy) control.violation('every DLQ entry explained', letter.error);
       }
@@ -341,14 +341,6 @@ function checkRound(sandbox: Sandbox, control: ChaosControl, activitiesBefore: n
     const replaced = new Set(activities.filter((a) => a.to === 'Terminating' && /SetInstanceHealth/.test(a.cause)).map((a) => a.instanceId));
     if (replaced.size > 1) control.violation('alarm repairs rate-limited', `one burst replaced ${replaced.size} instances: ${[...replaced].join(', ')}`);
   }
-}
-
-/** A dead letter is explained when its error carries a fault this soak injected in this round or the one before. */
-function explain(error: string, control: ChaosControl, round: number): string | undefined {
-  const recent = control.hits.filter((hit) => hit.round >= round - 1);
-  if (error.includes(INJECTED)) return recent.find((hit) => hit.kind.startsWith('api') || hit.kind === 'ssm-failure')?.kind ?? 'an injected failure';
-  if (/TimedOut|Undeliverable/.test(error)) return recent.find((hit) => hit.kind === 'ssm-timeout')?.kind;
-  return undefined;
 }
 
 async function finishClients(

@@ -66,4 +66,35 @@ describe('the chaos control between warren and the sandbox', () => {
     expect(calls).toEqual(['deregister']);
     expect(control.hits).toEqual([]);
   });
+
+  it('explains a dead letter by the injected fault its error names, not by another fault of the round', async () => {
+    const control = new ChaosControl();
+    control.round = 7;
+    const { ports } = countingPorts();
+    const wrapped = control.wrap(ports);
+    control.armApiFault('api-throttling', 'DeregisterTargets', 1);
+    control.armApiFault('api-5xx', 'CompleteLifecycleAction', 1);
+    const throttled = (await wrapped.targets.deregister('i-1').catch((e: unknown) => e)) as Error;
+    const failed = (await wrapped.lifecycle.complete({ autoScalingGroupName: 'g', lifecycleHookName: 'h', instanceId: 'i-1' }, 'CONTINUE').catch((e: unknown) => e)) as Error;
+    // what the soak's ssm faults record when the local Run Command takes them
+    control.hits.push({ round: 7, kind: 'ssm-failure', what: 'NodeJoin on i-a01' }, { round: 7, kind: 'ssm-timeout', what: 'NodeLeave on i-b02' });
+    const letter = (error: Error) => `${error.name}: ${error.message}`;
+
+    expect(control.explain(letter(throttled), 7)).toBe('api-throttling: DeregisterTargets (targets.deregister)');
+    expect(control.explain(letter(failed), 8)).toBe('api-5xx: CompleteLifecycleAction (lifecycle.complete)');
+    expect(control.explain(`NodeCommandFailed: join on i-a01 ended Failed: ${INJECTED}: NodeJoin failed`, 7)).toBe('ssm-failure: NodeJoin on i-a01');
+    expect(control.explain('NodeCommandFailed: leave on i-b02 ended TimedOut: injected execution timeout', 7)).toBe('ssm-timeout: NodeLeave on i-b02');
+  });
+
+  it('leaves unexplained a dead letter that no injected fault accounts for', () => {
+    const control = new ChaosControl();
+    control.hits.push({ round: 2, kind: 'ssm-timeout', what: 'NodeJoin on i-a01' }, { round: 3, kind: 'api-5xx', what: 'CreateTags (inventory.tagNodeName)' });
+
+    expect(control.explain('NodeCommandFailed: join on i-c03 ended Failed: Error: unable to perform an operation on node', 3)).toBeUndefined();
+    // a timeout is explained only by an ssm-timeout of this round or the one before
+    expect(control.explain('NodeCommandFailed: join on i-c03 ended TimedOut: DeliveryTimedOut', 4)).toBeUndefined();
+    expect(control.explain('NodeCommandFailed: join on i-c03 ended TimedOut: DeliveryTimedOut', 3)).toBe('ssm-timeout (not matched to one command): NodeJoin on i-a01');
+    // only the chaos control writes the marker, so it explains by itself
+    expect(control.explain(`AwsRequestFailed: SendCommand failed: ThrottlingException: Rate exceeded [${INJECTED}]`, 9)).toBe('an injected failure (no single hit matched)');
+  });
 });
