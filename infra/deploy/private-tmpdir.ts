@@ -9,10 +9,10 @@ import { join } from 'node:path';
  * non-recursive remove whose error it swallows, floydspace/serverless-esbuild#589), about 11 MB per
  * function per run.
  */
-export function withPrivateTmpdir<T>(run: (env: NodeJS.ProcessEnv) => T, base: NodeJS.ProcessEnv = process.env): T {
+export function withPrivateTmpdir<T>(run: (env: NodeJS.ProcessEnv) => T): T {
   const scratch = mkdtempSync(join(tmpdir(), 'warren-tmp-'));
   try {
-    return run({ ...base, TMPDIR: scratch });
+    return run({ ...process.env, TMPDIR: scratch });
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -303,11 +303,7 @@ async function converge(sandbox: Sandbox, control: ChaosControl, boundMs: number
     const status: SandboxStatus = await sandboxStatus(sandbox);
     const member = status.instances.find((i) => i.lifecycleState === 'InService' && status.members.running.includes(i.node ?? ''));
     if (member) await sandbox.ensureClientUser(member.id).catch(() => undefined);
-    reasons = divergence(status, policy);
-    const open = sandbox.group.activeActions();
-    if (open.length > 0) reasons.push(`lifecycle actions open: ${open.map((a) => `${a.instanceId} ${a.transition}`).join(', ')}`);
-    const late = control.lateUntil.filter((at) => at > Date.now());
-    if (late.length > 0) reasons.push(`${late.length} late events still on their way`);
+    reasons = [...divergence(status, policy), ...inFlight(sandbox, control)];
     clean = reasons.length === 0 ? clean + 1 : 0;
     if (clean >= 2) return { converged: true, reasons: [] };
     await sleep(1_000);
@@ -315,15 +311,23 @@ async function converge(sandbox: Sandbox, control: ChaosControl, boundMs: number
   return { converged: false, reasons };
 }
 
+/** What is still under way beyond the sandbox's own divergence: open lifecycle actions, late events. */
+function inFlight(sandbox: Sandbox, control: ChaosControl): string[] {
+  const reasons: string[] = [];
+  const open = sandbox.group.activeActions();
+  if (open.length > 0) reasons.push(`lifecycle actions open: ${open.map((a) => `${a.instanceId} ${a.transition}`).join(', ')}`);
+  const late = control.lateUntil.filter((at) => at > Date.now());
+  if (late.length > 0) reasons.push(`${late.length} late events still on their way`);
+  return reasons;
+}
+
 /** The part of convergence the local cloud answers without asking RabbitMQ. */
 function cheapDivergence(sandbox: Sandbox, control: ChaosControl): string[] {
-  const reasons: string[] = [];
+  const reasons = inFlight(sandbox, control);
   const group = sandbox.group.describe();
   const inService = group.instances.filter((i) => i.lifecycleState === 'InService');
   if (inService.length !== group.desiredCapacity) reasons.push(`${inService.length} InService instances, desired ${group.desiredCapacity}`);
-  if (sandbox.group.activeActions().length > 0) reasons.push('lifecycle actions open');
   if (sandbox.queue.depth() > 0) reasons.push(`${sandbox.queue.depth()} events still queued`);
-  if (control.lateUntil.some((at) => at > Date.now())) reasons.push('late events still on their way');
   for (const { instanceId } of inService) {
     const states = [sandbox.nlb.groups.amqp.stateOf(instanceId), sandbox.nlb.groups.management.stateOf(instanceId)];
     if (states.some((state) => state !== 'healthy')) reasons.push(`${instanceId} targets ${states.join('/')}`);
