@@ -65,12 +65,19 @@ const policyDefinition = (fallback: string, { mirroring }: { mirroring: 'allowed
 const policyApplyTo = z.enum(['queues', 'exchanges', 'all']).default('queues');
 const policyPriority = z.coerce.number().int().min(0).max(999).default(0);
 
+/** CreateDocument refuses a name starting with one of these (AWSEC2, AWSSupport, ... are aws too); infra/cluster.yml's ClusterName refuses them too. */
+export const SSM_RESERVED_PREFIX = /^(aws|amazon|amzn)/i;
+
 const environment = z.object({
   CLUSTER_NAME: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/, 'letters, digits and dashes, at most 63'),
   ASG_NAME: z.string().regex(/^[\w.:/-]{1,255}$/, 'not an Auto Scaling group name'),
   AMQP_TARGET_GROUP_ARN: targetGroupArn,
   MANAGEMENT_TARGET_GROUP_ARN: targetGroupArn,
-  SSM_DOCUMENT_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{3,100}$/, 'not an SSM document name prefix').default('warren-'),
+  SSM_DOCUMENT_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{3,100}$/, 'not an SSM document name prefix')
+    .refine((prefix) => !SSM_RESERVED_PREFIX.test(prefix), 'must not start with aws, amazon or amzn (any case): SSM reserves those document name prefixes')
+    .default('warren-'),
   HEAL_QUEUE_URL: z.string().url().optional(),
   /** the classic mirrored policy: applied on 3.x only */
   HA_POLICY_NAME: policyName(1).default('ha-all'),

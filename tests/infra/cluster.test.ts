@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { parse } from 'yaml';
 import { readCloudFormation } from '../../infra/deploy/cfn-yaml';
 import { writeTemplates } from '../../infra/deploy/build-templates';
+import { SSM_RESERVED_PREFIX } from '../../shared/config';
 import { NODE_OPERATIONS } from '../../shared/rabbitmq/operations';
 import { asList, cfnLint, resourcesOf, ROOT, type Template } from './cloudformation';
 
@@ -92,6 +93,21 @@ describe('the cluster stack', () => {
     // the prefix the functions get is the one the documents are named with
     expect(template.Outputs!.SsmDocumentPrefix.Value).toEqual({ 'Fn::Sub': '${ClusterName}-' });
     for (const operation of Object.values(NODE_OPERATIONS)) expect(files).toContain(`${operation.document}.yml`);
+  });
+
+  it('refuses a cluster name that would give the documents a prefix SSM reserves (aws, amazon, amzn, any case)', () => {
+    const { ClusterName } = template.Parameters!;
+    const allowed = (name: string) => new RegExp(ClusterName.AllowedPattern).test(name);
+    const reserved = ['aws', 'AWS-mq', 'awsome', 'AwsEc2', 'amazon', 'Amazon-mq', 'AMAZONMQ', 'amzn', 'amzn-1', 'AmZn'];
+    const fine = [ClusterName.Default, 'prod-mq', 'a', 'aw', 'amaz', 'amazo-mq', 'amz', 'mq-aws', 'x-amazon', 'Amz1', 'waws'];
+
+    expect(reserved.filter(allowed)).toEqual([]);
+    expect(fine.filter((name) => !allowed(name))).toEqual([]);
+    // the same rule as the functions' SSM_DOCUMENT_PREFIX check, on the prefix the stack outputs
+    for (const name of [...reserved, ...fine]) expect(allowed(name)).toBe(!SSM_RESERVED_PREFIX.test(`${name}-`));
+    // the rest of the pattern is unchanged: a letter first, at most 27 characters
+    expect(['1mq', '-mq', 'a'.repeat(28), 'mq_1'].filter(allowed)).toEqual([]);
+    expect(ClusterName.ConstraintDescription).toMatch(/aws, amazon or amzn/);
   });
 
   it('refuses the cluster sizes the shipped partition handling cannot serve: two nodes both pause on any cut', () => {

@@ -1,3 +1,4 @@
+import { loadConfig } from '../../../shared/config';
 import { ConfigError } from '../../../shared/errors';
 import { awsRequests, coldStart, ENV, invoke, resetAws, withoutPowertoolsDevMode } from './handler-harness';
 
@@ -28,6 +29,10 @@ const configuration: Record<string, { env: Record<string, string | undefined>; n
     env: { ALARM_RUNBOOK: '[{"alarm": "warren-orders-", "action": "reboot"}]' },
     names: /ALARM_RUNBOOK\.0\.action/,
   },
+  // SSM reserves these document name prefixes: every SendCommand would name a document that cannot exist
+  'SSM_DOCUMENT_PREFIX starting with aws': { env: { SSM_DOCUMENT_PREFIX: 'aws-mq-' }, names: /SSM_DOCUMENT_PREFIX: must not start with aws, amazon or amzn/ },
+  'SSM_DOCUMENT_PREFIX starting with Amazon, in another case': { env: { SSM_DOCUMENT_PREFIX: 'AmazonMQ-' }, names: /SSM_DOCUMENT_PREFIX: must not start with aws, amazon or amzn/ },
+  'SSM_DOCUMENT_PREFIX starting with amzn': { env: { SSM_DOCUMENT_PREFIX: 'amznorders-' }, names: /SSM_DOCUMENT_PREFIX: must not start with aws, amazon or amzn/ },
   'LAUNCH_TIMEOUT_SECONDS that is not a number': { env: { LAUNCH_TIMEOUT_SECONDS: 'ten minutes' }, names: /LAUNCH_TIMEOUT_SECONDS/ },
 };
 
@@ -49,6 +54,12 @@ describe('a bad configuration fails the cold start, names the variable and acts 
       reason: expect.stringMatching(bad.names),
     });
     expect(awsRequests()).toEqual([]);
+  });
+
+  it('refuses only the reserved document name prefixes, not those letters later in the prefix', () => {
+    for (const prefix of ['orders-aws-', 'a-warren-', 'Amaz-', 'warren-']) {
+      expect(loadConfig({ ...ENV, SSM_DOCUMENT_PREFIX: prefix }).ssmDocumentPrefix).toBe(prefix);
+    }
   });
 
   it('never reaches the event: the invocation fails with its cold start', async () => {
