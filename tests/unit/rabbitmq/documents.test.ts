@@ -1,4 +1,7 @@
-import { readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   InvalidDocumentParameters,
   SSM_DOCUMENT_DIR,
@@ -24,6 +27,91 @@ describe('SSM documents', () => {
     expect(document.script).toMatch(/^#!\/bin\/bash\n/);
     expect(document.script).toContain('set -euo pipefail');
     for (const parameter of Object.keys(document.parameters)) expect(document.script).toContain(`$SSM_${parameter}`);
+  });
+});
+
+/*
+ * An SSM agent before 3.3.2746.0 has no ENV_VAR interpolation and exports no SSM_ variable at all; under
+ * `set -u` the script then died on "unbound variable" somewhere in the middle. Each script first checks
+ * that every parameter of its document is set and otherwise says what is missing and why. No default is
+ * filled in: on an old agent every value the caller sent is missing, and a default in its place would
+ * silently do something else (NodeApplyPolicy would apply no policy and report success).
+ */
+describe('SSM documents on an agent without ENV_VAR interpolation', () => {
+  const withParameters = documents.filter((name) => Object.keys(loadDocument(name).parameters).length > 0);
+  const REQUIRED = 'rabbit@ip-10-0-1-5';
+  const RABBITMQ_TOOLS = ['rabbitmqctl', 'rabbitmq-diagnostics', 'rabbitmq-queues', 'rabbitmq-upgrade', 'rabbitmq-server', 'rabbitmq-plugins', 'systemctl', 'service'];
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'warren-documents-'));
+    // stand-ins that record any call: the scripts must stop before they touch a node (or this host's RabbitMQ)
+    mkdirSync(join(dir, 'bin'));
+    for (const tool of RABBITMQ_TOOLS) {
+      writeFileSync(join(dir, 'bin', tool), `#!/bin/sh\necho "${tool} $*" >> "${join(dir, 'calls')}"\nexit 1\n`);
+      chmodSync(join(dir, 'bin', tool), 0o755);
+    }
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Runs the document's script like the agent (bash, SSM_ variables exported), with some of them missing. */
+  function runWithout(name: string, missing: (variable: string) => boolean) {
+    const document = loadDocument(name);
+    const required = Object.fromEntries(Object.entries(document.parameters).filter(([, p]) => p.default === undefined).map(([n]) => [n, REQUIRED]));
+    const ssm = Object.entries(parameterEnvironment(document, required)).filter(([variable]) => !missing(variable));
+    const script = join(dir, `${name}.sh`);
+    writeFileSync(script, document.script);
+    writeFileSync(join(dir, 'calls'), '');
+    const run = spawnSync('bash', [script], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 10_000,
+      env: {
+        PATH: `${join(dir, 'bin')}:/usr/bin:/bin`,
+        HOME: dir,
+        RABBITMQ_NODENAME: 'rabbit@nowhere',
+        RABBITMQ_CONFIG_FILES: join(dir, 'conf.d'),
+        RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+        ...Object.fromEntries(ssm),
+      },
+    });
+    return { ...run, calls: readFileSync(join(dir, 'calls'), 'utf8') };
+  }
+
+  it('covers every document that has parameters', () => {
+    expect(withParameters.sort()).toEqual(['NodeApplyPolicy', 'NodeForget', 'NodeJoin', 'NodeLeave', 'NodeRestart']);
+  });
+
+  it.each(withParameters.flatMap((name) => Object.keys(loadDocument(name).parameters).map((parameter) => [name, parameter])))(
+    '%s with SSM_%s unset fails at once, naming it and the agent version it needs',
+    (name, parameter) => {
+      const run = runWithout(name, (variable) => variable === `SSM_${parameter}`);
+
+      expect(run.stderr).toBe(`${name}: SSM_${parameter} is not set: ENV_VAR parameters need SSM agent 3.3.2746.0 or later\n`);
+      expect(run.status).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.calls).toBe('');
+    },
+  );
+
+  it.each(withParameters)('%s with no SSM_ variable at all (an old agent) names the first parameter, not "unbound variable"', (name) => {
+    const run = runWithout(name, () => true);
+    const [first] = Object.keys(loadDocument(name).parameters);
+
+    expect(run.stderr).not.toMatch(/unbound variable/);
+    expect(run.stderr).toMatch(new RegExp(`^${name}: SSM_${first} is not set: `));
+    expect(run.status).toBe(1);
+    expect(run.calls).toBe('');
+  });
+
+  it.each(withParameters)('%s checks its parameters, all of them, before it reads any', (name) => {
+    const document = loadDocument(name);
+    const lines = document.script.split('\n');
+    const guard = lines.findIndex((line) => /^for p in .*; do \[ -v "SSM_\$p" \]/.test(line));
+    const firstRead = lines.findIndex((line, index) => index !== guard && /\$\{?SSM_/.test(line));
+
+    expect(guard).toBeGreaterThan(0);
+    expect(lines[guard]!.match(/^for p in ([^;]*);/)![1]!.split(' ').sort()).toEqual(Object.keys(document.parameters).sort());
+    expect(firstRead).toBeGreaterThan(guard);
   });
 });
 
