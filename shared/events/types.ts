@@ -4,6 +4,9 @@ import type { LifecycleActionRef } from '../ports';
 export const EVENT_KINDS = ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
+/** A launch lifecycle action's Destination: a group with a warm pool also launches instances into the pool. */
+export type LifecycleDestination = 'AutoScalingGroup' | 'WarmPool';
+
 interface EventBase {
   /** EventBridge event id: the correlation id of every log line for this event */
   id: string;
@@ -12,7 +15,13 @@ interface EventBase {
 }
 
 export type WarrenEvent =
-  | (EventBase & { kind: 'launch'; instanceId: string; action: LifecycleActionRef })
+  | (EventBase & {
+      kind: 'launch';
+      instanceId: string;
+      action: LifecycleActionRef;
+      /** where the instance goes, when the group has a warm pool; absent means into the group */
+      destination?: LifecycleDestination;
+    })
   | (EventBase & { kind: 'terminate'; instanceId: string; action: LifecycleActionRef })
   | (EventBase & { kind: 'gone'; instanceId: string; state: 'shutting-down' | 'terminated' })
   | (EventBase & { kind: 'interruption'; instanceId: string; reason: 'spot-interruption' | 'rebalance-recommendation' })

@@ -1,3 +1,4 @@
+import { EventSkipped } from '../errors';
 import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
 import { abandon, failureKind, gatherBatch, joinBatch, type Batch, type Launchee, type MemberOutcome } from './launch-batch';
@@ -13,6 +14,7 @@ import { actionStillOpen, assertOurGroup, completeAction, withHeartbeat } from '
  */
 export async function launch(event: EventOf<'launch'>, deps: Deps): Promise<Outcome> {
   assertOurGroup(deps, event.action);
+  if (event.destination === 'WarmPool') return continueIntoWarmPool(deps, event);
   const primary: Launchee = { instanceId: event.instanceId, action: event.action, bound: event.time + deps.config.bounds.launchSeconds * 1000 };
   if (!(await actionStillOpen(deps, event.action))) return { result: 'done', reason: 'lifecycle action already completed' };
   if (deps.clock.now() >= primary.bound) {
@@ -52,6 +54,21 @@ async function finishServing(deps: Deps, primary: Launchee): Promise<Outcome> {
   const completion = await completeAction(deps, primary.action, 'CONTINUE');
   deps.metrics.count('LaunchContinued');
   return completion === 'completed' ? { result: 'continued' } : { result: 'done', reason: 'lifecycle action already completed' };
+}
+
+/**
+ * A launch into the warm pool is no new member: the instance is initialised, then stopped (or kept
+ * running or hibernated) in the pool with RabbitMQ stopped, and its node joins when it leaves the pool
+ * for the group, through a launch action of its own (Origin WarmPool, Destination AutoScalingGroup).
+ * This action is continued, not left open: held, it would time out into the hook's ABANDON, and the
+ * group would terminate the instance and warm another one in its place, over and over.
+ */
+async function continueIntoWarmPool(deps: Deps, event: EventOf<'launch'>): Promise<never> {
+  const completion = await completeAction(deps, event.action, 'CONTINUE');
+  throw new EventSkipped('launch into the warm pool: its node joins when it leaves the pool for the group', {
+    instanceId: event.instanceId,
+    lifecycleAction: completion === 'completed' ? 'continued' : 'already completed',
+  });
 }
 
 /** The event's own instance failed: abandoned when hopeless, else the event is retried (thrown). */

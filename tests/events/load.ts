@@ -3,6 +3,7 @@ import { join } from 'node:path';
 
 export type FixtureName =
   | 'asg-launch-lifecycle-action'
+  | 'asg-launch-lifecycle-action-warm-pool'
   | 'asg-terminate-lifecycle-action'
   | 'asg-test-notification'
   | 'asg-test-notification-eventbridge'
