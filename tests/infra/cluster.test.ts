@@ -200,6 +200,9 @@ describe('the cluster stack', () => {
     for (const [, targetGroup] of resourcesOf(template, 'AWS::ElasticLoadBalancingV2::TargetGroup')) {
       expect(targetGroup.Properties).toMatchObject({ Protocol: 'TCP', TargetType: 'instance' });
       expect(targetGroup.Properties.HealthCheckIntervalSeconds).toBeLessThanOrEqual(10);
+      // set, not NLB's TCP default of 10 s; within NLB's 2-120 s and below the interval, so checks never overlap
+      expect(targetGroup.Properties.HealthCheckTimeoutSeconds).toBe(5);
+      expect(targetGroup.Properties.HealthCheckTimeoutSeconds).toBeLessThan(targetGroup.Properties.HealthCheckIntervalSeconds);
     }
   });
 
