@@ -48,6 +48,11 @@ export interface Inventory {
   /** Every instance tagged with the managed group's name, in any state (paginated). */
   describeGroupInstances(): Promise<InstanceFacts[]>;
   /**
+   * Which of these instances carry the managed group's tag, in any state (EC2 keeps a terminated
+   * instance, tags included, visible for about an hour); ids EC2 does not know are left out.
+   */
+  groupMembersAmong(instanceIds: string[]): Promise<Set<string>>;
+  /**
    * Writes the warren:node-name tag and, when given, the warren:rabbitmq-version tag, in one
    * CreateTags: together they let the next launch name its peers and version without asking a node.
    */
@@ -98,9 +103,23 @@ export interface TargetGroups {
   describe(): Promise<Record<TargetGroupKey, Map<string, TargetState>>>;
 }
 
+/** An EventBridge event handed on to the heal queue: its id deduplicates it, its body is the event as delivered. */
+export interface ForwardedEvent {
+  id: string;
+  body: string;
+}
+
+/** An event the heal queue did not take, with SQS's reason; it is retried from where it came. */
+export interface ForwardFailure {
+  id: string;
+  reason: string;
+}
+
 /** The serialised queue in front of the heal function (SQS FIFO in AWS). */
 export interface HealQueue {
   enqueueReconcile(reason: string): Promise<void>;
+  /** Puts events (the triage step's survivors) in the cluster's message group, in order; answers the ones SQS refused. */
+  forward(events: ForwardedEvent[]): Promise<ForwardFailure[]>;
 }
 
 export interface Metrics {

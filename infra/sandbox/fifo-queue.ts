@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { reconcileRequest } from '../../shared/events';
 import type { HealQueue } from '../../shared/ports';
 import type { Scheduler } from './cloud/scheduler';
+import type { ForwardedEvent, ForwardFailure } from '../../shared/ports';
 
 export interface FifoQueueOptions {
   /** SQS FIFO deduplicates for five minutes */
@@ -66,6 +67,13 @@ export class LocalFifoQueue implements HealQueue {
 
   async enqueueReconcile(reason: string): Promise<void> {
     this.send(JSON.stringify(reconcileRequest(reason, { now: () => this.scheduler.now(), newId: () => randomUUID() })));
+  }
+
+  /** SendMessageBatch from the triage step: the events enter the group in order; a repeated event is dropped as SQS drops it. */
+  async forward(events: ForwardedEvent[]): Promise<ForwardFailure[]> {
+    // an event's body is the same bytes at every delivery, so deduplicating on content is deduplicating on its id
+    for (const event of events) this.send(event.body);
+    return [];
   }
 
   /** Messages waiting or in flight. */

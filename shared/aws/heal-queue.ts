@@ -5,9 +5,34 @@ import type { Config } from '../config';
 import { ConfigError } from '../errors';
 import type { HealQueue } from '../ports';
 import { createSqsClient } from './clients';
-import { request } from './errors';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import type { ForwardedEvent, ForwardFailure } from '../ports';
+import { AwsRequestFailed, request } from './errors';
 
 const DEDUPLICATION_WINDOW_MS = 60_000;
+
+/** SendMessageBatch takes 10 entries a call, of at most 256 KiB together (1 MiB in regions that raised it: the lower bound holds everywhere). */
+const ENTRIES_PER_CALL = 10;
+const BYTES_PER_CALL = 256 * 1024;
+
+/** Consecutive runs of events that fit one SendMessageBatch each. */
+function sendBatches(events: ForwardedEvent[]): ForwardedEvent[][] {
+  const batches: ForwardedEvent[][] = [];
+  let current: ForwardedEvent[] = [];
+  let bytes = 0;
+  for (const event of events) {
+    const size = Buffer.byteLength(event.body, 'utf8');
+    if (current.length === ENTRIES_PER_CALL || (current.length > 0 && bytes + size > BYTES_PER_CALL)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(event);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
 
 export interface SqsHealQueueOptions {
   /** epoch ms; injected so tests can place enqueues inside or across a deduplication minute */
@@ -53,5 +78,39 @@ export class SqsHealQueue implements HealQueue {
         }),
       ),
     );
+  }
+
+  /*
+   * The deduplication id is the EventBridge event id: an event EventBridge delivered twice into the
+   * triage queue, or one sent again after a partial failure, enters the group once. A call that fails
+   * as a whole (after the SDK's retries) refuses its entries only: the other calls' entries are in.
+   */
+  async forward(events: ForwardedEvent[]): Promise<ForwardFailure[]> {
+    const refused: ForwardFailure[] = [];
+    for (const batch of sendBatches(events)) {
+      try {
+        const answer = await request('SendMessageBatch', () =>
+          this.sqs.send(
+            new SendMessageBatchCommand({
+              QueueUrl: this.queueUrl,
+              Entries: batch.map((event, n) => ({
+                Id: String(n),
+                MessageBody: event.body,
+                MessageGroupId: this.config.clusterName,
+                MessageDeduplicationId: event.id,
+              })),
+            }),
+          ),
+        );
+        for (const failed of answer.Failed ?? []) {
+          const event = batch[Number(failed.Id)];
+          if (event) refused.push({ id: event.id, reason: `${failed.Code ?? 'unknown'}: ${failed.Message ?? ''}`.trim() });
+        }
+      } catch (error) {
+        if (!(error instanceof AwsRequestFailed)) throw error;
+        refused.push(...batch.map((event) => ({ id: event.id, reason: error.message })));
+      }
+    }
+    return refused;
   }
 }

@@ -8,6 +8,7 @@ import {
   EC2Client,
   paginateDescribeInstances,
   type DescribeInstancesCommandInput,
+  type Filter,
   type Instance,
 } from '@aws-sdk/client-ec2';
 import type { Config } from '../config';
@@ -77,11 +78,21 @@ export class Ec2AutoScalingInventory implements Inventory {
    * simply leaves that id out and still returns the others.
    */
   async describeInstances(instanceIds: string[]): Promise<InstanceFacts[]> {
+    return this.describeByIds(instanceIds);
+  }
+
+  /* The same instance-id filter, and the group's tag: EC2 answers only the group's instances, so the answer stays as small as the group. */
+  async groupMembersAmong(instanceIds: string[]): Promise<Set<string>> {
+    const members = await this.describeByIds(instanceIds, [{ Name: `tag:${GROUP_NAME_TAG}`, Values: [this.config.autoScalingGroupName] }]);
+    return new Set(members.map((instance) => instance.instanceId));
+  }
+
+  private async describeByIds(instanceIds: string[], alsoMatching: Filter[] = []): Promise<InstanceFacts[]> {
     const unique = [...new Set(instanceIds)];
     const facts: InstanceFacts[] = [];
     for (let start = 0; start < unique.length; start += IDS_PER_CALL) {
       const batch = unique.slice(start, start + IDS_PER_CALL);
-      facts.push(...(await this.describe({ Filters: [{ Name: 'instance-id', Values: batch }] })));
+      facts.push(...(await this.describe({ Filters: [{ Name: 'instance-id', Values: batch }, ...alsoMatching] })));
     }
     return facts;
   }

@@ -4,7 +4,11 @@ import { loadConfig, type Config } from '../config';
 import type { EventKind } from '../events/types';
 import { observability } from '../observability';
 import { answerLambda, systemClock } from '../workflows/invocation';
+import { answerTriage } from '../workflows/triage';
 import { createAwsPorts } from './index';
+import { createEc2Client, createSqsClient } from './clients';
+import { SqsHealQueue } from './heal-queue';
+import { Ec2AutoScalingInventory } from './inventory';
 
 /**
  * A Lambda handler over the AWS adapters. Configuration is read once, at cold start: a bad value
@@ -27,6 +31,23 @@ export function lambdaHandler(accepts: readonly EventKind[]) {
     accepts,
   };
   return (event: unknown, context: Context) => answerLambda(event, wiring, () => context.getRemainingTimeInMillis());
+}
+
+/**
+ * The triage function's handler: SQS batches of EC2 events, the managed group's handed on to the heal
+ * queue (shared/workflows/triage.ts).
+ */
+export function triageHandler() {
+  const config = configOrLoudFailure();
+  const telemetry = observability(config.clusterName);
+  const wiring = {
+    config,
+    inventory: new Ec2AutoScalingInventory(config, { ec2: createEc2Client() }),
+    queue: new SqsHealQueue(config, { sqs: createSqsClient() }),
+    metrics: telemetry.recorder,
+    telemetry,
+  };
+  return (event: unknown) => answerTriage(event, wiring);
 }
 
 /*

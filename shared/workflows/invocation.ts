@@ -34,18 +34,18 @@ interface BatchRun {
 
 const SQS_EVENT_SOURCE = 'aws:sqs';
 
-function queueRecords(payload: unknown): unknown[] | undefined {
+export function queueRecords(payload: unknown): unknown[] | undefined {
   const records = (payload as { Records?: unknown } | null | undefined)?.Records;
   return Array.isArray(records) ? records : undefined;
 }
 
-function messageIdOf(record: unknown): string | undefined {
+export function messageIdOf(record: unknown): string | undefined {
   const messageId = (record as { messageId?: unknown } | null)?.messageId;
   return typeof messageId === 'string' ? messageId : undefined;
 }
 
 /** An SQS record's body, or EventSkipped: a record of another source has nothing warren can act on. */
-function bodyOf(record: unknown): string {
+export function bodyOf(record: unknown): string {
   const { eventSource, body } = (typeof record === 'object' && record !== null ? record : {}) as { eventSource?: unknown; body?: unknown };
   if (eventSource !== SQS_EVENT_SOURCE || typeof body !== 'string') {
     throw new EventSkipped('batch record is not an SQS message with a text body', {
@@ -148,7 +148,7 @@ async function handleOne(parse: () => WarrenEvent, messageId: string | undefined
 }
 
 /** Converting the same bytes fails the same way every time: a crash in a converter is a skip, not a retry. */
-function convert(parse: () => WarrenEvent): WarrenEvent {
+export function convert(parse: () => WarrenEvent): WarrenEvent {
   try {
     return parse();
   } catch (error) {
@@ -157,7 +157,7 @@ function convert(parse: () => WarrenEvent): WarrenEvent {
   }
 }
 
-function describe(error: unknown): Record<string, unknown> {
+export function describe(error: unknown): Record<string, unknown> {
   if (!(error instanceof Error)) return { message: String(error) };
   return { name: error.name, message: error.message, cause: error.cause instanceof Error ? error.cause.message : undefined };
 }

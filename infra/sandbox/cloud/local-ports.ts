@@ -45,6 +45,13 @@ export class LocalInventory implements Inventory {
     return instances.filter((instance) => instance.tags[GROUP_NAME_TAG] === name).map(toInstanceFacts);
   }
 
+  /** The adapter's instance-id and group-tag filters: unknown ids and other groups' instances are left out. */
+  async groupMembersAmong(instanceIds: string[]): Promise<Set<string>> {
+    const name = this.config.autoScalingGroupName;
+    const instances = await call('DescribeInstances', () => this.cloud.ec2.describe([...new Set(instanceIds)]));
+    return new Set(instances.filter((instance) => instance.tags[GROUP_NAME_TAG] === name).map((instance) => instance.instanceId));
+  }
+
   async tagNodeName(instanceId: string, nodeName: string, rabbitmqVersion?: string): Promise<void> {
     const tags = { [NODE_NAME_TAG]: nodeName, ...(rabbitmqVersion ? { [RABBITMQ_VERSION_TAG]: rabbitmqVersion } : {}) };
     await call('CreateTags', () => this.cloud.ec2.createTags(instanceId, tags));

@@ -1,7 +1,7 @@
 import type { Config } from '../../../shared/config';
 import { NodeCommandFailed, WaitTimedOut } from '../../../shared/errors';
 import type {
-  Ec2State, GroupFacts, HealQueue, InstanceFacts, Inventory, Lifecycle, LifecycleActionRef, Log, Metrics, NodeShell, TargetGroups, TargetState,
+  Ec2State, ForwardedEvent, GroupFacts, HealQueue, InstanceFacts, Inventory, Lifecycle, LifecycleActionRef, Log, Metrics, NodeShell, TargetGroups, TargetState,
 } from '../../../shared/ports';
 import type { NodeOperation, NodeOperationParams, NodeOperationResult } from '../../../shared/rabbitmq/operations';
 import type { EventOf } from '../../../shared/events/types';
@@ -53,6 +53,10 @@ export class FakeCloud {
   readonly metricLog: Array<{ name: string; value: number }> = [];
   readonly logs: Array<{ level: string; message: string; extra?: Record<string, unknown> }> = [];
   readonly reconcileRequests: string[] = [];
+  /** events the triage step put in the cluster's message group, in order */
+  readonly forwarded: ForwardedEvent[] = [];
+  /** event ids the heal queue refuses to take (SendMessageBatch's Failed entries) */
+  readonly refuseForwarding = new Set<string>();
   readonly commandFailures = new Map<string, number>();
   /** every step of NodeRestart that ran, in order */
   readonly restartSteps: Array<{ instanceId: string; step: string }> = [];
@@ -196,6 +200,10 @@ export class FakeCloud {
       this.record('ec2', 'describeGroupInstances');
       return [...this.instances.values()].filter((i) => i.group === GROUP).map((i) => this.facts(i));
     },
+    groupMembersAmong: async (ids) => {
+      this.record('ec2', 'groupMembersAmong', undefined, ids);
+      return new Set(ids.filter((id) => this.instances.get(id)?.group === GROUP));
+    },
     tagNodeName: async (id, nodeName, rabbitmqVersion) => {
       this.record('ec2', 'tagNodeName', id, { nodeName, rabbitmqVersion });
       const instance = this.get(id);
@@ -302,6 +310,12 @@ export class FakeCloud {
     enqueueReconcile: async (reason) => {
       this.record('queue', 'enqueueReconcile', undefined, reason);
       this.reconcileRequests.push(reason);
+    },
+    forward: async (events) => {
+      this.record('queue', 'forward', undefined, events.map((event) => event.id));
+      const refused = events.filter((event) => this.refuseForwarding.has(event.id));
+      this.forwarded.push(...events.filter((event) => !this.refuseForwarding.has(event.id)));
+      return refused.map((event) => ({ id: event.id, reason: 'InternalError: refused by the test' }));
     },
   };
 

@@ -1,0 +1,4 @@
+import { triageHandler } from '../../shared/aws/lambda';
+
+/** SQS batches of EC2 events (standard queue): the managed group's go on to the heal queue, the others are dropped. */
+export const handler = triageHandler();
