@@ -19,7 +19,7 @@ import {
 
 /**
  * npm run deploy       -- --region eu-west-1 --param ClusterName=prod-mq --param ... [--s3-bucket b] [--dry-run]
- * npm run remove       -- --region eu-west-1 --param ClusterName=prod-mq
+ * npm run remove       -- --region eu-west-1 --param ClusterName=prod-mq [--dry-run]
  * npm run deploy:image -- --region eu-west-1 --param ClusterName=prod-mq
  * Needs the AWS CLI v2 with credentials; --dry-run prints the commands instead of running them.
  */
@@ -78,9 +78,14 @@ withTarget(program.command('deploy').description('the cluster stack, then the fu
   execute(deployPlan({ params: options.param, target, clusterTemplate: templates.cluster, clusterStackExists: exists }), target, !!options.dryRun);
 });
 
-withTarget(program.command('remove').description('the functions stack, then the cluster stack')).action((options: Options) => {
+withTarget(program.command('remove').description("the cluster's lifecycle hooks, the functions stack, then the cluster stack")).action((options: Options) => {
   const target = { region: options.region };
-  execute(removePlan(options.param, target), target, !!options.dryRun);
+  const names = stackNames(splitParams(options.param, knownParameters()).cluster.ClusterName ?? defaultClusterName());
+  // --dry-run prints the removal of both stacks
+  const exists = (stackName: string) => !!options.dryRun || stackExists(stackName, target, false);
+  const plan = removePlan({ params: options.param, target, clusterStackExists: exists(names.cluster), functionsStackExists: exists(names.functions) });
+  if (plan.length === 0) console.log(`neither ${names.functions} nor ${names.cluster} exists: nothing to remove`);
+  execute(plan, target, !!options.dryRun);
 });
 
 withTarget(program.command('image').description('the image stack: builds the AMI for ImageId')).action((options: Options) => {

@@ -142,19 +142,51 @@ export function deployPlan(input: DeployInput): PlannedStep[] {
   ];
 }
 
-/** Reverse order: warren stops listening before its cluster goes. */
-export function removePlan(params: string[], target: Target): Step[] {
-  const split = splitParams(params, knownParameters());
+export interface RemoveInput {
+  params: string[];
+  target: Target;
+  /** whether each stack exists (describe-stacks): a removal that failed halfway can be run again */
+  clusterStackExists: boolean;
+  functionsStackExists: boolean;
+}
+
+/**
+ * Deleting the cluster stack terminates every instance through the terminate hook. Without warren each
+ * instance would wait out the hook's heartbeat timeout (2100 s); with warren, its nodes would leave one
+ * by one and the last running member, which is never stopped (invariant 2), would hold its hook for
+ * LEAVE_WAIT_TIMEOUT_SECONDS. The whole cluster is going, so nobody needs to leave: the group's
+ * lifecycle hooks are deleted first (DeleteLifecycleHook completes their open actions: ABANDON for
+ * launching instances, CONTINUE for terminating ones), then warren stops listening, then the cluster goes.
+ */
+export function removePlan(input: RemoveInput): PlannedStep[] {
+  const split = splitParams(input.params, knownParameters());
   const names = stackNames(split.cluster.ClusterName ?? defaultClusterName());
-  return [
-    { title: `functions stack ${names.functions}`, command: 'npx', args: ['serverless', 'remove', '--stage', names.stage, '--region', target.region] },
-    { title: `cluster stack ${names.cluster}`, command: 'aws', args: ['cloudformation', 'delete-stack', '--stack-name', names.cluster, '--region', target.region] },
-    {
-      title: `wait for ${names.cluster} to be deleted`,
-      command: 'aws',
-      args: ['cloudformation', 'wait', 'stack-delete-complete', '--stack-name', names.cluster, '--region', target.region],
+  const region = ['--region', input.target.region];
+  const hooks: OutputsStep[] = clusterLifecycleHooks().map((hook) => ({
+    title: `lifecycle hook ${hook} of the cluster's group (its open actions are completed)`,
+    needsOutputsOf: names.cluster,
+    build: (outputs) => {
+      const group = outputs.AutoScalingGroupName;
+      if (!group) throw new Error('the cluster stack has no output AutoScalingGroupName');
+      return {
+        title: `lifecycle hook ${hook} of ${group} (its open actions are completed)`,
+        command: 'aws',
+        args: ['autoscaling', 'delete-lifecycle-hook', '--auto-scaling-group-name', group, '--lifecycle-hook-name', hook, ...region],
+      };
     },
+  }));
+  const functions: Step = { title: `functions stack ${names.functions}`, command: 'npx', args: ['serverless', 'remove', '--stage', names.stage, ...region] };
+  const cluster: Step[] = [
+    { title: `cluster stack ${names.cluster}`, command: 'aws', args: ['cloudformation', 'delete-stack', '--stack-name', names.cluster, ...region] },
+    { title: `wait for ${names.cluster} to be deleted`, command: 'aws', args: ['cloudformation', 'wait', 'stack-delete-complete', '--stack-name', names.cluster, ...region] },
   ];
+  return [...(input.clusterStackExists ? hooks : []), ...(input.functionsStackExists ? [functions] : []), ...(input.clusterStackExists ? cluster : [])];
+}
+
+/** The lifecycle hooks infra/cluster.yml gives the group, by name. */
+export function clusterLifecycleHooks(): string[] {
+  const group = readCloudFormation(join(ROOT, 'infra', 'cluster.yml')).Resources.AutoScalingGroup;
+  return group.Properties.LifecycleHookSpecificationList.map((hook: { LifecycleHookName: string }) => hook.LifecycleHookName);
 }
 
 /** The image stack takes its own parameters (image.yml's); it builds the AMI the cluster's ImageId names. */

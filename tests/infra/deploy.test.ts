@@ -71,15 +71,59 @@ describe('deploying both stacks', () => {
     expect(plan('novalue')).toThrow(/expected Key=Value/);
   });
 
-  it('removes the functions stack before the cluster stack and waits for it', () => {
-    const plan = removePlan(['ClusterName=prod-mq'], target);
-    expect(plan.map((step) => [step.command, ...step.args.slice(0, 2)])).toEqual([
-      ['npx', 'serverless', 'remove'],
-      ['aws', 'cloudformation', 'delete-stack'],
-      ['aws', 'cloudformation', 'wait'],
+  const removal = (exists: { cluster: boolean; functions: boolean }) =>
+    removePlan({ params: ['ClusterName=prod-mq'], target, clusterStackExists: exists.cluster, functionsStackExists: exists.functions }).map(resolve);
+  const commandOf = (step: Step) => [step.command, ...step.args.slice(0, 2)].join(' ');
+
+  it("deletes the group's lifecycle hooks first, so deleting the cluster waits on no hook, then warren, then the cluster", () => {
+    const plan = removal({ cluster: true, functions: true });
+
+    expect(plan.map(commandOf)).toEqual([
+      'aws autoscaling delete-lifecycle-hook',
+      'aws autoscaling delete-lifecycle-hook',
+      'npx serverless remove',
+      'aws cloudformation delete-stack',
+      'aws cloudformation wait',
     ]);
-    expect(plan[0]!.args).toEqual(expect.arrayContaining(['--stage', 'prod-mq']));
-    expect(plan[1]!.args).toEqual(expect.arrayContaining(['--stack-name', 'prod-mq-cluster']));
+    // every hook the template gives the group, on the group the cluster stack outputs
+    const [[, group]] = Object.entries(readCloudFormation(join(ROOT, 'infra', 'cluster.yml')).Resources).filter(([, r]: [string, any]) => r.Type === 'AWS::AutoScaling::AutoScalingGroup') as [[string, any]];
+    const hooks = group.Properties.LifecycleHookSpecificationList.map((h: any) => [h.LifecycleTransition, h.LifecycleHookName]);
+    expect(hooks.map(([transition]: string[]) => transition).sort()).toEqual(['autoscaling:EC2_INSTANCE_LAUNCHING', 'autoscaling:EC2_INSTANCE_TERMINATING']);
+    expect(plan.slice(0, 2).map((step) => step.args)).toEqual(
+      hooks.map(([, name]: string[]) => ['autoscaling', 'delete-lifecycle-hook', '--auto-scaling-group-name', 'prod-mq', '--lifecycle-hook-name', name, '--region', 'eu-west-1']),
+    );
+    expect(plan[2]!.args).toEqual(expect.arrayContaining(['--stage', 'prod-mq']));
+    expect(plan[3]!.args).toEqual(expect.arrayContaining(['--stack-name', 'prod-mq-cluster']));
+  });
+
+  it('removes what is left after a removal that stopped halfway', () => {
+    expect(removal({ cluster: true, functions: false }).map(commandOf)).toEqual([
+      'aws autoscaling delete-lifecycle-hook',
+      'aws autoscaling delete-lifecycle-hook',
+      'aws cloudformation delete-stack',
+      'aws cloudformation wait',
+    ]);
+    expect(removal({ cluster: false, functions: true }).map(commandOf)).toEqual(['npx serverless remove']);
+    expect(removal({ cluster: false, functions: false })).toEqual([]);
+  });
+
+  it('prints the whole removal with --dry-run, offline, hooks first', () => {
+    const run = spawnSync('npx', ['tsx', 'infra/deploy/deploy.ts', 'remove', '--dry-run', '--region', 'eu-west-1', '--param', 'ClusterName=prod-mq'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const commands = run.stdout.split('\n').filter((line) => line.startsWith('$ '));
+    expect(commands.map((line) => line.split(' ').slice(1, 4).join(' '))).toEqual([
+      'aws autoscaling delete-lifecycle-hook',
+      'aws autoscaling delete-lifecycle-hook',
+      'npx serverless remove',
+      'aws cloudformation delete-stack',
+      'aws cloudformation wait',
+    ]);
+    expect(commands[0]).toContain('--auto-scaling-group-name <AutoScalingGroupName output of prod-mq-cluster>');
   });
 
   it('builds the image stack with its own parameters only', () => {
