@@ -47,12 +47,42 @@ describe('the node image recipe', () => {
     expect(secret.Properties.SecretString).toBeUndefined();
     const [[, recipe]] = resourcesOf(template, 'AWS::ImageBuilder::ImageRecipe') as [[string, any]];
     const parameter = recipe.Properties.Components[0].Parameters.find((p: any) => p.Name === 'CookieSecretId');
-    expect(parameter.Value).toEqual([{ Ref: secretName }]);
+    const cookieSecret = { 'Fn::If': ['GeneratesCookie', { Ref: secretName }, { Ref: 'ErlangCookieSecretArn' }] };
+    expect(parameter.Value).toEqual([cookieSecret]);
     expect(script).toMatch(/get-secret-value[^\n]*\{\{ CookieSecretId \}\}[\s\S]*?> "\$cookie"/);
     expect(script).not.toMatch(/set -x|echo "\$\(aws|cat "\$cookie"/);
     const [[, role]] = resourcesOf(template, 'AWS::IAM::Role') as [[string, any]];
     const grant = role.Properties.Policies[0].PolicyDocument.Statement[0];
-    expect(grant).toEqual({ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: { Ref: secretName } });
+    expect(grant).toEqual({ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: cookieSecret });
+  });
+
+  it('names every retained resource after its own stack, so the next image stack of the same cluster does not collide', () => {
+    const retained = Object.entries(template.Resources).filter(([, r]: [string, any]) => r.DeletionPolicy === 'Retain');
+    expect(retained.map(([name]) => name)).toEqual(['ErlangCookie']);
+    const [[, secret]] = retained as [[string, any]];
+    const [pattern, variables] = secret.Properties.Name['Fn::Sub'];
+    expect(variables.StackUuid).toEqual({ 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] });
+    // what CloudFormation makes of it for two stacks of one cluster, one created after the other was deleted
+    const nameFor = (stackId: string) => pattern.replace('${ClusterName}', 'prod-mq').replace('${StackUuid}', stackId.split('/')[2]);
+    const first = nameFor('arn:aws:cloudformation:eu-west-1:123456789012:stack/prod-mq-image/2f6e1f60-1a2b-11ef-9c6d-0a1b2c3d4e5f');
+    const second = nameFor('arn:aws:cloudformation:eu-west-1:123456789012:stack/prod-mq-image/8d0c2a10-3c4d-11ef-8e7f-06f5e4d3c2b1');
+    expect(first).toBe('warren/prod-mq/erlang-cookie-2f6e1f60-1a2b-11ef-9c6d-0a1b2c3d4e5f');
+    expect(second).not.toBe(first);
+    // Secrets Manager's name characters, and no "-" plus six characters at the end, which reads as an ARN suffix
+    for (const name of [first, second]) expect(name).toMatch(/^[A-Za-z0-9/_+=.@-]{1,512}$/);
+    expect(first).not.toMatch(/-[A-Za-z0-9]{6}$/);
+  });
+
+  it('takes the cookie secret of a running cluster instead of generating one, so its new images join the running nodes', () => {
+    const parameter = template.Parameters!.ErlangCookieSecretArn;
+    expect(parameter.Default).toBe('');
+    const raw: any = template;
+    expect(raw.Conditions.GeneratesCookie).toEqual({ 'Fn::Equals': [{ Ref: 'ErlangCookieSecretArn' }, ''] });
+    expect(raw.Resources.ErlangCookie.Condition).toBe('GeneratesCookie');
+    expect(template.Outputs!.ErlangCookieSecretArn.Value).toEqual({ 'Fn::If': ['GeneratesCookie', { Ref: 'ErlangCookie' }, { Ref: 'ErlangCookieSecretArn' }] });
+    const allowed = new RegExp(parameter.AllowedPattern);
+    expect(['', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:warren/prod-mq/erlang-cookie-AbCdEf'].filter((v) => !allowed.test(v))).toEqual([]);
+    expect(['warren/prod-mq/erlang-cookie', "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x' ; reboot"].filter((v) => allowed.test(v))).toEqual([]);
   });
 
   it('leaves RabbitMQ stopped, disabled and with an empty data directory, and checks that it did', () => {
