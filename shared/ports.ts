@@ -74,16 +74,26 @@ export interface Lifecycle {
   complete(action: LifecycleActionRef, result: 'CONTINUE' | 'ABANDON'): Promise<'completed' | 'no-active-action'>;
 }
 
+/** One call's own bound, when it must answer sooner than the shell's (config.bounds.ssmCommandSeconds). */
+export interface NodeCommandOptions {
+  /** wait at most this long: the time the invocation has left. An instance silent until then is NodeCommandFailed 'TimedOut'. */
+  timeoutSeconds?: number;
+}
+
 export interface NodeShell {
   /** SSM DescribeInstanceInformation: is the instance's agent Online? */
   isAgentOnline(instanceId: string): Promise<boolean>;
-  /** One command on one instance; resolves with the parsed output or throws NodeCommandFailed / NodeOutputInvalid. */
-  run<O extends NodeOperation>(instanceId: string, operation: O, params: NodeOperationParams[O]): Promise<NodeOperationResult[O]>;
-  /** One command on many instances (a single SendCommand); each instance's result or error. */
+  /**
+   * One command on one instance; resolves with the parsed output or throws NodeCommandFailed / NodeOutputInvalid.
+   * A command given up on at the bound is cancelled, and a document's own TimeoutSeconds ends before the bound.
+   */
+  run<O extends NodeOperation>(instanceId: string, operation: O, params: NodeOperationParams[O], options?: NodeCommandOptions): Promise<NodeOperationResult[O]>;
+  /** One command on many instances (a single SendCommand); each instance's result or error, within the same bound as run. */
   runOnMany<O extends NodeOperation>(
     instanceIds: string[],
     operation: O,
     params: NodeOperationParams[O],
+    options?: NodeCommandOptions,
   ): Promise<Map<string, NodeOperationResult[O] | NodeCommandFailed>>;
 }
 

@@ -1,4 +1,5 @@
 import {
+  CancelCommandCommand,
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
   paginateListCommandInvocations,
@@ -12,8 +13,18 @@ import {
 import { createWaiter, WaiterState } from '@smithy/core/client';
 import type { Config } from '../config';
 import { NodeCommandFailed } from '../errors';
+import { observability } from '../observability';
+import type { Log } from '../ports';
 import { NODE_OPERATIONS, type NodeOperation, type NodeOperationParams } from '../rabbitmq/operations';
-import { IDS_PER_COMMAND, INVOCATIONS_PER_PAGE, isTerminalStatus, RunCommandShell, type InvocationResult, type ListedInvocation } from './command-shell';
+import {
+  IDS_PER_COMMAND,
+  INVOCATIONS_PER_PAGE,
+  isTerminalStatus,
+  RunCommandShell,
+  type InvocationResult,
+  type ListedInvocation,
+  type Unanswered,
+} from './command-shell';
 import { createSsmClient } from './clients';
 import { AwsRequestFailed, errorName, request } from './errors';
 import { CLUSTER_TAG } from './inventory';
@@ -28,6 +39,8 @@ export interface SsmNodeShellOptions {
   poll?: { minDelay: number; maxDelay: number };
   /** how long to wait for a terminal status; defaults to the configured SSM command bound */
   maxWaitSeconds?: number;
+  /** where a failed CancelCommand is reported; defaults to the function's logger (the cluster's) */
+  log?: Pick<Log, 'warn'>;
 }
 
 /**
@@ -37,7 +50,7 @@ export interface SsmNodeShellOptions {
 export class SsmNodeShell extends RunCommandShell {
   private readonly ssm: SSMClient;
   private readonly poll: { minDelay: number; maxDelay: number };
-  private readonly maxWaitSeconds: number;
+  protected readonly maxWaitSeconds: number;
 
   constructor(
     /** with a clusterName, a read-only operation on more than 50 instances goes out as one command to the cluster's tag */
@@ -45,7 +58,7 @@ export class SsmNodeShell extends RunCommandShell {
     clients: { ssm?: SSMClient } = {},
     private readonly options: SsmNodeShellOptions = {},
   ) {
-    super();
+    super(options.log ?? functionLog(config.clusterName));
     this.ssm = clients.ssm ?? createSsmClient();
     this.poll = options.poll ?? { minDelay: 1, maxDelay: 10 };
     this.maxWaitSeconds = options.maxWaitSeconds ?? config.bounds.ssmCommandSeconds;
@@ -65,8 +78,8 @@ export class SsmNodeShell extends RunCommandShell {
     );
   }
 
-  protected async send<O extends NodeOperation>(instanceIds: string[], operation: O, params: NodeOperationParams[O]): Promise<string> {
-    return this.sendCommand({ InstanceIds: instanceIds }, instanceIds.join(','), operation, params);
+  protected async send<O extends NodeOperation>(instanceIds: string[], operation: O, params: NodeOperationParams[O], deliverySeconds: number): Promise<string> {
+    return this.sendCommand({ InstanceIds: instanceIds }, instanceIds.join(','), operation, params, deliverySeconds);
   }
 
   /*
@@ -80,13 +93,14 @@ export class SsmNodeShell extends RunCommandShell {
     instanceIds: string[],
     operation: O,
     params: NodeOperationParams[O],
+    deliverySeconds: number,
   ): Promise<Array<{ commandId: string; instanceIds: string[] }>> {
     const cluster = this.config.clusterName;
     if (instanceIds.length <= IDS_PER_COMMAND || !READ_ONLY_OPERATIONS.has(operation) || !cluster) {
-      return super.sendToMany(instanceIds, operation, params);
+      return super.sendToMany(instanceIds, operation, params, deliverySeconds);
     }
     const everyClusterInstance = { Targets: [{ Key: `tag:${CLUSTER_TAG}`, Values: [cluster] }] };
-    const commandId = await this.sendCommand(everyClusterInstance, `tag ${CLUSTER_TAG}=${cluster}`, operation, params);
+    const commandId = await this.sendCommand(everyClusterInstance, `tag ${CLUSTER_TAG}=${cluster}`, operation, params, deliverySeconds);
     return [{ commandId, instanceIds }];
   }
 
@@ -95,6 +109,7 @@ export class SsmNodeShell extends RunCommandShell {
     targetName: string,
     operation: O,
     params: NodeOperationParams[O],
+    deliverySeconds: number,
   ): Promise<string> {
     const answer = await request('SendCommand', () =>
       this.ssm.send(
@@ -102,7 +117,7 @@ export class SsmNodeShell extends RunCommandShell {
           DocumentName: this.config.ssmDocumentPrefix + NODE_OPERATIONS[operation].document,
           ...target,
           Parameters: Object.fromEntries(Object.entries(params as Record<string, string>).map(([name, value]) => [name, [value]])),
-          TimeoutSeconds: this.config.bounds.ssmCommandSeconds,
+          TimeoutSeconds: deliverySeconds,
           // every node gets the command even when one fails: one node's failure says nothing about the next
           MaxConcurrency: '100%',
           MaxErrors: '100%',
@@ -119,19 +134,15 @@ export class SsmNodeShell extends RunCommandShell {
   }
 
   /** The SDK waiter polls GetCommandInvocation and treats InvocationDoesNotExist right after SendCommand as "not yet". */
-  protected async invocation(commandId: string, instanceId: string, operation: NodeOperation): Promise<InvocationResult> {
+  protected async invocation(commandId: string, instanceId: string, waitSeconds: number): Promise<InvocationResult | Unanswered> {
     try {
       const waited = await waitUntilCommandExecuted(
-        { client: this.ssm, maxWaitTime: this.maxWaitSeconds, ...this.poll },
+        { client: this.ssm, maxWaitTime: waitSeconds, ...this.pollWithin(waitSeconds) },
         { CommandId: commandId, InstanceId: instanceId },
       );
       return waited.reason as GetCommandInvocationCommandOutput;
     } catch (error) {
-      if (errorName(error) === 'TimeoutError') {
-        throw new NodeCommandFailed(instanceId, operation, 'TimedOut', `no terminal status within ${this.maxWaitSeconds}s`, {
-          cause: error,
-        });
-      }
+      if (errorName(error) === 'TimeoutError') return { unanswered: true, cause: error };
       // the waiter's failure only says "failed"; the invocation itself carries status details and stderr
       return this.fetchedInvocation(commandId, instanceId);
     }
@@ -142,10 +153,10 @@ export class SsmNodeShell extends RunCommandShell {
    * after SendCommand, SSM may not know the command yet (InvalidCommandId) or list only some
    * invocations (tag targets resolve gradually): both mean "not yet".
    */
-  protected async listedInvocations(commandId: string, instanceIds: string[]): Promise<Map<string, ListedInvocation>> {
+  protected async listedInvocations(commandId: string, instanceIds: string[], waitSeconds: number): Promise<Map<string, ListedInvocation>> {
     const asked = new Set(instanceIds);
     let latest = new Map<string, ListedInvocation>();
-    await createWaiter({ client: this.ssm, maxWaitTime: this.maxWaitSeconds, ...this.poll }, { CommandId: commandId, Details: true }, async (client, input) => {
+    await createWaiter({ client: this.ssm, maxWaitTime: waitSeconds, ...this.pollWithin(waitSeconds) }, { CommandId: commandId, Details: true }, async (client, input) => {
       const listed = new Map<string, ListedInvocation>();
       try {
         // a fresh input each poll: the paginator writes its NextToken into the one it is given
@@ -167,6 +178,21 @@ export class SsmNodeShell extends RunCommandShell {
   protected async fetchedInvocation(commandId: string, instanceId: string): Promise<InvocationResult> {
     return request('GetCommandInvocation', () => this.ssm.send(new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId })));
   }
+
+  protected async cancel(commandId: string, instanceIds: string[]): Promise<void> {
+    await request('CancelCommand', () => this.ssm.send(new CancelCommandCommand({ CommandId: commandId, InstanceIds: instanceIds })));
+  }
+
+  /** The SDK waiter refuses a bound not above its minDelay: a short wait polls faster. */
+  private pollWithin(waitSeconds: number): { minDelay: number; maxDelay: number } {
+    const minDelay = Math.min(this.poll.minDelay, waitSeconds / 2);
+    return { minDelay, maxDelay: Math.max(minDelay, Math.min(this.poll.maxDelay, waitSeconds / 2)) };
+  }
+}
+
+/** The function's own logger, looked up when needed: the handler builds it after the adapters. */
+function functionLog(cluster = 'warren'): Pick<Log, 'warn'> {
+  return { warn: (message, extra) => observability(cluster).logger.warn(message, { ...extra }) };
 }
 
 /** NodeStatus has one step, so one plugin: its output is the command's. */

@@ -8,7 +8,9 @@ import type { Scheduler } from './scheduler';
  * SSM Run Command for the local cloud: SendCommand runs the real document scripts of infra/ssm on the
  * instances' RabbitMQ nodes, one invocation per instance, with the statuses AWS documents
  * (Understanding command statuses): Pending until the agent is online, InProgress while the script
- * runs, then Success, Failed, TimedOut (DeliveryTimedOut / ExecutionTimedOut) or Undeliverable.
+ * runs, then Success, Failed, TimedOut (DeliveryTimedOut / ExecutionTimedOut) or Undeliverable;
+ * CancelCommand ends a pending invocation Cancelled at once and kills a running script (Cancelling
+ * until it ended, then Cancelled).
  * GetCommandInvocation returns an invocation's whole (SSM-truncated) output; ListCommandInvocations
  * pages them 50 at a time with each output cut at 2,500 characters.
  */
@@ -19,11 +21,14 @@ export type AgentState = { state: 'booting' } | { state: 'ready'; since: number 
 /** The machines commands run on (RabbitMqInstanceHost in the sandbox). */
 export interface CommandTargets {
   agentState(instanceId: string): AgentState | undefined;
-  /** Runs the document's script on the instance with parameters already checked; output truncated like SSM. */
-  runDocument(instanceId: string, document: string, params: Record<string, string>): Promise<ProcessResult>;
+  /**
+   * Runs the document's script on the instance with parameters already checked; output truncated like SSM.
+   * When `signal` aborts (CancelCommand), the script is killed and the promise settles with what it printed.
+   */
+  runDocument(instanceId: string, document: string, params: Record<string, string>, options?: { signal?: AbortSignal }): Promise<ProcessResult>;
 }
 
-export type InvocationStatus = 'Pending' | 'InProgress' | 'Delayed' | 'Success' | 'Cancelled' | 'TimedOut' | 'Failed';
+export type InvocationStatus = 'Pending' | 'InProgress' | 'Delayed' | 'Success' | 'Cancelling' | 'Cancelled' | 'TimedOut' | 'Failed';
 
 /** GetCommandInvocation's answer, with AWS's field names. */
 export interface CommandInvocation {
@@ -31,7 +36,7 @@ export interface CommandInvocation {
   InstanceId: string;
   DocumentName: string;
   Status: InvocationStatus;
-  /** Pending, InProgress, Success, Failed, DeliveryTimedOut, ExecutionTimedOut, Undeliverable */
+  /** Pending, InProgress, Success, Failed, DeliveryTimedOut, ExecutionTimedOut, Undeliverable, Cancelling, Cancelled */
   StatusDetails: string;
   /** the script's exit code; -1 until it ended */
   ResponseCode: number;
@@ -104,6 +109,8 @@ const TERMINAL = new Set<InvocationStatus>(['Success', 'Cancelled', 'TimedOut', 
 interface Tracked {
   invocation: CommandInvocation;
   settled: Promise<void>;
+  /** aborted by CancelCommand */
+  cancel: AbortController;
 }
 
 export class LocalRunCommand {
@@ -154,8 +161,9 @@ export class LocalRunCommand {
         StandardErrorContent: '',
         RequestedDateTime: now,
       };
-      const settled = this.deliver(invocation, document, params, deliverBy);
-      this.invocations.set(key(commandId, instanceId), { invocation, settled });
+      const cancel = new AbortController();
+      const settled = this.deliver(invocation, document, params, deliverBy, cancel.signal);
+      this.invocations.set(key(commandId, instanceId), { invocation, settled, cancel });
     }
     return commandId;
   }
@@ -192,14 +200,46 @@ export class LocalRunCommand {
     return { CommandInvocations, ...(end < instanceIds.length ? { NextToken: String(end) } : {}) };
   }
 
+  /**
+   * CancelCommand: every invocation of the command (or of the InstanceIds given, at most 50) not yet
+   * terminal is cancelled; one that already ended keeps its status. InvalidCommandId for a command SSM does not know.
+   */
+  cancelCommand(request: { CommandId: string; InstanceIds?: string[] }): void {
+    const targeted = this.commandTargets.get(request.CommandId);
+    if (!targeted) throw new SsmApiError('InvalidCommandId', `command ${request.CommandId} does not exist`);
+    if ((request.InstanceIds?.length ?? 0) > MAX_INSTANCE_IDS) {
+      throw new SsmApiError('ValidationException', `1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length less than or equal to ${MAX_INSTANCE_IDS}`);
+    }
+    const now = this.options.scheduler.now();
+    for (const instanceId of request.InstanceIds ?? targeted) {
+      const tracked = this.invocations.get(key(request.CommandId, instanceId));
+      if (!tracked || isTerminal(tracked.invocation)) continue;
+      const running = tracked.invocation.Status === 'InProgress';
+      Object.assign(tracked.invocation, running
+        ? { Status: 'Cancelling', StatusDetails: 'Cancelling' }
+        : { Status: 'Cancelled', StatusDetails: 'Cancelled', ExecutionEndDateTime: now });
+      tracked.cancel.abort();
+    }
+  }
+
   /** The invocation once terminal, or as it stands when `maxWaitMs` ran out first. */
   async waitForInvocation(commandId: string, instanceId: string, maxWaitMs: number): Promise<CommandInvocation> {
     const tracked = this.invocations.get(key(commandId, instanceId));
     if (!tracked) throw new SsmApiError('InvocationDoesNotExist', `command ${commandId} has no invocation on ${instanceId}`);
+    if (isTerminal(tracked.invocation)) return { ...tracked.invocation };
     let cancel = () => {};
     const bound = new Promise<void>((resolve) => (cancel = this.options.scheduler.after(maxWaitMs, resolve)));
-    await Promise.race([tracked.settled, bound]);
+    // cancelled before it ran: Cancelled at once, though its delivery loop wakes only later
+    let onCancel = () => {};
+    const cancelledUnrun = new Promise<void>((resolve) => {
+      onCancel = () => {
+        if (isTerminal(tracked.invocation)) resolve();
+      };
+      tracked.cancel.signal.addEventListener('abort', onCancel);
+    });
+    await Promise.race([tracked.settled, bound, cancelledUnrun]);
     cancel();
+    tracked.cancel.signal.removeEventListener('abort', onCancel);
     return { ...tracked.invocation };
   }
 
@@ -240,21 +280,33 @@ export class LocalRunCommand {
     return this.options.scheduler.now() >= agent.since + (this.options.agentOnlineDelayMs ?? 0);
   }
 
-  private async deliver(invocation: CommandInvocation, document: CommandDocument, params: Record<string, string>, deliverBy: number): Promise<void> {
+  private async deliver(
+    invocation: CommandInvocation,
+    document: CommandDocument,
+    params: Record<string, string>,
+    deliverBy: number,
+    cancelled: AbortSignal,
+  ): Promise<void> {
     const { targets, scheduler } = this.options;
     const instanceId = invocation.InstanceId;
+    // a cancelled invocation keeps the Cancelled it ends with, whatever its script did meanwhile
     const end = (status: InvocationStatus, details: string, output: Partial<Pick<CommandInvocation, 'ResponseCode' | 'StandardOutputContent' | 'StandardErrorContent'>> = {}) => {
+      if (isTerminal(invocation)) return;
+      if (cancelled.aborted) [status, details] = ['Cancelled', 'Cancelled'];
       Object.assign(invocation, { Status: status, StatusDetails: details, ExecutionEndDateTime: scheduler.now(), ...output });
     };
     // like the agent, which polls for messages: nothing is delivered to a machine that is not up
     while (!this.agentOnline(instanceId)) {
+      if (cancelled.aborted) return end('Cancelled', 'Cancelled');
       if (targets.agentState(instanceId)?.state === 'gone') return end('Failed', 'Undeliverable');
       if (scheduler.now() >= deliverBy) return end('TimedOut', 'DeliveryTimedOut');
       await this.sleep(Math.min(this.options.agentPollMs ?? 250, deliverBy - scheduler.now()));
     }
+    if (cancelled.aborted) return end('Cancelled', 'Cancelled');
     const fault = this.takeFault(instanceId, document.name);
     if (fault?.kind === 'undeliverable') return end('Failed', 'Undeliverable');
     if (fault?.kind === 'delay') await this.sleep(fault.ms);
+    if (cancelled.aborted) return end('Cancelled', 'Cancelled');
     Object.assign(invocation, { Status: 'InProgress', StatusDetails: 'InProgress', ExecutionStartDateTime: scheduler.now() });
     if (fault?.kind === 'fail') {
       return end('Failed', 'Failed', { ResponseCode: fault.exitCode ?? 1, StandardErrorContent: fault.stderr ?? 'injected failure' });
@@ -263,7 +315,7 @@ export class LocalRunCommand {
 
     let result: ProcessResult;
     try {
-      result = await targets.runDocument(instanceId, document.name, params);
+      result = await targets.runDocument(instanceId, document.name, params, { signal: cancelled });
     } catch (error) {
       return end('Failed', 'Failed', { ResponseCode: 1, StandardErrorContent: error instanceof Error ? error.message : String(error) });
     }

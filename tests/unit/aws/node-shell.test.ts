@@ -1,4 +1,5 @@
 import {
+  CancelCommandCommand,
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
   InvocationDoesNotExist,
@@ -11,6 +12,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
+import { SCRIPT_DEADLINE_MARGIN_SECONDS } from '../../../shared/aws/command-shell';
 import { SsmNodeShell } from '../../../shared/aws/node-shell';
 import { NodeCommandFailed, NodeOutputInvalid } from '../../../shared/errors';
 import { membersDigest, type Members } from '../../../shared/rabbitmq/operations';
@@ -18,7 +20,10 @@ import { testConfig } from './config';
 
 const ssm = mockClient(SSMClient);
 const fastPoll = { minDelay: 0.01, maxDelay: 0.02 };
-const shell = (options = {}) => new SsmNodeShell(testConfig, { ssm: new SSMClient({}) }, { poll: fastPoll, ...options });
+/** what the shell logged */
+let warnings: Array<{ message: string; extra?: Record<string, unknown> }> = [];
+const log = { warn: (message: string, extra?: Record<string, unknown>) => void warnings.push({ message, extra }) };
+const shell = (options = {}) => new SsmNodeShell(testConfig, { ssm: new SSMClient({}) }, { poll: fastPoll, log, ...options });
 
 /** NodeStatus's two lines (infra/ssm/NodeStatus.yml) for a running node seeing `view` (itself alone by default). */
 const status = (node: string, view: Members = { all: [node], running: [node] }) =>
@@ -65,7 +70,9 @@ const notYet = () => new InvocationDoesNotExist({ $metadata: { httpStatusCode: 4
 
 beforeEach(() => {
   ssm.reset();
+  warnings = [];
   ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+  ssm.on(CancelCommandCommand).resolves({});
 });
 
 describe('isAgentOnline', () => {
@@ -158,6 +165,74 @@ describe('run', () => {
     expect(failure).toBeInstanceOf(NodeCommandFailed);
     expect(failure).toMatchObject({ status: 'TimedOut' });
     expect((failure as Error).cause).toMatchObject({ name: 'TimeoutError' });
+  });
+
+  it('cancels the invocation it gave up on while it was still InProgress, so a retry never runs beside it', async () => {
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' });
+
+    const failure = await shell({ maxWaitSeconds: 0.2 })
+      .run('i-0aaa', 'restart', { Survivors: 'rabbit@ip-10-0-1-5', Step: 'restart', TimeoutSeconds: '60' })
+      .catch((error: unknown) => error);
+
+    expect(failure).toMatchObject({ name: 'NodeCommandFailed', status: 'TimedOut', message: expect.stringContaining('cancelled') });
+    expect(ssm).toHaveReceivedCommandTimes(CancelCommandCommand, 1);
+    expect(ssm).toHaveReceivedCommandWith(CancelCommandCommand, { CommandId: 'cmd-1', InstanceIds: ['i-0aaa'] });
+  });
+
+  it('never cancels a command that ended, whatever its status', async () => {
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'TimedOut', StatusDetails: 'ExecutionTimedOut', StandardErrorContent: '' });
+
+    await expect(shell().run('i-0aaa', 'drain', {})).rejects.toMatchObject({ status: 'ExecutionTimedOut' });
+
+    expect(ssm).toHaveReceivedCommandTimes(CancelCommandCommand, 0);
+  });
+
+  it('logs a CancelCommand that fails and still reports the command TimedOut', async () => {
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' });
+    ssm.on(CancelCommandCommand).rejects(Object.assign(new Error('User is not authorized to perform: ssm:CancelCommand'), { name: 'AccessDeniedException' }));
+
+    const failure = await shell({ maxWaitSeconds: 0.2 })
+      .run('i-0aaa', 'drain', {})
+      .catch((error: unknown) => error);
+
+    expect(failure).toMatchObject({ name: 'NodeCommandFailed', status: 'TimedOut', message: expect.stringContaining('not cancelled') });
+    expect(warnings).toEqual([
+      { message: expect.stringContaining('CancelCommand'), extra: expect.objectContaining({ commandId: 'cmd-1', instanceIds: ['i-0aaa'], error: expect.stringContaining('not authorized') }) },
+    ]);
+  });
+
+  it("ends a document's own deadline a margin before the wait gives up", async () => {
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', StandardOutputContent: '' });
+    const restart = (TimeoutSeconds: string) => ({ Survivors: 'rabbit@ip-10-0-1-5', Step: 'restart', TimeoutSeconds }) as const;
+    const bound = testConfig.bounds.ssmCommandSeconds;
+
+    for (const [params, options] of [[restart(String(bound)), {}], [restart('20'), {}], [restart(String(bound)), { timeoutSeconds: 40 }], [restart('20'), { timeoutSeconds: 10 }]] as const) {
+      await shell().run('i-0aaa', 'restart', params, options).catch(() => undefined);
+    }
+
+    const sent = ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input);
+    expect(sent.map((input) => input.Parameters!.TimeoutSeconds![0])).toEqual([
+      String(bound - SCRIPT_DEADLINE_MARGIN_SECONDS),
+      '20',
+      String(40 - SCRIPT_DEADLINE_MARGIN_SECONDS),
+      // less time than the margin: the least SSM's parameter allows
+      '1',
+    ]);
+    // SSM's own delivery timeout follows the wait, never below the 30 s SendCommand accepts
+    expect(sent.map((input) => input.TimeoutSeconds)).toEqual([bound, bound, 40, 30]);
+  });
+
+  it("waits no longer than the caller's own bound, and sends nothing without time to wait", async () => {
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' });
+    const started = Date.now();
+
+    const late = await shell().run('i-0aaa', 'status', {}, { timeoutSeconds: 0.3 }).catch((error: unknown) => error);
+    const tooLate = await shell().run('i-0aaa', 'status', {}, { timeoutSeconds: 0 }).catch((error: unknown) => error);
+
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(late).toMatchObject({ name: 'NodeCommandFailed', status: 'TimedOut', message: expect.stringContaining('within 0.3s') });
+    expect(tooLate).toMatchObject({ name: 'NodeCommandFailed', status: 'NotSent' });
+    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 1);
   });
 });
 
@@ -264,6 +339,22 @@ describe('runOnMany', () => {
     expect(results.get('i-0ccc')).toMatchObject({ status: 'OutputInvalid' });
     expect((results.get('i-0ccc') as NodeCommandFailed).cause).toBeInstanceOf(NodeOutputInvalid);
     expect(results.get('i-0ddd')).toMatchObject({ status: 'TimedOut' });
+  });
+
+  it('cancels, in one CancelCommand, the instances whose status did not come back within the bound, and only those', async () => {
+    const ids = ['i-0aaa', 'i-0bbb', 'i-0ccc'];
+    ssm.on(ListCommandInvocationsCommand).callsFake(
+      listing((id) => (id === 'i-0aaa' ? succeeded(id, status(nodeOf(id))) : { InstanceId: id, Status: id === 'i-0bbb' ? 'InProgress' : 'Pending' }), ids),
+    );
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', StandardOutputContent: status(nodeOf('i-0aaa')) });
+
+    const results = await shell().runOnMany(ids, 'status', {}, { timeoutSeconds: 0.2 });
+
+    expect(results.get('i-0aaa')).toMatchObject({ node: nodeOf('i-0aaa') });
+    expect(results.get('i-0bbb')).toMatchObject({ status: 'TimedOut', message: expect.stringContaining('last seen: InProgress') });
+    expect(results.get('i-0ccc')).toMatchObject({ status: 'TimedOut' });
+    expect(ssm).toHaveReceivedCommandTimes(CancelCommandCommand, 1);
+    expect(ssm).toHaveReceivedCommandWith(CancelCommandCommand, { CommandId: 'cmd-1', InstanceIds: ['i-0bbb', 'i-0ccc'] });
   });
 
   it('lends a view from another reporter when the first full output cannot be read', async () => {

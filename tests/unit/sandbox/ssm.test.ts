@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SCRIPT_DEADLINE_MARGIN_SECONDS } from '../../../shared/aws/command-shell';
 import { AwsRequestFailed } from '../../../shared/aws/errors';
 import { NodeCommandFailed, NodeOutputInvalid } from '../../../shared/errors';
 import { LocalNodeShell } from '../../../infra/sandbox/cloud/local-node-shell';
@@ -18,13 +19,22 @@ class RecordingTargets implements CommandTargets {
   readonly agents = new Map<string, AgentState>();
   readonly answers = new Map<string, ProcessResult>();
   readonly ran: Array<{ instanceId: string; document: string; params: Record<string, string> }> = [];
+  /** instances whose script runs until it is killed */
+  readonly endless = new Set<string>();
+  /** instances whose script was killed */
+  readonly killed: string[] = [];
 
   agentState(instanceId: string): AgentState | undefined {
     return this.agents.get(instanceId);
   }
 
-  async runDocument(instanceId: string, document: string, params: Record<string, string>): Promise<ProcessResult> {
+  async runDocument(instanceId: string, document: string, params: Record<string, string>, options: { signal?: AbortSignal } = {}): Promise<ProcessResult> {
     this.ran.push({ instanceId, document, params });
+    if (this.endless.has(instanceId)) {
+      await new Promise<void>((resolve) => options.signal?.addEventListener('abort', () => resolve()));
+      this.killed.push(instanceId);
+      return { exitCode: 137, stdout: '', stderr: 'killed' };
+    }
     return this.answers.get(instanceId) ?? { exitCode: 0, stdout: STATUS_STDOUT, stderr: '' };
   }
 }
@@ -108,6 +118,41 @@ describe('LocalRunCommand', () => {
     expect(results[0]!.StandardErrorContent).toBe('disk on fire');
     expect(targets.ran).toHaveLength(1);
   });
+
+  it('cancels a running script by killing it: Cancelling until it ended, then Cancelled', async () => {
+    const { targets, runCommand } = setUp();
+    targets.agents.set('i-a', { state: 'ready', since: 0 });
+    targets.endless.add('i-a');
+    const commandId = await runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: ['i-a'] });
+    const running = await runCommand.waitForInvocation(commandId, 'i-a', 10_000);
+
+    runCommand.cancelCommand({ CommandId: commandId, InstanceIds: ['i-a'] });
+    const right = runCommand.getCommandInvocation(commandId, 'i-a');
+    const ended = await runCommand.waitForInvocation(commandId, 'i-a', 10_000);
+
+    expect(running.Status).toBe('InProgress');
+    expect(right.Status).toBe('Cancelling');
+    expect(ended).toMatchObject({ Status: 'Cancelled', StatusDetails: 'Cancelled' });
+    expect(targets.killed).toEqual(['i-a']);
+    expect(() => runCommand.cancelCommand({ CommandId: 'nope' })).toThrow(expect.objectContaining({ name: 'InvalidCommandId' }));
+  });
+
+  it('cancels an undelivered invocation at once, so it never runs, and leaves an ended one as it ended', async () => {
+    const { targets, runCommand } = setUp();
+    targets.agents.set('i-a', { state: 'ready', since: 0 });
+    targets.agents.set('i-b', { state: 'ready', since: 0 });
+    runCommand.setAgentConnected('i-a', false);
+    const commandId = await runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: ['i-a', 'i-b'] });
+    await runCommand.waitForInvocation(commandId, 'i-b', 10_000);
+
+    runCommand.cancelCommand({ CommandId: commandId });
+    runCommand.setAgentConnected('i-a', true);
+    const a = await runCommand.waitForInvocation(commandId, 'i-a', 10_000);
+
+    expect(a).toMatchObject({ Status: 'Cancelled', StatusDetails: 'Cancelled' });
+    expect(runCommand.getCommandInvocation(commandId, 'i-b').Status).toBe('Success');
+    expect(targets.ran.map((run) => run.instanceId)).toEqual(['i-b']);
+  });
 });
 
 describe('LocalRunCommand.listCommandInvocations', () => {
@@ -155,13 +200,15 @@ describe('LocalNodeShell', () => {
       targets.answers.set(id, { exitCode: 0, stdout: restarted, stderr: '' });
     }
     const params = { Survivors: 'rabbit@ip-10-0-0-1,rabbit@ip-10-0-0-2', Step: 'stop', TimeoutSeconds: '60' } as const;
+    // the script's own deadline ends a margin before the shell stops waiting for it (60 s here)
+    const exported = { ...params, TimeoutSeconds: String(60 - SCRIPT_DEADLINE_MARGIN_SECONDS) };
 
     const results = await shell.runOnMany(['i-d', 'i-e'], 'restart', params);
 
     expect(runCommand.sent).toHaveLength(1);
     expect(targets.ran).toEqual([
-      { instanceId: 'i-d', document: 'NodeRestart', params },
-      { instanceId: 'i-e', document: 'NodeRestart', params },
+      { instanceId: 'i-d', document: 'NodeRestart', params: exported },
+      { instanceId: 'i-e', document: 'NodeRestart', params: exported },
     ]);
     expect(results.get('i-e')).toMatchObject({ done: true, running: true });
     await expect(shell.run('i-d', 'restart', { ...params, Survivors: 'rabbit@a;reboot' })).rejects.toBeInstanceOf(AwsRequestFailed);
@@ -225,6 +272,26 @@ describe('LocalNodeShell', () => {
     runCommand.injectFault({ effect: { kind: 'delay', ms: 300_000 } });
 
     await expect(shell.run('i-a', 'drain', {})).rejects.toMatchObject({ name: 'NodeCommandFailed', status: 'TimedOut' });
+  });
+
+  it('kills the script it gave up on at its bound, one instance of many, and never runs an undelivered one later', async () => {
+    const { clock, targets, runCommand, shell } = setUp();
+    for (const id of ['i-a', 'i-b', 'i-c']) targets.agents.set(id, { state: 'ready', since: 0 });
+    targets.endless.add('i-b');
+    runCommand.setAgentConnected('i-c', false);
+    const started = clock.now();
+
+    const drained = await shell.runOnMany(['i-a', 'i-b', 'i-c'], 'drain', {}, { timeoutSeconds: 20 });
+    runCommand.setAgentConnected('i-c', true);
+    const [commandId] = runCommand.sent.map((command) => command.CommandId);
+    const c = await runCommand.waitForInvocation(commandId!, 'i-c', 10_000);
+
+    expect(clock.now() - started).toBe(20_000);
+    expect(drained.get('i-b')).toMatchObject({ status: 'TimedOut', message: expect.stringContaining('InProgress') });
+    expect(targets.killed).toEqual(['i-b']);
+    expect(runCommand.getCommandInvocation(commandId!, 'i-b').Status).toBe('Cancelled');
+    expect(c.Status).toBe('Cancelled');
+    expect(targets.ran.map((run) => run.instanceId).sort()).toEqual(['i-a', 'i-b']);
   });
 
   it('surfaces a refused SendCommand as AwsRequestFailed keeping the SSM error, and counts it', async () => {
