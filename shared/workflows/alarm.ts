@@ -2,6 +2,7 @@ import { decideReplacement, matchRunbook, minHealthyMembers, replacementInFlight
 import { EventSkipped, UnsafeActionRefused, WarrenError } from '../errors';
 import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
+import { ensureBudget } from './waiting';
 
 /**
  * Alarm runbooks: an alarm entering ALARM either asks for a reconcile or asks the ASG to replace one
@@ -32,10 +33,16 @@ export async function alarm(event: EventOf<'alarm'>, deps: Deps): Promise<Outcom
   const inFlight = replacementInFlight(facts);
   if (inFlight) return refuse(inFlight);
 
-  const healthy = facts.instances.filter((i) => i.lifecycleState === 'InService' && i.healthStatus === 'Healthy').map((i) => i.instanceId);
-  const ec2 = await deps.inventory.describeInstances(healthy);
+  // The alarming instance is not asked: what remains after replacing it is the others (decideReplacement),
+  // and a node that does not answer would only hold the wait to its bound.
+  const others = facts.instances
+    .filter((i) => i.lifecycleState === 'InService' && i.healthStatus === 'Healthy' && i.instanceId !== match.instanceId)
+    .map((i) => i.instanceId);
+  const ec2 = others.length > 0 ? await deps.inventory.describeInstances(others) : [];
   const running = ec2.filter((i) => i.state === 'running').map((i) => i.instanceId);
-  const statuses = running.length > 0 ? await deps.nodes.runOnMany(running, 'status', {}) : new Map();
+  if (running.length > 0) ensureBudget(deps, 1_000, 'member statuses');
+  // bounded by the time this invocation has left: a status that did not come back is a NodeCommandFailed, not a healthy member
+  const statuses = running.length > 0 ? await deps.nodes.runOnMany(running, 'status', {}, { timeoutSeconds: (deps.deadline - deps.clock.now()) / 1000 }) : new Map();
   const runningMembers = running.filter((id) => {
     const status = statuses.get(id);
     return status !== undefined && !(status instanceof Error) && status.running;

@@ -34,7 +34,9 @@ export async function reconcile(event: EventOf<'reconcile'>, deps: Deps): Promis
   const targets = await deps.targets.describe();
   const running = new Set(instances.filter((i) => i.state === 'running').map((i) => i.instanceId));
   const asked = group.instances.filter((i) => i.lifecycleState === 'InService' && running.has(i.instanceId)).map((i) => i.instanceId);
-  const statuses: Map<string, NodeStatus | Error> = asked.length > 0 ? await deps.nodes.runOnMany(asked, 'status', {}) : new Map();
+  // within the time this invocation has left (orphaned hooks may have used some): an unanswered status is only a finding
+  if (asked.length > 0) ensureBudget(deps, 1_000, 'member statuses');
+  const statuses: Map<string, NodeStatus | Error> = asked.length > 0 ? await deps.nodes.runOnMany(asked, 'status', {}, { timeoutSeconds: (deps.deadline - deps.clock.now()) / 1000 }) : new Map();
 
   const plan = planReconcile({ group, instances, statuses, targets }, deps.config);
   metrics.gauge('ClusterMembersRunning', plan.gauges.membersRunning);

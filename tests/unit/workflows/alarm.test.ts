@@ -1,6 +1,8 @@
 import { EventSkipped } from '../../../shared/errors';
 import type { EventOf } from '../../../shared/events/types';
 import { alarm } from '../../../shared/workflows/alarm';
+import { DEADLINE_MARGIN_MS } from '../../../shared/workflows/invocation';
+import { deployed } from '../../support/deployed';
 import { testConfig } from '../cluster/test-config';
 import { FakeCloud } from './fake-cloud';
 
@@ -76,6 +78,41 @@ describe('alarm workflow', () => {
 
     expect(outcome.result).toBe('acted');
     expect(cloud.get('i-c').health).toBe('Unhealthy');
+  });
+
+  describe('within the time the invocation has left', () => {
+    // a node command bound as long as the function's own timeout: a wait bounded by it alone outlives the invocation
+    const slowCommands = () => threeMembers({ SSM_COMMAND_TIMEOUT_SECONDS: String(deployed.functionTimeoutSeconds.heal) });
+    const deadlineOf = (cloud: FakeCloud) => cloud.clock.now() + deployed.functionTimeoutSeconds.heal! * 1000 - DEADLINE_MARGIN_MS;
+
+    it('replaces an alarming instance whose node never answers, without waiting for it', async () => {
+      const cloud = slowCommands();
+      cloud.get('i-c').silent = true;
+      const started = cloud.clock.now();
+      const deadline = deadlineOf(cloud);
+
+      const outcome = await alarm(alarmEvent(cloud, 'rabbit-node-down-i-c', 'i-c'), cloud.deps({ deadline }));
+
+      expect(cloud.clock.now()).toBeLessThanOrEqual(deadline);
+      // replacing it leaves the others: only their statuses are asked for
+      expect(cloud.clock.now()).toBe(started);
+      expect(outcome).toMatchObject({ result: 'acted', details: { instanceId: 'i-c' } });
+      expect(cloud.get('i-c').health).toBe('Unhealthy');
+    });
+
+    it('counts a member whose status did not come back before the deadline as not healthy, and returns by then', async () => {
+      const cloud = slowCommands();
+      cloud.get('i-c').silent = true;
+      cloud.get('i-b').silent = true;
+      const deadline = deadlineOf(cloud);
+
+      const outcome = await alarm(alarmEvent(cloud, 'rabbit-node-down-i-c', 'i-c'), cloud.deps({ deadline }));
+
+      expect(cloud.clock.now()).toBeLessThanOrEqual(deadline);
+      // i-a alone answered: replacing i-c would leave 1 healthy running member, below the majority of 3
+      expect(outcome).toMatchObject({ result: 'refused', reason: expect.stringMatching(/^1 healthy running members would remain/) });
+      expect(cloud.get('i-c').health).toBe('Healthy');
+    });
   });
 
   it('skips an instance outside the group', async () => {

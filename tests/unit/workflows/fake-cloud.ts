@@ -24,6 +24,8 @@ export interface FakeInstance {
   agentOnlineAt: number;
   /** false: every SSM command to it fails (network cut, agent dead) */
   reachable: boolean;
+  /** the agent takes every command and never answers (a hung node): each one ends TimedOut when its wait gives up */
+  silent?: boolean;
   node: { name: string; version: string; running: boolean; member: boolean; drained: boolean; critical?: { reason: 'quorum-critical' | 'mirror-sync-critical'; until: number } };
   /** the join command returns while the node is still outside the cluster */
   joinFailsSilently?: boolean;
@@ -32,6 +34,9 @@ export interface FakeInstance {
   /** a partition outlived the cut: the running nodes this node still sees, and those it reports unreachable */
   partition?: { view: string[]; unreachable: string[]; cutLasts?: boolean };
 }
+
+/** A node command's own bound (NodeShell's options argument). */
+type CommandOptions = Parameters<NodeShell['run']>[3];
 
 export interface Call { at: number; port: 'asg' | 'ec2' | 'ssm' | 'elb' | 'lifecycle' | 'queue'; op: string; instanceId?: string; args?: unknown }
 
@@ -244,23 +249,34 @@ export class FakeCloud {
       const instance = this.get(id);
       return instance.reachable && instance.ec2 === 'running' && this.clock.now() >= instance.agentOnlineAt;
     },
-    run: async <O extends NodeOperation>(id: string, operation: O, params: NodeOperationParams[O]) => {
+    run: async <O extends NodeOperation>(id: string, operation: O, params: NodeOperationParams[O], options?: CommandOptions) => {
       this.record('ssm', operation, id, params);
+      if (this.get(id).silent) throw (await this.unanswered([id], operation, options))[0];
       return this.execute(id, operation, params);
     },
-    runOnMany: async <O extends NodeOperation>(ids: string[], operation: O, params: NodeOperationParams[O]) => {
+    runOnMany: async <O extends NodeOperation>(ids: string[], operation: O, params: NodeOperationParams[O], options?: CommandOptions) => {
       this.record('ssm', `runOnMany:${operation}`, undefined, ids);
       const results = new Map<string, NodeOperationResult[O] | NodeCommandFailed>();
+      const silent = ids.filter((id) => this.instances.get(id)?.silent);
       for (const id of ids) {
         try {
-          results.set(id, await this.execute(id, operation, params));
+          // a silent one keeps its place in the answer; its failure is set below, after the one wait all of them share
+          results.set(id, silent.includes(id) ? (undefined as never) : await this.execute(id, operation, params));
         } catch (error) {
           results.set(id, error as NodeCommandFailed);
         }
       }
+      if (silent.length > 0) (await this.unanswered(silent, operation, options)).forEach((failure, n) => results.set(silent[n]!, failure));
       return results;
     },
   };
+
+  /** A command nobody answers: the wait lasts its bound, the shell's or the caller's when shorter, like RunCommandShell's. */
+  private async unanswered(ids: string[], operation: NodeOperation, options: CommandOptions = {}): Promise<NodeCommandFailed[]> {
+    const waitSeconds = Math.min(this.config.bounds.ssmCommandSeconds, options.timeoutSeconds ?? Number.POSITIVE_INFINITY);
+    if (waitSeconds > 0) await this.clock.sleep(waitSeconds * 1000);
+    return ids.map((id) => new NodeCommandFailed(id, operation, waitSeconds > 0 ? 'TimedOut' : 'NotSent', `no terminal status within ${waitSeconds}s; cancelled`));
+  }
 
   private async execute<O extends NodeOperation>(id: string, operation: O, params: NodeOperationParams[O]): Promise<NodeOperationResult[O]> {
     const instance = this.get(id);
