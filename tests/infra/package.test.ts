@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rules } from '../../infra/sandbox/rules';
 import { loadConfig } from '../../shared/config';
+import { deployed } from '../support/deployed';
 import { cfnLint, packageFunctions, ROOT, type Template } from './cloudformation';
 
 /**
@@ -30,22 +31,40 @@ describe('the functions stack, packaged offline', () => {
     expect(cfnLint([packaged.file])).toBe('');
   });
 
-  it('feeds every membership event kind into one FIFO queue, grouped by cluster', () => {
+  it('feeds the lifecycle actions and the schedule into one FIFO queue, grouped by cluster, and the EC2 events into the triage queue', () => {
     const rules = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule');
-    const queueRules = rules.filter((r) => r.Properties.Targets?.some((t: any) => t.SqsParameters));
-    const detailTypes = queueRules.flatMap((r) => r.Properties.EventPattern?.['detail-type'] ?? []);
-    expect(detailTypes.sort()).toEqual([
-      'EC2 Instance Rebalance Recommendation',
-      'EC2 Instance State-change Notification',
-      'EC2 Instance-launch Lifecycle Action',
-      'EC2 Instance-terminate Lifecycle Action',
-      'EC2 Spot Instance Interruption Warning',
-    ]);
-    expect(queueRules.some((r) => r.Properties.ScheduleExpression)).toBe(true);
-    const groups = new Set(queueRules.flatMap((r) => r.Properties.Targets.map((t: any) => t.SqsParameters.MessageGroupId)));
-    expect(groups.size).toBe(1);
-    const queue = Object.values(template.Resources).find((r) => r.Type === 'AWS::SQS::Queue' && r.Properties.RedrivePolicy);
-    expect(queue?.Properties).toMatchObject({ FifoQueue: true, ContentBasedDeduplication: true });
+    const targeting = (queue: string) => rules.filter((r) => r.Properties.Targets?.some((t: any) => t.Arn?.['Fn::GetAtt']?.[0] === queue));
+    const detailTypes = (list: typeof rules) => list.flatMap((r) => r.Properties.EventPattern?.['detail-type'] ?? []).sort();
+    const ec2 = ['EC2 Instance Rebalance Recommendation', 'EC2 Instance State-change Notification', 'EC2 Spot Instance Interruption Warning'];
+    expect(detailTypes(targeting('HealQueue'))).toEqual(expect.arrayContaining(['EC2 Instance-launch Lifecycle Action', 'EC2 Instance-terminate Lifecycle Action']));
+    expect(detailTypes(targeting('HealQueue')).filter((type) => ec2.includes(type))).toEqual([]);
+    expect(targeting('HealQueue').some((r) => r.Properties.ScheduleExpression)).toBe(true);
+    const groups = new Set(targeting('HealQueue').flatMap((r) => r.Properties.Targets.map((t: any) => t.SqsParameters.MessageGroupId)));
+    expect([...groups]).toEqual(['warren-demo']);
+    expect(template.Resources.HealQueue?.Properties).toMatchObject({ FifoQueue: true, ContentBasedDeduplication: true });
+    // EventBridge cannot filter EC2 events by tag: a standard queue takes them, without a message group
+    expect(detailTypes(targeting('TriageQueue'))).toEqual(ec2);
+    expect(targeting('TriageQueue').flatMap((r) => r.Properties.Targets.map((t: any) => t.SqsParameters))).toEqual([undefined, undefined]);
+    expect(template.Resources.TriageQueue?.Properties.FifoQueue).toBeUndefined();
+  });
+
+  it('lets only the EC2 rules send to the triage queue, which the triage function takes in batches with a window', () => {
+    const senders = (policy: string) => template.Resources[policy]!.Properties.PolicyDocument.Statement[0].Condition.ArnEquals['aws:SourceArn'].map((arn: any) => arn['Fn::GetAtt'][0]);
+    expect(senders('TriageQueuePolicy').sort()).toEqual(['InstanceStateRule', 'InterruptionRule']);
+    expect(senders('HealQueuePolicy')).not.toContain('InstanceStateRule');
+    expect(senders('HealQueuePolicy')).not.toContain('InterruptionRule');
+    const mapping = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping' && r.Properties.EventSourceArn['Fn::GetAtt'][0] === 'TriageQueue')!;
+    const triage = template.Resources[mapping.Properties.FunctionName['Fn::GetAtt'][0]]!;
+    expect(triage.Properties.Handler).toBe('functions/triage/handler.handler');
+    // above 10 records Lambda requires a batching window of at least 1 s on a standard queue
+    expect(mapping.Properties.BatchSize).toBeGreaterThan(10);
+    expect(mapping.Properties.MaximumBatchingWindowInSeconds).toBeGreaterThanOrEqual(1);
+    expect(mapping.Properties.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+    const queue = template.Resources.TriageQueue!.Properties;
+    expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(triage.Properties.Timeout);
+    const dlq = queue.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
+    const watched = Object.values(template.Resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm').flatMap((r) => r.Properties.Dimensions ?? []).map((d: any) => d.Value?.['Fn::GetAtt']?.[0]);
+    expect(watched).toContain(dlq);
   });
 
   it('filters lifecycle actions to the managed Auto Scaling group', () => {
@@ -81,7 +100,7 @@ describe('the functions stack, packaged offline', () => {
 
   it('keeps a message invisible longer than the heal function may run, and dead-letters it after retries', () => {
     const heal = Object.values(template.Resources).find((r) => r.Properties?.Handler === 'functions/heal/handler.handler')!;
-    const queue = Object.values(template.Resources).find((r) => r.Type === 'AWS::SQS::Queue' && r.Properties.RedrivePolicy)!;
+    const queue = template.Resources.HealQueue!;
     expect(queue.Properties.VisibilityTimeout).toBeGreaterThan(heal.Properties.Timeout);
     const dlq = template.Resources[queue.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0]]!;
     expect(dlq.Properties.FifoQueue).toBe(true);
@@ -112,7 +131,7 @@ describe('the functions stack, packaged offline', () => {
 
   it('gives both functions an environment that loadConfig accepts as it is packaged', () => {
     const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
-    expect(functions).toHaveLength(2);
+    expect(functions).toHaveLength(Object.keys(deployed.functions).length);
     for (const fn of functions) {
       const variables = fn.Properties.Environment.Variables as Record<string, unknown>;
       const env = Object.fromEntries(

@@ -12,6 +12,7 @@ import ts from 'typescript';
 const root = resolve(__dirname, '..', '..');
 const PORTS_FILE = join(root, 'shared', 'ports.ts');
 const ADAPTERS_DIR = join(root, 'shared', 'aws');
+const INVOCATION_SHELL = join(root, 'shared', 'workflows', 'invocation.ts');
 const PORT_INTERFACES = ['Inventory', 'Lifecycle', 'NodeShell', 'TargetGroups', 'HealQueue'];
 
 /** The IAM service prefix of each SDK client package warren uses. */
@@ -22,6 +23,17 @@ const IAM_PREFIX: Record<string, string> = {
   '@aws-sdk/client-elastic-load-balancing-v2': 'elasticloadbalancing',
   '@aws-sdk/client-sqs': 'sqs',
 };
+
+/**
+ * SQS authorises its batch operations by their single counterparts: "you cannot set permissions
+ * explicitly for SendMessageBatch, DeleteMessageBatch, or ChangeMessageVisibilityBatch".
+ */
+const BATCH_OPERATIONS: Record<string, string> = {
+  'sqs:SendMessageBatch': 'sqs:SendMessage',
+  'sqs:DeleteMessageBatch': 'sqs:DeleteMessage',
+  'sqs:ChangeMessageVisibilityBatch': 'sqs:ChangeMessageVisibility',
+};
+const iamAction = (operation: string) => BATCH_OPERATIONS[operation] ?? operation;
 
 let cachedProgram: ts.Program | undefined;
 function program(): ts.Program {
@@ -78,11 +90,53 @@ function reachable(files: string[]): ts.SourceFile[] {
   return [...seen.values()];
 }
 
+/**
+ * The project's declarations a function can run from `entry` on, by the names its code uses: a finer
+ * reach than whole modules, for an entry whose modules import helpers beside other workflows (the
+ * triage workflow takes the SQS record helpers of the invocation shell, not its workflows).
+ */
+function declarationsReachedFrom(entry: ts.Node): ts.Node[] {
+  const checker = program().getTypeChecker();
+  const shared = join(root, 'shared');
+  const seen = new Set<ts.Node>([entry]);
+  const queue = [entry];
+  while (queue.length > 0) {
+    visit(queue.pop()!, (node) => {
+      if (!ts.isIdentifier(node)) return;
+      let symbol = checker.getSymbolAtLocation(node);
+      if (symbol && symbol.flags & ts.SymbolFlags.Alias) symbol = checker.getAliasedSymbol(symbol);
+      for (const declaration of symbol?.declarations ?? []) {
+        const file = resolve(declaration.getSourceFile().fileName);
+        if (seen.has(declaration) || !file.startsWith(shared) || file.startsWith(ADAPTERS_DIR)) continue;
+        if (ts.isFunctionDeclaration(declaration) || ts.isVariableDeclaration(declaration) || ts.isMethodDeclaration(declaration)) {
+          seen.add(declaration);
+          queue.push(declaration);
+        }
+      }
+    });
+  }
+  return [...seen];
+}
+
+/** A handler built by another entry of shared/aws/lambda.ts than lambdaHandler: `export const handler = entry()`. */
+function entryDeclaration(handlerFile: string): ts.Node {
+  const text = readFileSync(join(root, handlerFile), 'utf8');
+  const name = /export const handler = (\w+)\(/.exec(text)?.[1];
+  const lambda = program().getSourceFile(join(ADAPTERS_DIR, 'lambda.ts'));
+  const entry = lambda?.statements.find((statement) => ts.isFunctionDeclaration(statement) && statement.name?.text === name);
+  if (!entry) throw new Error(`${handlerFile} builds its handler with neither lambdaHandler([...]) nor another entry of shared/aws/lambda.ts`);
+  return entry;
+}
+
 /** Port methods (e.g. "Inventory.describeGroup") called in the given modules. */
 export function portCalls(files: string[]): Set<string> {
+  return portCallsIn(reachable(files));
+}
+
+function portCallsIn(nodes: ts.Node[]): Set<string> {
   const checker = program().getTypeChecker();
   const calls = new Set<string>();
-  for (const source of reachable(files)) {
+  for (const source of nodes) {
     visit(source, (node) => {
       if (!ts.isCallExpression(node) || !ts.isPropertyAccessExpression(node.expression)) return;
       const declaration = checker.getSymbolAtLocation(node.expression.name)?.declarations?.[0];
@@ -160,7 +214,7 @@ function actionsOfMethod(classes: Map<string, AdapterClass>, concrete: AdapterCl
   visit(declaring.methods.get(method)!, (node) => {
     if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text.endsWith('Command')) {
       const pkg = declaring.imports.get(node.expression.text);
-      if (pkg && IAM_PREFIX[pkg]) actions.add(`${IAM_PREFIX[pkg]}:${node.expression.text.replace(/Command$/, '')}`);
+      if (pkg && IAM_PREFIX[pkg]) actions.add(iamAction(`${IAM_PREFIX[pkg]}:${node.expression.text.replace(/Command$/, '')}`));
     }
     // a waiter counts wherever it is named, called here or handed to a helper as an argument
     if (ts.isIdentifier(node) && /^(waitUntil|paginate)/.test(node.text)) {
@@ -199,8 +253,11 @@ export interface FunctionNeeds {
 
 /** Everything a function's handler can send to AWS, from its source. */
 export function functionNeeds(handlerFile: string): FunctionNeeds {
-  const kinds = acceptedKinds(handlerFile);
-  const calls = [...portCalls(workflowModules(kinds))].sort();
+  const byKinds = /lambdaHandler\(\[/.test(readFileSync(join(root, handlerFile), 'utf8'));
+  const kinds = byKinds ? acceptedKinds(handlerFile) : [];
+  // every lambdaHandler runs its workflows inside the invocation shell (its own calls only: it imports every workflow)
+  const shell = () => portCallsIn([program().getSourceFile(INVOCATION_SHELL)!]);
+  const calls = [...(byKinds ? new Set([...portCalls(workflowModules(kinds)), ...shell()]) : portCallsIn(declarationsReachedFrom(entryDeclaration(handlerFile))))].sort();
   const classes = adapterClasses();
   const byPortCall: Record<string, string[]> = {};
   for (const call of calls) {
