@@ -54,6 +54,7 @@ const METHODS: Record<string, AdapterMethod> = {
   'Inventory.describeGroup': { service: 'autoScaling', operation: 'DescribeAutoScalingGroups', perAttempt: 1, call: (p) => p.inventory.describeGroup() },
   'Inventory.describeInstances': { service: 'ec2', operation: 'DescribeInstances', perAttempt: 1, call: (p) => p.inventory.describeInstances([action.instanceId]) },
   'Inventory.describeGroupInstances': { service: 'ec2', operation: 'DescribeInstances', perAttempt: 1, call: (p) => p.inventory.describeGroupInstances() },
+  'Inventory.groupMembersAmong': { service: 'ec2', operation: 'DescribeInstances', perAttempt: 1, call: (p) => p.inventory.groupMembersAmong([action.instanceId]) },
   'Inventory.tagNodeName': { service: 'ec2', operation: 'CreateTags', perAttempt: 1, call: (p) => p.inventory.tagNodeName(action.instanceId, 'rabbit@ip-10-0-1-5') },
   'Inventory.markUnhealthy': { service: 'autoScaling', operation: 'SetInstanceHealth', perAttempt: 1, call: (p) => p.inventory.markUnhealthy(action.instanceId) },
   'Lifecycle.heartbeat': { service: 'autoScaling', operation: 'RecordLifecycleActionHeartbeat', perAttempt: 1, call: (p) => p.lifecycle.heartbeat(action) },
@@ -113,6 +114,16 @@ describe('every AWS call is retried by the SDK, then fails with AwsRequestFailed
     check(cause, reply);
     expect(cause.$metadata?.attempts).toBe(MAX_ATTEMPTS);
     expect(endpoint.requests).toEqual(Array(MAX_ATTEMPTS * method.perAttempt).fill(method.operation));
+  });
+
+  it('HealQueue.forward: after the retries a failed SendMessageBatch refuses its entries, so the triage reports them, instead of throwing', async () => {
+    endpoint.on('SendMessageBatch', THROTTLING.sqs);
+
+    const refused = await adapters().queue.forward([{ id: 'evt-1', body: '{"id":"evt-1"}' }]);
+    await requestsSettle(endpoint, MAX_ATTEMPTS);
+
+    expect(refused).toEqual([{ id: 'evt-1', reason: expect.stringMatching(/^SendMessageBatch failed: RequestThrottled/) }]);
+    expect(endpoint.requests).toEqual(Array(MAX_ATTEMPTS).fill('SendMessageBatch'));
   });
 
   it('succeeds without an error when AWS recovers before the attempts run out', async () => {
