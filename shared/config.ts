@@ -79,6 +79,12 @@ const environment = z.object({
     .refine((prefix) => !SSM_RESERVED_PREFIX.test(prefix), 'must not start with aws, amazon or amzn (any case): SSM reserves those document name prefixes')
     .default('warren-'),
   HEAL_QUEUE_URL: z.string().url().optional(),
+  /** where an event goes after its last failed attempt (the heal queue's dead-letter queue) */
+  HEAL_DEAD_LETTER_QUEUE_URL: z.string().url().optional(),
+  /** attempts of one event, the first included, before it is dead-lettered */
+  HEAL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  /** a failed event comes back after this long, doubling with each further failure */
+  HEAL_RETRY_DELAY_SECONDS: seconds(10, 1, 900),
   /** the classic mirrored policy: applied on 3.x only */
   HA_POLICY_NAME: policyName(1).default('ha-all'),
   HA_POLICY_PATTERN: policyPattern.default(''),
@@ -127,6 +133,9 @@ export interface Config {
   targetGroups: { amqp: string; management: string };
   ssmDocumentPrefix: string;
   healQueueUrl?: string;
+  healDeadLetterQueueUrl?: string;
+  /** how a failed event is tried again: see shared/workflows/redelivery.ts */
+  retry: { maxAttempts: number; firstDelaySeconds: number };
   /** the classic mirrored policy, sent to 3.x only */
   haPolicy: PolicySettings;
   /** the policy sent to 4.x and later; an empty name means none */
@@ -172,6 +181,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     targetGroups: { amqp: e.AMQP_TARGET_GROUP_ARN, management: e.MANAGEMENT_TARGET_GROUP_ARN },
     ssmDocumentPrefix: e.SSM_DOCUMENT_PREFIX,
     healQueueUrl: e.HEAL_QUEUE_URL,
+    healDeadLetterQueueUrl: e.HEAL_DEAD_LETTER_QUEUE_URL,
+    retry: { maxAttempts: e.HEAL_MAX_ATTEMPTS, firstDelaySeconds: e.HEAL_RETRY_DELAY_SECONDS },
     haPolicy: {
       name: e.HA_POLICY_NAME,
       pattern: e.HA_POLICY_PATTERN,

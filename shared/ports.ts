@@ -113,6 +113,21 @@ export interface TargetGroups {
   describe(): Promise<Record<TargetGroupKey, Map<string, TargetState>>>;
 }
 
+/** One received message of the heal queue, as the SQS event record names it. */
+export interface QueuedRecord {
+  messageId: string;
+  receiptHandle: string;
+  body: string;
+  /** the FIFO message group (the cluster) */
+  groupId: string;
+}
+
+/** When a failed event is tried next: its attempt number (the first is 1) and not before this epoch ms. */
+export interface RetryMark {
+  attempt: number;
+  notBefore: number;
+}
+
 /** An EventBridge event handed on to the heal queue: its id deduplicates it, its body is the event as delivered. */
 export interface ForwardedEvent {
   id: string;
@@ -130,6 +145,12 @@ export interface HealQueue {
   enqueueReconcile(reason: string): Promise<void>;
   /** Puts events (the triage step's survivors) in the cluster's message group, in order; answers the ones SQS refused. */
   forward(events: ForwardedEvent[]): Promise<ForwardFailure[]>;
+  /** Sends a failed event again at the tail of its group, marked with its next attempt: the group's later events go first. */
+  retryLater(record: QueuedRecord, mark: RetryMark): Promise<void>;
+  /** Sends an event that failed its last attempt to the dead-letter queue, with the error. */
+  deadLetter(record: QueuedRecord, attempt: number, error: string): Promise<void>;
+  /** ChangeMessageVisibility: the received record is delivered again after `seconds`. */
+  hideFor(record: QueuedRecord, seconds: number): Promise<void>;
 }
 
 export interface Metrics {

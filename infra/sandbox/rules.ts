@@ -5,7 +5,8 @@ import { DETAIL_TYPES, SOURCES } from '../../shared/events';
  * them equal to the packaged template's patterns, so the sandbox routes exactly as AWS would.
  */
 export type EventPattern = { [field: string]: EventPattern | Array<string | { prefix: string }> };
-export type RuleTarget = 'heal-queue' | 'alarm-function';
+/** EC2 events go to the triage queue: no pattern can keep other fleets' instances out of them */
+export type RuleTarget = 'heal-queue' | 'triage-queue';
 
 export interface Rule {
   name: string;
@@ -26,18 +27,18 @@ export function rules(groupName: string, alarmPrefix: string): Rule[] {
     },
     {
       name: 'InstanceStateRule',
-      target: 'heal-queue',
+      target: 'triage-queue',
       pattern: { source: [SOURCES.ec2], 'detail-type': [DETAIL_TYPES.instanceStateChange], detail: { state: ['shutting-down', 'terminated'] } },
     },
     {
       name: 'InterruptionRule',
-      target: 'heal-queue',
+      target: 'triage-queue',
       pattern: { source: [SOURCES.ec2], 'detail-type': [DETAIL_TYPES.spotInterruptionWarning, DETAIL_TYPES.rebalanceRecommendation] },
     },
     { name: 'ReconcileSchedule', target: 'heal-queue', pattern: { source: [SOURCES.schedule], 'detail-type': [DETAIL_TYPES.scheduledEvent] } },
     {
       name: 'AlarmRule',
-      target: 'alarm-function',
+      target: 'heal-queue',
       pattern: {
         source: [SOURCES.cloudWatch],
         'detail-type': [DETAIL_TYPES.alarmStateChange],

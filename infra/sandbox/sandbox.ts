@@ -3,8 +3,9 @@ import { loadConfig, type Config } from '../../shared/config';
 import { DETAIL_TYPES, SOURCES } from '../../shared/events';
 import type { EventKind } from '../../shared/events/types';
 import { createObservability, type Observability } from '../../shared/observability';
-import type { Outcome } from '../../shared/workflows/deps';
-import { handleInvocation, type Wiring } from '../../shared/workflows/invocation';
+import { answerLambda, type QueueBatchResponse, type Wiring } from '../../shared/workflows/invocation';
+import type { SQSEvent } from 'aws-lambda';
+import { deployed, deployedEnvironment } from '../deploy/settings';
 import { LocalAutoScalingGroup } from './cloud/autoscaling';
 import { LocalEc2 } from './cloud/ec2';
 import { type AwsEvent, LocalEventBus } from './cloud/event-bus';
@@ -15,6 +16,7 @@ import { RabbitMqInstanceHost } from './cloud/rabbitmq-host';
 import { realTimeScheduler, type Scheduler } from './cloud/scheduler';
 import { LocalRunCommand } from './cloud/ssm';
 import { LocalFifoQueue } from './fifo-queue';
+import { triageFunction } from './triage-function';
 import { chooseRabbitMq, type NodeMode, type RabbitMqMajor, type RabbitMqRuntime } from './nodes';
 import { routeOf } from './rules';
 import { divergence, sandboxStatus, type SandboxStatus } from './status';
@@ -24,6 +26,8 @@ export const SANDBOX_CLUSTER = 'warren-sandbox';
 export const SANDBOX_GROUP = 'warren-sandbox-asg';
 /** Alarm names the sandbox's runbook knows: `<prefix>node-...` replaces, `<prefix>cluster-...` reconciles. */
 export const SANDBOX_ALARM_PREFIX = 'warren-sandbox-';
+/** What the heal function handles: its handler's list (functions/heal/handler.ts). */
+const HEAL_KINDS: readonly EventKind[] = ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm'];
 
 export interface SandboxOptions {
   nodes: number;
@@ -35,8 +39,6 @@ export interface SandboxOptions {
   managementPort?: number;
   /** how often the scheduled reconcile fires; 0 turns it off */
   reconcileEveryMs?: number;
-  /** how long a failed heal waits before its next receive (the queue's visibility timeout); 20 s by default */
-  retryAfterMs?: number;
   /** where Powertools writes: the daemon's log file through its stdout */
   observability?: Observability;
   /** the chaos soak's hook: watch the ports warren's workflows use, or make their calls fail as AWS calls fail */
@@ -66,7 +68,8 @@ export class Sandbox {
   readonly credentials = { user: 'warren', password: randomBytes(12).toString('hex') };
   private reconcileTimer?: () => void;
   private usersReady = false;
-  private alarmInvocations: Promise<unknown> = Promise.resolve();
+  /** the triage function behind its standard queue, started by the first EC2 event */
+  private triage?: ReturnType<typeof triageFunction>;
 
   private constructor(
     readonly config: Config,
@@ -120,12 +123,12 @@ export class Sandbox {
       telemetry,
     };
     let sandbox: Sandbox | undefined;
-    // Five receives 20 s apart: a failed heal is retried for over a minute before the dead-letter queue.
-    const queue = new LocalFifoQueue(
-      scheduler,
-      (message) => sandbox!.heal(message.body, message.messageId, ['launch', 'terminate', 'gone', 'interruption', 'reconcile']),
-      { visibilityTimeoutMs: options.retryAfterMs ?? 20_000 },
-    );
+    // The queue as serverless.yml deploys it: a failed heal is sent again by the function itself, due in seconds.
+    const queue = new LocalFifoQueue(scheduler, (event) => sandbox!.heal(event), {
+      visibilityTimeoutMs: deployed.queue.visibilityTimeoutSeconds * 1000,
+      maxReceiveCount: deployed.queue.maxReceiveCount,
+      groupId: config.clusterName,
+    });
     sandbox = new Sandbox(config, host.cluster.mode, runtime, note, scheduler, bus, host, ec2, group, nlb, runCommand, nodeShell, queue, wiring);
     bus.subscribe((event) => sandbox!.route(event));
     group.start();
@@ -137,29 +140,21 @@ export class Sandbox {
   private route(event: AwsEvent): void {
     const target = routeOf(event, SANDBOX_GROUP, SANDBOX_ALARM_PREFIX);
     if (target === 'heal-queue') this.queue.send(JSON.stringify(event));
-    else if (target === 'alarm-function') {
-      // the alarm function's reserved concurrency of 1 (serverless.yml): one runbook decision at a time
-      const body = JSON.stringify(event);
-      this.alarmInvocations = this.alarmInvocations.then(() => this.heal(body, event.id, ['alarm'])).catch(() => undefined);
-    }
+    else if (target === 'triage-queue') (this.triage ??= triageFunction(this.scheduler, { ...this.wiring, queue: this.queue })).send(JSON.stringify(event));
   }
 
-  /** One Lambda invocation: an SQS record for the heal function, the raw event for the alarm function. */
-  private async heal(body: string, messageId: string, accepts: readonly EventKind[]): Promise<Outcome[]> {
+  /** One invocation of the heal function by its SQS event source, answered as Lambda answers it. */
+  private async heal(event: SQSEvent): Promise<QueueBatchResponse> {
     const started = this.scheduler.now();
-    const payload = accepts.includes('alarm') ? JSON.parse(body) : { Records: [{ messageId, eventSource: 'aws:sqs', body }] };
-    const raw = safeJson(body);
-    const record = (outcome: string) =>
-      this.timeline.push({ at: started, kind: kindOf(raw), instanceId: instanceOf(raw), durationMs: this.scheduler.now() - started, outcome });
-    try {
-      const outcome = await handleInvocation(payload, { ...this.wiring, queue: this.queue, accepts }, () => 900_000);
-      const outcomes = Array.isArray(outcome) ? outcome : [outcome];
-      record(outcomes.map((o) => (o.reason ? `${o.result}: ${o.reason}` : o.result)).join(', '));
-      return outcomes;
-    } catch (error) {
-      record(`failed: ${(error as Error).message}`);
-      throw error;
-    }
+    const raw = safeJson(event.Records[0]?.body ?? '');
+    const timeoutMs = deployed.functionTimeoutSeconds.heal! * 1000;
+    const onRecordAnswered: Wiring['onRecordAnswered'] = ({ outcome, error, deferred }) => {
+      if (deferred) return;
+      const text = outcome ? (outcome.reason ? `${outcome.result}: ${outcome.reason}` : outcome.result) : `failed: ${(error as Error)?.message ?? String(error)}`;
+      this.timeline.push({ at: started, kind: kindOf(raw), instanceId: instanceOf(raw), durationMs: this.scheduler.now() - started, outcome: text });
+    };
+    const wiring = { ...this.wiring, queue: this.queue, accepts: HEAL_KINDS, onRecordAnswered };
+    return (await answerLambda(event, wiring, () => timeoutMs - (this.scheduler.now() - started))) as QueueBatchResponse;
   }
 
   private scheduleReconcile(everyMs: number): void {
@@ -218,6 +213,7 @@ export class Sandbox {
 
   async stop(): Promise<void> {
     this.reconcileTimer?.();
+    this.triage?.stop();
     this.queue.stop();
     this.group.dispose();
     await this.nlb.close();
@@ -228,7 +224,9 @@ export class Sandbox {
 /** The configuration the workflows run with in the sandbox: the same loader, shorter bounds. */
 export function sandboxConfig(): Config {
   const tg = (name: string) => `arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/${name}/0123456789abcdef`;
+  // the deployed environment (serverless.yml), with the sandbox's names and shorter bounds
   return loadConfig({
+    ...deployedEnvironment(),
     CLUSTER_NAME: SANDBOX_CLUSTER,
     ASG_NAME: SANDBOX_GROUP,
     AMQP_TARGET_GROUP_ARN: tg('warren-sandbox-amqp'),

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { reconcileRequest } from '../events/reconcile';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient, type MessageAttributeValue } from '@aws-sdk/client-sqs';
 import type { Config } from '../config';
 import { ConfigError } from '../errors';
-import type { HealQueue } from '../ports';
+import type { HealQueue, QueuedRecord, RetryMark } from '../ports';
+import { ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE } from '../workflows/redelivery';
 import { createSqsClient } from './clients';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { ForwardedEvent, ForwardFailure } from '../ports';
@@ -49,7 +50,7 @@ export class SqsHealQueue implements HealQueue {
   private readonly now: () => number;
 
   constructor(
-    private readonly config: Pick<Config, 'clusterName' | 'healQueueUrl'>,
+    private readonly config: Pick<Config, 'clusterName' | 'healQueueUrl' | 'healDeadLetterQueueUrl'>,
     clients: { sqs?: SQSClient } = {},
     options: SqsHealQueueOptions = {},
   ) {
@@ -113,4 +114,53 @@ export class SqsHealQueue implements HealQueue {
     }
     return refused;
   }
+
+  /*
+   * The deduplication id is the failed message's own id: an SDK retry of this send after a lost
+   * answer is dropped by SQS instead of queuing the event twice.
+   */
+  async retryLater(record: QueuedRecord, mark: RetryMark): Promise<void> {
+    await request('SendMessage', () =>
+      this.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: this.queueUrl,
+          MessageBody: record.body,
+          MessageGroupId: record.groupId,
+          MessageDeduplicationId: `retry-${record.messageId}`,
+          MessageAttributes: {
+            [ATTEMPT_ATTRIBUTE]: numberAttribute(mark.attempt),
+            [NOT_BEFORE_ATTRIBUTE]: numberAttribute(mark.notBefore),
+          },
+        }),
+      ),
+    );
+  }
+
+  async deadLetter(record: QueuedRecord, attempt: number, error: string): Promise<void> {
+    const queueUrl = this.config.healDeadLetterQueueUrl;
+    if (!queueUrl) throw new ConfigError('invalid configuration: HEAL_DEAD_LETTER_QUEUE_URL is required to dead-letter an event');
+    await request('SendMessage', () =>
+      this.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: record.body,
+          MessageGroupId: record.groupId,
+          MessageDeduplicationId: `dead-${record.messageId}`,
+          MessageAttributes: {
+            [ATTEMPT_ATTRIBUTE]: numberAttribute(attempt),
+            // an attribute value holds up to 256 KiB; the error is cut far below that
+            'warren.error': { DataType: 'String', StringValue: error.slice(0, 4_000) || 'unknown' },
+          },
+        }),
+      ),
+    );
+  }
+
+  async hideFor(record: QueuedRecord, seconds: number): Promise<void> {
+    await request('ChangeMessageVisibility', () =>
+      this.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: this.queueUrl, ReceiptHandle: record.receiptHandle, VisibilityTimeout: Math.max(0, Math.min(43_200, seconds)) })),
+    );
+  }
 }
+
+const numberAttribute = (value: number): MessageAttributeValue => ({ DataType: 'Number', StringValue: String(value) });

@@ -2,15 +2,18 @@ import { EventSkipped } from '../errors';
 import { parseEvent, parseQueueMessage } from '../events';
 import type { EventKind, WarrenEvent } from '../events/types';
 import { withCorrelation, type Observability } from '../observability';
-import type { Clock } from '../ports';
+import type { Clock, HealQueue, QueuedRecord } from '../ports';
 import type { Deps, Outcome } from './deps';
 import { runWorkflow } from './index';
+import { redeliveryAfter, retryMarkOf } from './redelivery';
 
 /** What a handler wires once per cold start; everything in Deps but the per-invocation log and deadline. */
 export type Wiring = Omit<Deps, 'log' | 'deadline'> & {
   telemetry: Observability;
   /** the event kinds this function handles; anything else is skipped */
   accepts: readonly EventKind[];
+  /** told how each queue record ended (the sandbox's timeline of heals); nothing in Lambda */
+  onRecordAnswered?: (answer: { messageId: string; outcome?: Outcome; error?: unknown; deferred?: boolean }) => void;
 };
 
 /** Time kept back from the Lambda timeout to log, flush metrics and return. */
@@ -78,13 +81,89 @@ export async function handleInvocation(payload: unknown, wiring: Wiring, remaini
 }
 
 /**
- * What the Lambda runtime gets. For an SQS batch: the record that failed and every record after it
- * are reported as batch item failures (a FIFO group must keep its order), the records before it are
- * acknowledged and not run again. Anything else is answered like handleInvocation.
+ * What the Lambda runtime gets. For an SQS batch, each record is answered on its own: a record that
+ * failed is sent again at the tail of its group for a later attempt, or to the dead-letter queue after
+ * its last (shared/workflows/redelivery.ts), and acknowledged. Only a record that could not be handed on
+ * so is reported as a batch item failure, with every record after it (a FIFO group keeps its order),
+ * and made visible again within seconds where SQS lets it. A direct event is answered like handleInvocation.
  */
 export async function answerLambda(payload: unknown, wiring: Wiring, remainingMs: () => number): Promise<Outcome | QueueBatchResponse> {
   const records = queueRecords(payload);
   if (records === undefined) return (await handleInvocation(payload, wiring, remainingMs)) as Outcome;
+  if (records.length === 0 || !wiring.queue) return answerWithoutRedelivery(records, wiring, remainingMs);
+  const deadline = wiring.clock.now() + remainingMs() - DEADLINE_MARGIN_MS;
+  const queue = wiring.queue;
+  try {
+    const failed: string[] = [];
+    for (const record of records) {
+      const messageId = messageIdOf(record);
+      // a record SQS would not name is no SQS message: skipped with its reason, or, failing, the whole batch fails
+      if (!messageId) await handleOne(() => parseQueueMessage(bodyOf(record)), undefined, wiring, deadline);
+      else if (failed.length > 0 || (await answerRecord(record, messageId, queue, wiring, deadline)) === 'not-handed-on') failed.push(messageId);
+    }
+    if (failed.length > 1) {
+      withCorrelation(wiring.telemetry.logger, failed[0]!).warn('records after the failed one go back to the queue unprocessed, in order', { messageIds: failed.slice(1) });
+    }
+    return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
+  } finally {
+    wiring.telemetry.flush();
+  }
+}
+
+/** One record: deferred while its retry is not due, else run; a failure is handed on for a later attempt. */
+async function answerRecord(record: unknown, messageId: string, queue: HealQueue, wiring: Wiring, deadline: number): Promise<'done' | 'not-handed-on'> {
+  const log = withCorrelation(wiring.telemetry.logger, messageId);
+  const queued = queuedRecordOf(record, messageId, wiring.config.clusterName);
+  const mark = retryMarkOf(record);
+  const early = mark.notBefore - wiring.clock.now();
+  if (early > 0 && queued) {
+    try {
+      await queue.hideFor(queued, Math.ceil(early / 1000));
+      log.info('retry not due yet: back in the queue until then', { messageId, attempt: mark.attempt, inSeconds: Math.ceil(early / 1000) });
+      wiring.onRecordAnswered?.({ messageId, deferred: true });
+      return 'not-handed-on';
+    } catch (error) {
+      log.warn('could not defer a retry that is not due; running it now', { messageId, error: describe(error) });
+    }
+  }
+  try {
+    const outcome = await handleOne(() => parseQueueMessage(bodyOf(record)), messageId, wiring, deadline);
+    wiring.onRecordAnswered?.({ messageId, outcome });
+    return 'done';
+  } catch (error) {
+    wiring.onRecordAnswered?.({ messageId, error });
+    if (!queued) return 'not-handed-on';
+    const next = redeliveryAfter(error, mark.attempt, wiring.config.retry, wiring.clock.now());
+    try {
+      if (next.kind === 'dead-letter') {
+        await queue.deadLetter(queued, next.attempt, errorText(error));
+        wiring.metrics.count('HealDeadLettered');
+        log.error('event failed its last attempt: sent to the dead-letter queue', { messageId, attempts: next.attempt, error: describe(error) });
+      } else {
+        await queue.retryLater(queued, next.mark);
+        wiring.metrics.count('HealRetries');
+        log.warn('event sent again for a later attempt', { messageId, attempt: next.mark.attempt, inSeconds: next.delaySeconds });
+      }
+      return 'done';
+    } catch (sendError) {
+      // SQS redelivers it then; shortening its invisibility keeps that to seconds rather than the visibility timeout
+      const delaySeconds = next.kind === 'retry' ? next.delaySeconds : 0;
+      log.error('could not hand the failed event on; it goes back to the queue', { messageId, error: describe(sendError) });
+      await queue.hideFor(queued, delaySeconds).catch((hideError: unknown) => log.warn('could not shorten its invisibility', { messageId, error: describe(hideError) }));
+      return 'not-handed-on';
+    }
+  }
+}
+
+function queuedRecordOf(record: unknown, messageId: string, clusterName: string): QueuedRecord | undefined {
+  const { receiptHandle, body, attributes } = (record ?? {}) as { receiptHandle?: unknown; body?: unknown; attributes?: { MessageGroupId?: unknown } };
+  if (typeof receiptHandle !== 'string' || typeof body !== 'string') return undefined;
+  const groupId = typeof attributes?.MessageGroupId === 'string' ? attributes.MessageGroupId : clusterName;
+  return { messageId, receiptHandle, body, groupId };
+}
+
+/** Without a heal queue to send retries to: the first failure and every record after it go back to SQS as they are. */
+async function answerWithoutRedelivery(records: unknown[], wiring: Wiring, remainingMs: () => number): Promise<QueueBatchResponse> {
   const deadline = wiring.clock.now() + remainingMs() - DEADLINE_MARGIN_MS;
   try {
     const { failure } = await handleBatch(records, wiring, deadline);
@@ -93,12 +172,6 @@ export async function answerLambda(payload: unknown, wiring: Wiring, remainingMs
     // a record SQS would not name cannot be reported; failing the whole batch is the safe answer then
     if (!failed) throw failure.error;
     const unprocessed = records.slice(failure.index + 1).flatMap((record) => messageIdOf(record) ?? []);
-    if (unprocessed.length > 0) {
-      withCorrelation(wiring.telemetry.logger, failed).warn(
-        'records after the failed one go back to the queue unprocessed, in order',
-        { messageIds: unprocessed },
-      );
-    }
     return { batchItemFailures: [failed, ...unprocessed].map((itemIdentifier) => ({ itemIdentifier })) };
   } finally {
     wiring.telemetry.flush();
@@ -122,7 +195,7 @@ async function handleBatch(records: unknown[], wiring: Wiring, deadline: number)
 }
 
 async function handleOne(parse: () => WarrenEvent, messageId: string | undefined, wiring: Wiring, deadline: number): Promise<Outcome> {
-  const { telemetry, accepts, ...ports } = wiring;
+  const { telemetry, accepts, onRecordAnswered: _observer, ...ports } = wiring;
   let event: WarrenEvent | undefined;
   let log = withCorrelation(telemetry.logger, messageId ?? 'direct-invocation');
   const started = wiring.clock.now();
@@ -155,6 +228,10 @@ export function convert(parse: () => WarrenEvent): WarrenEvent {
     if (error instanceof EventSkipped) throw error;
     throw new EventSkipped(`event could not be converted: ${error instanceof Error ? error.message : String(error)}`, { error: describe(error) });
   }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 export function describe(error: unknown): Record<string, unknown> {

@@ -199,7 +199,7 @@ export async function joinBatch(deps: Deps, batch: Batch, since: number): Promis
 async function serveMember(deps: Deps, member: Launchee, planned: () => Promise<JoinPlan>, since: number, onJoined?: (joined: NodeJoinOutcome) => void): Promise<'continued' | 'done'> {
   const { config, log, nodes } = deps;
   const { instanceId } = member;
-  await withHeartbeat(deps, member.action, async (hook) => {
+  const health = await withHeartbeat(deps, member.action, async (hook) => {
     const plan = await planned();
     const stillOurs = (step: string) => {
       if (hook.gone) throw new LifecycleActionGone(step);
@@ -231,11 +231,42 @@ async function serveMember(deps: Deps, member: Launchee, planned: () => Promise<
     // Only now: the load balancer must only ever point at verified members (invariant 4).
     stillOurs('registration');
     await deps.targets.register(instanceId);
-    const healthySeconds = Math.min(config.bounds.targetHealthySeconds, Math.floor((member.bound - deps.clock.now()) / 1000));
-    if (healthySeconds <= 0) throw new WaitTimedOut('launch bound reached before the targets could become healthy');
-    ensureBudget(deps, healthySeconds * 1000, 'target health');
-    await deps.targets.waitHealthy(instanceId, healthySeconds);
+    return awaitHealthy(deps, instanceId, deps.clock.now() + config.bounds.targetHealthySeconds * 1000);
   });
+  return continueMember(deps, member, health, since);
+}
+
+/**
+ * A registered verified member waits for health under a bound of its own, from its registration: the
+ * launch bound is for becoming a member, and NLB registration can take minutes before health checks
+ * start. Past that bound it is continued all the same (see continueMember), never abandoned: it is a
+ * member, and an ABANDON would only start a replacement that meets whatever keeps this one unhealthy.
+ * A bound beyond this invocation's deadline: BudgetExhausted, and the retry resumes the wait.
+ */
+export async function awaitHealthy(deps: Deps, instanceId: string, until: number): Promise<'healthy' | 'not-healthy'> {
+  const toBound = Math.floor((until - deps.clock.now()) / 1000);
+  if (toBound <= 0) return 'not-healthy';
+  const seconds = Math.min(toBound, Math.floor((deps.deadline - deps.clock.now()) / 1000));
+  if (seconds <= 0) throw new BudgetExhausted('target health: no time left in this invocation');
+  try {
+    await deps.targets.waitHealthy(instanceId, seconds);
+    return 'healthy';
+  } catch (error) {
+    if (!(error instanceof WaitTimedOut)) throw error;
+    if (seconds < toBound) throw new BudgetExhausted(`target health: ${toBound - seconds} s of its bound left beyond this invocation`);
+    return 'not-healthy';
+  }
+}
+
+/** CONTINUE; a member whose targets are not healthy yet is continued with a metric and a warning an operator sees. */
+export async function continueMember(deps: Deps, member: Launchee, health: 'healthy' | 'not-healthy', since: number): Promise<'continued' | 'done'> {
+  if (health === 'not-healthy') {
+    deps.metrics.count('LaunchContinuedNotHealthy');
+    deps.log.warn('verified member continued before its targets were healthy: the load balancer sends it traffic once they are', {
+      instanceId: member.instanceId,
+      healthBoundSeconds: deps.config.bounds.targetHealthySeconds,
+    });
+  }
   const completion = await completeAction(deps, member.action, 'CONTINUE');
   deps.metrics.count('LaunchContinued');
   deps.metrics.durationMs('LaunchDuration', deps.clock.now() - since);

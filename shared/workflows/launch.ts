@@ -1,7 +1,7 @@
 import { EventSkipped } from '../errors';
 import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
-import { abandon, failureKind, gatherBatch, joinBatch, type Batch, type Launchee, type MemberOutcome } from './launch-batch';
+import { abandon, awaitHealthy, continueMember, failureKind, gatherBatch, joinBatch, type Batch, type Launchee, type MemberOutcome } from './launch-batch';
 import { actionStillOpen, assertOurGroup, completeAction, withHeartbeat } from './lifecycle-action';
 
 /**
@@ -18,7 +18,7 @@ export async function launch(event: EventOf<'launch'>, deps: Deps): Promise<Outc
   const primary: Launchee = { instanceId: event.instanceId, action: event.action, bound: event.time + deps.config.bounds.launchSeconds * 1000 };
   if (!(await actionStillOpen(deps, event.action))) return { result: 'done', reason: 'lifecycle action already completed' };
   if (deps.clock.now() >= primary.bound) {
-    if (await alreadyServing(deps, primary.instanceId)) return finishServing(deps, primary);
+    if (await registeredMember(deps, primary.instanceId)) return outcomeOf(await finishRegistered(deps, primary, event.time));
     return outcomeOf(await abandon(deps, primary, 'launch bound passed before the node became a verified member'));
   }
 
@@ -38,22 +38,24 @@ export async function launch(event: EventOf<'launch'>, deps: Deps): Promise<Outc
 }
 
 /**
- * Past the bound, an earlier attempt may have done everything but the CONTINUE (its completion failed
- * and the retry came late): the tags written after a verified join and healthy targets in every group
- * are what the happy path ends on, so the instance is kept rather than abandoned.
+ * Past the bound, an earlier attempt may have done everything but the CONTINUE (its completion failed,
+ * or its invocation ended while the targets were still not healthy): the tags are written only after a
+ * verified join and the registration only after them, so such an instance is a member to keep.
  */
-async function alreadyServing(deps: Deps, instanceId: string): Promise<boolean> {
+async function registeredMember(deps: Deps, instanceId: string): Promise<boolean> {
   const [facts] = await deps.inventory.describeInstances([instanceId]);
   if (!facts?.nodeName || !facts.rabbitmqVersion || facts.state !== 'running') return false;
   const groups = Object.values(await deps.targets.describe());
-  return groups.length > 0 && groups.every((targets) => targets.get(instanceId) === 'healthy');
+  return groups.length > 0 && groups.every((targets) => ['initial', 'healthy', 'unhealthy'].includes(targets.get(instanceId) ?? 'absent'));
 }
 
-async function finishServing(deps: Deps, primary: Launchee): Promise<Outcome> {
-  deps.log.info('launch bound passed, but the node is a verified member serving traffic: continuing', { instanceId: primary.instanceId });
-  const completion = await completeAction(deps, primary.action, 'CONTINUE');
-  deps.metrics.count('LaunchContinued');
-  return completion === 'completed' ? { result: 'continued' } : { result: 'done', reason: 'lifecycle action already completed' };
+/** The rest of a registered member's health wait (its bound: the launch bound plus the health bound), then CONTINUE. */
+async function finishRegistered(deps: Deps, primary: Launchee, since: number): Promise<MemberOutcome> {
+  deps.log.info('launch bound passed, but the node is a verified, registered member: finishing its launch', { instanceId: primary.instanceId });
+  const until = primary.bound + deps.config.bounds.targetHealthySeconds * 1000;
+  const health = await withHeartbeat(deps, primary.action, () => awaitHealthy(deps, primary.instanceId, until));
+  const result = await continueMember(deps, primary, health, since);
+  return { instanceId: primary.instanceId, result };
 }
 
 /**

@@ -126,4 +126,24 @@ describe('the sandbox heals membership changes end to end', () => {
     expect(sandbox.timeline.filter((h) => h.kind === 'reconcile' && h.at >= storyStarted).map((h) => h.outcome)).toEqual(['acted', 'acted']);
     expect(sandbox.queue.deadLetters).toEqual([]);
   });
+
+  it('a launch whose first join fails is sent again by the function and joins seconds later, the queue at its deployed settings', async () => {
+    const before = everInstance(sandbox);
+    const { firstDelaySeconds } = sandbox.config.retry;
+    sandbox.runCommand.injectFault({ document: 'NodeJoin', times: 1, effect: { kind: 'fail', stderr: 'e2e: the first join fails' } });
+    sandbox.group.setDesiredCapacity(inService(sandbox).length + 1);
+    const [added] = launchedSince(sandbox, before) as [string];
+    await waitFor('added instance in service', CONVERGE_MS, () => (inService(sandbox).includes(added) ? true : undefined), () => lifecyclePath(sandbox, added));
+    await expectConvergedCluster(sandbox);
+
+    const [failed, retried, ...more] = healsOf(sandbox, added, 'launch');
+    expect(failed!.outcome).toMatch(/^failed: .*e2e: the first join fails/);
+    expect(retried!.outcome).toBe('continued');
+    expect(more).toEqual([]);
+    // the queue would have held it for its visibility timeout (960 s deployed); the function's own retry is due after the first delay
+    const waited = retried!.at - (failed!.at + failed!.durationMs);
+    expect(waited).toBeGreaterThanOrEqual(firstDelaySeconds * 1000 - 1_000);
+    expect(waited).toBeLessThan(firstDelaySeconds * 1000 + 10_000);
+    expect(sandbox.queue.deadLetters).toEqual([]);
+  });
 });

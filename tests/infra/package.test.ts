@@ -81,21 +81,26 @@ describe('the functions stack, packaged offline', () => {
     const sandbox = rules('warren-demo-asg', 'warren-').map((rule) => rule.pattern);
     const canonical = (list: unknown[]) => list.map((p) => JSON.stringify(p)).sort();
     expect(canonical(patterns)).toEqual(canonical(sandbox));
+    // and into the same queues
+    const QUEUES: Record<string, string> = { HealQueue: 'heal-queue', TriageQueue: 'triage-queue' };
+    for (const rule of rules('warren-demo-asg', 'warren-').filter((r) => Object.values(QUEUES).includes(r.target))) {
+      const target = template.Resources[rule.name]?.Properties.Targets[0].Arn['Fn::GetAtt'][0];
+      expect({ rule: rule.name, target: QUEUES[target] }).toEqual({ rule: rule.name, target: rule.target });
+    }
   });
-  it('runs one alarm runbook decision at a time: the rate limit reads state another decision could change', () => {
+  it('runs alarm runbooks in the cluster group, one decision at a time, and reserves no concurrency', () => {
+    // Lambda refuses a reservation that leaves the account below its unreserved minimum
     const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
-    const alarm = functions.find((f) => /alarm/i.test(String(f.Properties.Handler)));
-    expect(alarm?.Properties.ReservedConcurrentExecutions).toBe(1);
-  });
-
-  it('sends the alarm function only alarms of the runbook prefix that entered ALARM', () => {
+    expect(functions.map((f) => f.Properties.ReservedConcurrentExecutions)).toEqual(functions.map(() => undefined));
     const alarmRules = Object.values(template.Resources).filter(
       (r) => r.Type === 'AWS::Events::Rule' && r.Properties.EventPattern?.source?.includes('aws.cloudwatch'),
     );
     expect(alarmRules).toHaveLength(1);
     expect(alarmRules[0]!.Properties.EventPattern.detail).toEqual({ alarmName: [{ prefix: 'warren-' }], state: { value: ['ALARM'] } });
-    const target = alarmRules[0]!.Properties.Targets[0].Arn['Fn::GetAtt'][0];
-    expect(template.Resources[target]?.Properties.Handler).toBe('functions/alarm/handler.handler');
+    const [target] = alarmRules[0]!.Properties.Targets;
+    const lifecycleRule = Object.values(template.Resources).find((r) => r.Type === 'AWS::Events::Rule' && r.Properties.EventPattern?.source?.includes('aws.autoscaling'))!;
+    expect(target).toEqual({ ...lifecycleRule.Properties.Targets[0], Id: target.Id });
+    expect(target.SqsParameters).toEqual({ MessageGroupId: 'warren-demo' });
   });
 
   it('keeps a message invisible longer than the heal function may run, and dead-letters it after retries', () => {

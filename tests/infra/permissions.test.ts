@@ -1,8 +1,6 @@
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { NODE_NAME_TAG, RABBITMQ_VERSION_TAG } from '../../shared/aws/inventory';
-import { NODE_OPERATIONS } from '../../shared/rabbitmq/operations';
-import { asList, packageFunctions, ROOT, type Template } from './cloudformation';
+import { asList, packageFunctions, type Template } from './cloudformation';
 import { everyAdapterAction, functionNeeds, type FunctionNeeds } from './sdk-calls';
 
 /**
@@ -38,42 +36,39 @@ const resourceText = (s: Statement) => JSON.stringify(s.Resource);
 
 describe('least-privilege roles, derived from the code', () => {
   let packaged: ReturnType<typeof packageFunctions>;
-  const needs: Record<'heal' | 'alarm', FunctionNeeds> = {
-    heal: functionNeeds('functions/heal/handler.ts'),
-    alarm: functionNeeds('functions/alarm/handler.ts'),
-  };
-  const handlers = { heal: 'functions/heal/handler.handler', alarm: 'functions/alarm/handler.handler' } as const;
+  const FUNCTIONS = ['heal', 'triage'] as const;
+  type FunctionName = (typeof FUNCTIONS)[number];
+  const needs = Object.fromEntries(FUNCTIONS.map((name) => [name, functionNeeds(`functions/${name}/handler.ts`)])) as Record<FunctionName, FunctionNeeds>;
+  const handlers = Object.fromEntries(FUNCTIONS.map((name) => [name, `functions/${name}/handler.handler`])) as Record<FunctionName, string>;
 
   beforeAll(() => {
     packaged = packageFunctions();
   }, 200_000);
   afterAll(() => rmSync(packaged.out, { recursive: true, force: true }));
 
-  it('derives from the code what each function sends: the alarm function far less than heal', () => {
-    expect(needs.heal.kinds).toEqual(expect.arrayContaining(['launch', 'terminate', 'gone', 'interruption', 'reconcile']));
-    expect(needs.alarm.kinds).toEqual(['alarm']);
-    expect(needs.heal.actions).toEqual(expect.arrayContaining(['autoscaling:CompleteLifecycleAction', 'ssm:SendCommand', 'elasticloadbalancing:RegisterTargets']));
-    expect(needs.alarm.actions).toEqual(expect.arrayContaining(['autoscaling:SetInstanceHealth', 'sqs:SendMessage']));
-    expect(needs.alarm.actions).not.toContain('elasticloadbalancing:RegisterTargets');
-    expect(needs.alarm.actions).not.toContain('autoscaling:CompleteLifecycleAction');
-    // every command an adapter can send is reachable from one function or the other
-    expect([...new Set([...needs.heal.actions, ...needs.alarm.actions])].sort()).toEqual(everyAdapterAction());
+  it('derives from the code what each function sends, alarm runbooks included in heal', () => {
+    expect(needs.heal.kinds).toEqual(expect.arrayContaining(['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm']));
+    expect(needs.heal.actions).toEqual(
+      expect.arrayContaining(['autoscaling:CompleteLifecycleAction', 'ssm:SendCommand', 'elasticloadbalancing:RegisterTargets', 'autoscaling:SetInstanceHealth', 'sqs:SendMessage', 'sqs:ChangeMessageVisibility']),
+    );
+    // every command an adapter can send is reachable from one function or another
+    expect([...new Set(FUNCTIONS.flatMap((name) => needs[name].actions))].sort()).toEqual(everyAdapterAction());
   });
 
-  it.each(['heal', 'alarm'] as const)('grants the %s function every action its code sends', (name) => {
+  it.each(FUNCTIONS)('grants the %s function every action its code sends', (name) => {
     const statements = statementsOf(packaged.template, handlers[name]);
     const missing = needs[name].actions.filter((action) => grantsOf(statements, action).length === 0);
     expect({ function: name, missing }).toEqual({ function: name, missing: [] });
   });
 
-  it.each(['heal', 'alarm'] as const)('grants the %s function nothing its code does not send', (name) => {
+  it.each(FUNCTIONS)('grants the %s function nothing its code does not send', (name) => {
     const statements = statementsOf(packaged.template, handlers[name]);
     const extra = actionsOf(statements).filter((action) => !needs[name].actions.includes(action) && !PLATFORM_ACTIONS.includes(action));
     expect({ function: name, extra }).toEqual({ function: name, extra: [] });
     expect(statements.every((s) => s.Effect === 'Allow' && !asList(s.Action).some((a) => a.includes('*')))).toBe(true);
   });
 
-  it.each(['heal', 'alarm'] as const)('never grants the %s function a mutating action on Resource "*"', (name) => {
+  it.each(FUNCTIONS)('never grants the %s function a mutating action on Resource "*"', (name) => {
     const statements = statementsOf(packaged.template, handlers[name]);
     const onAnything = statements.filter((s) => asList(s.Resource).includes('*'));
     const mutating = actionsOf(onAnything).filter((action) => !READ_ONLY.test(action) && !NO_RESOURCE_TYPES.includes(action));
@@ -83,7 +78,7 @@ describe('least-privilege roles, derived from the code', () => {
   });
 
   it('scopes SendCommand to warren documents and to instances carrying the cluster tag', () => {
-    for (const name of ['heal', 'alarm'] as const) {
+    for (const name of FUNCTIONS.filter((n) => needs[n].actions.includes('ssm:SendCommand'))) {
       const grants = grantsOf(statementsOf(packaged.template, handlers[name]), 'ssm:SendCommand');
       expect(grants.length).toBeGreaterThan(0);
       for (const grant of grants) {
@@ -97,23 +92,18 @@ describe('least-privilege roles, derived from the code', () => {
     }
   });
 
-  it('lets the alarm function send only the documents of the operations its workflow runs', () => {
-    const workflow = readFileSync(join(ROOT, 'shared', 'workflows', 'alarm.ts'), 'utf8');
-    const operations = [...workflow.matchAll(/nodes\.run(?:OnMany)?\([^,]+,\s*'(\w+)'/g)].map((m) => m[1] as keyof typeof NODE_OPERATIONS);
-    expect(operations.length).toBeGreaterThan(0);
-    const allowed = operations.map((op) => `warren-${NODE_OPERATIONS[op].document}`);
-    const documents = grantsOf(statementsOf(packaged.template, handlers.alarm), 'ssm:SendCommand')
-      .map(resourceText)
-      .filter((r) => r.includes(':document/'))
-      .map((r) => /:document\/([\w.*-]+)/.exec(r)![1]);
-    expect(documents.sort()).toEqual(allowed.sort());
+  it('lets the triage function read EC2 and send to the heal queue, and nothing else', () => {
+    expect(needs.triage.kinds).toEqual([]);
+    expect(needs.triage.byPortCall).toEqual({ 'HealQueue.forward': ['sqs:SendMessage'], 'Inventory.groupMembersAmong': ['ec2:DescribeInstances'] });
+    const statements = statementsOf(packaged.template, handlers.triage);
+    expect(grantsOf(statements, 'sqs:SendMessage').map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': ['HealQueue', 'Arn'] }]);
+    expect(grantsOf(statements, 'sqs:ReceiveMessage').map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': ['TriageQueue', 'Arn'] }]);
   });
 
   it('scopes lifecycle actions and instance health to the cluster group, targets to its two groups', () => {
     const heal = statementsOf(packaged.template, handlers.heal);
-    const alarm = statementsOf(packaged.template, handlers.alarm);
     const groupArn = /autoScalingGroup:\*:autoScalingGroupName\/warren-demo-asg"/;
-    for (const grant of [...grantsOf(heal, 'autoscaling:CompleteLifecycleAction'), ...grantsOf(heal, 'autoscaling:RecordLifecycleActionHeartbeat'), ...grantsOf(alarm, 'autoscaling:SetInstanceHealth')]) {
+    for (const grant of [...grantsOf(heal, 'autoscaling:CompleteLifecycleAction'), ...grantsOf(heal, 'autoscaling:RecordLifecycleActionHeartbeat'), ...grantsOf(heal, 'autoscaling:SetInstanceHealth')]) {
       expect(resourceText(grant)).toMatch(groupArn);
     }
     for (const grant of grantsOf(heal, 'elasticloadbalancing:RegisterTargets')) {

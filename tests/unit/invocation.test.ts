@@ -151,7 +151,53 @@ describe('one invocation of a warren function', () => {
       expect(cloud.metric('HealFailures')).toBe(1);
     });
 
-    it('still rethrows for the sandbox queue, which retries on a rejection', async () => {
+    /** Records as Lambda builds them: with receipt handles, in the cluster's message group. */
+    const received = (...bodies: string[]) => ({
+      Records: bodies.map((body, i) => ({ messageId: `m-${i}`, receiptHandle: `handle-${i}`, eventSource: 'aws:sqs', body, attributes: { MessageGroupId: 'test', ApproximateReceiveCount: '1' } })),
+    });
+    const queueCalls = (cloud: FakeCloud) => cloud.calls.filter((c) => c.port === 'queue').map((c) => ({ op: c.op, ...(c.args as object) }));
+
+    it('sends a failed record again for a later attempt, acknowledges it, and goes on with the records after it', async () => {
+      const cloud = new FakeCloud();
+      cloud.addMember('i-a');
+      cloud.addLaunching(NEW_ID, 0);
+      cloud.failCommand('i-a', 'status');
+      const later = JSON.stringify({ 'detail-type': 'Scheduled Event', source: 'aws.events', id: 'bbbbbbbb-1111-2222-3333-444444444444', time: '2024-01-01T00:00:00Z' });
+
+      const { result } = await captured((w) => answerLambda(received(JSON.stringify(launchFor(NEW_ID)), later), w, () => 600_000), wire(cloud));
+
+      expect(result).toEqual({ batchItemFailures: [] });
+      expect(queueCalls(cloud)).toEqual([{ op: 'retryLater', messageId: 'm-0', attempt: 2, notBefore: cloud.clock.now() + cloud.config.retry.firstDelaySeconds * 1000 }]);
+      expect(cloud.calls.some((c) => c.op === 'runOnMany:status')).toBe(true);
+      expect(cloud.metric('HealRetries')).toBe(1);
+    });
+
+    it('defers a retry that is not due yet without running it', async () => {
+      const cloud = new FakeCloud();
+      const batch = received(JSON.stringify(launchFor(NEW_ID)));
+      Object.assign(batch.Records[0]!, { messageAttributes: { 'warren.attempt': { stringValue: '2' }, 'warren.notBefore': { stringValue: String(cloud.clock.now() + 7_500) } } });
+
+      const { result } = await captured((w) => answerLambda(batch, w, () => 600_000), wire(cloud));
+
+      expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-0' }] });
+      expect(queueCalls(cloud)).toEqual([{ op: 'hideFor', messageId: 'm-0', seconds: 8 }]);
+      expect(cloud.calls.filter((c) => c.port !== 'queue')).toEqual([]);
+    });
+
+    it('reports a failed record it could not send again, and brings it back within its retry delay', async () => {
+      const cloud = new FakeCloud();
+      cloud.addMember('i-a');
+      cloud.addLaunching(NEW_ID, 0);
+      cloud.failCommand('i-a', 'status');
+      cloud.queue.retryLater = async () => Promise.reject(new Error('SendMessage failed: ThrottlingException'));
+
+      const { result } = await captured((w) => answerLambda(received(JSON.stringify(launchFor(NEW_ID))), w, () => 600_000), wire(cloud));
+
+      expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-0' }] });
+      expect(queueCalls(cloud)).toEqual([{ op: 'hideFor', messageId: 'm-0', seconds: cloud.config.retry.firstDelaySeconds }]);
+    });
+
+    it('rethrows from handleInvocation, for a caller that retries on a rejection', async () => {
       const cloud = new FakeCloud();
       cloud.addMember('i-a');
       cloud.addLaunching(NEW_ID, 0);

@@ -97,8 +97,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     nodes: options.nodes ?? 3,
     rabbitmq: options.rabbitmq,
     reconcileEveryMs: options.reconcileEveryMs ?? 45_000,
-    // each injected failure costs one retry: 10 s keeps a round short, and five receives still span 40 s
-    retryAfterMs: 10_000,
     wrapPorts: control.wrap,
   });
   control.attach(sandbox);

@@ -1,4 +1,4 @@
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { SqsHealQueue } from '../../../shared/aws/heal-queue';
@@ -60,4 +60,57 @@ it('enqueues a message the heal function reads as a reconcile', async () => {
 
   const body = sent()[0]!.MessageBody!;
   expect(parseQueueMessage(body)).toEqual({ kind: 'reconcile', id: JSON.parse(body).id, time: Date.parse('2025-11-25T21:00:05Z'), dryRun: false });
+});
+
+describe('handing a failed event on', () => {
+  const record = { messageId: '0f1e2d3c-0000-4000-8000-000000000001', receiptHandle: 'AQEB-handle', body: '{"id":"evt-1"}', groupId: 'orders' };
+  const withDeadLetters = { ...testConfig, healDeadLetterQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/heal-dlq.fifo' };
+
+  it('sends it again at the tail of its group, marked, deduplicated on the failed message', async () => {
+    const queue = new SqsHealQueue(testConfig, { sqs: new SQSClient({}) });
+
+    await queue.retryLater(record, { attempt: 2, notBefore: 1_764_104_410_000 });
+
+    expect(sent()).toEqual([
+      {
+        QueueUrl: testConfig.healQueueUrl,
+        MessageBody: record.body,
+        MessageGroupId: 'orders',
+        MessageDeduplicationId: `retry-${record.messageId}`,
+        MessageAttributes: {
+          'warren.attempt': { DataType: 'Number', StringValue: '2' },
+          'warren.notBefore': { DataType: 'Number', StringValue: '1764104410000' },
+        },
+      },
+    ]);
+  });
+
+  it('dead-letters it with its error to the dead-letter queue', async () => {
+    const queue = new SqsHealQueue(withDeadLetters, { sqs: new SQSClient({}) });
+
+    await queue.deadLetter(record, 5, 'NodeCommandFailed: join timed out');
+
+    expect(sent()[0]).toMatchObject({
+      QueueUrl: withDeadLetters.healDeadLetterQueueUrl,
+      MessageBody: record.body,
+      MessageGroupId: 'orders',
+      MessageAttributes: { 'warren.attempt': { StringValue: '5' }, 'warren.error': { DataType: 'String', StringValue: 'NodeCommandFailed: join timed out' } },
+    });
+  });
+
+  it('refuses to dead-letter without the dead-letter queue URL, sending nothing', async () => {
+    const queue = new SqsHealQueue(testConfig, { sqs: new SQSClient({}) });
+
+    await expect(queue.deadLetter(record, 5, 'x')).rejects.toThrow(ConfigError);
+    expect(sent()).toEqual([]);
+  });
+
+  it('changes the visibility of the received message by its receipt handle', async () => {
+    sqs.on(ChangeMessageVisibilityCommand).resolves({});
+    const queue = new SqsHealQueue(testConfig, { sqs: new SQSClient({}) });
+
+    await queue.hideFor(record, 20);
+
+    expect(sqs).toHaveReceivedCommandWith(ChangeMessageVisibilityCommand, { QueueUrl: testConfig.healQueueUrl, ReceiptHandle: 'AQEB-handle', VisibilityTimeout: 20 });
+  });
 });

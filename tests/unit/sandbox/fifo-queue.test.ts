@@ -1,15 +1,23 @@
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { schedulerOn } from '../../../infra/sandbox/cloud/scheduler';
-import { LocalFifoQueue, type QueuedMessage } from '../../../infra/sandbox/fifo-queue';
+import { LocalFifoQueue } from '../../../infra/sandbox/fifo-queue';
 import { parseQueueMessage } from '../../../shared/events';
+import { deployed } from '../../support/deployed';
 import { FakeClock } from '../workflows/fake-clock';
 
-function queueWith(consume: (message: QueuedMessage) => Promise<unknown>) {
-  const clock = new FakeClock();
-  const queue = new LocalFifoQueue(schedulerOn(clock), consume, { visibilityTimeoutMs: 5_000, maxReceiveCount: 3 });
+const VISIBILITY_MS = deployed.queue.visibilityTimeoutSeconds * 1000;
+
+/** A consumer of one record at a time: a throw fails the batch, as a Lambda error does. */
+function queueWith(consume: (record: SQSRecord) => Promise<unknown>, clock = new FakeClock()) {
+  const queue = new LocalFifoQueue(schedulerOn(clock), (event: SQSEvent) => consume(event.Records[0]!), {
+    visibilityTimeoutMs: VISIBILITY_MS,
+    maxReceiveCount: deployed.queue.maxReceiveCount,
+    groupId: 'cluster',
+  });
   return { clock, queue };
 }
 
-describe('the sandbox FIFO queue', () => {
+describe('the sandbox FIFO queue, at the deployed settings', () => {
   it('receives a failed message again even when the timer of its visibility fires a millisecond early', async () => {
     const clock = new FakeClock();
     const base = schedulerOn(clock);
@@ -19,7 +27,7 @@ describe('the sandbox FIFO queue', () => {
     const queue = new LocalFifoQueue(early, async () => {
       receives += 1;
       if (receives === 1) throw new Error('transient');
-    }, { visibilityTimeoutMs: 5_000 });
+    }, { visibilityTimeoutMs: VISIBILITY_MS, maxReceiveCount: deployed.queue.maxReceiveCount, groupId: 'cluster' });
 
     queue.send('{"id":"a"}');
     await queue.idle();
@@ -30,24 +38,26 @@ describe('the sandbox FIFO queue', () => {
 
   it('drops a body sent again within five minutes and takes it after', async () => {
     const seen: string[] = [];
-    const { clock, queue } = queueWith(async (m) => void seen.push(m.body));
+    const { clock, queue } = queueWith(async (r) => void seen.push(r.body));
 
     expect(queue.send('{"id":"a"}').duplicate).toBe(false);
     expect(queue.send('{"id":"a"}').duplicate).toBe(true);
     await queue.idle();
-    clock.advance(5 * 60_000);
+    clock.advance(deployed.queue.deduplicationWindowSeconds * 1000);
     expect(queue.send('{"id":"a"}').duplicate).toBe(false);
     await queue.idle();
 
     expect(seen).toEqual(['{"id":"a"}', '{"id":"a"}']);
   });
 
-  it('handles one message at a time, in order', async () => {
+  it('handles one message at a time, in order, with records shaped as Lambda builds them', async () => {
     const events: string[] = [];
-    const { clock, queue } = queueWith(async (m) => {
-      events.push(`start ${m.body}`);
+    const records: SQSRecord[] = [];
+    const { clock, queue } = queueWith(async (r) => {
+      records.push(r);
+      events.push(`start ${r.body}`);
       await clock.sleep(1_000);
-      events.push(`end ${m.body}`);
+      events.push(`end ${r.body}`);
     });
 
     queue.send('1');
@@ -55,13 +65,15 @@ describe('the sandbox FIFO queue', () => {
     await queue.idle();
 
     expect(events).toEqual(['start 1', 'end 1', 'start 2', 'end 2']);
+    expect(records[0]).toMatchObject({ eventSource: 'aws:sqs', attributes: { ApproximateReceiveCount: '1', MessageGroupId: 'cluster' } });
+    expect(records[0]!.receiptHandle).not.toBe(records[1]!.receiptHandle);
   });
 
-  it('holds the group behind a failing message, redelivers it after the visibility timeout, then dead-letters it', async () => {
+  it('holds the group behind a message its invocation failed, for the visibility timeout, and redrives it after maxReceiveCount receives', async () => {
     const attempts: Array<{ body: string; at: number }> = [];
-    const { clock, queue } = queueWith(async (m) => {
-      attempts.push({ body: m.body, at: clock.now() });
-      if (m.body === 'bad') throw new Error('transient');
+    const { clock, queue } = queueWith(async (r) => {
+      attempts.push({ body: r.body, at: clock.now() });
+      if (r.body === 'bad') throw new Error('killed');
     });
     const start = clock.now();
 
@@ -69,14 +81,31 @@ describe('the sandbox FIFO queue', () => {
     queue.send('good');
     await queue.idle();
 
-    expect(attempts.map((a) => a.body)).toEqual(['bad', 'bad', 'bad', 'good']);
-    expect(attempts[1]!.at - start).toBe(5_000);
-    expect(queue.deadLetters).toEqual([expect.objectContaining({ body: 'bad', receiveCount: 3, error: 'Error: transient' })]);
+    expect(attempts.map((a) => a.body)).toEqual([...Array(deployed.queue.maxReceiveCount).fill('bad'), 'good']);
+    expect(attempts[1]!.at - start).toBe(VISIBILITY_MS);
+    expect(queue.deadLetters).toEqual([expect.objectContaining({ body: 'bad', receiveCount: deployed.queue.maxReceiveCount, error: 'Error: killed' })]);
+  });
+
+  it('honours batchItemFailures and ChangeMessageVisibility on the record in flight', async () => {
+    const attempts: number[] = [];
+    let queueRef: LocalFifoQueue | undefined;
+    const { clock, queue } = queueWith(async (r) => {
+      attempts.push(clock.now());
+      if (attempts.length > 1) return { batchItemFailures: [] };
+      await queueRef!.hideFor({ messageId: r.messageId, receiptHandle: r.receiptHandle, body: r.body, groupId: 'cluster' }, 7);
+      return { batchItemFailures: [{ itemIdentifier: r.messageId }] };
+    });
+    queueRef = queue;
+
+    queue.send('x');
+    await queue.idle();
+
+    expect(attempts.map((at) => at - attempts[0]!)).toEqual([0, 7_000]);
   });
 
   it('enqueues a reconcile the heal function reads as one', async () => {
     const bodies: string[] = [];
-    const { queue } = queueWith(async (m) => void bodies.push(m.body));
+    const { queue } = queueWith(async (r) => void bodies.push(r.body));
 
     await queue.enqueueReconcile('alarm warren-sandbox-cluster-x');
     await queue.idle();

@@ -9,20 +9,25 @@ describe('the sandbox EventBridge rules', () => {
     expect(routeOf(launch, 'another-asg', 'warren-')).toBeUndefined();
   });
 
-  it('takes only shutting-down and terminated state changes', () => {
+  it('takes only shutting-down and terminated state changes, into the triage queue: no pattern can tell the group by them', () => {
     const terminated = loadFixture('ec2-instance-state-change-terminated');
     const pending = loadFixture('ec2-instance-state-change-pending');
 
-    expect(routeOf(terminated, 'g', 'warren-')).toBe('heal-queue');
+    expect(routeOf(terminated, 'g', 'warren-')).toBe('triage-queue');
     expect(routeOf(pending, 'g', 'warren-')).toBeUndefined();
   });
 
-  it('sends alarms in ALARM whose name has the prefix to the alarm function', () => {
+  it('sends spot interruption warnings and rebalance recommendations into the triage queue', () => {
+    expect(routeOf(loadFixture('ec2-spot-instance-interruption-warning'), 'g', 'warren-')).toBe('triage-queue');
+    expect(routeOf(loadFixture('ec2-instance-rebalance-recommendation'), 'g', 'warren-')).toBe('triage-queue');
+  });
+
+  it('sends alarms in ALARM whose name has the prefix to the heal queue, into the cluster group', () => {
     const alarm = loadFixture('cloudwatch-alarm-single-metric');
     alarm.detail.alarmName = 'warren-node-status';
     alarm.detail.state.value = 'ALARM';
 
-    expect(routeOf(alarm, 'g', 'warren-')).toBe('alarm-function');
+    expect(routeOf(alarm, 'g', 'warren-')).toBe('heal-queue');
     alarm.detail.state.value = 'OK';
     expect(routeOf(alarm, 'g', 'warren-')).toBeUndefined();
     alarm.detail.state.value = 'ALARM';

@@ -67,6 +67,9 @@ export class FakeCloud {
   readonly restartSteps: Array<{ instanceId: string; step: string }> = [];
   /** targets that never finish draining */
   stuckDraining = false;
+  /** a registered target of a running member turns healthy this long after its registration (NLB in AWS: minutes) */
+  healthyAfterMs = 0;
+  private readonly registeredAt = new Map<string, number>();
   joinMs = 20_000;
   desiredCapacity?: number;
   private nextIp = 1;
@@ -293,6 +296,7 @@ export class FakeCloud {
     register: async (id) => {
       this.record('elb', 'register', id);
       if (this.targets.get(id) !== 'healthy') this.targets.set(id, 'initial');
+      if (!this.registeredAt.has(id)) this.registeredAt.set(id, this.clock.now());
     },
     deregister: async (id) => {
       this.record('elb', 'deregister', id);
@@ -301,7 +305,9 @@ export class FakeCloud {
     waitHealthy: async (id, timeoutSeconds) => {
       this.record('elb', 'waitHealthy', id, timeoutSeconds);
       const node = this.get(id).node;
-      if (this.targets.has(id) && node.running && node.member) {
+      const healthyAt = (this.registeredAt.get(id) ?? this.clock.now()) + this.healthyAfterMs;
+      if (this.targets.has(id) && this.targets.get(id) !== 'draining' && node.running && node.member && healthyAt - this.clock.now() <= timeoutSeconds * 1000) {
+        await this.clock.sleep(Math.max(0, healthyAt - this.clock.now()));
         this.targets.set(id, 'healthy');
         return;
       }
@@ -333,6 +339,9 @@ export class FakeCloud {
       this.forwarded.push(...events.filter((event) => !this.refuseForwarding.has(event.id)));
       return refused.map((event) => ({ id: event.id, reason: 'InternalError: refused by the test' }));
     },
+    retryLater: async (record, mark) => void this.record('queue', 'retryLater', undefined, { messageId: record.messageId, ...mark }),
+    deadLetter: async (record, attempt, error) => void this.record('queue', 'deadLetter', undefined, { messageId: record.messageId, attempt, error }),
+    hideFor: async (record, seconds) => void this.record('queue', 'hideFor', undefined, { messageId: record.messageId, seconds }),
   };
 
   readonly metrics: Metrics = {

@@ -140,8 +140,20 @@ describe('launch workflow', () => {
     expect(cloud.commands()).toHaveLength(0);
   });
 
-  it('past the bound, abandons a tagged instance whose targets are not healthy', async () => {
+  it('past the bound, finishes the health wait of a registered verified member instead of abandoning it', async () => {
     const { cloud, event } = taggedNewcomerPastItsBound('unhealthy');
+
+    const outcome = await launch(event, cloud.deps());
+
+    expect(outcome.result).toBe('continued');
+    expect(cloud.actions.get('i-new')!.state).toBe('CONTINUE');
+    expect(cloud.targets.get('i-new')).toBe('healthy');
+    expect(cloud.commands()).toHaveLength(0);
+  });
+
+  it('past the bound, abandons a tagged instance that was never registered', async () => {
+    const { cloud, event } = taggedNewcomerPastItsBound('unhealthy');
+    cloud.targets.delete('i-new');
 
     const outcome = await launch(event, cloud.deps());
 

@@ -1,0 +1,47 @@
+import { schedulerOn } from '../../infra/sandbox/cloud/scheduler';
+import { LocalFifoQueue } from '../../infra/sandbox/fifo-queue';
+import { createObservability } from '../../shared/observability';
+import { answerLambda, type Wiring } from '../../shared/workflows/invocation';
+import type { FakeCloud } from '../unit/workflows/fake-cloud';
+import { deployed } from './deployed';
+
+const HEAL_KINDS = ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm'] as const;
+
+/**
+ * The heal function behind its SQS FIFO queue on virtual time, as deployed: the queue's visibility
+ * timeout and redrive from serverless.yml, the function's timeout as its remaining time, records in
+ * and batchItemFailures out of answerLambda, over the fake cloud's ports and clock.
+ */
+export function healFunctionOn(cloud: FakeCloud) {
+  process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+  const telemetry = createObservability(cloud.config.clusterName);
+  const timeoutMs = deployed.functionTimeoutSeconds.heal! * 1000;
+  const handled: Array<{ at: number; body: string; outcome: string }> = [];
+  let queue: LocalFifoQueue | undefined;
+  queue = new LocalFifoQueue(
+    schedulerOn(cloud.clock),
+    async (event) => {
+      const started = cloud.clock.now();
+      const { log: _log, deadline: _deadline, queue: _fake, ...ports } = cloud.deps();
+      const wiring: Wiring = {
+        ...ports,
+        queue: queue!,
+        telemetry,
+        accepts: HEAL_KINDS,
+        onRecordAnswered: ({ outcome, error, deferred }) => {
+          if (deferred) return;
+          handled.push({ at: started, body: event.Records[0]!.body, outcome: outcome ? outcome.result : `failed: ${String(error)}` });
+        },
+      };
+      return answerLambda(event, wiring, () => timeoutMs - (cloud.clock.now() - started));
+    },
+    { visibilityTimeoutMs: deployed.queue.visibilityTimeoutSeconds * 1000, maxReceiveCount: deployed.queue.maxReceiveCount, groupId: cloud.config.clusterName },
+  );
+  return {
+    queue,
+    /** every record the function answered, in order */
+    handled,
+    /** EventBridge's SendMessage to the queue: the event as its JSON body */
+    deliver: (event: unknown) => queue!.send(JSON.stringify(event)),
+  };
+}
