@@ -11,6 +11,7 @@ const SECTIONS: Record<string, () => Promise<Section>> = {
   'cold-start': async () => (await import('./cold-start')).coldStart,
   'api-calls': async () => (await import('./api-calls')).apiCalls,
   sandbox: async () => (await import('./sandbox')).sandboxHealing,
+  'event-isolation': async () => (await import('./event-isolation')).eventIsolation,
 };
 
 function formatValue(value: number, unit: Figure['unit']): string {
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
     return n;
   };
   const options = new Command('bench')
-    .description('warren against the floor: cold start, AWS calls per reconcile, healing on real RabbitMQ nodes')
+    .description('warren against the floor: cold start, AWS calls per reconcile, healing on real RabbitMQ nodes, isolation from other fleets\' EC2 events on virtual time')
     .option('--json <file>', 'also write every figure, sample and goal as JSON')
     .option('--runs <n>', 'runs per figure (medians of these)', positive, 5)
     .option('--quick', 'one run at the smallest sizes: the CI smoke, no goal is judged on it')
