@@ -38,7 +38,7 @@ export async function triageBatch(records: unknown[], deps: TriageDeps): Promise
   }
   if (received.length === 0) return { batchItemFailures: [] };
 
-  const members = await deps.inventory.groupMembersAmong(instancesNamed(received));
+  const members = await membersOrEveryone(received, deps);
   const { ours, foreign, repeats } = triageByMembership(received, members);
   const refused = ours.length > 0 ? await deps.queue.forward(ours.map(({ eventId, body }) => ({ id: eventId, body }))) : [];
 
@@ -60,6 +60,22 @@ export async function triageBatch(records: unknown[], deps: TriageDeps): Promise
     log.warn('the heal queue refused events; they come back from the triage queue', { refused: refused.slice(0, 10) });
   }
   return { batchItemFailures: retried.map((event) => ({ itemIdentifier: event.messageId })) };
+}
+
+/**
+ * Fails open: a batch received again would come back only after the triage queue's visibility
+ * timeout, holding the group's own crash and spot events that long. Forwarded, they wait for
+ * nothing, and the heal workflows skip a foreign instance after looking it up, as without triage.
+ */
+async function membersOrEveryone(received: Received[], deps: TriageDeps): Promise<ReadonlySet<string>> {
+  const instances = instancesNamed(received);
+  try {
+    return await deps.inventory.groupMembersAmong(instances);
+  } catch (error) {
+    deps.metrics.count('TriageFailedOpen');
+    deps.log.warn('EC2 could not say which instances are the group\'s: forwarding the whole batch', { error: describe(error), records: received.length });
+    return new Set(instances);
+  }
 }
 
 /** The triage Lambda's answer to one invocation: an SQS batch of EC2 events, or a skipped direct call. */

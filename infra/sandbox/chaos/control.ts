@@ -27,6 +27,7 @@ const OPERATIONS: Record<keyof SandboxPorts, Record<string, ApiOperation>> = {
     describeGroup: 'DescribeAutoScalingGroups',
     describeInstances: 'DescribeInstances',
     describeGroupInstances: 'DescribeInstances',
+    groupMembersAmong: 'DescribeInstances',
     tagNodeName: 'CreateTags',
   },
   lifecycle: { heartbeat: 'RecordLifecycleActionHeartbeat', complete: 'CompleteLifecycleAction' },

@@ -95,8 +95,8 @@ export class RabbitMqInstanceHost implements InstanceHost, CommandTargets {
     return since === undefined ? undefined : { state: 'ready', since };
   }
 
-  runDocument(instanceId: string, document: string, params: Record<string, string>): Promise<ProcessResult> {
-    return this.cluster.runDocument(this.live(instanceId), document, params);
+  runDocument(instanceId: string, document: string, params: Record<string, string>, options: { signal?: AbortSignal } = {}): Promise<ProcessResult> {
+    return this.cluster.runDocument(this.live(instanceId), document, params, options);
   }
 
   /** Runs a program on the instance, like a person with a shell on it. */

@@ -145,14 +145,14 @@ export class NodeCluster {
   }
 
   /** Runs a program on the node (inside its namespace) with the node's environment. */
-  exec(node: SandboxNode, command: string, args: string[], options: { timeoutMs?: number; cwd?: string; env?: Record<string, string> } = {}): Promise<ProcessResult> {
+  exec(node: SandboxNode, command: string, args: string[], options: { timeoutMs?: number; cwd?: string; env?: Record<string, string>; signal?: AbortSignal } = {}): Promise<ProcessResult> {
     const env = { ...node.env, ...options.env };
     const [program, argv] = !node.namespace
       ? [command, args]
       : this.root
         ? ['bash', [IN_ROOT, node.namespace, this.root, RUNS_DIR, command, ...args]]
         : ['ip', ['netns', 'exec', node.namespace, command, ...args]];
-    return runProcess(program, argv as string[], { env, cwd: options.cwd, timeoutMs: options.timeoutMs ?? 120_000 });
+    return runProcess(program, argv as string[], { env, cwd: options.cwd, timeoutMs: options.timeoutMs ?? 120_000, signal: options.signal });
   }
 
   async rabbitmqctl(node: SandboxNode, args: string[]): Promise<ProcessResult> {
@@ -171,14 +171,14 @@ export class NodeCluster {
    * allowedPattern first (a refusal throws InvalidDocumentParameters and runs nothing), exported as
    * SSM_<Name>, script run by bash, output truncated to what SSM keeps.
    */
-  async runDocument(node: SandboxNode, document: string, params: Record<string, string> = {}): Promise<ProcessResult> {
+  async runDocument(node: SandboxNode, document: string, params: Record<string, string> = {}, options: { signal?: AbortSignal } = {}): Promise<ProcessResult> {
     const doc = loadDocument(document);
     const ssmEnv = parameterEnvironment(doc, params);
     const workDir = join(node.dir, 'ssm', `${++this.documentRuns}-${document}`);
     mkdirSync(workDir, { recursive: true });
     const scriptFile = join(workDir, '_script.sh');
     writeFileSync(scriptFile, doc.script, { mode: 0o700 });
-    const result = await this.exec(node, 'bash', [scriptFile], { cwd: workDir, env: ssmEnv, timeoutMs: doc.timeoutSeconds * 1000 });
+    const result = await this.exec(node, 'bash', [scriptFile], { cwd: workDir, env: ssmEnv, timeoutMs: doc.timeoutSeconds * 1000, signal: options.signal });
     return { exitCode: result.exitCode, ...truncateLikeSsm(result) };
   }
 

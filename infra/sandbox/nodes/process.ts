@@ -12,12 +12,31 @@ export interface RunOptions {
   cwd?: string;
   timeoutMs?: number;
   input?: string;
+  /** aborting it kills the program and everything it started in its process group (CancelCommand) */
+  signal?: AbortSignal;
 }
 
 /** Runs a program to completion; never throws for a non-zero exit (the caller decides what failure means). */
 export function runProcess(command: string, args: string[], options: RunOptions = {}): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const cancellable = options.signal !== undefined;
+    const child = spawn(command, args, {
+      env: options.env ?? process.env,
+      cwd: options.cwd,
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      // its own process group, so a cancel reaches the script's children (a daemon it starts detaches itself)
+      detached: cancellable,
+    });
+    const onAbort = () => {
+      stderr += '\n[cancelled]';
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    };
+    if (options.signal?.aborted) queueMicrotask(onAbort);
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -30,10 +49,12 @@ export function runProcess(command: string, args: string[], options: RunOptions 
       : undefined;
     child.on('error', (error) => {
       if (timer) clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
       reject(error);
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
       resolve({ exitCode: code ?? (signal ? 128 : 1), stdout, stderr });
     });
     if (options.input !== undefined) child.stdin?.end(options.input);

@@ -92,13 +92,15 @@ describe('the triage step in front of the cluster FIFO group', () => {
     expect(cloud.logs.find((line) => line.level === 'warn')?.message).toMatch(/refused/);
   });
 
-  it('fails the whole batch when EC2 cannot say who is a member, forwarding nothing', async () => {
+  it('forwards the whole batch when EC2 cannot say who is a member, rather than hold the group\'s own events back', async () => {
     const cloud = cloudWithNeighbours();
     const deps = depsOf(cloud);
     deps.inventory = { ...cloud.inventory, groupMembersAmong: async () => Promise.reject(new Error('DescribeInstances failed: RequestLimitExceeded')) };
 
-    await expect(triageBatch(sqsBatch(...bodies(instanceEvent('terminated', OURS, 'evt-2'))).Records, deps)).rejects.toThrow(/RequestLimitExceeded/);
+    const answer = await triageBatch(sqsBatch(...bodies(instanceEvent('terminated', OURS, 'evt-2'), instanceEvent('terminated', EKS_NODE, 'evt-3'))).Records, deps);
 
-    expect(cloud.forwarded).toEqual([]);
+    expect(answer).toEqual({ batchItemFailures: [] });
+    expect(cloud.forwarded.map((event) => event.id)).toEqual(['evt-2', 'evt-3']);
+    expect(cloud.metric('TriageFailedOpen')).toBe(1);
   });
 });
