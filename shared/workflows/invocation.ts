@@ -60,21 +60,14 @@ export function bodyOf(record: unknown): string {
 }
 
 /**
- * One invocation: an SQS batch (the heal function) or a raw EventBridge event / direct call.
- * A skipped event is logged with its reason and acknowledged; any other failure is logged and
- * rethrown, so the message is retried and in the end moves to the dead-letter queue. The sandbox's
- * queue calls this; Lambda gets `answerLambda`, which reports a failed record instead of throwing.
+ * A raw EventBridge event or a direct call (such as {"dryRun": true}): a skipped event is logged with
+ * its reason and acknowledged; any other failure is logged and rethrown, for the caller (Lambda's
+ * asynchronous retries, or whoever invoked it) to see.
  */
-export async function handleInvocation(payload: unknown, wiring: Wiring, remainingMs: () => number): Promise<Outcome | Outcome[]> {
-  const records = queueRecords(payload);
+async function answerDirect(payload: unknown, wiring: Wiring, remainingMs: () => number): Promise<Outcome> {
   const deadline = wiring.clock.now() + remainingMs() - DEADLINE_MARGIN_MS;
   try {
-    if (records === undefined) {
-      return await handleOne(() => parseEvent(payload), undefined, wiring, deadline);
-    }
-    const run = await handleBatch(records, wiring, deadline);
-    if (run.failure) throw run.failure.error;
-    return run.outcomes;
+    return await handleOne(() => parseEvent(payload), undefined, wiring, deadline);
   } finally {
     wiring.telemetry.flush();
   }
@@ -85,11 +78,11 @@ export async function handleInvocation(payload: unknown, wiring: Wiring, remaini
  * failed is sent again at the tail of its group for a later attempt, or to the dead-letter queue after
  * its last (shared/workflows/redelivery.ts), and acknowledged. Only a record that could not be handed on
  * so is reported as a batch item failure, with every record after it (a FIFO group keeps its order),
- * and made visible again within seconds where SQS lets it. A direct event is answered like handleInvocation.
+ * and made visible again within seconds where SQS lets it. A direct event is answered by answerDirect.
  */
 export async function answerLambda(payload: unknown, wiring: Wiring, remainingMs: () => number): Promise<Outcome | QueueBatchResponse> {
   const records = queueRecords(payload);
-  if (records === undefined) return (await handleInvocation(payload, wiring, remainingMs)) as Outcome;
+  if (records === undefined) return answerDirect(payload, wiring, remainingMs);
   if (records.length === 0 || !wiring.queue) return answerWithoutRedelivery(records, wiring, remainingMs);
   const deadline = wiring.clock.now() + remainingMs() - DEADLINE_MARGIN_MS;
   const queue = wiring.queue;

@@ -1,5 +1,5 @@
 import { createObservability } from '../../shared/observability';
-import { answerLambda, handleInvocation, type Wiring } from '../../shared/workflows/invocation';
+import { answerLambda, type Wiring } from '../../shared/workflows/invocation';
 import type { EventKind } from '../../shared/events/types';
 import { loadFixture } from '../events/load';
 import { GROUP } from './cluster/test-config';
@@ -56,15 +56,15 @@ describe('one invocation of a warren function', () => {
     if (savedDevMode !== undefined) process.env.POWERTOOLS_DEV = savedDevMode;
   });
 
-  it('rethrows a failure for retry, with an error log line carrying the event id', async () => {
+  it('reports a failed record it cannot send on for retry, with an error log line carrying the event id', async () => {
     const cloud = new FakeCloud();
     cloud.addMember('i-a');
     cloud.addLaunching(NEW_ID, 0);
     cloud.failCommand('i-a', 'status');
 
-    const { error, lines } = await captured((w) => handleInvocation(sqsBatch(JSON.stringify(launchFor(NEW_ID))), w, () => 600_000), wire(cloud));
+    const { result, lines } = await captured((w) => answerLambda(sqsBatch(JSON.stringify(launchFor(NEW_ID))), w, () => 600_000), wire(cloud));
 
-    expect(error).toBeInstanceOf(Error);
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-0' }] });
     expect(cloud.actions.get(NEW_ID)!.state).toBe('open');
     expect(lines.find((l) => l.level === 'ERROR')).toMatchObject({
       message: 'event failed; it will be retried',
@@ -78,10 +78,10 @@ describe('one invocation of a warren function', () => {
     cloud.addMember('i-a');
     cloud.addLaunching(NEW_ID, 0);
 
-    const { result, error } = await captured((w) => handleInvocation(sqsBatch(JSON.stringify(launchFor(NEW_ID))), w, () => 600_000), wire(cloud));
+    const { result, error } = await captured((w) => answerLambda(sqsBatch(JSON.stringify(launchFor(NEW_ID))), w, () => 600_000), wire(cloud));
 
     expect(error).toBeUndefined();
-    expect(result).toEqual([{ result: 'continued' }]);
+    expect(result).toEqual({ batchItemFailures: [] });
     expect(cloud.actions.get(NEW_ID)!.state).toBe('CONTINUE');
     expect(cloud.runningMembers()).toContain(cloud.get(NEW_ID).node.name);
   });
@@ -92,7 +92,7 @@ describe('one invocation of a warren function', () => {
     cloud.addMember('i-b');
     cloud.targets.delete('i-b');
 
-    const { result } = await captured((w) => handleInvocation({ dryRun: true }, w, () => 60_000), wire(cloud));
+    const { result } = await captured((w) => answerLambda({ dryRun: true }, w, () => 60_000), wire(cloud));
 
     expect(result).toMatchObject({ result: 'planned' });
     expect(cloud.calls.filter((c) => c.port === 'elb' && c.op === 'register')).toEqual([]);
@@ -103,7 +103,7 @@ describe('one invocation of a warren function', () => {
     const cloud = new FakeCloud();
     cloud.addLaunching(NEW_ID, 0);
 
-    const { result } = await captured((w) => handleInvocation(launchFor(NEW_ID), w, () => 60_000), wire(cloud, ['alarm']));
+    const { result } = await captured((w) => answerLambda(launchFor(NEW_ID), w, () => 60_000), wire(cloud, ['alarm']));
 
     expect(result).toMatchObject({ reason: expect.stringMatching(/does not handle launch events/) });
     expect(cloud.calls).toEqual([]);
@@ -197,13 +197,13 @@ describe('one invocation of a warren function', () => {
       expect(queueCalls(cloud)).toEqual([{ op: 'hideFor', messageId: 'm-0', seconds: cloud.config.retry.firstDelaySeconds }]);
     });
 
-    it('rethrows from handleInvocation, for a caller that retries on a rejection', async () => {
+    it('rethrows a failed direct event, for the caller to retry', async () => {
       const cloud = new FakeCloud();
       cloud.addMember('i-a');
       cloud.addLaunching(NEW_ID, 0);
       cloud.failCommand('i-a', 'status');
 
-      const { error } = await captured((w) => handleInvocation(sqsBatch(JSON.stringify(launchFor(NEW_ID))), w, () => 600_000), wire(cloud));
+      const { error } = await captured((w) => answerLambda(launchFor(NEW_ID), w, () => 600_000), wire(cloud));
 
       expect(error).toBeInstanceOf(Error);
     });
