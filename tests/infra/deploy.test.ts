@@ -108,14 +108,7 @@ describe('deploying both stacks', () => {
   });
 
   it('prints the whole removal with --dry-run, offline, hooks first', () => {
-    const run = spawnSync('npx', ['tsx', 'infra/deploy/deploy.ts', 'remove', '--dry-run', '--region', 'eu-west-1', '--param', 'ClusterName=prod-mq'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
-    const commands = run.stdout.split('\n').filter((line) => line.startsWith('$ '));
+    const commands = dryRun('remove', ['--param', 'ClusterName=prod-mq']);
     expect(commands.map((line) => line.split(' ').slice(1, 4).join(' '))).toEqual([
       'aws autoscaling delete-lifecycle-hook',
       'aws autoscaling delete-lifecycle-hook',
@@ -134,14 +127,7 @@ describe('deploying both stacks', () => {
   });
 
   it('prints the whole deploy with --dry-run, offline', () => {
-    const run = spawnSync('npx', ['tsx', 'infra/deploy/deploy.ts', 'deploy', '--dry-run', '--region', 'eu-west-1', ...clusterParams.flatMap((p) => ['--param', p])], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
-    const commands = run.stdout.split('\n').filter((line) => line.startsWith('$ '));
+    const commands = dryRun('deploy', clusterParams.flatMap((p) => ['--param', p]));
     expect(commands.map((line) => line.split(' ').slice(1, 4).join(' '))).toEqual([
       'aws cloudformation deploy',
       'npx serverless deploy',
@@ -150,3 +136,11 @@ describe('deploying both stacks', () => {
     expect(commands[1]).toContain('--param=asgName=<AutoScalingGroupName output of prod-mq-cluster>');
   });
 });
+
+/** `npm run <command> -- --dry-run`, offline: the commands it would run, each line starting with "$ ". */
+function dryRun(command: 'deploy' | 'remove', params: string[]): string[] {
+  const run = spawnSync('npx', ['tsx', 'infra/deploy/deploy.ts', command, '--dry-run', '--region', 'eu-west-1', ...params], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  return run.stdout.split('\n').filter((line) => line.startsWith('$ '));
+}
