@@ -1,0 +1,157 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { ApiError, decode, encodeError, encodeResult, INTERNAL_FAILURE, signedService, THROTTLING, type ServiceApi, type ServiceName } from './protocol';
+
+/** One request the endpoint answered (or left unanswered). */
+export interface ApiCall {
+  at: number;
+  service: ServiceName;
+  operation: string;
+  input: Record<string, any>;
+  /** the error code answered, when it was an error; 'silent' when nothing was answered */
+  error?: string;
+}
+
+/** How an armed fault answers: each service's own throttling or internal-failure response, or nothing at all. */
+export type ApiFaultKind = 'throttling' | '5xx' | 'silent';
+
+export interface ApiFault {
+  kind: ApiFaultKind;
+  /** the operation's name as the API reference gives it, e.g. DescribeInstances */
+  operation: string;
+  service?: ServiceName;
+  /** how many requests it answers; the SDK's retries are requests too */
+  times: number;
+  /** told each time it answers a request */
+  onTaken?: (call: ApiCall) => void;
+}
+
+/** Looks at a request before it is answered (the chaos soak checks invariants here); a throw answers InternalFailure. */
+export type CallObserver = (call: ApiCall) => void | Promise<void>;
+
+/** The dummy credentials the endpoint is signed with; it checks the scope, not the signature. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'AKIDWARRENSANDBOX', secretAccessKey: 'warren-sandbox-secret' } as const;
+
+/**
+ * The local cloud as an AWS endpoint on a loopback port: every request is decoded as its service's
+ * protocol, may be answered by an armed fault (beneath the SDK: its retry strategy sees it), is shown
+ * to the observers, and is then answered by the service's operation over the local model.
+ */
+export class LocalAwsEndpoint {
+  readonly calls: ApiCall[] = [];
+  private readonly faults: ApiFault[] = [];
+  private readonly observers = new Set<CallObserver>();
+  private readonly silent = new Set<Socket>();
+
+  private constructor(
+    private readonly server: Server,
+    private readonly apis: Map<string, ServiceApi>,
+    readonly url: string,
+    readonly region: string,
+  ) {}
+
+  static async start(apis: ServiceApi[], options: { region: string; port?: number; host?: string }): Promise<LocalAwsEndpoint> {
+    const byName = new Map(apis.map((api) => [api.service as string, api]));
+    let endpoint: LocalAwsEndpoint | undefined;
+    const server = createServer((request, response) => void endpoint!.answer(request, response));
+    server.keepAliveTimeout = 60_000;
+    const host = options.host ?? '127.0.0.1';
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => resolve());
+    });
+    const { port } = server.address() as AddressInfo;
+    endpoint = new LocalAwsEndpoint(server, byName, `http://${host}:${port}`, options.region);
+    return endpoint;
+  }
+
+  /** SDK client settings that point at this endpoint. */
+  clientOptions() {
+    return { endpoint: this.url, region: this.region, credentials: { ...LOCAL_CREDENTIALS } };
+  }
+
+  armFault(fault: ApiFault): void {
+    this.faults.push({ ...fault });
+  }
+
+  /** Disarms every fault; returns those that answered fewer requests than they were armed for. */
+  clearFaults(): ApiFault[] {
+    return this.faults.splice(0);
+  }
+
+  observe(observer: CallObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  /** Requests answered so far, per operation or in all. */
+  count(operation?: string): number {
+    return operation ? this.calls.filter((call) => call.operation === operation).length : this.calls.length;
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.silent) socket.destroy();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async answer(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const body = await readBody(request);
+    const api = this.apis.get(signedService(request.headers.authorization) ?? '');
+    if (!api) {
+      response.writeHead(400, { 'content-type': 'text/plain' }).end(`no service answers here for "${signedService(request.headers.authorization) ?? 'an unsigned request'}"`);
+      return;
+    }
+    let call: ApiCall | undefined;
+    try {
+      const { operation, input } = decode(api, request.headers, body);
+      call = { at: Date.now(), service: api.service, operation, input };
+      this.calls.push(call);
+      const handler = api.operations[operation];
+      if (!handler) throw new ApiError(api.protocol === 'ec2' ? 'InvalidAction' : 'InvalidAction', `The action ${operation} is not valid for this web service.`);
+      const fault = this.takeFault(call);
+      if (fault === 'silent') {
+        // the SDK's socket timeout ends the attempt; the socket is dropped when the endpoint closes
+        call.error = 'silent';
+        this.silent.add(request.socket);
+        request.socket.once('close', () => this.silent.delete(request.socket));
+        return;
+      }
+      if (fault) throw fault;
+      for (const observer of [...this.observers]) await observer(call);
+      send(response, encodeResult(api, operation, await handler(input)));
+    } catch (error) {
+      const answer = error instanceof ApiError ? error : new ApiError(INTERNAL_FAILURE[api.service].code, `${INTERNAL_FAILURE[api.service].message} (${(error as Error)?.message ?? error})`, 500);
+      if (call) call.error = answer.code;
+      send(response, encodeError(api, answer));
+    }
+  }
+
+  private takeFault(call: ApiCall): ApiError | 'silent' | undefined {
+    const index = this.faults.findIndex((fault) => fault.operation === call.operation && (!fault.service || fault.service === call.service));
+    if (index < 0) return undefined;
+    const fault = this.faults[index]!;
+    if (--fault.times <= 0) this.faults.splice(index, 1);
+    fault.onTaken?.(call);
+    if (fault.kind === 'silent') return 'silent';
+    const template = (fault.kind === 'throttling' ? THROTTLING : INTERNAL_FAILURE)[call.service];
+    return new ApiError(template.code, `${template.message} [${FAULT_MARK}]`, template.status);
+  }
+}
+
+/** Marks the message of every error response a fault answers, so a dead letter can be traced to it. */
+export const FAULT_MARK = 'injected';
+
+function readBody(request: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    request.on('error', reject);
+  });
+}
+
+function send(response: ServerResponse, answer: { status: number; headers: Record<string, string>; body: string }): void {
+  if (response.destroyed) return;
+  response.writeHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)) }).end(answer.body);
+}

@@ -1,0 +1,183 @@
+import { randomUUID } from 'node:crypto';
+import { XMLBuilder } from 'fast-xml-parser';
+
+/**
+ * The AWS wire protocols the local endpoint answers, as the SDK v3 clients and the AWS CLI speak them:
+ * the EC2 query protocol (EC2), awsQuery (Auto Scaling, Elastic Load Balancing v2), awsJson1_1 (SSM)
+ * and awsJson1_0 (SQS). A service is told apart by the credential scope of the SigV4 signature, as
+ * AWS tells its endpoints apart by host name.
+ */
+
+export type ServiceName = 'ec2' | 'autoscaling' | 'elasticloadbalancing' | 'ssm' | 'sqs';
+export type Protocol = 'ec2' | 'awsQuery' | 'awsJson1_1' | 'awsJson1_0';
+
+/** An AWS error response: its code, message and HTTP status as the API reference gives them. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status = 400,
+    /** Sender (the caller's fault) or Receiver (the service's) */
+    readonly fault: 'Sender' | 'Receiver' = status >= 500 ? 'Receiver' : 'Sender',
+  ) {
+    super(message);
+    this.name = code;
+  }
+}
+
+/** One operation: the decoded input in, the output shape (the API reference's member names) out. */
+export type Operation = (input: any) => unknown | Promise<unknown>;
+
+export interface ServiceApi {
+  service: ServiceName;
+  protocol: Protocol;
+  /** the XML namespace of query responses */
+  xmlns?: string;
+  /** X-Amz-Target prefix of JSON protocols, e.g. AmazonSSM */
+  targetPrefix?: string;
+  operations: Record<string, Operation>;
+}
+
+export interface DecodedRequest {
+  operation: string;
+  input: Record<string, any>;
+}
+
+export interface EncodedResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The service a request is signed for: `Credential=AKID/date/region/<service>/aws4_request`. */
+export function signedService(authorization: string | undefined): string | undefined {
+  return /Credential=[^/]+\/[^/]+\/[^/]+\/([^/]+)\/aws4_request/.exec(authorization ?? '')?.[1];
+}
+
+export function decode(api: ServiceApi, headers: Record<string, string | string[] | undefined>, body: string): DecodedRequest {
+  if (api.protocol === 'awsJson1_0' || api.protocol === 'awsJson1_1') {
+    const target = String(headers['x-amz-target'] ?? '');
+    const operation = target.startsWith(`${api.targetPrefix}.`) ? target.slice(api.targetPrefix!.length + 1) : '';
+    if (!operation) throw new ApiError('UnknownOperationException', `no operation in X-Amz-Target "${target}"`);
+    try {
+      return { operation, input: body ? JSON.parse(body) : {} };
+    } catch {
+      throw new ApiError('SerializationException', 'the request body is not JSON');
+    }
+  }
+  const form = new URLSearchParams(body);
+  const operation = form.get('Action') ?? '';
+  if (!operation) throw new ApiError('MissingAction', 'the request has no Action');
+  form.delete('Action');
+  form.delete('Version');
+  return { operation, input: queryInput(form) };
+}
+
+/**
+ * The query protocols flatten a structure into dotted keys: `Filter.1.Value.2` (EC2) or
+ * `Targets.member.1.Id` (awsQuery). Numbered segments become arrays; awsQuery's `member` and a
+ * map's `entry` wrappers are dropped, so an operation reads `input.Targets[0].Id` either way.
+ */
+export function queryInput(form: URLSearchParams): Record<string, any> {
+  const root: Record<string, any> = {};
+  for (const [key, value] of form) {
+    const path = key.split('.').filter((segment) => segment !== 'member' && segment !== 'entry');
+    let node: any = root;
+    path.forEach((segment, n) => {
+      const last = n === path.length - 1;
+      const next = path[n + 1];
+      const slot = /^\d+$/.test(segment) ? Number(segment) - 1 : segment;
+      if (last) node[slot] = value;
+      else node = node[slot] ??= next !== undefined && /^\d+$/.test(next) ? [] : {};
+    });
+  }
+  return root;
+}
+
+const xml = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', suppressEmptyNode: false });
+
+/** Arrays become repeated `item` (EC2) or `member` (awsQuery) elements; dates ISO 8601; undefined left out. */
+function xmlShape(value: unknown, listItem: 'item' | 'member'): unknown {
+  if (value === undefined || value === null) return undefined;
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.length === 0 ? '' : { [listItem]: value.map((item) => xmlShape(item, listItem)) };
+  if (typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .map(([key, member]) => [key, xmlShape(member, listItem)])
+        .filter(([, member]) => member !== undefined),
+    );
+  }
+  return String(value);
+}
+
+export function encodeResult(api: ServiceApi, operation: string, output: unknown, requestId = randomUUID()): EncodedResponse {
+  if (api.protocol === 'awsJson1_0' || api.protocol === 'awsJson1_1') {
+    return { status: 200, headers: { 'content-type': `application/x-amz-json-${api.protocol === 'awsJson1_0' ? '1.0' : '1.1'}`, 'x-amzn-requestid': requestId }, body: JSON.stringify(jsonShape(output ?? {})) };
+  }
+  const shaped = (xmlShape(output ?? {}, api.protocol === 'ec2' ? 'item' : 'member') || {}) as Record<string, unknown>;
+  const content =
+    api.protocol === 'ec2'
+      ? { requestId, ...shaped }
+      : { [`${operation}Result`]: shaped, ResponseMetadata: { RequestId: requestId } };
+  const body = xml.build({ [`${operation}Response`]: { '@_xmlns': api.xmlns, ...content } });
+  return { status: 200, headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId }, body: `<?xml version="1.0" encoding="UTF-8"?>\n${body}` };
+}
+
+export function encodeError(api: ServiceApi, error: ApiError, requestId = randomUUID()): EncodedResponse {
+  switch (api.protocol) {
+    case 'awsJson1_0':
+    case 'awsJson1_1': {
+      const type = api.service === 'sqs' ? `com.amazonaws.sqs#${error.code}` : error.code;
+      return {
+        status: error.status,
+        headers: {
+          'content-type': `application/x-amz-json-${api.protocol === 'awsJson1_0' ? '1.0' : '1.1'}`,
+          'x-amzn-requestid': requestId,
+          // SQS's JSON protocol still names the query-era code, which the SDK reads first
+          ...(api.service === 'sqs' ? { 'x-amzn-query-error': `${error.code};${error.fault}` } : {}),
+        },
+        body: JSON.stringify({ __type: type, message: error.message }),
+      };
+    }
+    case 'ec2':
+      return {
+        status: error.status,
+        headers: { 'content-type': 'text/xml' },
+        body: `<?xml version="1.0" encoding="UTF-8"?>\n${xml.build({ Response: { Errors: { Error: { Code: error.code, Message: error.message } }, RequestID: requestId } })}`,
+      };
+    case 'awsQuery':
+      return {
+        status: error.status,
+        headers: { 'content-type': 'text/xml' },
+        body: xml.build({ ErrorResponse: { '@_xmlns': api.xmlns, Error: { Type: error.fault, Code: error.code, Message: error.message }, RequestId: requestId } }),
+      };
+  }
+}
+
+/** JSON protocols send timestamps as epoch seconds. */
+function jsonShape(value: unknown): unknown {
+  if (value instanceof Date) return value.getTime() / 1000;
+  if (Array.isArray(value)) return value.map(jsonShape);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).filter(([, member]) => member !== undefined).map(([key, member]) => [key, jsonShape(member)]));
+  }
+  return value;
+}
+
+/** What each service answers when it throttles, and when it fails on its side (API references, "Common errors"). */
+export const THROTTLING: Record<ServiceName, ApiError> = {
+  ec2: new ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503),
+  autoscaling: new ApiError('Throttling', 'Rate exceeded', 400),
+  elasticloadbalancing: new ApiError('Throttling', 'Rate exceeded', 400),
+  ssm: new ApiError('ThrottlingException', 'Rate exceeded', 400),
+  sqs: new ApiError('RequestThrottled', 'Request is throttled.', 403),
+};
+
+export const INTERNAL_FAILURE: Record<ServiceName, ApiError> = {
+  ec2: new ApiError('InternalError', 'An internal error has occurred', 500),
+  autoscaling: new ApiError('InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.', 500),
+  elasticloadbalancing: new ApiError('InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.', 500),
+  ssm: new ApiError('InternalServerError', 'An error occurred on the server side.', 500),
+  sqs: new ApiError('InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.', 500),
+};
