@@ -128,6 +128,10 @@ export interface RetryMark {
   notBefore: number;
 }
 
+/** The SQS message attributes a RetryMark travels in. */
+export const ATTEMPT_ATTRIBUTE = 'warren.attempt';
+export const NOT_BEFORE_ATTRIBUTE = 'warren.notBefore';
+
 /** An EventBridge event handed on to the heal queue: its id deduplicates it, its body is the event as delivered. */
 export interface ForwardedEvent {
   id: string;

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { reconcileRequest } from '../../shared/events';
 import type { HealQueue, QueuedRecord, RetryMark } from '../../shared/ports';
-import { ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE } from '../../shared/workflows/redelivery';
+import { ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE } from '../../shared/ports';
 import type { Scheduler } from './cloud/scheduler';
 import type { ForwardedEvent, ForwardFailure } from '../../shared/ports';
 

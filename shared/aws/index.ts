@@ -5,15 +5,15 @@ import { SqsHealQueue } from './heal-queue';
 import { Ec2AutoScalingInventory } from './inventory';
 import { AutoScalingLifecycle } from './lifecycle';
 import { SsmNodeShell, type SsmNodeShellOptions } from './node-shell';
-import { Elbv2TargetGroups } from './target-groups';
+import { Elbv2TargetGroups, type Elbv2TargetGroupsOptions } from './target-groups';
 
 export * from './clients';
 export * from './errors';
 export { SqsHealQueue } from './heal-queue';
 export { Ec2AutoScalingInventory } from './inventory';
 export { AutoScalingLifecycle, isNoActiveLifecycleAction } from './lifecycle';
-export { SsmNodeShell } from './node-shell';
-export { Elbv2TargetGroups } from './target-groups';
+export { SsmNodeShell, type SsmNodeShellOptions } from './node-shell';
+export { Elbv2TargetGroups, type Elbv2TargetGroupsOptions } from './target-groups';
 
 export interface AwsPorts {
   inventory: Inventory;
@@ -28,14 +28,14 @@ export interface AwsPorts {
 export function createAwsPorts(
   config: Config,
   clients: AwsClients | ClientOptions = {},
-  options: { nodeShell?: SsmNodeShellOptions } = {},
+  options: { nodeShell?: SsmNodeShellOptions; targetGroups?: Elbv2TargetGroupsOptions } = {},
 ): AwsPorts {
   const aws = 'ec2' in clients ? clients : createAwsClients(clients);
   return {
     inventory: new Ec2AutoScalingInventory(config, aws),
     lifecycle: new AutoScalingLifecycle(aws),
     nodeShell: new SsmNodeShell(config, aws, options.nodeShell),
-    targetGroups: new Elbv2TargetGroups(config, aws),
+    targetGroups: new Elbv2TargetGroups(config, aws, options.targetGroups),
     healQueue: config.healQueueUrl ? new SqsHealQueue(config, aws) : undefined,
   };
 }

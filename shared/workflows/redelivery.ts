@@ -1,6 +1,6 @@
 import { BudgetExhausted } from '../errors';
 import type { Config } from '../config';
-import type { RetryMark } from '../ports';
+import { ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, type RetryMark } from '../ports';
 
 /**
  * How a failed event is tried again. SQS would redeliver a failed FIFO message only after the queue's
@@ -9,9 +9,6 @@ import type { RetryMark } from '../ports';
  * attempt and the time before which it must not run: the cluster's other events go first, and the
  * retry comes back in seconds. The marks travel as SQS message attributes, so the body stays the event.
  */
-
-export const ATTEMPT_ATTRIBUTE = 'warren.attempt';
-export const NOT_BEFORE_ATTRIBUTE = 'warren.notBefore';
 
 export type Redelivery = { kind: 'retry'; mark: RetryMark; delaySeconds: number } | { kind: 'dead-letter'; attempt: number };
 

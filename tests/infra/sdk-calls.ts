@@ -13,6 +13,7 @@ const root = resolve(__dirname, '..', '..');
 const PORTS_FILE = join(root, 'shared', 'ports.ts');
 const ADAPTERS_DIR = join(root, 'shared', 'aws');
 const INVOCATION_SHELL = join(root, 'shared', 'workflows', 'invocation.ts');
+const COMPOSITION = join(root, 'functions', 'wire.ts');
 const PORT_INTERFACES = ['Inventory', 'Lifecycle', 'NodeShell', 'TargetGroups', 'HealQueue'];
 
 /** The IAM service prefix of each SDK client package warren uses. */
@@ -40,7 +41,7 @@ function program(): ts.Program {
   if (!cachedProgram) {
     const config = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
     if (!config) throw new Error('tsconfig.json could not be read');
-    const entries = ['shared/workflows/index.ts', ...ts.sys.readDirectory(ADAPTERS_DIR, ['.ts'])].map((file) => resolve(root, file));
+    const entries = ['shared/workflows/index.ts', COMPOSITION, ...ts.sys.readDirectory(ADAPTERS_DIR, ['.ts'])].map((file) => resolve(root, file));
     cachedProgram = ts.createProgram(entries, config.options);
   }
   return cachedProgram;
@@ -118,13 +119,13 @@ function declarationsReachedFrom(entry: ts.Node): ts.Node[] {
   return [...seen];
 }
 
-/** A handler built by another entry of shared/aws/lambda.ts than lambdaHandler: `export const handler = entry()`. */
+/** A handler built by another entry of functions/wire.ts than lambdaHandler: `export const handler = entry()`. */
 function entryDeclaration(handlerFile: string): ts.Node {
   const text = readFileSync(join(root, handlerFile), 'utf8');
   const name = /export const handler = (\w+)\(/.exec(text)?.[1];
-  const lambda = program().getSourceFile(join(ADAPTERS_DIR, 'lambda.ts'));
+  const lambda = program().getSourceFile(COMPOSITION);
   const entry = lambda?.statements.find((statement) => ts.isFunctionDeclaration(statement) && statement.name?.text === name);
-  if (!entry) throw new Error(`${handlerFile} builds its handler with neither lambdaHandler([...]) nor another entry of shared/aws/lambda.ts`);
+  if (!entry) throw new Error(`${handlerFile} builds its handler with neither lambdaHandler([...]) nor another entry of functions/wire.ts`);
   return entry;
 }
 

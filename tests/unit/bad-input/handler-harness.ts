@@ -5,11 +5,11 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { lambdaHandler } from '../../../shared/aws/lambda';
+import { lambdaHandler } from '../../../functions/wire';
 import type { EventKind } from '../../../shared/events/types';
 
 /**
- * The deployed handlers (shared/aws/lambda.ts) with the real adapters over the real SDK v3 clients,
+ * The deployed handlers (functions/wire.ts) with the real adapters over the real SDK v3 clients,
  * whose `send` aws-sdk-client-mock answers and records: a test sees every AWS request the function
  * made, SSM's SendCommand (a node command) included, and every log line it printed.
  */
