@@ -1,7 +1,7 @@
-import { AwsRequestFailed } from '../../../shared/aws/errors';
 import { DETAIL_TYPES } from '../../../shared/events/kinds';
+import { FAULT_MARK, type ApiCall, type ApiFaultKind } from '../aws/endpoint';
 import type { AwsEvent } from '../cloud/event-bus';
-import type { Sandbox, SandboxPorts } from '../sandbox';
+import type { Sandbox } from '../sandbox';
 import type { ApiOperation, EventTarget, FaultKind } from './faults';
 
 /** Marks every failure the soak injects, so a dead letter can be traced to its fault. */
@@ -21,25 +21,9 @@ export interface Hit {
   what: string;
 }
 
-/** AWS operation of each port method, as the adapters of shared/aws call them. */
-const OPERATIONS: Record<keyof SandboxPorts, Record<string, ApiOperation>> = {
-  inventory: {
-    describeGroup: 'DescribeAutoScalingGroups',
-    describeInstances: 'DescribeInstances',
-    describeGroupInstances: 'DescribeInstances',
-    groupMembersAmong: 'DescribeInstances',
-    tagNodeName: 'CreateTags',
-  },
-  lifecycle: { heartbeat: 'RecordLifecycleActionHeartbeat', complete: 'CompleteLifecycleAction' },
-  nodes: { isAgentOnline: 'DescribeInstanceInformation', run: 'SendCommand', runOnMany: 'SendCommand' },
-  targets: { register: 'RegisterTargets', deregister: 'DeregisterTargets', waitHealthy: 'DescribeTargetHealth', describe: 'DescribeTargetHealth' },
-};
-
-/** What AWS answers when it throttles, and when it fails on its side. */
-const API_ERRORS: Record<'api-throttling' | 'api-5xx', { name: string; message: string }> = {
-  'api-throttling': { name: 'ThrottlingException', message: 'Rate exceeded' },
-  'api-5xx': { name: 'InternalFailure', message: 'The request processing has failed because of an unknown error (HTTP 500)' },
-};
+/** How the local AWS endpoint answers each API fault: the service's own throttling and 5xx responses, or silence. */
+const ENDPOINT_FAULT: Record<ApiFaultName, ApiFaultKind> = { 'api-throttling': 'throttling', 'api-5xx': '5xx', 'api-silent': 'silent' };
+type ApiFaultName = 'api-throttling' | 'api-5xx' | 'api-silent';
 
 interface ArmedEventFault {
   kind: 'duplicate-event' | 'missed-event' | 'late-event';
@@ -49,10 +33,10 @@ interface ArmedEventFault {
 }
 
 /**
- * The soak's hands and eyes inside the sandbox. Hands: API calls that fail after the SDK's own
- * retries (AwsRequestFailed, as the adapters throw it), events EventBridge drops, repeats or delays.
- * Eyes: every forget and every target registration warren makes, checked against the real nodes
- * at the moment it is made.
+ * The soak's hands and eyes inside the sandbox. Hands: API requests the local AWS endpoint answers
+ * with the service's throttling or 5xx error or not at all, beneath the SDK, whose retry strategy sees
+ * them as it would in AWS; events EventBridge drops, repeats or delays. Eyes: every forget and every
+ * target registration warren sends, checked against the real nodes at the moment it reaches the endpoint.
  */
 export class ChaosControl {
   round = 0;
@@ -60,12 +44,12 @@ export class ChaosControl {
   readonly hits: Hit[] = [];
   /** late events not delivered yet: convergence is not judged before they arrive */
   readonly lateUntil: number[] = [];
-  private readonly apiFaults: Array<{ kind: 'api-throttling' | 'api-5xx'; operation: ApiOperation; left: number; round: number }> = [];
   private readonly eventFaults: ArmedEventFault[] = [];
   private sandbox?: Sandbox;
 
   attach(sandbox: Sandbox): void {
     this.sandbox = sandbox;
+    sandbox.aws.observe((call) => this.check(call));
     sandbox.bus.faults = {
       drop: (event) => this.takeEventFault(event, 'missed-event') !== undefined,
       duplicate: (event) => this.takeEventFault(event, 'duplicate-event') !== undefined,
@@ -82,8 +66,14 @@ export class ChaosControl {
     this.violations.push({ round: this.round, invariant, detail });
   }
 
-  armApiFault(kind: 'api-throttling' | 'api-5xx', operation: ApiOperation, times: number): void {
-    this.apiFaults.push({ kind, operation, left: times, round: this.round });
+  /** The next `times` requests of `operation` (the SDK's retries included) are answered by the fault. */
+  armApiFault(kind: ApiFaultName, operation: ApiOperation, times: number): void {
+    this.sandbox!.aws.armFault({
+      kind: ENDPOINT_FAULT[kind],
+      operation,
+      times,
+      onTaken: (call) => this.hits.push({ round: this.round, kind, what: `${operation} (${call.service})` }),
+    });
   }
 
   armEventFault(fault: Omit<ArmedEventFault, 'round'>): void {
@@ -92,8 +82,7 @@ export class ChaosControl {
 
   /** Disarms what did not fire; returns how many armed faults never took effect. */
   disarm(): number {
-    const left = this.apiFaults.length + this.eventFaults.length;
-    this.apiFaults.splice(0);
+    const left = (this.sandbox?.aws.clearFaults().length ?? 0) + this.eventFaults.length;
     this.eventFaults.splice(0);
     return left;
   }
@@ -108,44 +97,22 @@ export class ChaosControl {
     const recent = this.hits.filter((hit) => hit.round >= round - 1).reverse();
     const named = recent.find((hit) => names(error, hit));
     if (named) return `${named.kind}: ${named.what}`;
-    if (error.includes(INJECTED)) return 'an injected failure (no single hit matched)';
+    if (error.includes(INJECTED) || error.includes(`[${FAULT_MARK}]`)) return 'an injected failure (no single hit matched)';
     const timeout = /TimedOut|Undeliverable/.test(error) ? recent.find((hit) => hit.kind === 'ssm-timeout') : undefined;
     return timeout && `ssm-timeout (not matched to one command): ${timeout.what}`;
   }
 
-  /** The ports warren's workflows get: the same objects, each call first through the faults and the checks. */
-  wrap = (ports: SandboxPorts): SandboxPorts => ({
-    inventory: this.port('inventory', ports.inventory),
-    lifecycle: this.port('lifecycle', ports.lifecycle),
-    nodes: this.port('nodes', ports.nodes),
-    targets: this.port('targets', ports.targets),
-  });
-
-  private port<K extends keyof SandboxPorts>(key: K, target: SandboxPorts[K]): SandboxPorts[K] {
-    return new Proxy(target, {
-      get: (object, property, receiver) => {
-        const value = Reflect.get(object, property, receiver);
-        const operation = typeof property === 'string' ? OPERATIONS[key][property] : undefined;
-        if (typeof value !== 'function' || !operation) return value;
-        return async (...args: unknown[]) => {
-          this.failIfArmed(operation, `${key}.${String(property)}`);
-          if (key === 'targets' && property === 'register') await this.checkRegistration(args[0] as string);
-          if (key === 'nodes' && property === 'run' && args[1] === 'forget') await this.checkForget((args[2] as { NodeName: string }).NodeName);
-          return (value as (...a: unknown[]) => unknown).apply(object, args);
-        };
-      },
-    });
-  }
-
-  private failIfArmed(operation: ApiOperation, method: string): void {
-    const index = this.apiFaults.findIndex((f) => f.operation === operation);
-    if (index < 0) return;
-    const fault = this.apiFaults[index]!;
-    if (--fault.left <= 0) this.apiFaults.splice(index, 1);
-    this.hits.push({ round: this.round, kind: fault.kind, what: `${operation} (${method})` });
-    const { name, message } = API_ERRORS[fault.kind];
-    const cause = Object.assign(new Error(`${message} [${INJECTED}]`), { name });
-    throw new AwsRequestFailed(operation, cause);
+  /** Requests that change membership or traffic are checked against the nodes before they are answered. */
+  private async check(call: ApiCall): Promise<void> {
+    const sandbox = this.sandbox!;
+    // one registration goes to both target groups: checked once, on the AMQP group
+    if (call.operation === 'RegisterTargets' && call.input.TargetGroupArn === sandbox.config.targetGroups.amqp) {
+      for (const target of call.input.Targets ?? []) await this.checkRegistration(String(target.Id));
+    }
+    if (call.operation === 'SendCommand' && String(call.input.DocumentName).endsWith('NodeForget')) {
+      const [nodeName] = call.input.Parameters?.NodeName ?? [];
+      if (nodeName) await this.checkForget(String(nodeName));
+    }
   }
 
   private takeEventFault(event: AwsEvent, kind: ArmedEventFault['kind']): ArmedEventFault | undefined {
@@ -197,8 +164,9 @@ export class ChaosControl {
 }
 
 /**
- * Whether `error` is the failure `hit` injected. An API hit's `what` is "<Operation> (<method>)" and
- * the adapters' error reads "<Operation> failed: <error name>: ..."; a command hit's is
+ * Whether `error` is the failure `hit` injected. An API hit's `what` is "<Operation> (<service>)" and
+ * the adapters' error reads "<Operation> failed: <error code>: <message> [injected]" (a silent socket:
+ * "<Operation> failed: TimeoutError: ..."); a command hit's is
  * "<Document> on <instance>" and a failed command's error names the instance.
  */
 function names(error: string, hit: Hit): boolean {
@@ -206,7 +174,9 @@ function names(error: string, hit: Hit): boolean {
   switch (hit.kind) {
     case 'api-throttling':
     case 'api-5xx':
-      return error.includes(INJECTED) && error.includes(`${subject} failed: ${API_ERRORS[hit.kind].name}`);
+      return error.includes(`${subject} failed: `) && error.includes(`[${FAULT_MARK}]`);
+    case 'api-silent':
+      return error.includes(`${subject} failed: TimeoutError`);
     case 'ssm-failure':
       return error.includes(`${INJECTED}: ${subject} failed`) && error.includes(instanceId);
     case 'ssm-timeout':

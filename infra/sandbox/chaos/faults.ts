@@ -7,7 +7,7 @@ import { unsafeUniformIntDistribution, type RandomGenerator } from 'pure-rand';
  * seed reproduces the schedule of faults, not every interleaving.
  */
 export const CLUSTER_FAULTS = ['asg-termination', 'crash', 'scale-out', 'scale-in', 'partition', 'alarm-burst'] as const;
-export const CONTROL_FAULTS = ['ssm-failure', 'ssm-timeout', 'api-throttling', 'api-5xx', 'duplicate-event', 'late-event', 'missed-event'] as const;
+export const CONTROL_FAULTS = ['ssm-failure', 'ssm-timeout', 'api-throttling', 'api-5xx', 'duplicate-event', 'late-event', 'missed-event', 'api-silent'] as const;
 /** control faults a round unless told otherwise */
 export const CONTROL_FAULTS_PER_ROUND = 3;
 export type ClusterFault = (typeof CLUSTER_FAULTS)[number];
@@ -19,7 +19,10 @@ export const FAULT_KINDS: readonly FaultKind[] = [...CLUSTER_FAULTS, ...CONTROL_
 export type EventTarget = 'launch' | 'terminate' | 'state-change';
 /** The node operations an SSM fault can hit (document names without the prefix). */
 export type DocumentTarget = 'NodeJoin' | 'NodeLeave' | 'NodeForget' | 'NodeStatus';
-/** AWS operations an API fault can hit, as the SDK names them. */
+/**
+ * AWS operations an API fault can hit, as the API reference names them. The local AWS endpoint
+ * answers the fault, so the SDK's retries (5 attempts) absorb a short one and a long one reaches warren.
+ */
 export const API_OPERATIONS = [
   'DescribeAutoScalingGroups',
   'DescribeInstances',
@@ -41,7 +44,7 @@ export type PlannedFault =
   | { kind: 'partition'; victim: number; cutSeconds: number }
   | { kind: 'alarm-burst'; nodeAlarms: number; clusterAlarms: number; victim: number }
   | { kind: 'ssm-failure' | 'ssm-timeout'; document: DocumentTarget; times: number; effect: 'fail' | 'timeout' | 'undeliverable' }
-  | { kind: 'api-throttling' | 'api-5xx'; operation: ApiOperation; times: number }
+  | { kind: 'api-throttling' | 'api-5xx' | 'api-silent'; operation: ApiOperation; times: number }
   | { kind: 'duplicate-event' | 'missed-event'; event: EventTarget }
   | { kind: 'late-event'; event: EventTarget; delaySeconds: number };
 
@@ -135,7 +138,11 @@ export class FaultPlanner {
         return { kind, document: this.pick(reach.documents), times: 1, effect: this.pick(['timeout', 'undeliverable'] as const) };
       case 'api-throttling':
       case 'api-5xx':
-        return { kind, operation: this.pick(API_OPERATIONS), times: this.int(1, 3) };
+        // up to one more than the SDK's attempts: some are ridden out by its retries, some reach warren
+        return { kind, operation: this.pick(API_OPERATIONS), times: this.int(1, 6) };
+      case 'api-silent':
+        // each silent request costs the SDK a socket timeout (8 s) before its next attempt
+        return { kind, operation: this.pick(API_OPERATIONS), times: this.int(1, 2) };
       case 'duplicate-event':
       case 'missed-event':
         return { kind, event: this.pick(reach.events) };
@@ -163,6 +170,7 @@ export function describeFault(fault: PlannedFault): string {
       return `${fault.kind} ${fault.document} x${fault.times} (${fault.effect})`;
     case 'api-throttling':
     case 'api-5xx':
+    case 'api-silent':
       return `${fault.kind} ${fault.operation} x${fault.times}`;
     case 'duplicate-event':
     case 'missed-event':
