@@ -40,6 +40,7 @@ export interface GroupMember {
 export interface Activity {
   at: number;
   instanceId: string;
+  availabilityZone: string;
   from?: LifecycleState;
   to: LifecycleState;
   cause: string;
@@ -79,6 +80,9 @@ export class LocalAutoScalingGroup {
   readonly launchHook?: LifecycleHookSpec;
   readonly terminateHook?: LifecycleHookSpec;
   readonly activities: Activity[] = [];
+  /** CreateAutoScalingGroup's time (DescribeAutoScalingGroups' CreatedTime) */
+  readonly createdAt: number;
+  readonly healthCheckGracePeriodSeconds: number;
   private readonly minSize: number;
   private readonly maxSize: number;
   private desired: number;
@@ -105,6 +109,8 @@ export class LocalAutoScalingGroup {
     this.minSize = options.minSize;
     this.maxSize = options.maxSize;
     this.desired = options.desiredCapacity;
+    this.createdAt = scheduler.now();
+    this.healthCheckGracePeriodSeconds = options.healthCheckGracePeriodSeconds ?? 0;
     this.actions = new LifecycleActions(
       () => scheduler.now(),
       (ms, task) => this.after(ms, task),
@@ -170,7 +176,7 @@ export class LocalAutoScalingGroup {
   /** SetInstanceHealth. An Unhealthy InService instance is replaced; a pending one once it is in service. */
   setInstanceHealth(instanceId: string, healthStatus: 'Healthy' | 'Unhealthy', shouldRespectGracePeriod = true): void {
     const member = this.requireMember(instanceId);
-    const grace = (this.options.healthCheckGracePeriodSeconds ?? 0) * 1000;
+    const grace = this.healthCheckGracePeriodSeconds * 1000;
     if (shouldRespectGracePeriod && member.inServiceSince !== undefined && this.scheduler.now() < member.inServiceSince + grace) return;
     if (!ACTIVE.has(member.lifecycleState)) return;
     member.healthStatus = healthStatus;
@@ -243,7 +249,7 @@ export class LocalAutoScalingGroup {
     const instanceId = this.ec2.runInstance({ availabilityZone, tags: { [GROUP_NAME_TAG]: this.name } });
     const member: GroupMember = { instanceId, availabilityZone, lifecycleState: 'Pending', healthStatus: 'Healthy', launchTime: this.scheduler.now() };
     this.members.set(instanceId, member);
-    this.activities.push({ at: member.launchTime, instanceId, to: 'Pending', cause: 'launching a new instance to reach the desired capacity' });
+    this.activities.push({ at: member.launchTime, instanceId, availabilityZone, to: 'Pending', cause: 'launching a new instance to reach the desired capacity' });
   }
 
   private beginTermination(member: GroupMember, cause: string): void {
@@ -331,7 +337,7 @@ export class LocalAutoScalingGroup {
   }
 
   private move(member: GroupMember, to: LifecycleState, cause: string): void {
-    this.activities.push({ at: this.scheduler.now(), instanceId: member.instanceId, from: member.lifecycleState, to, cause });
+    this.activities.push({ at: this.scheduler.now(), instanceId: member.instanceId, availabilityZone: member.availabilityZone, from: member.lifecycleState, to, cause });
     member.lifecycleState = to;
   }
 

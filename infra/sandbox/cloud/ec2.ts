@@ -70,6 +70,11 @@ export class LocalEc2 {
     this.terminatedVisibleMs = options.terminatedVisibleMs ?? HOUR_MS;
   }
 
+  /** The account that owns the instances (DescribeInstances' ownerId). */
+  get account(): string {
+    return this.options.bus.account;
+  }
+
   /** In-process notice of every state change, before the bus delivers its event (for the ASG model). */
   onStateChange(listener: StateListener): () => void {
     this.listeners.add(listener);

@@ -1,0 +1,239 @@
+import { createHash } from 'node:crypto';
+import type { Ec2State } from '../../../shared/ports';
+import { Ec2ApiError, type Ec2Instance, type LocalEc2 } from '../cloud/ec2';
+import { ApiError, type ServiceApi } from './protocol';
+
+/**
+ * EC2's query API over the local EC2 model: DescribeInstances (ids, filters, pagination), CreateTags
+ * and TerminateInstances, with the errors EC2 answers for what it refuses. Output members carry the
+ * EC2 wire names (instanceState, tagSet, reservationSet …), which the SDK maps to its own.
+ */
+
+export const EC2_XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
+
+/** What every local instance is launched from: the image and type are the sandbox's, not the model's. */
+export const SANDBOX_IMAGE_ID = 'ami-0a1b2c3d4e5f60718';
+export const SANDBOX_INSTANCE_TYPE = 't3.medium';
+
+/** The low byte of EC2's state code (the high byte is internal and always 0 here). */
+const STATE_CODES: Record<Ec2State, number> = { pending: 0, running: 16, 'shutting-down': 32, terminated: 48, stopping: 64, stopped: 80 };
+
+/** EC2 refuses more values than this in one filter. */
+export const MAX_FILTER_VALUES = 200;
+/** DescribeInstances' MaxResults bounds. */
+const MIN_RESULTS = 5;
+const MAX_RESULTS = 1000;
+const INSTANCE_ID = /^i-([0-9a-f]{8}|[0-9a-f]{17})$/;
+
+type Matcher = (instance: Ec2Instance) => string[];
+
+/** The filters DescribeInstances answers here: the value(s) an instance has for each. */
+const FILTERS: Record<string, Matcher> = {
+  'instance-id': (instance) => [instance.instanceId],
+  'instance-state-name': (instance) => [instance.state],
+  'instance-state-code': (instance) => [String(STATE_CODES[instance.state])],
+  'availability-zone': (instance) => [instance.availabilityZone],
+  'private-ip-address': (instance) => (instance.privateIp ? [instance.privateIp] : []),
+  'private-dns-name': (instance) => (instance.privateDnsName ? [instance.privateDnsName] : []),
+  'reservation-id': (instance) => [reservationId(instance.instanceId)],
+  'image-id': () => [SANDBOX_IMAGE_ID],
+  'instance-type': () => [SANDBOX_INSTANCE_TYPE],
+  'tag-key': (instance) => Object.keys(instance.tags),
+  'tag-value': (instance) => Object.values(instance.tags),
+};
+
+export function ec2Api(ec2: LocalEc2): ServiceApi {
+  return {
+    service: 'ec2',
+    protocol: 'ec2',
+    xmlns: EC2_XMLNS,
+    operations: {
+      DescribeInstances: (input) => modelErrors(() => describeInstances(ec2, input)),
+      CreateTags: (input) => modelErrors(() => createTags(ec2, input)),
+      TerminateInstances: (input) => modelErrors(() => terminateInstances(ec2, input)),
+    },
+  };
+}
+
+function describeInstances(ec2: LocalEc2, input: Record<string, any>) {
+  const instanceIds = listOf(input.InstanceId);
+  const filters = listOf<{ Name?: string; Value?: unknown }>(input.Filter).map((filter) => ({ name: filter.Name ?? '', values: listOf<string>(filter.Value) }));
+  const maxResults = input.MaxResults === undefined ? undefined : Number(input.MaxResults);
+  if (maxResults !== undefined) {
+    if (instanceIds.length > 0) throw new ApiError('InvalidParameterCombination', 'The parameter instancesSet cannot be used with the parameter maxResults');
+    if (!Number.isInteger(maxResults) || maxResults < MIN_RESULTS || maxResults > MAX_RESULTS) {
+      const bound = maxResults > MAX_RESULTS ? `less than ${MAX_RESULTS}` : `greater than ${MIN_RESULTS}`;
+      throw new ApiError('InvalidParameterValue', `Value ( ${input.MaxResults} ) for parameter maxResults is invalid. Expecting a value ${bound}.`);
+    }
+  }
+  const matchers = filters.map(filterMatcher);
+  requireWellFormed(instanceIds);
+  const known = ec2.describe(instanceIds.length > 0 ? instanceIds : undefined);
+  const missing = [...new Set(instanceIds)].filter((id) => !known.some((instance) => instance.instanceId === id));
+  if (missing.length > 0) throw notFound(missing);
+
+  const matching = known.filter((instance) => matchers.every((matches) => matches(instance))).sort(byLaunch);
+  const after = input.NextToken === undefined ? undefined : readToken(String(input.NextToken));
+  const rest = after ? matching.filter((instance) => byLaunch(instance, after) > 0) : matching;
+  const page = maxResults === undefined && after === undefined ? rest : rest.slice(0, maxResults ?? MAX_RESULTS);
+  const more = page.length < rest.length;
+  return {
+    reservationSet: page.map((instance) => ({
+      reservationId: reservationId(instance.instanceId),
+      ownerId: ec2.account,
+      groupSet: [],
+      instancesSet: [instanceShape(instance)],
+    })),
+    nextToken: more ? writeToken(page[page.length - 1]!) : undefined,
+  };
+}
+
+function createTags(ec2: LocalEc2, input: Record<string, any>) {
+  const resources = listOf<string>(input.ResourceId);
+  const tags = listOf<{ Key?: string; Value?: string }>(input.Tag);
+  if (resources.length === 0) throw new ApiError('MissingParameter', 'The request must contain the parameter resourceIdSet');
+  if (tags.length === 0) throw new ApiError('MissingParameter', 'The request must contain the parameter tagSet');
+  for (const id of resources) {
+    if (!id.startsWith('i-')) throw new ApiError('InvalidID', `The ID '${id}' is not valid`);
+  }
+  requireWellFormed(resources);
+  const written: Record<string, string> = {};
+  for (const tag of tags) {
+    if (!tag.Key) throw new ApiError('InvalidParameterValue', 'Tag key must not be empty');
+    if (tag.Key.toLowerCase().startsWith('aws:')) throw new ApiError('InvalidParameterValue', "Tag keys starting with 'aws:' are reserved for internal use");
+    written[tag.Key] = tag.Value ?? '';
+  }
+  const missing = resources.filter((id) => !ec2.get(id));
+  if (missing.length > 0) throw notFound(missing);
+  for (const id of resources) ec2.createTags(id, written);
+  return { return: true };
+}
+
+function terminateInstances(ec2: LocalEc2, input: Record<string, any>) {
+  const instanceIds = [...new Set(listOf<string>(input.InstanceId))];
+  if (instanceIds.length === 0) throw new ApiError('MissingParameter', 'The request must contain the parameter InstanceId');
+  requireWellFormed(instanceIds);
+  const before = new Map(ec2.describe(instanceIds).map((instance) => [instance.instanceId, instance.state]));
+  const missing = instanceIds.filter((id) => !before.has(id));
+  if (missing.length > 0) throw notFound(missing);
+  for (const id of instanceIds) {
+    // the shutdown is under way once terminate() returns its promise; the machine dies later
+    ec2.terminate(id).catch(() => undefined);
+  }
+  return {
+    instancesSet: instanceIds.map((id) => {
+      const previous = before.get(id)!;
+      const current = ec2.get(id)?.state ?? 'terminated';
+      return { instanceId: id, currentState: stateShape(current), previousState: stateShape(previous) };
+    }),
+  };
+}
+
+function instanceShape(instance: Ec2Instance) {
+  const tags = Object.entries(instance.tags).map(([key, value]) => ({ key, value }));
+  return {
+    instanceId: instance.instanceId,
+    imageId: SANDBOX_IMAGE_ID,
+    instanceState: stateShape(instance.state),
+    // EC2 answers an empty name for an instance without an interface (pending here, terminated)
+    privateDnsName: instance.privateDnsName ?? '',
+    dnsName: '',
+    reason: instance.state === 'terminated' && instance.terminatedAt !== undefined ? `User initiated (${new Date(instance.terminatedAt).toISOString().replace(/\.\d{3}Z$/, ' GMT').replace('T', ' ')})` : '',
+    amiLaunchIndex: 0,
+    instanceType: SANDBOX_INSTANCE_TYPE,
+    launchTime: new Date(instance.launchTime),
+    placement: { availabilityZone: instance.availabilityZone, tenancy: 'default' },
+    privateIpAddress: instance.privateIp,
+    architecture: 'x86_64',
+    rootDeviceType: 'ebs',
+    rootDeviceName: '/dev/xvda',
+    virtualizationType: 'hvm',
+    hypervisor: 'xen',
+    tagSet: tags.length > 0 ? tags : undefined,
+  };
+}
+
+function stateShape(state: Ec2State) {
+  return { code: STATE_CODES[state], name: state };
+}
+
+/** One Filter: any of its values (with EC2's * and ? wildcards) matches any of the instance's values. */
+function filterMatcher(filter: { name: string; values: string[] }): (instance: Ec2Instance) => boolean {
+  if (filter.values.length > MAX_FILTER_VALUES) {
+    throw new ApiError('FilterLimitExceeded', `The maximum number of filter values specified on a single call is ${MAX_FILTER_VALUES}`);
+  }
+  const valuesOf: Matcher | undefined = filter.name.startsWith('tag:')
+    ? (instance) => (filter.name.slice(4) in instance.tags ? [instance.tags[filter.name.slice(4)]!] : [])
+    : FILTERS[filter.name];
+  if (!valuesOf) throw new ApiError('InvalidParameterValue', `The filter '${filter.name}' is invalid`);
+  const patterns = filter.values.map(wildcard);
+  return (instance) => valuesOf(instance).some((value) => patterns.some((pattern) => pattern.test(value)));
+}
+
+/** EC2 filter values: * any run, ? one character, a backslash escapes either. */
+function wildcard(value: string): RegExp {
+  let source = '';
+  for (let n = 0; n < value.length; n++) {
+    const char = value[n]!;
+    if (char === '\\' && n + 1 < value.length) source += escape(value[++n]!);
+    else if (char === '*') source += '.*';
+    else if (char === '?') source += '.';
+    else source += escape(char);
+  }
+  return new RegExp(`^${source}$`, 's');
+}
+
+function escape(char: string): string {
+  return char.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+function requireWellFormed(instanceIds: string[]): void {
+  const malformed = instanceIds.find((id) => !INSTANCE_ID.test(id));
+  if (malformed !== undefined) throw new ApiError('InvalidInstanceID.Malformed', `Invalid id: "${malformed}"`);
+}
+
+function notFound(instanceIds: string[]): ApiError {
+  return instanceIds.length === 1
+    ? new ApiError('InvalidInstanceID.NotFound', `The instance ID '${instanceIds[0]}' does not exist`)
+    : new ApiError('InvalidInstanceID.NotFound', `The instance IDs '${instanceIds.join(', ')}' do not exist`);
+}
+
+/** Pages are cut in launch order, so a page boundary survives instances appearing or being forgotten. */
+function byLaunch(a: { launchTime: number; instanceId: string }, b: { launchTime: number; instanceId: string }): number {
+  return a.launchTime - b.launchTime || (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0);
+}
+
+function writeToken(last: Ec2Instance): string {
+  return Buffer.from(JSON.stringify({ launchTime: last.launchTime, instanceId: last.instanceId })).toString('base64url');
+}
+
+function readToken(token: string): { launchTime: number; instanceId: string } {
+  try {
+    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    if (typeof parsed?.launchTime === 'number' && typeof parsed?.instanceId === 'string') return parsed;
+  } catch {
+    // answered below
+  }
+  throw new ApiError('InvalidPaginationToken', `The pagination token '${token}' is not valid.`);
+}
+
+/** One reservation per instance (the group launches one at a time); its id derived so it stays the same. */
+function reservationId(instanceId: string): string {
+  return `r-${createHash('sha256').update(instanceId).digest('hex').slice(0, 17)}`;
+}
+
+/** A query-protocol list: absent, empty (the SDK may send `Name=`), or the decoded array. */
+function listOf<T = string>(value: unknown): T[] {
+  if (value === undefined || value === '') return [];
+  return (Array.isArray(value) ? value : [value]).filter((item) => item !== undefined) as T[];
+}
+
+/** The model's own EC2 errors (Ec2ApiError names the code) answer as EC2 does. */
+function modelErrors<T>(work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    if (error instanceof Ec2ApiError) throw new ApiError(error.name, error.message);
+    throw error;
+  }
+}

@@ -1,0 +1,108 @@
+import { InvalidTargetException, type LocalTargetGroup, type TargetHealthDescription } from '../cloud/elb';
+import { ApiError, type ServiceApi } from './protocol';
+
+/**
+ * Elastic Load Balancing v2's query API over the local target groups, each known by its ARN:
+ * registering and deregistering instance targets and describing their health, with the answers the
+ * SDK's waiters read (target_in_service: every description healthy; target_deregistered: every
+ * description unused, or InvalidTarget).
+ */
+
+export const ELBV2_XMLNS = 'http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/';
+
+/** TargetHealth.Description for each reason code, in the API reference's words. */
+const REASON_DESCRIPTIONS: Record<string, string> = {
+  'Elb.RegistrationInProgress': 'Target registration is in progress',
+  'Elb.InitialHealthChecking': 'Initial health checks in progress',
+  'Target.FailedHealthChecks': 'Health checks failed',
+  'Target.NotRegistered': 'Target is not registered to the target group',
+  'Target.DeregistrationInProgress': 'Target deregistration is in progress',
+  'Target.InvalidState': 'Target is in the stopped or terminated state',
+};
+
+interface TargetDescription {
+  Id?: string;
+  Port?: string;
+}
+
+export function elbv2Api(groups: Array<{ arn: string; group: LocalTargetGroup }>): ServiceApi {
+  const byArn = new Map(groups.map(({ arn, group }) => [arn, group]));
+  const groupOf = (input: Record<string, any>): LocalTargetGroup => {
+    const arn = input.TargetGroupArn === undefined ? '' : String(input.TargetGroupArn);
+    if (!arn) throw new ApiError('ValidationError', "1 validation error detected: Value null at 'targetGroupArn' failed to satisfy constraint: Member must not be null");
+    const group = byArn.get(arn);
+    if (!group) throw new ApiError('TargetGroupNotFound', `Target groups '${arn}' not found`);
+    return group;
+  };
+  return {
+    service: 'elasticloadbalancing',
+    protocol: 'awsQuery',
+    xmlns: ELBV2_XMLNS,
+    operations: {
+      RegisterTargets: async (input) => {
+        const group = groupOf(input);
+        const ids = targetIds(input);
+        const outcomes = await Promise.allSettled(ids.map((id) => group.register(id)));
+        const refused = ids.filter((_, n) => outcomes[n]!.status === 'rejected' && (outcomes[n] as PromiseRejectedResult).reason instanceof InvalidTargetException);
+        // AWS names every target it refused, in one InvalidTarget
+        if (refused.length > 0) throw new ApiError('InvalidTarget', new InvalidTargetException(refused.join(', ')).message);
+        const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+        if (failed) throw failed.reason;
+        return {};
+      },
+      DeregisterTargets: (input) => {
+        const group = groupOf(input);
+        for (const id of targetIds(input)) group.deregister(id);
+        return {};
+      },
+      DescribeTargetHealth: (input) => {
+        const group = groupOf(input);
+        const registered = group.describe();
+        const asked = listOf<TargetDescription>(input.Targets);
+        const descriptions =
+          asked.length === 0
+            ? registered.map(describeTarget)
+            : asked.map((target) => {
+                const id = required(target.Id, 'targets.member.id');
+                const found = registered.find((candidate) => candidate.instanceId === id);
+                return found ? describeTarget(found) : notRegistered(id, target.Port);
+              });
+        return { TargetHealthDescriptions: descriptions };
+      },
+    },
+  };
+}
+
+function describeTarget(target: TargetHealthDescription) {
+  return {
+    Target: { Id: target.instanceId, Port: target.port },
+    HealthCheckPort: String(target.port),
+    TargetHealth: { State: target.state, Reason: target.reason, Description: target.reason ? REASON_DESCRIPTIONS[target.reason] : undefined },
+  };
+}
+
+/** What ELBv2 answers for an instance the group does not have (target_deregistered's success). */
+function notRegistered(instanceId: string, port: string | undefined) {
+  return {
+    Target: { Id: instanceId, Port: port },
+    HealthCheckPort: port,
+    TargetHealth: { State: 'unused', Reason: 'Target.NotRegistered', Description: REASON_DESCRIPTIONS['Target.NotRegistered'] },
+  };
+}
+
+function targetIds(input: Record<string, any>): string[] {
+  const targets = listOf<TargetDescription>(input.Targets);
+  if (targets.length === 0) throw new ApiError('ValidationError', "1 validation error detected: Value null at 'targets' failed to satisfy constraint: Member must not be null");
+  return [...new Set(targets.map((target) => required(target.Id, 'targets.member.id')))];
+}
+
+function required(value: string | undefined, member: string): string {
+  if (value === undefined || value === '') throw new ApiError('ValidationError', `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`);
+  return value;
+}
+
+/** An awsQuery list: absent, empty (`Name=`), or the decoded array. */
+function listOf<T>(value: unknown): T[] {
+  if (value === undefined || value === '') return [];
+  return (Array.isArray(value) ? value : [value]).filter((item) => item !== undefined) as T[];
+}
