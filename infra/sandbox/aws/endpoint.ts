@@ -108,7 +108,11 @@ export class LocalAwsEndpoint {
       call = { at: Date.now(), service: api.service, operation, input };
       this.calls.push(call);
       const handler = api.operations[operation];
-      if (!handler) throw new ApiError(api.protocol === 'ec2' ? 'InvalidAction' : 'InvalidAction', `The action ${operation} is not valid for this web service.`);
+      if (!handler) {
+        // the JSON protocols answer an operation they do not know as UnknownOperationException, the query ones as InvalidAction
+        const json = api.protocol === 'awsJson1_0' || api.protocol === 'awsJson1_1';
+        throw new ApiError(json ? 'UnknownOperationException' : 'InvalidAction', `The action ${operation} is not valid for this web service.`);
+      }
       const fault = this.takeFault(call);
       if (fault === 'silent') {
         // the SDK's socket timeout ends the attempt; the socket is dropped when the endpoint closes

@@ -134,8 +134,8 @@ export function encodeError(api: ServiceApi, error: ApiError, requestId = random
         headers: {
           'content-type': `application/x-amz-json-${api.protocol === 'awsJson1_0' ? '1.0' : '1.1'}`,
           'x-amzn-requestid': requestId,
-          // SQS's JSON protocol still names the query-era code, which the SDK reads first
-          ...(api.service === 'sqs' ? { 'x-amzn-query-error': `${error.code};${error.fault}` } : {}),
+          // SQS's JSON protocol still names the query-era code, which the SDK (and the CLI) read first
+          ...(api.service === 'sqs' ? { 'x-amzn-query-error': `${SQS_QUERY_CODES[error.code] ?? error.code};${error.fault}` } : {}),
         },
         body: JSON.stringify({ __type: type, message: error.message }),
       };
@@ -154,6 +154,24 @@ export function encodeError(api: ServiceApi, error: ApiError, requestId = random
       };
   }
 }
+
+/**
+ * SQS errors whose query-era code (x-amzn-query-error) is not their shape's name: the SDK's
+ * awsQueryError traits (@aws-sdk/client-sqs), which it maps back to QueueDoesNotExist and the others.
+ */
+const SQS_QUERY_CODES: Record<string, string> = {
+  QueueDoesNotExist: 'AWS.SimpleQueueService.NonExistentQueue',
+  QueueNameExists: 'QueueAlreadyExists',
+  BatchEntryIdsNotDistinct: 'AWS.SimpleQueueService.BatchEntryIdsNotDistinct',
+  BatchRequestTooLong: 'AWS.SimpleQueueService.BatchRequestTooLong',
+  EmptyBatchRequest: 'AWS.SimpleQueueService.EmptyBatchRequest',
+  InvalidBatchEntryId: 'AWS.SimpleQueueService.InvalidBatchEntryId',
+  TooManyEntriesInBatchRequest: 'AWS.SimpleQueueService.TooManyEntriesInBatchRequest',
+  MessageNotInflight: 'AWS.SimpleQueueService.MessageNotInflight',
+  PurgeQueueInProgress: 'AWS.SimpleQueueService.PurgeQueueInProgress',
+  QueueDeletedRecently: 'AWS.SimpleQueueService.QueueDeletedRecently',
+  UnsupportedOperation: 'AWS.SimpleQueueService.UnsupportedOperation',
+};
 
 /** JSON protocols send timestamps as epoch seconds. */
 function jsonShape(value: unknown): unknown {
