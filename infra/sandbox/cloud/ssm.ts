@@ -51,7 +51,15 @@ export interface CommandInvocation {
 export interface ListedCommandInvocations {
   CommandInvocations: Array<
     Pick<CommandInvocation, 'CommandId' | 'InstanceId' | 'DocumentName' | 'Status' | 'StatusDetails' | 'RequestedDateTime'> & {
-      CommandPlugins?: Array<{ Name: string; Status: InvocationStatus; StatusDetails: string; ResponseCode: number; Output: string }>;
+      CommandPlugins?: Array<{
+        Name: string;
+        Status: InvocationStatus;
+        StatusDetails: string;
+        ResponseCode: number;
+        Output: string;
+        ResponseStartDateTime?: number;
+        ResponseFinishDateTime?: number;
+      }>;
     }
   >;
   NextToken?: string;
@@ -63,6 +71,33 @@ export interface SentCommand {
   InstanceIds: string[];
   Parameters: Record<string, string>;
   RequestedDateTime: number;
+  /** SendCommand's delivery timeout, in seconds */
+  TimeoutSeconds: number;
+  /** the Targets it was sent to, when it was not sent by instance id */
+  Targets?: CommandTarget[];
+  Comment?: string;
+  MaxConcurrency?: string;
+  MaxErrors?: string;
+}
+
+/** SendCommand's Targets: `tag:<key>` or InstanceIds with their values. */
+export interface CommandTarget {
+  Key: string;
+  Values: string[];
+}
+
+export type CommandStatus = 'Pending' | 'InProgress' | 'Success' | 'Cancelling' | 'Cancelled' | 'Failed' | 'TimedOut';
+
+/** ListCommands' view of a command: what was sent, and what its invocations add up to. */
+export interface CommandSummary extends SentCommand {
+  Status: CommandStatus;
+  StatusDetails: string;
+  TargetCount: number;
+  /** invocations in a terminal status */
+  CompletedCount: number;
+  /** invocations Failed or ExecutionTimedOut */
+  ErrorCount: number;
+  DeliveryTimedOutCount: number;
 }
 
 /** An SSM API error as the SDK throws it: `name` is the AWS error code. */
@@ -127,8 +162,19 @@ export class LocalRunCommand {
   /**
    * SendCommand. Refuses up front, like SSM: an unknown document (InvalidDocument), a parameter that is
    * unknown, missing or outside its allowedPattern (InvalidParameters), an id SSM never saw (InvalidInstanceId).
+   * With Targets, InstanceIds are the instances they resolved to: SSM runs on those it manages and skips
+   * the others, and a command whose targets match nothing is sent all the same.
    */
-  async sendCommand(request: { DocumentName: string; InstanceIds: string[]; Parameters?: Record<string, string | string[]>; TimeoutSeconds?: number }): Promise<string> {
+  async sendCommand(request: {
+    DocumentName: string;
+    InstanceIds: string[];
+    Parameters?: Record<string, string | string[]>;
+    TimeoutSeconds?: number;
+    Targets?: CommandTarget[];
+    Comment?: string;
+    MaxConcurrency?: string;
+    MaxErrors?: string;
+  }): Promise<string> {
     const document = this.documentNamed(request.DocumentName);
     const params = Object.fromEntries(Object.entries(request.Parameters ?? {}).map(([name, value]) => [name, Array.isArray(value) ? value.join(',') : value]));
     try {
@@ -137,18 +183,36 @@ export class LocalRunCommand {
       if (error instanceof InvalidDocumentParameters) throw new SsmApiError('InvalidParameters', error.problems.join('; '));
       throw error;
     }
-    const instanceIds = [...new Set(request.InstanceIds)];
-    if (instanceIds.length === 0 || instanceIds.length > MAX_INSTANCE_IDS) {
-      throw new SsmApiError('ValidationException', `1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length between 1 and ${MAX_INSTANCE_IDS}`);
+    const managed = (id: string) => this.options.targets.agentState(id) !== undefined;
+    let instanceIds = [...new Set(request.InstanceIds)];
+    if (request.Targets) {
+      instanceIds = instanceIds.filter(managed);
+    } else {
+      if (instanceIds.length === 0 || instanceIds.length > MAX_INSTANCE_IDS) {
+        throw new SsmApiError('ValidationException', `1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length between 1 and ${MAX_INSTANCE_IDS}`);
+      }
+      const unknown = instanceIds.filter((id) => !managed(id));
+      if (unknown.length > 0) throw new SsmApiError('InvalidInstanceId', `Instances [${unknown.join(', ')}] not in a valid state for account`);
     }
-    const unknown = instanceIds.filter((id) => this.options.targets.agentState(id) === undefined);
-    if (unknown.length > 0) throw new SsmApiError('InvalidInstanceId', `Instances [${unknown.join(', ')}] not in a valid state for account`);
 
     const commandId = randomUUID();
     const now = this.options.scheduler.now();
-    this.sent.push({ CommandId: commandId, DocumentName: request.DocumentName, InstanceIds: instanceIds, Parameters: params, RequestedDateTime: now });
+    const timeoutSeconds = request.TimeoutSeconds ?? DEFAULT_DELIVERY_TIMEOUT_SECONDS;
+    const { Targets, Comment, MaxConcurrency, MaxErrors } = request;
+    this.sent.push({
+      CommandId: commandId,
+      DocumentName: request.DocumentName,
+      InstanceIds: instanceIds,
+      Parameters: params,
+      RequestedDateTime: now,
+      TimeoutSeconds: timeoutSeconds,
+      ...(Targets ? { Targets } : {}),
+      ...(Comment !== undefined ? { Comment } : {}),
+      ...(MaxConcurrency !== undefined ? { MaxConcurrency } : {}),
+      ...(MaxErrors !== undefined ? { MaxErrors } : {}),
+    });
     this.commandTargets.set(commandId, instanceIds);
-    const deliverBy = now + (request.TimeoutSeconds ?? DEFAULT_DELIVERY_TIMEOUT_SECONDS) * 1000;
+    const deliverBy = now + timeoutSeconds * 1000;
     for (const instanceId of instanceIds) {
       const invocation: CommandInvocation = {
         CommandId: commandId,
@@ -176,28 +240,68 @@ export class LocalRunCommand {
   }
 
   /**
-   * ListCommandInvocations of one command, MaxResults (1 to 50, default 50) a page, NextToken the
-   * offset of the next one; with Details, each invocation's plugin Output like SSM's: stdout, then
-   * stderr after a separator, cut at 2,500 characters. InvalidCommandId for a command SSM does not know.
+   * ListCommandInvocations of one command (or, without CommandId, of every command, newest first), of one
+   * instance when InstanceId is given; MaxResults (1 to 50, default 50) a page, NextToken the offset of
+   * the next one; with Details, each invocation's plugin Output like SSM's: stdout, then stderr after a
+   * separator, cut at 2,500 characters. InvalidCommandId for a command SSM does not know.
    */
-  listCommandInvocations(request: { CommandId: string; Details?: boolean; MaxResults?: number; NextToken?: string }): ListedCommandInvocations {
-    const instanceIds = this.commandTargets.get(request.CommandId);
-    if (!instanceIds) throw new SsmApiError('InvalidCommandId', `command ${request.CommandId} does not exist`);
+  listCommandInvocations(request: { CommandId?: string; InstanceId?: string; Details?: boolean; MaxResults?: number; NextToken?: string }): ListedCommandInvocations {
+    let pairs: Array<[string, string]>;
+    if (request.CommandId !== undefined) {
+      const instanceIds = this.commandTargets.get(request.CommandId);
+      if (!instanceIds) throw new SsmApiError('InvalidCommandId', `command ${request.CommandId} does not exist`);
+      pairs = instanceIds.map((instanceId) => [request.CommandId!, instanceId]);
+    } else {
+      pairs = [...this.sent].reverse().flatMap((command) => this.commandTargets.get(command.CommandId)!.map((instanceId): [string, string] => [command.CommandId, instanceId]));
+    }
+    if (request.InstanceId !== undefined) pairs = pairs.filter(([, instanceId]) => instanceId === request.InstanceId);
     const max = request.MaxResults ?? INVOCATIONS_PER_PAGE;
     if (!Number.isInteger(max) || max < 1 || max > INVOCATIONS_PER_PAGE) {
       throw new SsmApiError('ValidationException', `1 validation error detected: Value '${max}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and ${INVOCATIONS_PER_PAGE}`);
     }
     const start = request.NextToken === undefined ? 0 : Number(request.NextToken);
-    if (!Number.isInteger(start) || start < 0 || start > instanceIds.length) throw new SsmApiError('InvalidNextToken', `bad NextToken ${request.NextToken}`);
-    const end = Math.min(instanceIds.length, start + max);
-    const CommandInvocations = instanceIds.slice(start, end).map((instanceId) => {
-      const { invocation } = this.invocations.get(key(request.CommandId, instanceId))!;
+    if (!Number.isInteger(start) || start < 0 || start > pairs.length) throw new SsmApiError('InvalidNextToken', `bad NextToken ${request.NextToken}`);
+    const end = Math.min(pairs.length, start + max);
+    const CommandInvocations = pairs.slice(start, end).map(([commandId, instanceId]) => {
+      const { invocation } = this.invocations.get(key(commandId, instanceId))!;
       const { CommandId, InstanceId, DocumentName, Status, StatusDetails, RequestedDateTime } = invocation;
       const listed: ListedCommandInvocations['CommandInvocations'][number] = { CommandId, InstanceId, DocumentName, Status, StatusDetails, RequestedDateTime };
-      if (request.Details) listed.CommandPlugins = [{ Name: 'aws:runShellScript', Status, StatusDetails, ResponseCode: invocation.ResponseCode, Output: pluginOutput(invocation) }];
+      if (request.Details) {
+        listed.CommandPlugins = [
+          {
+            Name: 'aws:runShellScript',
+            Status,
+            StatusDetails,
+            ResponseCode: invocation.ResponseCode,
+            Output: pluginOutput(invocation),
+            ResponseStartDateTime: invocation.ExecutionStartDateTime,
+            ResponseFinishDateTime: invocation.ExecutionEndDateTime,
+          },
+        ];
+      }
       return listed;
     });
-    return { CommandInvocations, ...(end < instanceIds.length ? { NextToken: String(end) } : {}) };
+    return { CommandInvocations, ...(end < pairs.length ? { NextToken: String(end) } : {}) };
+  }
+
+  /**
+   * ListCommands: every command sent, newest first, with the status its invocations add up to
+   * (Understanding command statuses): Pending while all are, InProgress (Cancelling once one is) until
+   * every one ended, then Success when all succeeded, else Cancelled, Failed or TimedOut.
+   */
+  listCommands(): CommandSummary[] {
+    return [...this.sent].reverse().map((command) => {
+      const invocations = this.commandTargets.get(command.CommandId)!.map((instanceId) => this.invocations.get(key(command.CommandId, instanceId))!.invocation);
+      const count = (test: (invocation: CommandInvocation) => boolean) => invocations.filter(test).length;
+      return {
+        ...command,
+        ...commandStatus(invocations),
+        TargetCount: invocations.length,
+        CompletedCount: count(isTerminal),
+        ErrorCount: count((invocation) => invocation.Status === 'Failed' || invocation.StatusDetails === 'ExecutionTimedOut'),
+        DeliveryTimedOutCount: count((invocation) => invocation.StatusDetails === 'DeliveryTimedOut'),
+      };
+    });
   }
 
   /**
@@ -359,6 +463,20 @@ export class LocalRunCommand {
 /** True once the invocation reached a status it never leaves. */
 export function isTerminal(invocation: Pick<CommandInvocation, 'Status'>): boolean {
   return TERMINAL.has(invocation.Status);
+}
+
+function commandStatus(invocations: CommandInvocation[]): { Status: CommandStatus; StatusDetails: string } {
+  const any = (status: InvocationStatus) => invocations.some((invocation) => invocation.Status === status);
+  if (!invocations.every(isTerminal)) {
+    if (any('Cancelling')) return { Status: 'Cancelling', StatusDetails: 'Cancelling' };
+    if (invocations.every((invocation) => invocation.Status === 'Pending')) return { Status: 'Pending', StatusDetails: 'Pending' };
+    return { Status: 'InProgress', StatusDetails: 'InProgress' };
+  }
+  if (invocations.every((invocation) => invocation.Status === 'Success')) return { Status: 'Success', StatusDetails: 'Success' };
+  if (any('Cancelled')) return { Status: 'Cancelled', StatusDetails: 'Cancelled' };
+  if (any('Failed')) return { Status: 'Failed', StatusDetails: 'Failed' };
+  const timedOut = invocations.find((invocation) => invocation.Status === 'TimedOut')!;
+  return { Status: 'TimedOut', StatusDetails: timedOut.StatusDetails === 'DeliveryTimedOut' ? 'Delivery Timed Out' : 'Execution Timed Out' };
 }
 
 function pluginOutput(invocation: CommandInvocation): string {
