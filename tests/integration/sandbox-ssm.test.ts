@@ -1,7 +1,10 @@
 import { existsSync } from 'node:fs';
+import { createAwsClients } from '../../shared/aws/clients';
 import { AwsRequestFailed } from '../../shared/aws/errors';
+import { SsmNodeShell } from '../../shared/aws/node-shell';
 import { NodeCommandFailed } from '../../shared/errors';
-import { LocalNodeShell } from '../../infra/sandbox/cloud/local-node-shell';
+import { LocalAwsEndpoint } from '../../infra/sandbox/aws/endpoint';
+import { ssmApi } from '../../infra/sandbox/aws/ssm-api';
 import { RabbitMqInstanceHost } from '../../infra/sandbox/cloud/rabbitmq-host';
 import { realTimeScheduler } from '../../infra/sandbox/cloud/scheduler';
 import { LocalRunCommand } from '../../infra/sandbox/cloud/ssm';
@@ -18,7 +21,8 @@ const noPolicy = { PolicyName: '', PolicyPattern: '', PolicyDefinition: '{}', Po
 
 let host: RabbitMqInstanceHost;
 let runCommand: LocalRunCommand;
-let shell: LocalNodeShell;
+let endpoint: LocalAwsEndpoint;
+let shell: SsmNodeShell;
 
 function pendingInstance(instanceId: string): Ec2Instance {
   return { instanceId, state: 'pending', availabilityZone: 'us-east-1a', launchTime: Date.now(), tags: {} };
@@ -32,12 +36,15 @@ beforeAll(async () => {
   await removeLeftovers();
   host = RabbitMqInstanceHost.create({ prefix: 'ssm' });
   runCommand = new LocalRunCommand({ targets: host, scheduler: realTimeScheduler, documentPrefix: config.ssmDocumentPrefix, agentPollMs: 100 });
-  shell = new LocalNodeShell(runCommand, config);
+  // warren's own adapter, over real SDK clients, against the local endpoint
+  endpoint = await LocalAwsEndpoint.start([ssmApi(runCommand)], { region: 'us-east-1' });
+  shell = new SsmNodeShell(config, createAwsClients({ ...endpoint.clientOptions(), maxAttempts: 2, retryDelayMs: 10 }), { poll: { minDelay: 0.2, maxDelay: 1 } });
   await host.boot(pendingInstance('i-0000000000000000a'));
   await host.boot(pendingInstance('i-0000000000000000b'));
 });
 
 afterAll(async () => {
+  await endpoint?.close();
   await host?.destroy();
 });
 
@@ -52,7 +59,7 @@ describe('SSM Run Command on instances backed by real RabbitMQ nodes', () => {
     expect(joined).toMatchObject({ node: nameOf('i-0000000000000000b'), action: 'booted-with-peers' });
     const seen = await host.cluster.rabbitmqctlJson<{ running_nodes: string[] }>(host.nodeOf('i-0000000000000000a')!, ['cluster_status']);
     expect(seen.running_nodes.sort()).toEqual([nameOf('i-0000000000000000a'), nameOf('i-0000000000000000b')].sort());
-    expect(shell.commandsSent('join')).toBe(2);
+    expect(endpoint.calls.filter((call) => call.operation === 'SendCommand' && call.input.DocumentName === `${config.ssmDocumentPrefix}NodeJoin`)).toHaveLength(2);
   });
 
   it('asks both instances for their status in one command', async () => {
