@@ -1,17 +1,27 @@
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { CreateAutoScalingGroupCommand, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateLaunchTemplateCommand, CreateSubnetCommand, CreateVpcCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateTargetGroupCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { autoScalingApi } from '../../infra/sandbox/aws/autoscaling-api';
 import { ec2Api } from '../../infra/sandbox/aws/ec2-api';
 import { elbv2Api } from '../../infra/sandbox/aws/elbv2-api';
 import { LocalAwsEndpoint } from '../../infra/sandbox/aws/endpoint';
 import type { ServiceApi } from '../../infra/sandbox/aws/protocol';
+import { queueUrlOf, sqsApi, type QueueModel } from '../../infra/sandbox/aws/sqs-api';
+import { ssmApi } from '../../infra/sandbox/aws/ssm-api';
 import { LocalAutoScalingGroup } from '../../infra/sandbox/cloud/autoscaling';
 import { LocalEc2, type BootedInstance, type Ec2Instance, type InstanceHost } from '../../infra/sandbox/cloud/ec2';
 import { LocalTargetGroup, type TargetAddress, type TargetGroupSettings } from '../../infra/sandbox/cloud/elb';
 import { LocalEventBus } from '../../infra/sandbox/cloud/event-bus';
 import { realTimeScheduler } from '../../infra/sandbox/cloud/scheduler';
+import { LocalRunCommand, type AgentState, type CommandTargets } from '../../infra/sandbox/cloud/ssm';
+import { loadDocument, parameterEnvironment, truncateLikeSsm } from '../../infra/sandbox/nodes/documents';
+import { runProcess, type ProcessResult } from '../../infra/sandbox/nodes/process';
+import { DeadLetterQueue } from '../../infra/sandbox/fifo-queue';
 import { createAwsClients, type AwsClients, type ClientOptions } from '../../shared/aws/clients';
 import type { TargetGroupKey } from '../../shared/ports';
 import { startMoto } from './moto';
@@ -20,7 +30,10 @@ import { startMoto } from './moto';
  * The two AWS implementations the contract suite runs its one set of assertions against: the moto
  * server, and the sandbox's local AWS (its cloud models behind LocalAwsEndpoint, on real time). Each
  * builds the same declarative world: moto through its API, as a test would; the local AWS from its
- * models directly, then answering the same API.
+ * models directly (EC2, the Auto Scaling group with its launch actions completed, TCP target groups,
+ * SSM Run Command running the real documents, SQS queues), then answering the same API.
+ * Where the two cannot agree, each test file names the calls in a list (MOTO_LACKS,
+ * MOTO_ANSWERS_DIFFERENTLY) and tests them on the local AWS alone.
  */
 
 export const BACKENDS = ['moto', 'local AWS'] as const;
@@ -33,6 +46,15 @@ export interface World {
   instances?: number;
   /** two TCP target groups by name (amqp on 5672, management on 15672); the instances can be registered on them */
   targetGroups?: { amqp: string; management: string };
+  /** SQS queues that answer ReceiveMessage, so a test reads what an adapter sent */
+  queues?: QueueSpec[];
+}
+
+export interface QueueSpec {
+  name: string;
+  fifo: boolean;
+  /** FIFO only; SQS's default is false */
+  contentBasedDeduplication?: boolean;
 }
 
 export interface Backend {
@@ -45,6 +67,8 @@ export interface Backend {
   /** world.instances: the instances outside the group */
   looseInstanceIds: string[];
   targetGroupArns?: Record<TargetGroupKey, string>;
+  /** world.queues' URLs by name */
+  queueUrls: Record<string, string>;
   /** the local AWS only: the next `times` requests of the operation are answered with its service's throttling error */
   armThrottling?(operation: string, times: number): void;
   /** the local AWS only: its models, for what only they can show (lifecycle action tokens, the events) */
@@ -57,7 +81,11 @@ export interface LocalModels {
   bus: LocalEventBus;
   ec2: LocalEc2;
   group?: LocalAutoScalingGroup;
+  runCommand: LocalRunCommand;
 }
+
+/** SSM documents are named <prefix><Document> (config.ssmDocumentPrefix). */
+export const SSM_DOCUMENT_PREFIX = 'warren-';
 
 export const REGION = 'us-east-1';
 const ZONE = 'us-east-1a';
@@ -117,6 +145,11 @@ async function startMotoBackend(world: World): Promise<Backend> {
         ).TargetGroups![0]!.TargetGroupArn!;
       targetGroupArns = { amqp: await create('amqp'), management: await create('management') };
     }
+    const queueUrls: Record<string, string> = {};
+    for (const queue of world.queues ?? []) {
+      const attributes = queue.fifo ? { FifoQueue: 'true', ContentBasedDeduplication: String(queue.contentBasedDeduplication ?? false) } : undefined;
+      queueUrls[queue.name] = (await moto.clients.sqs.send(new CreateQueueCommand({ QueueName: queue.name, Attributes: attributes }))).QueueUrl!;
+    }
     const clientOptions = { ...moto.clientOptions, ...RETRIES };
     return {
       name: 'moto',
@@ -126,6 +159,7 @@ async function startMotoBackend(world: World): Promise<Backend> {
       groupInstanceIds,
       looseInstanceIds,
       targetGroupArns,
+      queueUrls,
       stop: () => moto.stop(),
     };
   } catch (error) {
@@ -157,7 +191,11 @@ async function startLocalBackend(world: World): Promise<Backend> {
     for (const close of closers.reverse()) await close();
   };
   try {
-    const apis: ServiceApi[] = [ec2Api(ec2)];
+    // SSM runs the real documents of infra/ssm on every instance, each as a plain process (see MillisecondHost)
+    const runCommand = new LocalRunCommand({ targets: host, scheduler, documentPrefix: SSM_DOCUMENT_PREFIX, agentOnlineDelayMs: 0, agentPollMs: 20 });
+    const tagged = (key: string, values: string[]) =>
+      ec2.describe().filter((instance) => instance.state !== 'terminated' && values.includes(instance.tags[key] ?? '')).map((instance) => instance.instanceId);
+    const apis: ServiceApi[] = [ec2Api(ec2), ssmApi(runCommand, { instancesTagged: tagged, instances: () => ec2.describe().map((instance) => instance.instanceId) })];
 
     let group: LocalAutoScalingGroup | undefined;
     let groupInstanceIds: string[] = [];
@@ -197,6 +235,10 @@ async function startLocalBackend(world: World): Promise<Backend> {
       ]));
     }
 
+    const queues = (world.queues ?? []).map((spec) => localQueue(bus, spec));
+    if (queues.length > 0) apis.push(sqsApi(queues));
+    const queueUrls = Object.fromEntries(queues.map((queue) => [queue.name, queue.url]));
+
     const endpoint = await LocalAwsEndpoint.start(apis, { region: REGION });
     closers.push(() => endpoint.close());
     if (hostErrors.length > 0) throw new Error(`the local instances failed to boot: ${String(hostErrors[0])}`);
@@ -209,8 +251,9 @@ async function startLocalBackend(world: World): Promise<Backend> {
       groupInstanceIds,
       looseInstanceIds,
       targetGroupArns,
+      queueUrls,
       armThrottling: (operation, times) => endpoint.armFault({ kind: 'throttling', operation, times }),
-      local: { endpoint, bus, ec2, group },
+      local: { endpoint, bus, ec2, group, runCommand },
       stop,
     };
   } catch (error) {
@@ -239,18 +282,38 @@ async function bringIntoService(group: LocalAutoScalingGroup, desired: number): 
  * zone, like tests/unit/sandbox/local-cloud.ts's RecordingHost but on the wall clock. Each listens on
  * 127.0.0.1 where its RabbitMQ would (an AMQP and a management port that accept every connection), so
  * the target groups' TCP health checks pass while it runs and fail once it is killed.
+ *
+ * There is no RabbitMQ on them: a command runs the real document script of infra/ssm, as the SSM agent
+ * runs it (bash, the parameters as SSM_<Name>, the document's timeout, SSM's output limits), as a plain
+ * process in the instance's own folder with a PATH that has no RabbitMQ program. The documents append
+ * /usr/sbin and /usr/local/sbin to the PATH themselves; where this host has RabbitMQ installed there,
+ * its installation is hidden from the script in a private mount namespace (unshare), so the script
+ * finds no rabbitmqctl, as on an instance without RabbitMQ. Whatever a document answers is its own.
  */
-class MillisecondHost implements InstanceHost {
+class MillisecondHost implements InstanceHost, CommandTargets {
   private next = 10;
   private readonly listeners = new Map<string, Record<TargetGroupKey, Listener>>();
+  private readonly booted = new Map<string, { hostname: string; since: number }>();
+  private readonly booting = new Set<string>();
+  private readonly gone = new Set<string>();
+  private root?: string;
+  private runs = 0;
 
   async boot(instance: Readonly<Ec2Instance>): Promise<BootedInstance> {
-    this.listeners.set(instance.instanceId, { amqp: await acceptingListener(), management: await acceptingListener() });
-    const ip = `10.0.${instance.availabilityZone.slice(-1).charCodeAt(0) - 96}.${this.next++}`;
-    return { privateIp: ip, hostname: `ip-${ip.replace(/\./g, '-')}` };
+    this.booting.add(instance.instanceId);
+    try {
+      this.listeners.set(instance.instanceId, { amqp: await acceptingListener(), management: await acceptingListener() });
+      const ip = `10.0.${instance.availabilityZone.slice(-1).charCodeAt(0) - 96}.${this.next++}`;
+      const hostname = `ip-${ip.replace(/\./g, '-')}`;
+      this.booted.set(instance.instanceId, { hostname, since: Date.now() });
+      return { privateIp: ip, hostname };
+    } finally {
+      this.booting.delete(instance.instanceId);
+    }
   }
 
   async kill(instanceId: string): Promise<void> {
+    this.gone.add(instanceId);
     const listeners = this.listeners.get(instanceId);
     this.listeners.delete(instanceId);
     if (listeners) await Promise.all(Object.values(listeners).map(closeListener));
@@ -262,9 +325,77 @@ class MillisecondHost implements InstanceHost {
     return listeners && { ip: '127.0.0.1', amqpPort: listeners.amqp.port, managementPort: listeners.management.port };
   }
 
+  /** The SSM agent starts with the machine and is gone with it. */
+  agentState(instanceId: string): AgentState | undefined {
+    if (this.gone.has(instanceId)) return { state: 'gone' };
+    if (this.booting.has(instanceId)) return { state: 'booting' };
+    const booted = this.booted.get(instanceId);
+    return booted && { state: 'ready', since: booted.since };
+  }
+
+  async runDocument(instanceId: string, name: string, params: Record<string, string>, options: { signal?: AbortSignal } = {}): Promise<ProcessResult> {
+    const instance = this.booted.get(instanceId);
+    if (!instance || this.gone.has(instanceId)) throw new Error(`instance ${instanceId} is not running`);
+    const document = loadDocument(name);
+    const ssmEnv = parameterEnvironment(document, params);
+    this.root ??= mkdtempSync(join(tmpdir(), 'warren-contract-'));
+    const home = join(this.root, instanceId);
+    const workDir = join(home, 'ssm', `${++this.runs}-${name}`);
+    mkdirSync(workDir, { recursive: true });
+    const scriptFile = join(workDir, '_script.sh');
+    writeFileSync(scriptFile, document.script, { mode: 0o700 });
+    const [command, args] = withoutRabbitMq(scriptFile, document.script);
+    const result = await runProcess(command, args, {
+      cwd: workDir,
+      env: {
+        PATH: INSTANCE_PATH,
+        HOME: home,
+        LANG: 'C.UTF-8',
+        // what `hostname -s` answers on the instance; this process runs on the test's host
+        RABBITMQ_NODENAME: `rabbit@${instance.hostname}`,
+        // the instance's Erlang cookie, which nothing wrote: there is no RabbitMQ
+        WARREN_ERLANG_COOKIE_FILE: join(home, '.erlang.cookie'),
+        ...ssmEnv,
+      },
+      timeoutMs: document.timeoutSeconds * 1000,
+      signal: options.signal,
+    });
+    return { exitCode: result.exitCode, ...truncateLikeSsm(result) };
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.listeners.keys()].map((instanceId) => this.kill(instanceId)));
+    if (this.root) rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/** The PATH an instance's SSM agent gives a script, before the document adds the sbin folders. */
+const INSTANCE_PATH = '/usr/local/bin:/usr/bin:/bin';
+const RABBITMQ_PROGRAMS = ['rabbitmqctl', 'rabbitmq-diagnostics', 'rabbitmq-plugins', 'rabbitmq-queues', 'rabbitmq-server', 'rabbitmq-streams', 'rabbitmq-upgrade'];
+
+/**
+ * The program that runs a document's script with no RabbitMQ program on its PATH: bash itself, or,
+ * where a folder the script searches has one, bash inside a private mount namespace in which the
+ * folders holding the programs (where their links resolve to) are covered by an empty tmpfs. The
+ * namespace checks that nothing is left before the script starts (exit 125 otherwise).
+ */
+function withoutRabbitMq(scriptFile: string, script: string): [string, string[]] {
+  const appended = /export PATH="\$PATH:([^"]*)"/.exec(script)?.[1] ?? '';
+  const searched = [...INSTANCE_PATH.split(':'), ...appended.split(':')].filter(Boolean);
+  const installed = searched.flatMap((dir) => RABBITMQ_PROGRAMS.map((program) => join(dir, program))).filter((path) => existsSync(path));
+  if (installed.length === 0) return ['bash', [scriptFile]];
+  const covered = [...new Set(installed.map((path) => dirname(realpathSync(path))))];
+  const quote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
+  const hideAndRun = [
+    ...covered.map((dir) => `mount -t tmpfs -o ro,size=4k warren-no-rabbitmq ${quote(dir)} || exit 125`),
+    `for program in ${installed.map(quote).join(' ')}; do`,
+    `  if [ -e "$program" ]; then echo "the contract backend could not hide $program from the document" >&2; exit 125; fi`,
+    'done',
+    `exec bash ${quote(scriptFile)}`,
+  ].join('\n');
+  // root may mount in a new mount namespace; anyone else maps to root in a new user namespace first
+  const asRoot = process.getuid?.() === 0 ? [] : ['--user', '--map-root-user'];
+  return ['unshare', [...asRoot, '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', hideAndRun]];
 }
 
 interface Listener {
@@ -292,6 +423,29 @@ async function acceptingListener(): Promise<Listener> {
 function closeListener(listener: Listener): Promise<void> {
   for (const socket of listener.sockets) socket.destroy();
   return new Promise((resolve) => listener.server.close(() => resolve()));
+}
+
+/**
+ * A queue of the local SQS that answers ReceiveMessage: the model of a queue an operator reads
+ * (infra/sandbox/fifo-queue.ts's DeadLetterQueue; the heal queue proper is read by its Lambda event
+ * source only), FIFO with SQS's five-minute deduplication or standard. It reports
+ * ContentBasedDeduplication false; for a queue created with it, the queue reports true, so the SQS API
+ * derives the deduplication id of a message sent without one from its body, as SQS does.
+ */
+function localQueue(bus: LocalEventBus, spec: QueueSpec): QueueModel {
+  const queue = new DeadLetterQueue(queueUrlOf(`arn:aws:sqs:${bus.region}:${bus.account}:${spec.name}`), undefined, { scheduler: realTimeScheduler, fifo: spec.fifo });
+  if (!spec.fifo || !spec.contentBasedDeduplication) return queue;
+  return {
+    url: queue.url,
+    arn: queue.arn,
+    name: queue.name,
+    fifo: true,
+    send: (message) => queue.send(message),
+    changeVisibility: (receiptHandle, seconds) => queue.changeVisibility(receiptHandle, seconds),
+    attributes: () => ({ ...queue.attributes(), ContentBasedDeduplication: 'true' }),
+    receive: (max, options) => queue.receive(max, options),
+    delete: (receiptHandle) => queue.delete(receiptHandle),
+  };
 }
 
 function targetGroupArn(bus: LocalEventBus, name: string, n: number): string {

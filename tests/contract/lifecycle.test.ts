@@ -12,7 +12,7 @@ import { BACKENDS, startBackend, until, type Backend } from './backends';
  * They are tested on the local AWS alone; the moto block below proves each is still lacking, so an
  * upgrade that adds one fails here and the call can join the shared assertions.
  */
-const MOTO_LACKS = {
+export const MOTO_LACKS = {
   CompleteLifecycleAction: 'not implemented by moto 5.x (HTTP 500)',
   RecordLifecycleActionHeartbeat: 'not implemented by moto 5.x (HTTP 500)',
 } as const;
