@@ -53,7 +53,8 @@ export class LocalAwsEndpoint {
   static async start(apis: ServiceApi[], options: { region: string; port?: number; host?: string }): Promise<LocalAwsEndpoint> {
     const byName = new Map(apis.map((api) => [api.service as string, api]));
     let endpoint: LocalAwsEndpoint | undefined;
-    const server = createServer((request, response) => void endpoint!.answer(request, response));
+    // a client that hangs up before its body is complete has nobody left to answer
+    const server = createServer((request, response) => void endpoint!.answer(request, response).catch(() => response.destroy()));
     server.keepAliveTimeout = 60_000;
     const host = options.host ?? '127.0.0.1';
     await new Promise<void>((resolve, reject) => {

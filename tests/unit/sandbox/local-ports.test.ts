@@ -1,32 +1,26 @@
-import { LocalInventory, LocalLifecycle } from '../../../infra/sandbox/cloud/local-ports';
+import { AutoScalingValidationError } from '../../../infra/sandbox/cloud/autoscaling';
 import { AutoScalingGroupNotFound, AwsRequestFailed } from '../../../shared/aws/errors';
+import { Ec2AutoScalingInventory } from '../../../shared/aws/inventory';
+import { isNoActiveLifecycleAction } from '../../../shared/aws/lifecycle';
 import { parseEvent } from '../../../shared/events';
-import type { LifecycleActionRef } from '../../../shared/ports';
+import { closeAll, eventually, localAws } from './aws-endpoint-helpers';
 import { GROUP_NAME, localCloud } from './local-cloud';
 
-let cloud: ReturnType<typeof localCloud>;
-afterEach(() => cloud.group.dispose());
+/*
+ * warren's Inventory and Lifecycle ports as the sandbox serves them: the real AWS adapters over the
+ * local endpoint, on real time. API faults are the endpoint's (tests/unit/sandbox/aws-query.test.ts)
+ * and the chaos soak's.
+ */
 
-/** API faults are the chaos soak's (infra/sandbox/chaos/control.ts, tested in tests/unit/chaos/). */
-function ports() {
-  const model = { ec2: cloud.ec2, group: cloud.group };
-  return { inventory: new LocalInventory(model, { autoScalingGroupName: GROUP_NAME }), lifecycle: new LocalLifecycle(model) };
-}
+jest.setTimeout(10_000);
+afterEach(closeAll);
 
-/** The action as warren gets it: parsed out of the launch event the bus delivered. */
-function launchActionOf(instanceId: string): LifecycleActionRef {
-  const event = parseEvent(cloud.lifecycleEvents(instanceId)[0]!);
-  if (event.kind !== 'launch') throw new Error(`expected a launch event, got ${event.kind}`);
-  return event.action;
-}
+it('reads the group and the instances it launched', async () => {
+  const aws = await localAws({ group: { minSize: 3, maxSize: 5, desiredCapacity: 3 } });
+  await aws.startInService();
 
-it('reads the group and the instances it launched, like the AWS adapter against moto', async () => {
-  cloud = localCloud({ minSize: 3, maxSize: 5, desiredCapacity: 3 });
-  await cloud.startInService();
-  const { inventory } = ports();
-
-  const group = await inventory.describeGroup();
-  const tagged = await inventory.describeGroupInstances();
+  const group = await aws.inventory.describeGroup();
+  const tagged = await aws.inventory.describeGroupInstances();
 
   expect(group).toMatchObject({ name: GROUP_NAME, minSize: 3, maxSize: 5, desiredCapacity: 3 });
   expect(group.instances.map((instance) => [instance.lifecycleState, instance.healthStatus])).toEqual([
@@ -34,87 +28,102 @@ it('reads the group and the instances it launched, like the AWS adapter against 
     ['InService', 'Healthy'],
     ['InService', 'Healthy'],
   ]);
+  expect(new Set(group.instances.map((instance) => instance.availabilityZone))).toEqual(new Set(['us-east-1a', 'us-east-1b', 'us-east-1c']));
   expect(tagged.map((instance) => instance.instanceId).sort()).toEqual(group.instances.map((instance) => instance.instanceId).sort());
   expect(tagged.every((instance) => instance.state === 'running' && instance.autoScalingGroupName === GROUP_NAME)).toBe(true);
   expect(tagged.every((instance) => /^ip-10-0-\d-\d+\.ec2\.internal$/.test(instance.privateDnsName ?? ''))).toBe(true);
 });
 
 it('leaves unknown ids out of describeInstances and keeps terminated instances in describeGroupInstances', async () => {
-  cloud = localCloud({ desiredCapacity: 2, terminateHook: null });
-  await cloud.startInService();
-  const { inventory } = ports();
-  const [first, second] = (await inventory.describeGroup()).instances;
-  cloud.group.setDesiredCapacity(1);
-  await cloud.settle();
+  const aws = await localAws({ group: { desiredCapacity: 2, terminateHook: null } });
+  const [first, second] = await aws.startInService();
+  aws.group.setDesiredCapacity(1);
+  await eventually(() => aws.ec2.describe().some((instance) => instance.state === 'terminated'), 'the scaled-in instance terminated');
 
-  const facts = await inventory.describeInstances([first!.instanceId, 'i-0123456789abcdef0', second!.instanceId, first!.instanceId]);
-  const tagged = await inventory.describeGroupInstances();
+  const facts = await aws.inventory.describeInstances([first!.instanceId, 'i-0123456789abcdef0', second!.instanceId, first!.instanceId]);
+  const tagged = await aws.inventory.describeGroupInstances();
 
   expect(facts.map((fact) => fact.instanceId).sort()).toEqual([first!.instanceId, second!.instanceId].sort());
   expect(tagged.map((instance) => instance.state).sort()).toEqual(['running', 'terminated']);
+  expect(tagged.find((instance) => instance.state === 'terminated')).toMatchObject({ privateIp: undefined, privateDnsName: undefined });
 });
 
 it('writes the node name tag where describeInstances reads it, and fails on an unknown instance', async () => {
-  cloud = localCloud({ desiredCapacity: 1 });
-  await cloud.startInService();
-  const { inventory } = ports();
-  const [first] = (await inventory.describeGroup()).instances;
+  const aws = await localAws({ group: { desiredCapacity: 1 } });
+  const [first] = await aws.startInService();
 
-  await inventory.tagNodeName(first!.instanceId, 'rabbit@ip-10-0-1-10');
-  const unknown = await inventory.tagNodeName('i-0123456789abcdef0', 'rabbit@x').catch((error: unknown) => error);
+  await aws.inventory.tagNodeName(first!.instanceId, 'rabbit@ip-10-0-1-10');
+  const unknown = await aws.inventory.tagNodeName('i-0123456789abcdef0', 'rabbit@x').catch((error: unknown) => error);
 
-  expect((await inventory.describeInstances([first!.instanceId]))[0]!.nodeName).toBe('rabbit@ip-10-0-1-10');
+  expect((await aws.inventory.describeInstances([first!.instanceId]))[0]!.nodeName).toBe('rabbit@ip-10-0-1-10');
   expect(unknown).toBeInstanceOf(AwsRequestFailed);
   expect((unknown as Error).message).toBe("CreateTags failed: InvalidInstanceID.NotFound: The instance ID 'i-0123456789abcdef0' does not exist");
 });
 
 it('marks an instance unhealthy, so the group reports it and replaces it', async () => {
-  cloud = localCloud({ desiredCapacity: 3 });
-  await cloud.startInService();
-  const { inventory } = ports();
-  const [, , third] = (await inventory.describeGroup()).instances;
+  const aws = await localAws({ group: { desiredCapacity: 3 } });
+  const members = await aws.startInService();
 
-  await inventory.markUnhealthy(third!.instanceId);
-  const after = await inventory.describeGroup();
+  await aws.inventory.markUnhealthy(members[2]!.instanceId);
+  const after = await aws.inventory.describeGroup();
 
-  expect(after.instances.find((instance) => instance.instanceId === third!.instanceId)?.healthStatus).toBe('Unhealthy');
-  expect(after.instances.filter((instance) => instance.lifecycleState === 'Pending')).toHaveLength(1);
+  expect(after.instances.find((instance) => instance.instanceId === members[2]!.instanceId)).toMatchObject({ healthStatus: 'Unhealthy', lifecycleState: 'Terminating:Wait' });
+  const replacements = after.instances.filter((instance) => !members.some((member) => member.instanceId === instance.instanceId));
+  expect(replacements.map((instance) => instance.lifecycleState)).toEqual([expect.stringMatching(/^Pending(:Wait)?$/)]);
 });
 
 it('names a group that does not exist', async () => {
-  cloud = localCloud();
-  const stranger = new LocalInventory({ ec2: cloud.ec2, group: cloud.group }, { autoScalingGroupName: 'no-such-group' });
+  const aws = await localAws();
+  const stranger = new Ec2AutoScalingInventory({ autoScalingGroupName: 'no-such-group' }, aws.clients);
 
   await expect(stranger.describeGroup()).rejects.toThrow(new AutoScalingGroupNotFound('Auto Scaling group "no-such-group" (ASG_NAME) does not exist'));
 });
 
 it('completes the action named in the event, and answers a repeat with no-active-action', async () => {
-  cloud = localCloud({ desiredCapacity: 1 });
-  cloud.group.start();
-  await cloud.clock.sleep(10_000);
-  const { lifecycle } = ports();
-  const action = launchActionOf(cloud.group.describe().instances[0]!.instanceId);
+  const aws = await localAws({ group: { desiredCapacity: 1 } });
+  aws.group.start();
+  const [open] = await eventually(() => aws.group.activeActions().length === 1 && aws.group.activeActions(), 'the launch action open');
+  const action = aws.actionOf(open!.instanceId);
 
-  const heartbeat = await lifecycle.heartbeat(action);
-  const first = await lifecycle.complete(action, 'CONTINUE');
-  const repeat = await lifecycle.complete(action, 'CONTINUE');
-  const repeatById = await lifecycle.complete({ ...action, lifecycleActionToken: undefined }, 'ABANDON');
-  const lateHeartbeat = await lifecycle.heartbeat(action);
+  const heartbeat = await aws.lifecycle.heartbeat(action);
+  const first = await aws.lifecycle.complete(action, 'CONTINUE');
+  const repeat = await aws.lifecycle.complete(action, 'CONTINUE');
+  const repeatById = await aws.lifecycle.complete({ ...action, lifecycleActionToken: undefined }, 'ABANDON');
+  const lateHeartbeat = await aws.lifecycle.heartbeat(action);
 
   expect([heartbeat, first, repeat, repeatById, lateHeartbeat]).toEqual(['recorded', 'completed', 'no-active-action', 'no-active-action', 'no-active-action']);
-  expect(cloud.group.member(action.instanceId)?.lifecycleState).toBe('InService');
+  expect(aws.group.member(action.instanceId)?.lifecycleState).toBe('InService');
 });
 
+/*
+ * A hook times out after at least 30 s, too long for real time: on the model and virtual time, the
+ * answer AWS gives once the default result applied, which the endpoint passes on word for word, and
+ * which the lifecycle adapter reads as no-active-action.
+ */
 it('says no-active-action once the default result has applied', async () => {
-  cloud = localCloud({ desiredCapacity: 1, launchHook: { heartbeatTimeoutSeconds: 30 } });
-  cloud.group.start();
-  await cloud.clock.sleep(10_000);
-  const { lifecycle } = ports();
-  const action = launchActionOf(cloud.group.describe().instances[0]!.instanceId);
+  const cloud = localCloud({ desiredCapacity: 1, launchHook: { heartbeatTimeoutSeconds: 30 } });
+  try {
+    cloud.group.start();
+    await cloud.clock.sleep(10_000);
+    const event = parseEvent(cloud.lifecycleEvents(cloud.group.describe().instances[0]!.instanceId)[0]!);
+    if (event.kind !== 'launch') throw new Error(`expected a launch event, got ${event.kind}`);
+    const { action } = event;
 
-  await cloud.clock.sleep(30_000);
+    await cloud.clock.sleep(30_000);
+    const late = (() => {
+      try {
+        cloud.group.completeLifecycleAction({ groupName: GROUP_NAME, hookName: action.lifecycleHookName, token: action.lifecycleActionToken, result: 'CONTINUE' });
+        return undefined;
+      } catch (error) {
+        return error;
+      }
+    })();
 
-  expect(await lifecycle.complete(action, 'CONTINUE')).toBe('no-active-action');
-  expect(cloud.group.member(action.instanceId)?.lifecycleState).toBe('Terminating:Wait');
+    expect(late).toBeInstanceOf(AutoScalingValidationError);
+    expect(late).toMatchObject({ name: 'ValidationError', message: `No active Lifecycle Action found with token ${action.lifecycleActionToken}` });
+    expect(isNoActiveLifecycleAction(late)).toBe(true);
+    expect(cloud.group.member(action.instanceId)?.lifecycleState).toBe('Terminating:Wait');
+  } finally {
+    cloud.group.dispose();
+  }
 });
-
