@@ -7,6 +7,8 @@ missing=()
 for pkg in $(grep -v "^#" "$here/packages.txt") iproute2 debootstrap; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
+# the AWS CLI drives the sandbox's local AWS endpoint in the tests; any aws on PATH will do
+command -v aws >/dev/null 2>&1 || missing+=(awscli)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2

@@ -1,3 +1,4 @@
+import { deployed } from '../deploy/settings';
 import { createHash, randomUUID } from 'node:crypto';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { ApiError } from './aws/protocol';
@@ -259,4 +260,10 @@ export class LocalBatchQueue implements QueueModel {
       awsRegion: this.arn.split(':')[3]!,
     };
   }
+}
+
+/** The triage queue and its event source mapping as serverless.yml deploys them. */
+export function triageQueueOptions(url?: string): BatchQueueOptions {
+  const { batchSize, batchingWindowSeconds, visibilityTimeoutSeconds, maxReceiveCount } = deployed.triage;
+  return { batchSize, batchingWindowMs: batchingWindowSeconds * 1000, visibilityTimeoutMs: visibilityTimeoutSeconds * 1000, maxReceiveCount, ...(url ? { url } : {}) };
 }

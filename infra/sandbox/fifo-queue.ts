@@ -1,11 +1,9 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import { reconcileRequest } from '../../shared/events';
-import { ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, type HealQueue, type QueuedRecord, type RetryMark } from '../../shared/ports';
+import { ATTEMPT_ATTRIBUTE } from '../../shared/ports';
 import { ApiError } from './aws/protocol';
 import { queueArnOf, queueUrlOf, type MessageAttribute, type QueueModel, type ReceivedMessage } from './aws/sqs-api';
 import type { Scheduler } from './cloud/scheduler';
-import type { ForwardedEvent, ForwardFailure } from '../../shared/ports';
 
 export interface FifoQueueOptions {
   /** SQS FIFO deduplicates for five minutes */
@@ -113,10 +111,9 @@ function contentDeduplicationId(body: string): string {
  * and the redrive to the dead-letter queue after maxReceiveCount receives.
  *
  * It is the heal queue of the local SQS API (QueueModel: SendMessage, ChangeMessageVisibility,
- * GetQueueAttributes; Lambda receives from it, nobody else) and, until the sandbox sends through that
- * API only, a HealQueue of its own.
+ * GetQueueAttributes; Lambda receives from it, nobody else).
  */
-export class LocalFifoQueue implements HealQueue, QueueModel {
+export class LocalFifoQueue implements QueueModel {
   readonly url: string;
   readonly arn: string;
   readonly name: string;
@@ -127,7 +124,8 @@ export class LocalFifoQueue implements HealQueue, QueueModel {
   private readonly sequence = new SequenceNumbers();
   private readonly options: FifoQueueOptions;
   private consume?: BatchConsumer;
-  private deadLetterQueue!: DeadLetterQueue;
+  /** the redrive policy's target */
+  deadLetterQueue!: DeadLetterQueue;
   private readonly createdAt: number;
   private busy = false;
   private stopped = false;
@@ -146,6 +144,11 @@ export class LocalFifoQueue implements HealQueue, QueueModel {
     this.createdAt = scheduler.now();
     // its own dead-letter queue until one is attached (new DeadLetterQueue(url, queue))
     new DeadLetterQueue(queueUrlOf(this.arn.replace(/(\.fifo)?$/, '-dlq.fifo')), this);
+  }
+
+  /** the message group EventBridge's target sends to: the cluster */
+  get groupId(): string {
+    return this.options.groupId;
   }
 
   /** The function Lambda invokes with each record. */
@@ -235,41 +238,6 @@ export class LocalFifoQueue implements HealQueue, QueueModel {
     };
   }
 
-  async enqueueReconcile(reason: string): Promise<void> {
-    this.send(JSON.stringify(reconcileRequest(reason, { now: () => this.scheduler.now(), newId: () => randomUUID() })));
-  }
-
-  /** SendMessageBatch from the triage step: the events enter the group in order; a repeated event is dropped as SQS drops it. */
-  async forward(events: ForwardedEvent[]): Promise<ForwardFailure[]> {
-    // an event's body is the same bytes at every delivery, so deduplicating on content is deduplicating on its id
-    for (const event of events) this.send(event.body);
-    return [];
-  }
-
-  async retryLater(record: QueuedRecord, mark: RetryMark): Promise<void> {
-    this.send({
-      body: record.body,
-      deduplicationId: `retry-${record.messageId}`,
-      groupId: record.groupId,
-      attributes: { [ATTEMPT_ATTRIBUTE]: numberAttribute(mark.attempt), [NOT_BEFORE_ATTRIBUTE]: numberAttribute(mark.notBefore) },
-    });
-  }
-
-  /** What SqsHealQueue.deadLetter sends, sent to the dead-letter queue. */
-  async deadLetter(record: QueuedRecord, attempt: number, error: string): Promise<void> {
-    this.deadLetterQueue.send({
-      body: record.body,
-      groupId: record.groupId,
-      deduplicationId: `dead-${record.messageId}`,
-      attributes: { [ATTEMPT_ATTRIBUTE]: numberAttribute(attempt), [ERROR_ATTRIBUTE]: { DataType: 'String', StringValue: error.slice(0, 4_000) || 'unknown' } },
-    });
-  }
-
-  /** ChangeMessageVisibility on the message in flight whose receipt handle this is. */
-  async hideFor(record: QueuedRecord, seconds: number): Promise<void> {
-    this.changeVisibility(record.receiptHandle, seconds);
-  }
-
   /** Messages waiting or in flight. */
   depth(): number {
     return this.pending.length;
@@ -352,10 +320,6 @@ export function lambdaAttributes(attributes: Record<string, MessageAttribute>): 
   return Object.fromEntries(
     Object.entries(attributes).map(([name, attribute]) => [name, { stringValue: attribute.StringValue, dataType: attribute.DataType, stringListValues: [], binaryListValues: [] }]),
   );
-}
-
-function numberAttribute(value: number): MessageAttribute {
-  return { DataType: 'Number', StringValue: String(value) };
 }
 
 interface HeldMessage extends QueuedMessage {

@@ -1,26 +1,32 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { SQSEvent } from 'aws-lambda';
+import { lambdaHandler, triageHandler, type Deployment } from '../../functions/wire';
+import { createAwsClients, SqsHealQueue, SsmNodeShell } from '../../shared/aws';
+import { policyParamsFor } from '../../shared/cluster/policy';
 import { loadConfig, type Config } from '../../shared/config';
 import { DETAIL_TYPES, SOURCES } from '../../shared/events';
 import type { EventKind } from '../../shared/events/types';
 import { createObservability, type Observability } from '../../shared/observability';
-import { answerLambda, type QueueBatchResponse, type Wiring } from '../../shared/workflows/invocation';
-import type { SQSEvent } from 'aws-lambda';
+import type { QueueBatchResponse, Wiring } from '../../shared/workflows/invocation';
 import { deployed, deployedEnvironment } from '../deploy/settings';
+import { autoScalingApi } from './aws/autoscaling-api';
+import { ec2Api } from './aws/ec2-api';
+import { elbv2Api } from './aws/elbv2-api';
+import { LocalAwsEndpoint } from './aws/endpoint';
+import { sqsApi } from './aws/sqs-api';
+import { ssmApi } from './aws/ssm-api';
 import { LocalAutoScalingGroup } from './cloud/autoscaling';
 import { LocalEc2 } from './cloud/ec2';
 import { type AwsEvent, LocalEventBus } from './cloud/event-bus';
-import { LocalNodeShell } from './cloud/local-node-shell';
-import { LocalInventory, LocalLifecycle } from './cloud/local-ports';
-import { LocalNetworkLoadBalancer, LocalTargetGroups } from './cloud/local-target-groups';
+import { LocalNetworkLoadBalancer } from './cloud/elb';
 import { RabbitMqInstanceHost } from './cloud/rabbitmq-host';
 import { realTimeScheduler, type Scheduler } from './cloud/scheduler';
 import { LocalRunCommand } from './cloud/ssm';
-import { LocalFifoQueue } from './fifo-queue';
-import { triageFunction } from './triage-function';
+import { LocalBatchQueue, triageQueueOptions, type BatchFunction } from './batch-queue';
+import { DeadLetterQueue, LocalFifoQueue } from './fifo-queue';
 import { chooseRabbitMq, type NodeMode, type RabbitMqMajor, type RabbitMqRuntime } from './nodes';
 import { routeOf } from './rules';
 import { divergence, sandboxStatus, type SandboxStatus } from './status';
-import { policyParamsFor } from '../../shared/cluster/policy';
 
 export const SANDBOX_CLUSTER = 'warren-sandbox';
 export const SANDBOX_GROUP = 'warren-sandbox-asg';
@@ -37,16 +43,13 @@ export interface SandboxOptions {
   /** local load balancer listener ports; 0 picks free ones */
   amqpPort?: number;
   managementPort?: number;
+  /** the local AWS endpoint's port; 0 picks a free one */
+  awsPort?: number;
   /** how often the scheduled reconcile fires; 0 turns it off */
   reconcileEveryMs?: number;
   /** where Powertools writes: the daemon's log file through its stdout */
   observability?: Observability;
-  /** the chaos soak's hook: watch the ports warren's workflows use, or make their calls fail as AWS calls fail */
-  wrapPorts?: (ports: SandboxPorts) => SandboxPorts;
 }
-
-/** The ports the workflows get from the local cloud. */
-export type SandboxPorts = Pick<Wiring, 'inventory' | 'lifecycle' | 'nodes' | 'targets'>;
 
 /** One heal as the timeline shows it. */
 export interface HealRecord {
@@ -57,19 +60,36 @@ export interface HealRecord {
   outcome: string;
 }
 
+/*
+ * The sandbox's one speed-up of warren's own settings: the SDK waiters poll SSM and target health at
+ * their AWS pace (1-10 s, 5-30 s) there, which would add seconds to every heal here, where a command
+ * ends in a second and the health check runs every second. The adapters take these as options.
+ */
+export const SANDBOX_POLL = { nodeShell: { minDelay: 0.2, maxDelay: 1 }, targetGroups: { minDelay: 0.5, maxDelay: 1 } };
+
+const ACCOUNT = '123456789012';
+const RECONCILE_RULE = `arn:aws:events:us-east-1:${ACCOUNT}:rule/warren-reconcile`;
+const REGION = 'us-east-1';
+
 /**
- * The local cloud wired to warren's own workflows: EC2 + Auto Scaling with hooks, SSM Run Command
- * running the real documents on real RabbitMQ nodes, an NLB with real TCP health checks, and
- * EventBridge delivering the documented event shapes through a FIFO queue into the same invocation
- * shell the Lambda functions use.
+ * The local cloud as a local AWS endpoint, with warren deployed on it: EC2 + Auto Scaling with hooks,
+ * SSM Run Command running the real documents on real RabbitMQ nodes, an NLB with real TCP health
+ * checks, SQS, and EventBridge delivering the documented event shapes through the heal FIFO queue
+ * into the heal function's deployed handler (functions/wire.ts), whose adapters reach the endpoint
+ * through real SDK v3 clients.
  */
 export class Sandbox {
   readonly timeline: HealRecord[] = [];
   readonly credentials = { user: 'warren', password: randomBytes(12).toString('hex') };
+  /** the heal queue as warren's own adapter sends to it (a reconcile request, as an alarm's would) */
+  readonly healQueue: SqsHealQueue;
+  /** node operations as warren sends them, for stories and tools that act on a node */
+  readonly nodeShell: SsmNodeShell;
   private reconcileTimer?: () => void;
   private usersReady = false;
-  /** the triage function behind its standard queue, started by the first EC2 event */
-  private triage?: ReturnType<typeof triageFunction>;
+  /** the triage function's deployed handler */
+  readonly triageFunction: BatchFunction;
+  private inFlight?: { started: number; raw: Record<string, any> | undefined };
 
   private constructor(
     readonly config: Config,
@@ -85,13 +105,29 @@ export class Sandbox {
     readonly group: LocalAutoScalingGroup,
     readonly nlb: LocalNetworkLoadBalancer,
     readonly runCommand: LocalRunCommand,
-    readonly nodeShell: LocalNodeShell,
     readonly queue: LocalFifoQueue,
-    private readonly wiring: Omit<Wiring, 'accepts' | 'queue'>,
-  ) {}
+    /** the triage function's standard queue, with its event source mapping */
+    readonly triageQueue: LocalBatchQueue,
+    readonly aws: LocalAwsEndpoint,
+    telemetry: Observability,
+  ) {
+    const deployment: Deployment = {
+      env: sandboxEnvironment(aws),
+      clients: aws.clientOptions(),
+      telemetry,
+      nodeShell: { poll: SANDBOX_POLL.nodeShell },
+      targetGroups: { poll: SANDBOX_POLL.targetGroups },
+      onRecordAnswered: (answer) => this.recordAnswered(answer),
+    };
+    const heal = lambdaHandler(HEAL_KINDS, deployment);
+    this.queue.consumer = (event) => this.invokeHeal(heal, event);
+    this.triageFunction = triageHandler(deployment);
+    const clients = createAwsClients(aws.clientOptions());
+    this.healQueue = new SqsHealQueue(config, clients);
+    this.nodeShell = new SsmNodeShell(config, clients, { poll: SANDBOX_POLL.nodeShell });
+  }
 
   static async start(options: SandboxOptions): Promise<Sandbox> {
-    const config = sandboxConfig();
     const scheduler = realTimeScheduler;
     const bus = new LocalEventBus(scheduler);
     const { runtime, note } = await chooseRabbitMq(options.rabbitmq);
@@ -110,26 +146,44 @@ export class Sandbox {
       resolve: (instanceId) => host.addressOf(instanceId),
       listenerPorts: { amqp: options.amqpPort ?? 0, management: options.managementPort ?? 0 },
     });
-    const runCommand = new LocalRunCommand({ targets: host, scheduler, documentPrefix: config.ssmDocumentPrefix, agentOnlineDelayMs: 500 });
-    const nodeShell = new LocalNodeShell(runCommand, config);
-    const cloud = { ec2, group };
-    const telemetry = options.observability ?? createObservability(SANDBOX_CLUSTER);
-    const ports: SandboxPorts = { inventory: new LocalInventory(cloud, config), lifecycle: new LocalLifecycle(cloud), nodes: nodeShell, targets: new LocalTargetGroups(nlb) };
-    const wiring = {
-      config,
-      ...(options.wrapPorts ? options.wrapPorts(ports) : ports),
-      metrics: telemetry.recorder,
-      clock: { now: () => scheduler.now(), sleep: (ms: number) => new Promise<void>((resolve) => scheduler.after(ms, resolve)) },
-      telemetry,
-    };
-    let sandbox: Sandbox | undefined;
-    // The queue as serverless.yml deploys it: a failed heal is sent again by the function itself, due in seconds.
-    const queue = new LocalFifoQueue(scheduler, (event) => sandbox!.heal(event), {
+    const provisional = sandboxConfig();
+    const runCommand = new LocalRunCommand({ targets: host, scheduler, documentPrefix: provisional.ssmDocumentPrefix, agentOnlineDelayMs: 500 });
+    const queue = new LocalFifoQueue(scheduler, {
       visibilityTimeoutMs: deployed.queue.visibilityTimeoutSeconds * 1000,
       maxReceiveCount: deployed.queue.maxReceiveCount,
-      groupId: config.clusterName,
+      groupId: SANDBOX_CLUSTER,
+      url: queueUrl('heal.fifo'),
     });
-    sandbox = new Sandbox(config, host.cluster.mode, runtime, note, scheduler, bus, host, ec2, group, nlb, runCommand, nodeShell, queue, wiring);
+    const deadLetterQueue = new DeadLetterQueue(queueUrl('heal-dlq.fifo'), queue);
+    // the triage function is built with the sandbox; its queue exists before, as in an account
+    let triage: BatchFunction = async () => {
+      throw new Error('the triage function is not deployed yet');
+    };
+    const triageQueue = new LocalBatchQueue(scheduler, (event) => triage(event), triageQueueOptions(queueUrl('triage')));
+    const triageDeadLetterQueue = new DeadLetterQueue(queueUrl('triage-dlq'), triageQueue);
+    const aws = await LocalAwsEndpoint.start(
+      [
+        ec2Api(ec2),
+        autoScalingApi(group),
+        elbv2Api([
+          { arn: provisional.targetGroups.amqp, group: nlb.groups.amqp },
+          { arn: provisional.targetGroups.management, group: nlb.groups.management },
+        ]),
+        ssmApi(runCommand, { instancesTagged: (key, values) => ec2.describe().filter((i) => i.state !== 'terminated' && values.includes(i.tags[key.replace(/^tag:/, '')] ?? '')).map((i) => i.instanceId) }),
+        sqsApi([queue, deadLetterQueue, triageQueue, triageDeadLetterQueue]),
+      ],
+      { region: REGION, port: options.awsPort },
+    );
+    const telemetry = options.observability ?? createObservability(SANDBOX_CLUSTER);
+    let sandbox: Sandbox | undefined;
+    try {
+      sandbox = new Sandbox(sandboxConfig(aws), host.cluster.mode, runtime, note, scheduler, bus, host, ec2, group, nlb, runCommand, queue, triageQueue, aws, telemetry);
+      triage = sandbox.triageFunction;
+    } catch (error) {
+      await aws.close();
+      await nlb.close();
+      throw error;
+    }
     bus.subscribe((event) => sandbox!.route(event));
     group.start();
     if ((options.reconcileEveryMs ?? 60_000) > 0) sandbox.scheduleReconcile(options.reconcileEveryMs ?? 60_000);
@@ -139,28 +193,48 @@ export class Sandbox {
   /** EventBridge: the rules of serverless.yml decide which target an event reaches. */
   private route(event: AwsEvent): void {
     const target = routeOf(event, SANDBOX_GROUP, SANDBOX_ALARM_PREFIX);
-    if (target === 'heal-queue') this.queue.send(JSON.stringify(event));
-    else if (target === 'triage-queue') (this.triage ??= triageFunction(this.scheduler, { ...this.wiring, queue: this.queue })).send(JSON.stringify(event));
+    // EventBridge's SQS target: content-based deduplication on the FIFO queue
+    if (target === 'heal-queue') this.queue.send({ body: JSON.stringify(event), groupId: SANDBOX_CLUSTER, attributes: {} });
+    else if (target === 'triage-queue') this.triageQueue.send(JSON.stringify(event));
   }
 
-  /** One invocation of the heal function by its SQS event source, answered as Lambda answers it. */
-  private async heal(event: SQSEvent): Promise<QueueBatchResponse> {
+  /** One invocation of the heal function by its SQS event source, with the deployed timeout. */
+  private async invokeHeal(heal: ReturnType<typeof lambdaHandler>, event: SQSEvent): Promise<QueueBatchResponse> {
     const started = this.scheduler.now();
-    const raw = safeJson(event.Records[0]?.body ?? '');
+    this.inFlight = { started, raw: safeJson(event.Records[0]?.body ?? '') };
     const timeoutMs = deployed.functionTimeoutSeconds.heal! * 1000;
-    const onRecordAnswered: Wiring['onRecordAnswered'] = ({ outcome, error, deferred }) => {
-      if (deferred) return;
-      const text = outcome ? (outcome.reason ? `${outcome.result}: ${outcome.reason}` : outcome.result) : `failed: ${(error as Error)?.message ?? String(error)}`;
-      this.timeline.push({ at: started, kind: kindOf(raw), instanceId: instanceOf(raw), durationMs: this.scheduler.now() - started, outcome: text });
-    };
-    const wiring = { ...this.wiring, queue: this.queue, accepts: HEAL_KINDS, onRecordAnswered };
-    return (await answerLambda(event, wiring, () => timeoutMs - (this.scheduler.now() - started))) as QueueBatchResponse;
+    return (await heal(event, { getRemainingTimeInMillis: () => timeoutMs - (this.scheduler.now() - started) })) as QueueBatchResponse;
+  }
+
+  private recordAnswered({ outcome, error, deferred }: Parameters<NonNullable<Wiring['onRecordAnswered']>>[0]): void {
+    if (deferred || !this.inFlight) return;
+    const { started, raw } = this.inFlight;
+    const text = outcome ? (outcome.reason ? `${outcome.result}: ${outcome.reason}` : outcome.result) : `failed: ${(error as Error)?.message ?? String(error)}`;
+    this.timeline.push({ at: started, kind: kindOf(raw), instanceId: instanceOf(raw), durationMs: this.scheduler.now() - started, outcome: text });
   }
 
   private scheduleReconcile(everyMs: number): void {
     this.reconcileTimer = this.scheduler.after(everyMs, () => {
-      this.bus.publish(SOURCES.schedule, DETAIL_TYPES.scheduledEvent, [`arn:aws:events:${this.bus.region}:${this.bus.account}:rule/warren-reconcile`], {});
+      this.bus.publish(SOURCES.schedule, DETAIL_TYPES.scheduledEvent, [RECONCILE_RULE], {});
       this.scheduleReconcile(everyMs);
+    });
+  }
+
+  /**
+   * The reconcile schedule fires now: its Scheduled Event is in the heal queue when this returns.
+   * (A reconcile request through the heal queue adapter is deduplicated per minute, as in an account.)
+   */
+  reconcileNow(): void {
+    this.deliver({
+      version: '0',
+      id: randomUUID(),
+      'detail-type': DETAIL_TYPES.scheduledEvent,
+      source: SOURCES.schedule,
+      account: this.bus.account,
+      time: new Date(this.scheduler.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      region: this.bus.region,
+      resources: [RECONCILE_RULE],
+      detail: {},
     });
   }
 
@@ -211,26 +285,39 @@ export class Sandbox {
     }
   }
 
+  /** Messages waiting in the heal and triage queues. */
+  queued(): number {
+    return this.queue.depth() + this.triageQueue.depth();
+  }
+
   async stop(): Promise<void> {
     this.reconcileTimer?.();
-    this.triage?.stop();
+    this.triageQueue.stop();
     this.queue.stop();
     this.group.dispose();
+    await this.aws.close();
     await this.nlb.close();
     await this.host.destroy();
   }
 }
 
-/** The configuration the workflows run with in the sandbox: the same loader, shorter bounds. */
-export function sandboxConfig(): Config {
-  const tg = (name: string) => `arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/${name}/0123456789abcdef`;
-  // the deployed environment (serverless.yml), with the sandbox's names and shorter bounds
-  return loadConfig({
+function queueUrl(name: string): string {
+  return `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${SANDBOX_CLUSTER}-${name}`;
+}
+
+/** The heal function's environment: the deployed one (serverless.yml), with the sandbox's names and shorter bounds. */
+function sandboxEnvironment(aws?: LocalAwsEndpoint): Record<string, string> {
+  const tg = (name: string) => `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/${name}/0123456789abcdef`;
+  return {
     ...deployedEnvironment(),
+    AWS_REGION: REGION,
+    ...(aws ? { AWS_ENDPOINT_URL: aws.url } : {}),
     CLUSTER_NAME: SANDBOX_CLUSTER,
     ASG_NAME: SANDBOX_GROUP,
     AMQP_TARGET_GROUP_ARN: tg('warren-sandbox-amqp'),
     MANAGEMENT_TARGET_GROUP_ARN: tg('warren-sandbox-mgmt'),
+    HEAL_QUEUE_URL: queueUrl('heal.fifo'),
+    HEAL_DEAD_LETTER_QUEUE_URL: queueUrl('heal-dlq.fifo'),
     ALARM_RUNBOOK: JSON.stringify([
       { alarm: `${SANDBOX_ALARM_PREFIX}node-`, match: 'prefix', action: 'replace-instance' },
       { alarm: `${SANDBOX_ALARM_PREFIX}cluster-`, match: 'prefix', action: 'reconcile' },
@@ -243,7 +330,12 @@ export function sandboxConfig(): Config {
     HEARTBEAT_INTERVAL_SECONDS: '10',
     SSM_COMMAND_TIMEOUT_SECONDS: '120',
     CRITICAL_RECHECK_SECONDS: '2',
-  });
+  };
+}
+
+/** The configuration the workflows run with in the sandbox: the same loader, shorter bounds. */
+export function sandboxConfig(aws?: LocalAwsEndpoint): Config {
+  return loadConfig(sandboxEnvironment(aws));
 }
 
 function safeJson(body: string): Record<string, any> | undefined {

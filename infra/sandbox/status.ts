@@ -23,7 +23,12 @@ export interface SandboxStatus {
   members: { all: string[]; running: string[]; partitions: Record<string, string[]> };
   policies: string[];
   loadBalancer: { amqp: string; management: string; amqpUrl: string; managementUrl: string };
-  queue: { depth: number; deadLetters: number };
+  /** the target groups' ARNs, as the local AWS endpoint knows them */
+  targetGroups: { amqp: string; management: string };
+  /** events waiting in the heal and triage queues, and dead letters of the heal queue */
+  queue: { depth: number; deadLetters: number; url: string; deadLetterUrl: string };
+  /** the local AWS endpoint: what the AWS CLI or an SDK needs to drive the sandbox as an account */
+  aws: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
 }
 
 const ASK_TIMEOUT_MS = 8_000;
@@ -104,7 +109,9 @@ export async function sandboxStatus(sandbox: Sandbox): Promise<SandboxStatus> {
       amqpUrl: `amqp://${user}:${password}@${endpoints.amqp.host}:${endpoints.amqp.port}`,
       managementUrl: `http://${user}:${password}@${endpoints.management.host}:${endpoints.management.port}`,
     },
-    queue: { depth: sandbox.queue.depth(), deadLetters: sandbox.queue.deadLetters.length },
+    targetGroups: { ...sandbox.config.targetGroups },
+    queue: { depth: sandbox.queued(), deadLetters: sandbox.queue.deadLetters.length, url: sandbox.config.healQueueUrl!, deadLetterUrl: sandbox.config.healDeadLetterQueueUrl! },
+    aws: { endpoint: sandbox.aws.url, region: sandbox.aws.region, ...sandbox.aws.clientOptions().credentials },
   };
 }
 

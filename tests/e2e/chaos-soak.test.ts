@@ -8,8 +8,8 @@ import { runSoak, type SoakReport } from '../../infra/sandbox/chaos/soak';
 // The short chaos soak of `npm run chaos`, on real nodes: a few rounds of drawn faults while confirmed
 // publishers and consumers work through the load balancer. The long run and its report are in the README.
 const ROUNDS = 3;
-// seed 10: an ASG termination, a crash whose replacement's launch event is missed, a 54 s partition,
-// each with three control-plane faults
+// seed 10: an ASG termination, a scale-out by two, a 51 s partition, each with three control-plane
+// faults (among them silent sockets under SendCommand, DescribeInstances and DescribeTargetHealth)
 const SEED = Number(process.env.WARREN_CHAOS_SEED ?? 10);
 jest.setTimeout(ROUNDS * 420_000 + 300_000);
 

@@ -115,10 +115,10 @@ describe('the sandbox heals membership changes end to end', () => {
     expect(healsOf(sandbox, added, 'launch')).toEqual([]);
 
     // the design registers a reconcile's new joiner on the following tick, once a status verified it
-    await sandbox.queue.enqueueReconcile('e2e: a launch event was lost');
+    sandbox.reconcileNow();
     await sandbox.queue.idle();
     expect((await clusterSeenFrom(sandbox, member)).running).toContain(nodeName(sandbox, added));
-    await sandbox.queue.enqueueReconcile('e2e: register the joined node');
+    sandbox.reconcileNow();
     await sandbox.queue.idle();
     await waitFor('added targets healthy', 60_000, () => (targetStates(sandbox, added).amqp === 'healthy' && targetStates(sandbox, added).management === 'healthy' ? true : undefined), () => targetStates(sandbox, added));
 

@@ -1,4 +1,7 @@
-import { LocalNodeShell } from '../../infra/sandbox/cloud/local-node-shell';
+import { LocalAwsEndpoint } from '../../infra/sandbox/aws/endpoint';
+import { ssmApi } from '../../infra/sandbox/aws/ssm-api';
+import { createAwsClients } from '../../shared/aws/clients';
+import { SsmNodeShell } from '../../shared/aws/node-shell';
 import { realTimeScheduler } from '../../infra/sandbox/cloud/scheduler';
 import { LocalRunCommand, type CommandTargets } from '../../infra/sandbox/cloud/ssm';
 import { NodeCluster, RABBITMQ_MAJORS, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
@@ -32,6 +35,8 @@ describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
   let nodes: SandboxNode[];
   let cloud: FakeCloud;
   let runCommand: LocalRunCommand;
+  let endpoint: LocalAwsEndpoint;
+  let shell: SsmNodeShell;
   const instanceIdOf = (node: SandboxNode) => `i-00000000000000${String(node.index).padStart(3, '0')}`;
   const winners = () => nodes.slice(0, 2);
   const loser = () => nodes[2]!;
@@ -63,7 +68,7 @@ describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
   const tick = async (dryRun: boolean) => {
     const logged = cloud.logs.length;
     try {
-      return await reconcile({ kind: 'reconcile', id: 'evt-tick', time: Date.now(), dryRun }, cloud.deps({ nodes: new LocalNodeShell(runCommand, config) }));
+      return await reconcile({ kind: 'reconcile', id: 'evt-tick', time: Date.now(), dryRun }, cloud.deps({ nodes: shell }));
     } catch (error) {
       throw new Error(`${String(error)}: ${JSON.stringify(cloud.logs.slice(logged).filter((l) => l.level === 'error'))}`);
     }
@@ -84,6 +89,9 @@ describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
       runDocument: (id, document, params) => cluster.runDocument(byInstance.get(id)!, document, params),
     };
     runCommand = new LocalRunCommand({ targets, scheduler: realTimeScheduler, documentPrefix: config.ssmDocumentPrefix, agentPollMs: 100 });
+    // warren's own SSM adapter over real SDK clients, against the local AWS endpoint
+    endpoint = await LocalAwsEndpoint.start([ssmApi(runCommand)], { region: 'us-east-1' });
+    shell = new SsmNodeShell(config, createAwsClients(endpoint.clientOptions()), { poll: { minDelay: 0.2, maxDelay: 1 } });
     cloud = new FakeCloud(config);
     for (const node of nodes) {
       const instance = cloud.addMember(instanceIdOf(node), major === 4 ? '4.0.5' : '3.10.8');
@@ -95,6 +103,7 @@ describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
   });
 
   afterAll(async () => {
+    await endpoint?.close();
     await cluster?.destroy();
   });
 

@@ -61,6 +61,39 @@ describe('warren sandbox, the command line', () => {
     expect((JSON.parse(up.stdout) as SandboxStatus).instances.map((i) => i.id).sort()).toEqual(printed.instances.map((i) => i.id).sort());
   });
 
+  it('is driven with the AWS CLI through its local AWS endpoint, as an account is', async () => {
+    const status = JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus;
+    const { endpoint, region, accessKeyId, secretAccessKey } = status.aws;
+    const env = { ...process.env, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_DEFAULT_REGION: region, AWS_PAGER: '' };
+    const aws = async (...args: string[]) => {
+      const result = await runProcess('aws', ['--endpoint-url', endpoint, '--output', 'json', ...args], { env, timeoutMs: 60_000 });
+      expect({ args, exitCode: result.exitCode, stderr: result.stderr }).toMatchObject({ exitCode: 0 });
+      return result.stdout.trim() ? JSON.parse(result.stdout) : {};
+    };
+    const group = status.autoScalingGroupName;
+
+    const described = await aws('autoscaling', 'describe-auto-scaling-groups', '--auto-scaling-group-names', group);
+    await aws('autoscaling', 'set-desired-capacity', '--auto-scaling-group-name', group, '--desired-capacity', '3');
+    const waited = await warren('wait', '--timeout', '150');
+    const after = JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus;
+    const added = after.instances.find((i) => i.lifecycleState === 'InService' && !status.instances.some((before) => before.id === i.id))!;
+    const tagged = await aws('ec2', 'describe-instances', '--filters', `Name=tag:aws:autoscaling:groupName,Values=${group}`, 'Name=instance-state-name,Values=running');
+    const commands = await aws('ssm', 'list-commands');
+    const health = await aws('elbv2', 'describe-target-health', '--target-group-arn', after.targetGroups.amqp);
+    const queue = await aws('sqs', 'get-queue-attributes', '--queue-url', after.queue.url, '--attribute-names', 'All');
+
+    expect(described.AutoScalingGroups[0]).toMatchObject({ AutoScalingGroupName: group, DesiredCapacity: 2 });
+    expect(described.AutoScalingGroups[0].Instances.map((i: { LifecycleState: string }) => i.LifecycleState)).toEqual(['InService', 'InService']);
+    expect(waited.exitCode).toBe(0);
+    expect(after.desiredCapacity).toBe(3);
+    const instances = tagged.Reservations.flatMap((r: { Instances: unknown[] }) => r.Instances) as Array<{ InstanceId: string; Tags: Array<{ Key: string; Value: string }> }>;
+    expect(instances.map((i) => i.InstanceId).sort()).toEqual(after.instances.filter((i) => i.ec2State === 'running').map((i) => i.id).sort());
+    expect(instances.find((i) => i.InstanceId === added.id)!.Tags).toEqual(expect.arrayContaining([{ Key: 'warren:node-name', Value: added.node }]));
+    expect(commands.Commands.some((c: { DocumentName: string; InstanceIds: string[] }) => c.DocumentName.endsWith('NodeJoin') && c.InstanceIds.includes(added.id))).toBe(true);
+    expect(health.TargetHealthDescriptions.find((d: { Target: { Id: string } }) => d.Target.Id === added.id).TargetHealth.State).toBe('healthy');
+    expect(queue.Attributes).toMatchObject({ FifoQueue: 'true', ApproximateNumberOfMessages: '0' });
+  });
+
   it('refuses a second up while one runs and says how to stop it', async () => {
     const again = await warren('up', '--nodes', '1');
 

@@ -1,12 +1,14 @@
 import type { SQSEvent } from 'aws-lambda';
 import { unsafeUniformIntDistribution, xoroshiro128plus } from 'pure-rand';
-import { schedulerOn } from '../../infra/sandbox/cloud/scheduler';
+import { schedulerOn, type Scheduler } from '../../infra/sandbox/cloud/scheduler';
 import { LocalFifoQueue } from '../../infra/sandbox/fifo-queue';
-import { triageFunction } from '../../infra/sandbox/triage-function';
+import { LocalBatchQueue, triageQueueOptions, type BatchFunction } from '../../infra/sandbox/batch-queue';
+import { answerTriage, type TriageWiring } from '../../shared/workflows/triage';
 import { createObservability } from '../../shared/observability';
 import type { HealQueue, Inventory, Lifecycle } from '../../shared/ports';
 import { answerLambda, type Wiring } from '../../shared/workflows/invocation';
 import { instanceEvent, type InstanceEventKind } from '../events/instance-events';
+import { healQueueOnModel } from './model-heal-queue';
 import { loadFixture } from '../events/load';
 import { GROUP } from '../unit/cluster/test-config';
 import { FakeCloud } from '../unit/workflows/fake-cloud';
@@ -154,7 +156,7 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficResult
       if (own) own.handledAt = clock.now() - start;
     }
     const { log: _log, deadline: _deadline, ...ports } = cloud.deps();
-    const wiring: Wiring = { ...ports, inventory, lifecycle, queue: fifo, metrics: cloud.metrics, telemetry, accepts: ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm'] };
+    const wiring: Wiring = { ...ports, inventory, lifecycle, queue: healQueueOnModel(fifo), metrics: cloud.metrics, telemetry, accepts: ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm'] };
     const began = clock.now();
     return answerLambda(event, wiring, () => timeoutMs - (clock.now() - began));
   });
@@ -164,7 +166,7 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficResult
     groupId: cloud.config.clusterName,
   });
 
-  const forwardingQueue: HealQueue = new Proxy(fifo, {
+  const forwardingQueue: HealQueue = new Proxy(healQueueOnModel(fifo), {
     get: (target, property, receiver) =>
       property === 'forward'
         ? async (events: Parameters<HealQueue['forward']>[0]) => {
@@ -243,4 +245,9 @@ function silentTelemetry(cluster: string) {
     if (level === undefined) delete process.env.POWERTOOLS_LOG_LEVEL;
     else process.env.POWERTOOLS_LOG_LEVEL = level;
   }
+}
+
+/** The triage function's workflow behind its standard queue, in process; `invoke` stands for Lambda between the two. */
+function triageFunction(scheduler: Scheduler, wiring: TriageWiring, invoke: (run: BatchFunction) => BatchFunction): LocalBatchQueue {
+  return new LocalBatchQueue(scheduler, invoke((event) => answerTriage(event, wiring)), triageQueueOptions());
 }

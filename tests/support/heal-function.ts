@@ -4,6 +4,7 @@ import { createObservability } from '../../shared/observability';
 import { answerLambda, type Wiring } from '../../shared/workflows/invocation';
 import type { FakeCloud } from '../unit/workflows/fake-cloud';
 import { deployed } from './deployed';
+import { healQueueOnModel } from './model-heal-queue';
 
 const HEAL_KINDS = ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm'] as const;
 
@@ -25,7 +26,7 @@ export function healFunctionOn(cloud: FakeCloud) {
       const { log: _log, deadline: _deadline, queue: _fake, ...ports } = cloud.deps();
       const wiring: Wiring = {
         ...ports,
-        queue: queue!,
+        queue: healQueueOnModel(queue!),
         telemetry,
         accepts: HEAL_KINDS,
         onRecordAnswered: ({ outcome, error, deferred }) => {

@@ -97,7 +97,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     nodes: options.nodes ?? 3,
     rabbitmq: options.rabbitmq,
     reconcileEveryMs: options.reconcileEveryMs ?? 45_000,
-    wrapPorts: control.wrap,
   });
   control.attach(sandbox);
   const drawn: Record<string, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0]));
@@ -209,6 +208,7 @@ function arm(sandbox: Sandbox, control: ChaosControl, fault: PlannedFault): void
     }
     case 'api-throttling':
     case 'api-5xx':
+    case 'api-silent':
       control.armApiFault(fault.kind, fault.operation, fault.times);
       return;
     case 'duplicate-event':
@@ -255,7 +255,7 @@ async function inject(sandbox: Sandbox, fault: PlannedFault, log: (line: string)
       await sandbox.host.setNetwork(victim!, false);
       // a reconcile tick lands during the cut: it must neither forget, join nor register the cut node
       await sleep(Math.min(5_000, fault.cutSeconds * 500));
-      await sandbox.queue.enqueueReconcile('chaos: a tick during the partition');
+      await sandbox.healQueue.enqueueReconcile('chaos: a tick during the partition');
       await sleep(fault.cutSeconds * 1000 - Math.min(5_000, fault.cutSeconds * 500));
       // the instance may have been replaced meanwhile (a control fault, an alarm): reconnect only what still runs
       if (sandbox.host.isAlive(victim!)) await sandbox.host.setNetwork(victim!, true);
@@ -325,7 +325,7 @@ function cheapDivergence(sandbox: Sandbox, control: ChaosControl): string[] {
   const group = sandbox.group.describe();
   const inService = group.instances.filter((i) => i.lifecycleState === 'InService');
   if (inService.length !== group.desiredCapacity) reasons.push(`${inService.length} InService instances, desired ${group.desiredCapacity}`);
-  if (sandbox.queue.depth() > 0) reasons.push(`${sandbox.queue.depth()} events still queued`);
+  if (sandbox.queued() > 0) reasons.push(`${sandbox.queued()} events still queued`);
   for (const { instanceId } of inService) {
     const states = [sandbox.nlb.groups.amqp.stateOf(instanceId), sandbox.nlb.groups.management.stateOf(instanceId)];
     if (states.some((state) => state !== 'healthy')) reasons.push(`${instanceId} targets ${states.join('/')}`);

@@ -320,3 +320,49 @@ export class LocalTargetGroup {
     upstream.pipe(client);
   }
 }
+
+export interface NetworkLoadBalancerOptions {
+  resolve: TargetResolver;
+  settings?: Partial<Omit<TargetGroupSettings, 'healthCheck'>> & { healthCheck?: Partial<HealthCheckSettings> };
+  /** listener ports on 127.0.0.1; 0 (the default) picks free ones */
+  listenerPorts?: Partial<Record<TargetGroupKey, number>>;
+  log?: Log;
+}
+
+/** The cluster's NLB: one TCP listener and target group for AMQP, one for the management API. */
+export class LocalNetworkLoadBalancer {
+  readonly groups: Record<TargetGroupKey, LocalTargetGroup>;
+
+  private constructor(groups: Record<TargetGroupKey, LocalTargetGroup>) {
+    this.groups = groups;
+  }
+
+  static async start(options: NetworkLoadBalancerOptions): Promise<LocalNetworkLoadBalancer> {
+    const settings: TargetGroupSettings = {
+      ...SANDBOX_TARGET_GROUP_SETTINGS,
+      ...options.settings,
+      healthCheck: { ...SANDBOX_TARGET_GROUP_SETTINGS.healthCheck, ...options.settings?.healthCheck },
+    };
+    const nlb = new LocalNetworkLoadBalancer({
+      amqp: new LocalTargetGroup('amqp', options.resolve, settings, options.log),
+      management: new LocalTargetGroup('management', options.resolve, settings, options.log),
+    });
+    try {
+      await nlb.groups.amqp.listen(options.listenerPorts?.amqp ?? 0);
+      await nlb.groups.management.listen(options.listenerPorts?.management ?? 0);
+    } catch (error) {
+      await nlb.close();
+      throw error;
+    }
+    return nlb;
+  }
+
+  /** Where clients connect: the NLB's DNS name and listener ports, here 127.0.0.1. */
+  endpoints(): Record<TargetGroupKey, { host: string; port: number }> {
+    return { amqp: this.groups.amqp.listenerAddress(), management: this.groups.management.listenerAddress() };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.groups.amqp.close(), this.groups.management.close()]);
+  }
+}

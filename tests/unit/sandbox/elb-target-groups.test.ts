@@ -1,5 +1,5 @@
 import { elbv2Api } from '../../../infra/sandbox/aws/elbv2-api';
-import { LocalNetworkLoadBalancer } from '../../../infra/sandbox/cloud/local-target-groups';
+import { LocalNetworkLoadBalancer } from '../../../infra/sandbox/cloud/elb';
 import { AwsRequestFailed } from '../../../shared/aws/errors';
 import { Elbv2TargetGroups } from '../../../shared/aws/target-groups';
 import { WaitTimedOut } from '../../../shared/errors';

@@ -1,4 +1,4 @@
-import { LocalNetworkLoadBalancer, type NetworkLoadBalancerOptions } from '../../../infra/sandbox/cloud/local-target-groups';
+import { LocalNetworkLoadBalancer, type NetworkLoadBalancerOptions } from '../../../infra/sandbox/cloud/elb';
 import type { TargetState } from '../../../shared/ports';
 import { Client, EchoServer, FAST_HEALTH_CHECKS, addressBook, askOnce, closedPort, reachState } from './elb-echo';
 

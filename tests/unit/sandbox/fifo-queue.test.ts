@@ -1,3 +1,4 @@
+import { healQueueOnModel } from '../../support/model-heal-queue';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { schedulerOn } from '../../../infra/sandbox/cloud/scheduler';
 import { LocalFifoQueue } from '../../../infra/sandbox/fifo-queue';
@@ -92,7 +93,7 @@ describe('the sandbox FIFO queue, at the deployed settings', () => {
     const { clock, queue } = queueWith(async (r) => {
       attempts.push(clock.now());
       if (attempts.length > 1) return { batchItemFailures: [] };
-      await queueRef!.hideFor({ messageId: r.messageId, receiptHandle: r.receiptHandle, body: r.body, groupId: 'cluster' }, 7);
+      queueRef!.changeVisibility(r.receiptHandle, 7);
       return { batchItemFailures: [{ itemIdentifier: r.messageId }] };
     });
     queueRef = queue;
@@ -103,11 +104,11 @@ describe('the sandbox FIFO queue, at the deployed settings', () => {
     expect(attempts.map((at) => at - attempts[0]!)).toEqual([0, 7_000]);
   });
 
-  it('enqueues a reconcile the heal function reads as one', async () => {
+  it('takes a reconcile as the heal queue adapter sends it, and the heal function reads it as one', async () => {
     const bodies: string[] = [];
     const { queue } = queueWith(async (r) => void bodies.push(r.body));
 
-    await queue.enqueueReconcile('alarm warren-sandbox-cluster-x');
+    await healQueueOnModel(queue).enqueueReconcile('alarm warren-sandbox-cluster-x');
     await queue.idle();
 
     expect(parseQueueMessage(bodies[0]!)).toMatchObject({ kind: 'reconcile', dryRun: false });
