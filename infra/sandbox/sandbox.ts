@@ -4,7 +4,7 @@ import { lambdaHandler, triageHandler, type Deployment } from '../../functions/w
 import { createAwsClients, SqsHealQueue, SsmNodeShell } from '../../shared/aws';
 import { policyParamsFor } from '../../shared/cluster/policy';
 import { loadConfig, type Config } from '../../shared/config';
-import { DETAIL_TYPES, SOURCES } from '../../shared/events';
+import { DETAIL_TYPES, parseQueueMessage, SOURCES } from '../../shared/events';
 import type { EventKind } from '../../shared/events/types';
 import { createObservability, type Observability } from '../../shared/observability';
 import type { QueueBatchResponse, Wiring } from '../../shared/workflows/invocation';
@@ -89,7 +89,7 @@ export class Sandbox {
   private usersReady = false;
   /** the triage function's deployed handler */
   readonly triageFunction: BatchFunction;
-  private inFlight?: { started: number; raw: Record<string, any> | undefined };
+  private inFlight?: { started: number; facts: Pick<HealRecord, 'kind' | 'instanceId'> };
 
   private constructor(
     readonly config: Config,
@@ -169,7 +169,10 @@ export class Sandbox {
           { arn: provisional.targetGroups.amqp, group: nlb.groups.amqp },
           { arn: provisional.targetGroups.management, group: nlb.groups.management },
         ]),
-        ssmApi(runCommand, { instancesTagged: (key, values) => ec2.describe().filter((i) => i.state !== 'terminated' && values.includes(i.tags[key.replace(/^tag:/, '')] ?? '')).map((i) => i.instanceId) }),
+        ssmApi(runCommand, {
+          instancesTagged: (key, values) => ec2.describe().filter((i) => i.state !== 'terminated' && values.includes(i.tags[key.replace(/^tag:/, '')] ?? '')).map((i) => i.instanceId),
+          instances: () => ec2.describe().map((i) => i.instanceId),
+        }),
         sqsApi([queue, deadLetterQueue, triageQueue, triageDeadLetterQueue]),
       ],
       { region: REGION, port: options.awsPort },
@@ -201,16 +204,16 @@ export class Sandbox {
   /** One invocation of the heal function by its SQS event source, with the deployed timeout. */
   private async invokeHeal(heal: ReturnType<typeof lambdaHandler>, event: SQSEvent): Promise<QueueBatchResponse> {
     const started = this.scheduler.now();
-    this.inFlight = { started, raw: safeJson(event.Records[0]?.body ?? '') };
+    this.inFlight = { started, facts: factsOf(event.Records[0]?.body ?? '') };
     const timeoutMs = deployed.functionTimeoutSeconds.heal! * 1000;
     return (await heal(event, { getRemainingTimeInMillis: () => timeoutMs - (this.scheduler.now() - started) })) as QueueBatchResponse;
   }
 
   private recordAnswered({ outcome, error, deferred }: Parameters<NonNullable<Wiring['onRecordAnswered']>>[0]): void {
     if (deferred || !this.inFlight) return;
-    const { started, raw } = this.inFlight;
+    const { started, facts } = this.inFlight;
     const text = outcome ? (outcome.reason ? `${outcome.result}: ${outcome.reason}` : outcome.result) : `failed: ${(error as Error)?.message ?? String(error)}`;
-    this.timeline.push({ at: started, kind: kindOf(raw), instanceId: instanceOf(raw), durationMs: this.scheduler.now() - started, outcome: text });
+    this.timeline.push({ at: started, ...facts, durationMs: this.scheduler.now() - started, outcome: text });
   }
 
   private scheduleReconcile(everyMs: number): void {
@@ -338,40 +341,12 @@ export function sandboxConfig(aws?: LocalAwsEndpoint): Config {
   return loadConfig(sandboxEnvironment(aws));
 }
 
-function safeJson(body: string): Record<string, any> | undefined {
+/** What the timeline shows of a record: its kind and instance, as the heal function reads them. */
+function factsOf(body: string): Pick<HealRecord, 'kind' | 'instanceId'> {
   try {
-    return JSON.parse(body);
+    const event = parseQueueMessage(body);
+    return { kind: event.kind, instanceId: 'instanceId' in event ? event.instanceId : undefined };
   } catch {
-    return undefined;
+    return { kind: 'unparsed' };
   }
 }
-
-function kindOf(raw: Record<string, any> | undefined): HealRecord['kind'] {
-  switch (raw?.['detail-type']) {
-    case DETAIL_TYPES.launchLifecycleAction:
-      return 'launch';
-    case DETAIL_TYPES.terminateLifecycleAction:
-      return 'terminate';
-    case DETAIL_TYPES.instanceStateChange:
-      return 'gone';
-    case DETAIL_TYPES.spotInterruptionWarning:
-    case DETAIL_TYPES.rebalanceRecommendation:
-      return 'interruption';
-    case DETAIL_TYPES.alarmStateChange:
-      return 'alarm';
-    case DETAIL_TYPES.scheduledEvent:
-    case DETAIL_TYPES.reconcileRequested:
-      return 'reconcile';
-    default:
-      return 'unparsed';
-  }
-}
-
-function instanceOf(raw: Record<string, any> | undefined): string | undefined {
-  return (
-    raw?.detail?.EC2InstanceId ??
-    raw?.detail?.['instance-id'] ??
-    raw?.detail?.configuration?.metrics?.find((m: any) => m?.metricStat?.metric?.dimensions?.InstanceId)?.metricStat.metric.dimensions.InstanceId
-  );
-}
-
