@@ -1,3 +1,5 @@
+import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
+import type { SQSRecord } from 'aws-lambda';
 import { EventSkipped } from '../errors';
 import { parseEvent, parseQueueMessage } from '../events';
 import type { EventKind, WarrenEvent } from '../events/types';
@@ -27,12 +29,6 @@ export const systemClock: Clock = {
 /** The answer to an SQS batch under `functionResponseType: ReportBatchItemFailures` (serverless.yml). */
 export interface QueueBatchResponse {
   batchItemFailures: Array<{ itemIdentifier: string }>;
-}
-
-interface BatchRun {
-  outcomes: Outcome[];
-  /** the first record that failed; the records after it were not processed */
-  failure?: { index: number; error: unknown };
 }
 
 const SQS_EVENT_SOURCE = 'aws:sqs';
@@ -77,23 +73,29 @@ async function answerDirect(payload: unknown, wiring: Wiring, remainingMs: () =>
  * What the Lambda runtime gets. For an SQS batch, each record is answered on its own: a record that
  * failed is sent again at the tail of its group for a later attempt, or to the dead-letter queue after
  * its last (shared/workflows/redelivery.ts), and acknowledged. Only a record that could not be handed on
- * so is reported as a batch item failure, with every record after it (a FIFO group keeps its order),
- * and made visible again within seconds where SQS lets it. A direct event is answered by answerDirect.
+ * so is reported as a batch item failure, with every record after it (a FIFO group keeps its order:
+ * Powertools' FIFO batch processor), and made visible again within seconds where SQS lets it. Without a
+ * heal queue to hand records on to, a failed record itself is the batch item failure. A direct event
+ * is answered by answerDirect.
  */
 export async function answerLambda(payload: unknown, wiring: Wiring, remainingMs: () => number): Promise<Outcome | QueueBatchResponse> {
   const records = queueRecords(payload);
   if (records === undefined) return answerDirect(payload, wiring, remainingMs);
-  if (records.length === 0 || !wiring.queue) return answerWithoutRedelivery(records, wiring, remainingMs);
   const deadline = wiring.clock.now() + remainingMs() - DEADLINE_MARGIN_MS;
   const queue = wiring.queue;
   try {
-    const failed: string[] = [];
-    for (const record of records) {
-      const messageId = messageIdOf(record);
-      // a record SQS would not name is no SQS message: skipped with its reason, or, failing, the whole batch fails
-      if (!messageId) await handleOne(() => parseQueueMessage(bodyOf(record)), undefined, wiring, deadline);
-      else if (failed.length > 0 || (await answerRecord(record, messageId, queue, wiring, deadline)) === 'not-handed-on') failed.push(messageId);
-    }
+    if (records.length === 0) await handleOne(() => { throw new EventSkipped('SQS batch without records'); }, undefined, wiring, deadline);
+    // a record SQS would not name cannot be reported: skipped with its reason, or, failing, the whole batch fails
+    for (const record of records) if (!messageIdOf(record)) await handleOne(() => parseQueueMessage(bodyOf(record)), undefined, wiring, deadline);
+    const named = records.filter((record) => messageIdOf(record) !== undefined) as SQSRecord[];
+    const answer = async (record: SQSRecord) => {
+      const handedOn = queue
+        ? await answerRecord(record, record.messageId, queue, wiring, deadline)
+        : (await handleOne(() => parseQueueMessage(bodyOf(record)), record.messageId, wiring, deadline), 'done');
+      if (handedOn === 'not-handed-on') throw new Error(`record ${record.messageId} goes back to the queue`);
+    };
+    const response = await processPartialResponse({ Records: named }, answer, new SqsFifoPartialProcessorAsync(), { throwOnFullBatchFailure: false });
+    const failed = response.batchItemFailures.map((failure) => failure.itemIdentifier);
     if (failed.length > 1) {
       withCorrelation(wiring.telemetry.logger, failed[0]!).warn('records after the failed one go back to the queue unprocessed, in order', { messageIds: failed.slice(1) });
     }
@@ -153,38 +155,6 @@ function queuedRecordOf(record: unknown, messageId: string, clusterName: string)
   if (typeof receiptHandle !== 'string' || typeof body !== 'string') return undefined;
   const groupId = typeof attributes?.MessageGroupId === 'string' ? attributes.MessageGroupId : clusterName;
   return { messageId, receiptHandle, body, groupId };
-}
-
-/** Without a heal queue to send retries to: the first failure and every record after it go back to SQS as they are. */
-async function answerWithoutRedelivery(records: unknown[], wiring: Wiring, remainingMs: () => number): Promise<QueueBatchResponse> {
-  const deadline = wiring.clock.now() + remainingMs() - DEADLINE_MARGIN_MS;
-  try {
-    const { failure } = await handleBatch(records, wiring, deadline);
-    if (!failure) return { batchItemFailures: [] };
-    const failed = messageIdOf(records[failure.index]);
-    // a record SQS would not name cannot be reported; failing the whole batch is the safe answer then
-    if (!failed) throw failure.error;
-    const unprocessed = records.slice(failure.index + 1).flatMap((record) => messageIdOf(record) ?? []);
-    return { batchItemFailures: [failed, ...unprocessed].map((itemIdentifier) => ({ itemIdentifier })) };
-  } finally {
-    wiring.telemetry.flush();
-  }
-}
-
-/** Records of one FIFO group arrive in order; each one finishes before the next starts, and a failure stops the batch. */
-async function handleBatch(records: unknown[], wiring: Wiring, deadline: number): Promise<BatchRun> {
-  if (records.length === 0) {
-    return { outcomes: [await handleOne(() => { throw new EventSkipped('SQS batch without records'); }, undefined, wiring, deadline)] };
-  }
-  const outcomes: Outcome[] = [];
-  for (const [index, record] of records.entries()) {
-    try {
-      outcomes.push(await handleOne(() => parseQueueMessage(bodyOf(record)), messageIdOf(record), wiring, deadline));
-    } catch (error) {
-      return { outcomes, failure: { index, error } };
-    }
-  }
-  return { outcomes };
 }
 
 async function handleOne(parse: () => WarrenEvent, messageId: string | undefined, wiring: Wiring, deadline: number): Promise<Outcome> {
