@@ -25,6 +25,46 @@ export class ApiError extends Error {
   }
 }
 
+/** AWS's validation error, under the service's code (ValidationError for the query services, ValidationException for SSM). */
+export function invalid(message: string, code = 'ValidationError'): ApiError {
+  return new ApiError(code, `1 validation error detected: ${message}`);
+}
+
+/** A member that must be given: not absent, not null, not empty. */
+export function required<T = string>(value: unknown, member: string, code?: string): T {
+  if (value === undefined || value === null || value === '') throw invalid(`Value null at '${member}' failed to satisfy constraint: Member must not be null`, code);
+  return value as T;
+}
+
+/** An integer member between `min` and `max`; `fallback` when it is absent. */
+export function bounded(value: unknown, member: string, [min, max]: [number, number], code?: string, fallback = max): number {
+  const number = value === undefined ? fallback : Number(value);
+  if (!Number.isInteger(number) || number < min || number > max) {
+    throw invalid(`Value '${value}' at '${member}' failed to satisfy constraint: Member must have value between ${min} and ${max}`, code);
+  }
+  return number;
+}
+
+/** A query-protocol list: absent, empty (the SDK sends `Name=` for an empty list), or the decoded array. */
+export function listOf<T = string>(value: unknown): T[] {
+  if (value === undefined || value === '') return [];
+  return (Array.isArray(value) ? value : [value]).filter((item) => item !== undefined) as T[];
+}
+
+/** The page of `all` that begins at `start`; `tokenOf` writes the NextToken of the rest, an offset unless told otherwise. */
+export function page<T>(all: T[], start: number, max: number, tokenOf: (last: T, end: number) => string = (_, end) => String(end)): { items: T[]; NextToken?: string } {
+  const items = all.slice(start, start + max);
+  const end = start + items.length;
+  return { items, NextToken: end < all.length ? tokenOf(items[items.length - 1]!, end) : undefined };
+}
+
+/** Where an offset NextToken (see page) says the next page begins. */
+export function offsetOf(nextToken: unknown, length: number): number {
+  const start = nextToken === undefined ? 0 : Number(nextToken);
+  if (!Number.isInteger(start) || start < 0 || start > length) throw new ApiError('InvalidNextToken', `The NextToken ${String(nextToken)} is not valid.`);
+  return start;
+}
+
 /** One operation: the decoded input in, the output shape (the API reference's member names) out. */
 export type Operation = (input: any) => unknown | Promise<unknown>;
 
