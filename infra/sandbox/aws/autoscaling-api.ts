@@ -139,55 +139,23 @@ interface ScalingActivity {
 export function scalingActivities(group: LocalAutoScalingGroup): ScalingActivity[] {
   const activities: ScalingActivity[] = [];
   const open = new Map<string, ScalingActivity>();
-  const begin = (entry: Activity, kind: ScalingActivity['kind']) => {
-    const activity: ScalingActivity = {
-      id: activityId(group.arn, entry, kind),
-      kind,
-      instanceId: entry.instanceId,
-      availabilityZone: entry.availabilityZone,
-      startedAt: entry.at,
-      cause: `At ${awsTime(entry.at)} ${entry.cause}.`,
-      statusCode: 'InProgress',
-      progress: 0,
-    };
-    activities.push(activity);
-    open.set(entry.instanceId, activity);
-  };
-  const end = (entry: Activity, statusCode: ScalingActivity['statusCode'], statusMessage?: string) => {
+  const update = (entry: Activity, change: Partial<ScalingActivity>, ends = false) => {
     const activity = open.get(entry.instanceId);
-    if (!activity) return;
-    Object.assign(activity, { endedAt: entry.at, statusCode, progress: 100, ...(statusMessage ? { statusMessage } : {}) });
-    open.delete(entry.instanceId);
-  };
-  const step = (entry: Activity, statusCode: ScalingActivity['statusCode'], progress: number) => {
-    const activity = open.get(entry.instanceId);
-    if (activity) Object.assign(activity, { statusCode, progress });
+    if (activity) Object.assign(activity, change, ends ? { endedAt: entry.at, progress: 100 } : {});
+    if (ends) open.delete(entry.instanceId);
   };
   for (const entry of group.activities) {
-    switch (entry.to) {
-      case 'Pending':
-        if (entry.from === undefined) begin(entry, 'launch');
-        break;
-      case 'Pending:Wait':
-      case 'Terminating:Wait':
-        step(entry, 'MidLifecycleAction', 30);
-        break;
-      case 'Pending:Proceed':
-      case 'Terminating:Proceed':
-        step(entry, 'InProgress', 60);
-        break;
-      case 'InService':
-        end(entry, 'Successful');
-        break;
-      case 'Terminating':
-        end(entry, 'Cancelled', `Instance failed to complete launch: ${entry.cause}`);
-        begin(entry, 'terminate');
-        break;
-      case 'Terminated':
-        if (open.get(entry.instanceId)?.kind === 'launch') end(entry, 'Failed', entry.cause);
-        else end(entry, 'Successful');
-        break;
-    }
+    const { to, instanceId } = entry;
+    if (to === 'Terminating') update(entry, { statusCode: 'Cancelled', statusMessage: `Instance failed to complete launch: ${entry.cause}` }, true);
+    if ((to === 'Pending' && entry.from === undefined) || to === 'Terminating') {
+      const kind = to === 'Pending' ? 'launch' : 'terminate';
+      const activity: ScalingActivity = { id: activityId(group.arn, entry, kind), kind, instanceId, availabilityZone: entry.availabilityZone, startedAt: entry.at, cause: `At ${awsTime(entry.at)} ${entry.cause}.`, statusCode: 'InProgress', progress: 0 };
+      activities.push(activity);
+      open.set(instanceId, activity);
+    } else if (to === 'Pending:Wait' || to === 'Terminating:Wait') update(entry, { statusCode: 'MidLifecycleAction', progress: 30 });
+    else if (to === 'Pending:Proceed' || to === 'Terminating:Proceed') update(entry, { statusCode: 'InProgress', progress: 60 });
+    else if (to === 'InService') update(entry, { statusCode: 'Successful' }, true);
+    else if (to === 'Terminated') update(entry, open.get(instanceId)?.kind === 'launch' ? { statusCode: 'Failed', statusMessage: entry.cause } : { statusCode: 'Successful' }, true);
   }
   return activities;
 }

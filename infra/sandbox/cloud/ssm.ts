@@ -83,7 +83,6 @@ export interface CommandSummary extends SentCommand {
   DeliveryTimedOutCount: number;
 }
 
-
 /** A fault for the next `times` invocations that match (all instances / documents when omitted). */
 export interface CommandFault {
   instanceId?: string;
@@ -112,7 +111,7 @@ export interface LocalRunCommandOptions {
   documentDirectory?: string;
 }
 
-/** SendCommand's TimeoutSeconds: its default and bounds. */
+/** SendCommand's default TimeoutSeconds, and its most InstanceIds. */
 const DEFAULT_DELIVERY_TIMEOUT_SECONDS = 3600;
 const MAX_INSTANCE_IDS = 50;
 const TERMINAL = new Set<InvocationStatus>(['Success', 'Cancelled', 'TimedOut', 'Failed']);
@@ -139,16 +138,9 @@ export class LocalRunCommand {
    * With Targets, InstanceIds are the instances they resolved to: SSM runs on those it manages and skips
    * the others, and a command whose targets match nothing is sent all the same.
    */
-  async sendCommand(request: {
-    DocumentName: string;
-    InstanceIds: string[];
-    Parameters?: Record<string, string | string[]>;
-    TimeoutSeconds?: number;
-    Targets?: CommandTarget[];
-    Comment?: string;
-    MaxConcurrency?: string;
-    MaxErrors?: string;
-  }): Promise<string> {
+  async sendCommand(
+    request: Omit<SentCommand, 'CommandId' | 'Parameters' | 'RequestedDateTime' | 'TimeoutSeconds'> & { Parameters?: Record<string, string | string[]>; TimeoutSeconds?: number },
+  ): Promise<string> {
     const document = this.documentNamed(request.DocumentName);
     const params = Object.fromEntries(Object.entries(request.Parameters ?? {}).map(([name, value]) => [name, Array.isArray(value) ? value.join(',') : value]));
     try {
@@ -172,19 +164,7 @@ export class LocalRunCommand {
     const commandId = randomUUID();
     const now = this.options.scheduler.now();
     const timeoutSeconds = request.TimeoutSeconds ?? DEFAULT_DELIVERY_TIMEOUT_SECONDS;
-    const { Targets, Comment, MaxConcurrency, MaxErrors } = request;
-    this.sent.push({
-      CommandId: commandId,
-      DocumentName: request.DocumentName,
-      InstanceIds: instanceIds,
-      Parameters: params,
-      RequestedDateTime: now,
-      TimeoutSeconds: timeoutSeconds,
-      ...(Targets ? { Targets } : {}),
-      ...(Comment !== undefined ? { Comment } : {}),
-      ...(MaxConcurrency !== undefined ? { MaxConcurrency } : {}),
-      ...(MaxErrors !== undefined ? { MaxErrors } : {}),
-    });
+    this.sent.push({ ...request, CommandId: commandId, InstanceIds: instanceIds, Parameters: params, RequestedDateTime: now, TimeoutSeconds: timeoutSeconds });
     const deliverBy = now + timeoutSeconds * 1000;
     for (const instanceId of instanceIds) {
       const invocation: CommandInvocation = {
