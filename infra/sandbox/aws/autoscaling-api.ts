@@ -69,33 +69,15 @@ function describeAutoScalingGroups(group: LocalAutoScalingGroup, input: Record<s
   return {
     AutoScalingGroups: [
       {
-        AutoScalingGroupName: described.name,
-        AutoScalingGroupARN: described.arn,
-        MinSize: described.minSize,
-        MaxSize: described.maxSize,
-        DesiredCapacity: described.desiredCapacity,
-        DefaultCooldown: 300,
-        AvailabilityZones: group.availabilityZones,
-        LoadBalancerNames: [],
-        TargetGroupARNs: [],
-        HealthCheckType: 'EC2',
-        HealthCheckGracePeriod: group.healthCheckGracePeriodSeconds,
-        CreatedTime: new Date(group.createdAt),
-        Instances: described.instances.map((member) => ({
-          InstanceId: member.instanceId,
-          InstanceType: 't3.medium',
-          AvailabilityZone: member.availabilityZone,
-          LifecycleState: member.lifecycleState,
-          HealthStatus: member.healthStatus,
-          ProtectedFromScaleIn: false,
+        ...{ AutoScalingGroupName: described.name, AutoScalingGroupARN: described.arn, MinSize: described.minSize, MaxSize: described.maxSize, DesiredCapacity: described.desiredCapacity },
+        ...{ AvailabilityZones: group.availabilityZones, HealthCheckGracePeriod: group.healthCheckGracePeriodSeconds, CreatedTime: new Date(group.createdAt) },
+        Instances: described.instances.map(({ instanceId, availabilityZone, lifecycleState, healthStatus }) => ({
+          InstanceId: instanceId, InstanceType: 't3.medium', AvailabilityZone: availabilityZone, LifecycleState: lifecycleState, HealthStatus: healthStatus, ProtectedFromScaleIn: false,
         })),
-        SuspendedProcesses: [],
-        EnabledMetrics: [],
-        Tags: [],
-        TerminationPolicies: ['Default'],
-        NewInstancesProtectedFromScaleIn: false,
         ServiceLinkedRoleARN: `arn:aws:iam::${accountOf(group.arn)}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`,
-        CapacityRebalance: false,
+        // what the sandbox's group never changes from CreateAutoScalingGroup's defaults
+        ...{ DefaultCooldown: 300, HealthCheckType: 'EC2', LoadBalancerNames: [], TargetGroupARNs: [], SuspendedProcesses: [], EnabledMetrics: [], Tags: [] },
+        ...{ TerminationPolicies: ['Default'], NewInstancesProtectedFromScaleIn: false, CapacityRebalance: false },
       },
     ],
   };
@@ -162,16 +144,10 @@ export function scalingActivities(group: LocalAutoScalingGroup): ScalingActivity
 
 function activityShape(group: LocalAutoScalingGroup, activity: ScalingActivity) {
   return {
-    ActivityId: activity.id,
-    AutoScalingGroupName: group.name,
-    AutoScalingGroupARN: group.arn,
+    ...{ ActivityId: activity.id, AutoScalingGroupName: group.name, AutoScalingGroupARN: group.arn },
     Description: activity.kind === 'launch' ? `Launching a new EC2 instance: ${activity.instanceId}` : `Terminating EC2 instance: ${activity.instanceId}`,
-    Cause: activity.cause,
-    StartTime: new Date(activity.startedAt),
-    EndTime: activity.endedAt === undefined ? undefined : new Date(activity.endedAt),
-    StatusCode: activity.statusCode,
-    StatusMessage: activity.statusMessage,
-    Progress: activity.progress,
+    ...{ Cause: activity.cause, StartTime: new Date(activity.startedAt), EndTime: activity.endedAt === undefined ? undefined : new Date(activity.endedAt) },
+    ...{ StatusCode: activity.statusCode, StatusMessage: activity.statusMessage, Progress: activity.progress },
     Details: JSON.stringify({ 'Availability Zone': activity.availabilityZone }),
   };
 }

@@ -121,23 +121,17 @@ function instanceShape(instance: Ec2Instance) {
   const tags = Object.entries(instance.tags).map(([key, value]) => ({ key, value }));
   return {
     instanceId: instance.instanceId,
-    imageId: SANDBOX_IMAGE_ID,
     instanceState: stateShape(instance.state),
     // EC2 answers an empty name for an instance without an interface (pending here, terminated)
     privateDnsName: instance.privateDnsName ?? '',
-    dnsName: '',
     reason: instance.state === 'terminated' && instance.terminatedAt !== undefined ? `User initiated (${new Date(instance.terminatedAt).toISOString().replace(/\.\d{3}Z$/, ' GMT').replace('T', ' ')})` : '',
-    amiLaunchIndex: 0,
-    instanceType: SANDBOX_INSTANCE_TYPE,
     launchTime: new Date(instance.launchTime),
     placement: { availabilityZone: instance.availabilityZone, tenancy: 'default' },
     privateIpAddress: instance.privateIp,
-    architecture: 'x86_64',
-    rootDeviceType: 'ebs',
-    rootDeviceName: '/dev/xvda',
-    virtualizationType: 'hvm',
-    hypervisor: 'xen',
     tagSet: tags.length > 0 ? tags : undefined,
+    // what every sandbox instance is launched as
+    ...{ imageId: SANDBOX_IMAGE_ID, instanceType: SANDBOX_INSTANCE_TYPE, dnsName: '', amiLaunchIndex: 0, architecture: 'x86_64', hypervisor: 'xen', virtualizationType: 'hvm' },
+    ...{ rootDeviceType: 'ebs', rootDeviceName: '/dev/xvda' },
   };
 }
 

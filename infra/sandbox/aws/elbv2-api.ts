@@ -64,7 +64,8 @@ export function elbv2Api(groups: Array<{ arn: string; group: LocalTargetGroup }>
             : asked.map((target) => {
                 const id = required(target.Id, 'targets.member.id');
                 const found = registered.find((candidate) => candidate.instanceId === id);
-                return found ? describeTarget(found) : notRegistered(id, target.Port);
+                // what target_deregistered waits for
+                return describeTarget(found ?? { instanceId: id, port: target.Port, state: 'unused', reason: 'Target.NotRegistered' });
               });
         return { TargetHealthDescriptions: descriptions };
       },
@@ -72,20 +73,11 @@ export function elbv2Api(groups: Array<{ arn: string; group: LocalTargetGroup }>
   };
 }
 
-function describeTarget(target: TargetHealthDescription) {
+function describeTarget(target: Pick<TargetHealthDescription, 'instanceId' | 'state' | 'reason'> & { port?: number | string }) {
   return {
     Target: { Id: target.instanceId, Port: target.port },
-    HealthCheckPort: String(target.port),
+    HealthCheckPort: target.port === undefined ? undefined : String(target.port),
     TargetHealth: { State: target.state, Reason: target.reason, Description: target.reason ? REASON_DESCRIPTIONS[target.reason] : undefined },
-  };
-}
-
-/** What ELBv2 answers for an instance the group does not have (target_deregistered's success). */
-function notRegistered(instanceId: string, port: string | undefined) {
-  return {
-    Target: { Id: instanceId, Port: port },
-    HealthCheckPort: port,
-    TargetHealth: { State: 'unused', Reason: 'Target.NotRegistered', Description: REASON_DESCRIPTIONS['Target.NotRegistered'] },
   };
 }
 

@@ -151,9 +151,11 @@ function xmlShape(value: unknown, listItem: 'item' | 'member'): unknown {
   return String(value);
 }
 
+const jsonType = (api: ServiceApi) => `application/x-amz-json-${api.protocol === 'awsJson1_0' ? '1.0' : '1.1'}`;
+
 export function encodeResult(api: ServiceApi, operation: string, output: unknown, requestId = randomUUID()): EncodedResponse {
   if (api.protocol === 'awsJson1_0' || api.protocol === 'awsJson1_1') {
-    return { status: 200, headers: { 'content-type': `application/x-amz-json-${api.protocol === 'awsJson1_0' ? '1.0' : '1.1'}`, 'x-amzn-requestid': requestId }, body: JSON.stringify(jsonShape(output ?? {})) };
+    return { status: 200, headers: { 'content-type': jsonType(api), 'x-amzn-requestid': requestId }, body: JSON.stringify(jsonShape(output ?? {})) };
   }
   const shaped = (xmlShape(output ?? {}, api.protocol === 'ec2' ? 'item' : 'member') || {}) as Record<string, unknown>;
   const content =
@@ -172,7 +174,7 @@ export function encodeError(api: ServiceApi, error: ApiError, requestId = random
       return {
         status: error.status,
         headers: {
-          'content-type': `application/x-amz-json-${api.protocol === 'awsJson1_0' ? '1.0' : '1.1'}`,
+          'content-type': jsonType(api),
           'x-amzn-requestid': requestId,
           // SQS's JSON protocol still names the query-era code, which the SDK (and the CLI) read first
           ...(api.service === 'sqs' ? { 'x-amzn-query-error': `${SQS_QUERY_CODES[error.code] ?? error.code};${error.fault}` } : {}),
@@ -224,18 +226,21 @@ function jsonShape(value: unknown): unknown {
 }
 
 /** What each service answers when it throttles, and when it fails on its side (API references, "Common errors"). */
+const QUERY_THROTTLING = new ApiError('Throttling', 'Rate exceeded', 400);
+const INTERNAL = new ApiError('InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.', 500);
+
 export const THROTTLING: Record<ServiceName, ApiError> = {
   ec2: new ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503),
-  autoscaling: new ApiError('Throttling', 'Rate exceeded', 400),
-  elasticloadbalancing: new ApiError('Throttling', 'Rate exceeded', 400),
+  autoscaling: QUERY_THROTTLING,
+  elasticloadbalancing: QUERY_THROTTLING,
   ssm: new ApiError('ThrottlingException', 'Rate exceeded', 400),
   sqs: new ApiError('RequestThrottled', 'Request is throttled.', 403),
 };
 
 export const INTERNAL_FAILURE: Record<ServiceName, ApiError> = {
   ec2: new ApiError('InternalError', 'An internal error has occurred', 500),
-  autoscaling: new ApiError('InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.', 500),
-  elasticloadbalancing: new ApiError('InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.', 500),
+  autoscaling: INTERNAL,
+  elasticloadbalancing: INTERNAL,
   ssm: new ApiError('InternalServerError', 'An error occurred on the server side.', 500),
-  sqs: new ApiError('InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.', 500),
+  sqs: INTERNAL,
 };

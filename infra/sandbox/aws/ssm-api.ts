@@ -180,32 +180,17 @@ function instanceFilters(input: Record<string, any>): Array<{ key: string; value
 
 /** SendCommand's and ListCommands' Command. */
 function commandShape(command: CommandSummary, cloudWatch?: { CloudWatchLogGroupName?: string; CloudWatchOutputEnabled?: boolean }) {
+  const { CommandId, DocumentName, Status, StatusDetails, TargetCount, CompletedCount, ErrorCount, DeliveryTimedOutCount, TimeoutSeconds } = command;
   return {
-    CommandId: command.CommandId,
-    DocumentName: command.DocumentName,
-    DocumentVersion: '$DEFAULT',
-    Comment: command.Comment ?? '',
-    ExpiresAfter: new Date(command.RequestedDateTime + command.TimeoutSeconds * 1000),
+    ...{ CommandId, DocumentName, DocumentVersion: '$DEFAULT', Comment: command.Comment ?? '', TimeoutSeconds, ExpiresAfter: new Date(command.RequestedDateTime + TimeoutSeconds * 1000) },
     Parameters: Object.fromEntries(Object.entries(command.Parameters).map(([name, value]) => [name, [value]])),
     // sent to Targets, a command names no instance ids (ListCommandInvocations does)
     InstanceIds: command.Targets ? [] : command.InstanceIds,
     Targets: command.Targets ?? [],
-    RequestedDateTime: new Date(command.RequestedDateTime),
-    Status: command.Status,
-    StatusDetails: command.StatusDetails,
-    OutputS3Region: '',
-    OutputS3BucketName: '',
-    OutputS3KeyPrefix: '',
-    MaxConcurrency: command.MaxConcurrency ?? '50',
-    MaxErrors: command.MaxErrors ?? '0',
-    TargetCount: command.TargetCount,
-    CompletedCount: command.CompletedCount,
-    ErrorCount: command.ErrorCount,
-    DeliveryTimedOutCount: command.DeliveryTimedOutCount,
-    ServiceRole: '',
+    ...{ RequestedDateTime: new Date(command.RequestedDateTime), Status, StatusDetails, TargetCount, CompletedCount, ErrorCount, DeliveryTimedOutCount },
+    ...{ MaxConcurrency: command.MaxConcurrency ?? '50', MaxErrors: command.MaxErrors ?? '0', OutputS3Region: '', OutputS3BucketName: '', OutputS3KeyPrefix: '', ServiceRole: '' },
     NotificationConfig: NO_NOTIFICATIONS,
     CloudWatchOutputConfig: { ...NO_CLOUDWATCH, ...cloudWatch },
-    TimeoutSeconds: command.TimeoutSeconds,
   };
 }
 
@@ -213,23 +198,12 @@ function commandShape(command: CommandSummary, cloudWatch?: { CloudWatchLogGroup
 function invocationShape(invocation: CommandInvocation, command: SentCommand | undefined) {
   const { ExecutionStartDateTime: started, ExecutionEndDateTime: ended } = invocation;
   const finished = isTerminal(invocation) && ended !== undefined;
+  const { CommandId, InstanceId, DocumentName, ResponseCode, Status, StatusDetails, StandardOutputContent, StandardErrorContent } = invocation;
   return {
-    CommandId: invocation.CommandId,
-    InstanceId: invocation.InstanceId,
-    Comment: command?.Comment ?? '',
-    DocumentName: invocation.DocumentName,
-    DocumentVersion: '$DEFAULT',
-    PluginName: PLUGIN_NAME,
-    ResponseCode: invocation.ResponseCode,
+    ...{ CommandId, InstanceId, Comment: command?.Comment ?? '', DocumentName, DocumentVersion: '$DEFAULT', PluginName: PLUGIN_NAME, ResponseCode },
     ExecutionStartDateTime: started === undefined ? '' : new Date(started).toISOString(),
     ExecutionElapsedTime: started !== undefined && finished ? `PT${((ended! - started) / 1000).toFixed(3)}S` : '',
     ExecutionEndDateTime: finished ? new Date(ended!).toISOString() : '',
-    Status: invocation.Status,
-    StatusDetails: invocation.StatusDetails,
-    StandardOutputContent: invocation.StandardOutputContent,
-    StandardOutputUrl: '',
-    StandardErrorContent: invocation.StandardErrorContent,
-    StandardErrorUrl: '',
-    CloudWatchOutputConfig: NO_CLOUDWATCH,
+    ...{ Status, StatusDetails, StandardOutputContent, StandardOutputUrl: '', StandardErrorContent, StandardErrorUrl: '', CloudWatchOutputConfig: NO_CLOUDWATCH },
   };
 }

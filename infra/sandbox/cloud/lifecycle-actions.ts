@@ -90,7 +90,6 @@ export class LifecycleActions {
     });
   }
 
-  /** Ends the instance's open action, if any, and returns it. */
   close(instanceId: string): LifecycleAction | undefined {
     const entry = this.open.get(instanceId);
     if (!entry) return undefined;
