@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Ec2State } from '../../../shared/ports';
-import { Ec2ApiError, type Ec2Instance, type LocalEc2 } from '../cloud/ec2';
-import { ApiError, type ServiceApi } from './protocol';
+import type { Ec2Instance, LocalEc2 } from '../cloud/ec2';
+import { ApiError, listOf, page, type ServiceApi } from './protocol';
 
 /**
  * EC2's query API over the local EC2 model: DescribeInstances (ids, filters, pagination), CreateTags
@@ -27,19 +27,11 @@ const INSTANCE_ID = /^i-([0-9a-f]{8}|[0-9a-f]{17})$/;
 
 type Matcher = (instance: Ec2Instance) => string[];
 
-/** The filters DescribeInstances answers here: the value(s) an instance has for each. */
+/** The filters asked for (warren's inventory, the README's and the tests' calls; `tag:<key>` apart): the values an instance has for each. */
 const FILTERS: Record<string, Matcher> = {
   'instance-id': (instance) => [instance.instanceId],
   'instance-state-name': (instance) => [instance.state],
-  'instance-state-code': (instance) => [String(STATE_CODES[instance.state])],
-  'availability-zone': (instance) => [instance.availabilityZone],
-  'private-ip-address': (instance) => (instance.privateIp ? [instance.privateIp] : []),
-  'private-dns-name': (instance) => (instance.privateDnsName ? [instance.privateDnsName] : []),
-  'reservation-id': (instance) => [reservationId(instance.instanceId)],
-  'image-id': () => [SANDBOX_IMAGE_ID],
-  'instance-type': () => [SANDBOX_INSTANCE_TYPE],
   'tag-key': (instance) => Object.keys(instance.tags),
-  'tag-value': (instance) => Object.values(instance.tags),
 };
 
 export function ec2Api(ec2: LocalEc2): ServiceApi {
@@ -48,9 +40,9 @@ export function ec2Api(ec2: LocalEc2): ServiceApi {
     protocol: 'ec2',
     xmlns: EC2_XMLNS,
     operations: {
-      DescribeInstances: (input) => modelErrors(() => describeInstances(ec2, input)),
-      CreateTags: (input) => modelErrors(() => createTags(ec2, input)),
-      TerminateInstances: (input) => modelErrors(() => terminateInstances(ec2, input)),
+      DescribeInstances: (input) => describeInstances(ec2, input),
+      CreateTags: (input) => createTags(ec2, input),
+      TerminateInstances: (input) => terminateInstances(ec2, input),
     },
   };
 }
@@ -72,19 +64,15 @@ function describeInstances(ec2: LocalEc2, input: Record<string, any>) {
   const missing = [...new Set(instanceIds)].filter((id) => !known.some((instance) => instance.instanceId === id));
   if (missing.length > 0) throw notFound(missing);
 
+  // pages are cut in launch order, so a page boundary survives instances appearing or being forgotten
   const matching = known.filter((instance) => matchers.every((matches) => matches(instance))).sort(byLaunch);
   const after = input.NextToken === undefined ? undefined : readToken(String(input.NextToken));
-  const rest = after ? matching.filter((instance) => byLaunch(instance, after) > 0) : matching;
-  const page = maxResults === undefined && after === undefined ? rest : rest.slice(0, maxResults ?? MAX_RESULTS);
-  const more = page.length < rest.length;
+  const start = after ? matching.filter((instance) => byLaunch(instance, after) <= 0).length : 0;
+  const unpaged = maxResults === undefined && after === undefined;
+  const { items, NextToken } = page(matching, start, unpaged ? matching.length : (maxResults ?? MAX_RESULTS), writeToken);
   return {
-    reservationSet: page.map((instance) => ({
-      reservationId: reservationId(instance.instanceId),
-      ownerId: ec2.account,
-      groupSet: [],
-      instancesSet: [instanceShape(instance)],
-    })),
-    nextToken: more ? writeToken(page[page.length - 1]!) : undefined,
+    reservationSet: items.map((instance) => ({ reservationId: reservationId(instance.instanceId), ownerId: ec2.account, groupSet: [], instancesSet: [instanceShape(instance)] })),
+    nextToken: NextToken,
   };
 }
 
@@ -133,23 +121,17 @@ function instanceShape(instance: Ec2Instance) {
   const tags = Object.entries(instance.tags).map(([key, value]) => ({ key, value }));
   return {
     instanceId: instance.instanceId,
-    imageId: SANDBOX_IMAGE_ID,
     instanceState: stateShape(instance.state),
     // EC2 answers an empty name for an instance without an interface (pending here, terminated)
     privateDnsName: instance.privateDnsName ?? '',
-    dnsName: '',
     reason: instance.state === 'terminated' && instance.terminatedAt !== undefined ? `User initiated (${new Date(instance.terminatedAt).toISOString().replace(/\.\d{3}Z$/, ' GMT').replace('T', ' ')})` : '',
-    amiLaunchIndex: 0,
-    instanceType: SANDBOX_INSTANCE_TYPE,
     launchTime: new Date(instance.launchTime),
     placement: { availabilityZone: instance.availabilityZone, tenancy: 'default' },
     privateIpAddress: instance.privateIp,
-    architecture: 'x86_64',
-    rootDeviceType: 'ebs',
-    rootDeviceName: '/dev/xvda',
-    virtualizationType: 'hvm',
-    hypervisor: 'xen',
     tagSet: tags.length > 0 ? tags : undefined,
+    // what every sandbox instance is launched as
+    ...{ imageId: SANDBOX_IMAGE_ID, instanceType: SANDBOX_INSTANCE_TYPE, dnsName: '', amiLaunchIndex: 0, architecture: 'x86_64', hypervisor: 'xen', virtualizationType: 'hvm' },
+    ...{ rootDeviceType: 'ebs', rootDeviceName: '/dev/xvda' },
   };
 }
 
@@ -172,19 +154,9 @@ function filterMatcher(filter: { name: string; values: string[] }): (instance: E
 
 /** EC2 filter values: * any run, ? one character, a backslash escapes either. */
 function wildcard(value: string): RegExp {
-  let source = '';
-  for (let n = 0; n < value.length; n++) {
-    const char = value[n]!;
-    if (char === '\\' && n + 1 < value.length) source += escape(value[++n]!);
-    else if (char === '*') source += '.*';
-    else if (char === '?') source += '.';
-    else source += escape(char);
-  }
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const source = value.replace(/\\(.)|(\*)|(\?)|([^\\*?]+|\\$)/gs, (_, escaped, star, one, plain) => (escaped ? escape(escaped) : star ? '.*' : one ? '.' : escape(plain)));
   return new RegExp(`^${source}$`, 's');
-}
-
-function escape(char: string): string {
-  return char.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
 
 function requireWellFormed(instanceIds: string[]): void {
@@ -198,7 +170,6 @@ function notFound(instanceIds: string[]): ApiError {
     : new ApiError('InvalidInstanceID.NotFound', `The instance IDs '${instanceIds.join(', ')}' do not exist`);
 }
 
-/** Pages are cut in launch order, so a page boundary survives instances appearing or being forgotten. */
 function byLaunch(a: { launchTime: number; instanceId: string }, b: { launchTime: number; instanceId: string }): number {
   return a.launchTime - b.launchTime || (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0);
 }
@@ -220,20 +191,4 @@ function readToken(token: string): { launchTime: number; instanceId: string } {
 /** One reservation per instance (the group launches one at a time); its id derived so it stays the same. */
 function reservationId(instanceId: string): string {
   return `r-${createHash('sha256').update(instanceId).digest('hex').slice(0, 17)}`;
-}
-
-/** A query-protocol list: absent, empty (the SDK may send `Name=`), or the decoded array. */
-function listOf<T = string>(value: unknown): T[] {
-  if (value === undefined || value === '') return [];
-  return (Array.isArray(value) ? value : [value]).filter((item) => item !== undefined) as T[];
-}
-
-/** The model's own EC2 errors (Ec2ApiError names the code) answer as EC2 does. */
-function modelErrors<T>(work: () => T): T {
-  try {
-    return work();
-  } catch (error) {
-    if (error instanceof Ec2ApiError) throw new ApiError(error.name, error.message);
-    throw error;
-  }
 }

@@ -1,5 +1,5 @@
 import { InvalidTargetException, type LocalTargetGroup, type TargetHealthDescription } from '../cloud/elb';
-import { ApiError, type ServiceApi } from './protocol';
+import { ApiError, listOf, required, type ServiceApi } from './protocol';
 
 /**
  * Elastic Load Balancing v2's query API over the local target groups, each known by its ARN:
@@ -28,8 +28,7 @@ interface TargetDescription {
 export function elbv2Api(groups: Array<{ arn: string; group: LocalTargetGroup }>): ServiceApi {
   const byArn = new Map(groups.map(({ arn, group }) => [arn, group]));
   const groupOf = (input: Record<string, any>): LocalTargetGroup => {
-    const arn = input.TargetGroupArn === undefined ? '' : String(input.TargetGroupArn);
-    if (!arn) throw new ApiError('ValidationError', "1 validation error detected: Value null at 'targetGroupArn' failed to satisfy constraint: Member must not be null");
+    const arn = required(input.TargetGroupArn, 'targetGroupArn');
     const group = byArn.get(arn);
     if (!group) throw new ApiError('TargetGroupNotFound', `Target groups '${arn}' not found`);
     return group;
@@ -65,7 +64,8 @@ export function elbv2Api(groups: Array<{ arn: string; group: LocalTargetGroup }>
             : asked.map((target) => {
                 const id = required(target.Id, 'targets.member.id');
                 const found = registered.find((candidate) => candidate.instanceId === id);
-                return found ? describeTarget(found) : notRegistered(id, target.Port);
+                // what target_deregistered waits for
+                return describeTarget(found ?? { instanceId: id, port: target.Port, state: 'unused', reason: 'Target.NotRegistered' });
               });
         return { TargetHealthDescriptions: descriptions };
       },
@@ -73,36 +73,16 @@ export function elbv2Api(groups: Array<{ arn: string; group: LocalTargetGroup }>
   };
 }
 
-function describeTarget(target: TargetHealthDescription) {
+function describeTarget(target: Pick<TargetHealthDescription, 'instanceId' | 'state' | 'reason'> & { port?: number | string }) {
   return {
     Target: { Id: target.instanceId, Port: target.port },
-    HealthCheckPort: String(target.port),
+    HealthCheckPort: target.port === undefined ? undefined : String(target.port),
     TargetHealth: { State: target.state, Reason: target.reason, Description: target.reason ? REASON_DESCRIPTIONS[target.reason] : undefined },
-  };
-}
-
-/** What ELBv2 answers for an instance the group does not have (target_deregistered's success). */
-function notRegistered(instanceId: string, port: string | undefined) {
-  return {
-    Target: { Id: instanceId, Port: port },
-    HealthCheckPort: port,
-    TargetHealth: { State: 'unused', Reason: 'Target.NotRegistered', Description: REASON_DESCRIPTIONS['Target.NotRegistered'] },
   };
 }
 
 function targetIds(input: Record<string, any>): string[] {
   const targets = listOf<TargetDescription>(input.Targets);
-  if (targets.length === 0) throw new ApiError('ValidationError', "1 validation error detected: Value null at 'targets' failed to satisfy constraint: Member must not be null");
+  required(targets[0], 'targets');
   return [...new Set(targets.map((target) => required(target.Id, 'targets.member.id')))];
-}
-
-function required(value: string | undefined, member: string): string {
-  if (value === undefined || value === '') throw new ApiError('ValidationError', `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`);
-  return value;
-}
-
-/** An awsQuery list: absent, empty (`Name=`), or the decoded array. */
-function listOf<T>(value: unknown): T[] {
-  if (value === undefined || value === '') return [];
-  return (Array.isArray(value) ? value : [value]).filter((item) => item !== undefined) as T[];
 }

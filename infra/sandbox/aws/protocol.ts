@@ -25,6 +25,46 @@ export class ApiError extends Error {
   }
 }
 
+/** AWS's validation error, under the service's code (ValidationError for the query services, ValidationException for SSM). */
+export function invalid(message: string, code = 'ValidationError'): ApiError {
+  return new ApiError(code, `1 validation error detected: ${message}`);
+}
+
+/** A member that must be given: not absent, not null, not empty. */
+export function required<T = string>(value: unknown, member: string, code?: string): T {
+  if (value === undefined || value === null || value === '') throw invalid(`Value null at '${member}' failed to satisfy constraint: Member must not be null`, code);
+  return value as T;
+}
+
+/** An integer member between `min` and `max`; `fallback` when it is absent. */
+export function bounded(value: unknown, member: string, [min, max]: [number, number], code?: string, fallback = max): number {
+  const number = value === undefined ? fallback : Number(value);
+  if (!Number.isInteger(number) || number < min || number > max) {
+    throw invalid(`Value '${value}' at '${member}' failed to satisfy constraint: Member must have value between ${min} and ${max}`, code);
+  }
+  return number;
+}
+
+/** A query-protocol list: absent, empty (the SDK sends `Name=` for an empty list), or the decoded array. */
+export function listOf<T = string>(value: unknown): T[] {
+  if (value === undefined || value === '') return [];
+  return (Array.isArray(value) ? value : [value]).filter((item) => item !== undefined) as T[];
+}
+
+/** The page of `all` that begins at `start`; `tokenOf` writes the NextToken of the rest, an offset unless told otherwise. */
+export function page<T>(all: T[], start: number, max: number, tokenOf: (last: T, end: number) => string = (_, end) => String(end)): { items: T[]; NextToken?: string } {
+  const items = all.slice(start, start + max);
+  const end = start + items.length;
+  return { items, NextToken: end < all.length ? tokenOf(items[items.length - 1]!, end) : undefined };
+}
+
+/** Where an offset NextToken (see page) says the next page begins. */
+export function offsetOf(nextToken: unknown, length: number): number {
+  const start = nextToken === undefined ? 0 : Number(nextToken);
+  if (!Number.isInteger(start) || start < 0 || start > length) throw new ApiError('InvalidNextToken', `The NextToken ${String(nextToken)} is not valid.`);
+  return start;
+}
+
 /** One operation: the decoded input in, the output shape (the API reference's member names) out. */
 export type Operation = (input: any) => unknown | Promise<unknown>;
 
@@ -111,9 +151,11 @@ function xmlShape(value: unknown, listItem: 'item' | 'member'): unknown {
   return String(value);
 }
 
+const jsonType = (api: ServiceApi) => `application/x-amz-json-${api.protocol === 'awsJson1_0' ? '1.0' : '1.1'}`;
+
 export function encodeResult(api: ServiceApi, operation: string, output: unknown, requestId = randomUUID()): EncodedResponse {
   if (api.protocol === 'awsJson1_0' || api.protocol === 'awsJson1_1') {
-    return { status: 200, headers: { 'content-type': `application/x-amz-json-${api.protocol === 'awsJson1_0' ? '1.0' : '1.1'}`, 'x-amzn-requestid': requestId }, body: JSON.stringify(jsonShape(output ?? {})) };
+    return { status: 200, headers: { 'content-type': jsonType(api), 'x-amzn-requestid': requestId }, body: JSON.stringify(jsonShape(output ?? {})) };
   }
   const shaped = (xmlShape(output ?? {}, api.protocol === 'ec2' ? 'item' : 'member') || {}) as Record<string, unknown>;
   const content =
@@ -132,7 +174,7 @@ export function encodeError(api: ServiceApi, error: ApiError, requestId = random
       return {
         status: error.status,
         headers: {
-          'content-type': `application/x-amz-json-${api.protocol === 'awsJson1_0' ? '1.0' : '1.1'}`,
+          'content-type': jsonType(api),
           'x-amzn-requestid': requestId,
           // SQS's JSON protocol still names the query-era code, which the SDK (and the CLI) read first
           ...(api.service === 'sqs' ? { 'x-amzn-query-error': `${SQS_QUERY_CODES[error.code] ?? error.code};${error.fault}` } : {}),
@@ -184,18 +226,21 @@ function jsonShape(value: unknown): unknown {
 }
 
 /** What each service answers when it throttles, and when it fails on its side (API references, "Common errors"). */
+const QUERY_THROTTLING = new ApiError('Throttling', 'Rate exceeded', 400);
+const INTERNAL = new ApiError('InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.', 500);
+
 export const THROTTLING: Record<ServiceName, ApiError> = {
   ec2: new ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503),
-  autoscaling: new ApiError('Throttling', 'Rate exceeded', 400),
-  elasticloadbalancing: new ApiError('Throttling', 'Rate exceeded', 400),
+  autoscaling: QUERY_THROTTLING,
+  elasticloadbalancing: QUERY_THROTTLING,
   ssm: new ApiError('ThrottlingException', 'Rate exceeded', 400),
   sqs: new ApiError('RequestThrottled', 'Request is throttled.', 403),
 };
 
 export const INTERNAL_FAILURE: Record<ServiceName, ApiError> = {
   ec2: new ApiError('InternalError', 'An internal error has occurred', 500),
-  autoscaling: new ApiError('InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.', 500),
-  elasticloadbalancing: new ApiError('InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.', 500),
+  autoscaling: INTERNAL,
+  elasticloadbalancing: INTERNAL,
   ssm: new ApiError('InternalServerError', 'An error occurred on the server side.', 500),
-  sqs: new ApiError('InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.', 500),
+  sqs: INTERNAL,
 };

@@ -119,7 +119,6 @@ export class LocalAutoScalingGroup {
     ec2.onStateChange((instance, previous) => this.onEc2StateChange(instance, previous));
   }
 
-  /** Launches up to the desired capacity. */
   start(): void {
     this.reconcileCapacity();
   }
@@ -145,7 +144,6 @@ export class LocalAutoScalingGroup {
     return this.actions.list();
   }
 
-  /** SetDesiredCapacity. */
   setDesiredCapacity(desiredCapacity: number): void {
     if (desiredCapacity > this.maxSize) {
       throw new AutoScalingValidationError(`New SetDesiredCapacity value ${desiredCapacity} is above max value ${this.maxSize} for the AutoScalingGroup.`);
@@ -186,7 +184,6 @@ export class LocalAutoScalingGroup {
     }
   }
 
-  /** CompleteLifecycleAction, by token or by instance id. */
   completeLifecycleAction(request: LifecycleActionRequest & { result: LifecycleResult }): void {
     const action = this.actions.find(request, this.name);
     this.actions.close(action.instanceId);

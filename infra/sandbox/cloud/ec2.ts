@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Ec2State } from '../../../shared/ports';
+import { ApiError } from '../aws/protocol';
 import { type LocalEventBus, publishInstanceStateChange } from './event-bus';
 import type { Scheduler } from './scheduler';
 
@@ -45,13 +46,8 @@ export interface LocalEc2Options {
   onHostError?: (error: unknown, instanceId: string) => void;
 }
 
-/** An EC2 API error as the SDK would throw it: `name` is the AWS error code. */
-export class Ec2ApiError extends Error {
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = code;
-  }
-}
+/** EC2's errors are the endpoint's: `name` is the AWS error code. */
+export { ApiError as Ec2ApiError } from '../aws/protocol';
 
 const HOUR_MS = 60 * 60 * 1000;
 
@@ -177,7 +173,7 @@ export class LocalEc2 {
   private require(instanceId: string): Ec2Instance {
     this.forgetExpired();
     const instance = this.instances.get(instanceId);
-    if (!instance) throw new Ec2ApiError('InvalidInstanceID.NotFound', `The instance ID '${instanceId}' does not exist`);
+    if (!instance) throw new ApiError('InvalidInstanceID.NotFound', `The instance ID '${instanceId}' does not exist`);
     return instance;
   }
 

@@ -182,7 +182,6 @@ export class LocalTargetGroup {
     return this.targets.get(instanceId)?.state ?? 'unused';
   }
 
-  /** Calls `listener` on every state change; returns the function that unsubscribes. */
   onChange(listener: (change: TargetStateChange) => void): () => void {
     this.changes.on('change', listener);
     return () => this.changes.off('change', listener);

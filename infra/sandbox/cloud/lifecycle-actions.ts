@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { ApiError } from '../aws/protocol';
 
 export type LifecycleResult = 'CONTINUE' | 'ABANDON';
 export type Transition = 'launching' | 'terminating';
@@ -34,11 +35,10 @@ export interface LifecycleAction extends LifecycleActionView {
   globalTimeoutAt: number;
 }
 
-/** An Auto Scaling API error as the SDK throws it: name ValidationError, AWS's own wording. */
-export class AutoScalingValidationError extends Error {
+/** Auto Scaling's ValidationError, in AWS's own wording. */
+export class AutoScalingValidationError extends ApiError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ValidationError';
+    super('ValidationError', message);
   }
 }
 
@@ -90,7 +90,6 @@ export class LifecycleActions {
     });
   }
 
-  /** Ends the instance's open action, if any, and returns it. */
   close(instanceId: string): LifecycleAction | undefined {
     const entry = this.open.get(instanceId);
     if (!entry) return undefined;

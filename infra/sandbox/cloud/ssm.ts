@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { INVOCATIONS_PER_PAGE, LISTED_OUTPUT_CHARS, OUTPUT_ERROR_SEPARATOR } from '../../../shared/aws/command-shell';
 import { InvalidDocumentParameters, loadDocument, parameterEnvironment, type CommandDocument } from '../nodes/documents';
 import type { ProcessResult } from '../nodes/process';
+import { ApiError, bounded, invalid, offsetOf, page } from '../aws/protocol';
 import type { Scheduler } from './scheduler';
 
 /**
@@ -47,24 +48,6 @@ export interface CommandInvocation {
   ExecutionEndDateTime?: number;
 }
 
-/** ListCommandInvocations' answer (Details: true adds CommandPlugins), with AWS's field names. */
-export interface ListedCommandInvocations {
-  CommandInvocations: Array<
-    Pick<CommandInvocation, 'CommandId' | 'InstanceId' | 'DocumentName' | 'Status' | 'StatusDetails' | 'RequestedDateTime'> & {
-      CommandPlugins?: Array<{
-        Name: string;
-        Status: InvocationStatus;
-        StatusDetails: string;
-        ResponseCode: number;
-        Output: string;
-        ResponseStartDateTime?: number;
-        ResponseFinishDateTime?: number;
-      }>;
-    }
-  >;
-  NextToken?: string;
-}
-
 export interface SentCommand {
   CommandId: string;
   DocumentName: string;
@@ -100,14 +83,6 @@ export interface CommandSummary extends SentCommand {
   DeliveryTimedOutCount: number;
 }
 
-/** An SSM API error as the SDK throws it: `name` is the AWS error code. */
-export class SsmApiError extends Error {
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = code;
-  }
-}
-
 /** A fault for the next `times` invocations that match (all instances / documents when omitted). */
 export interface CommandFault {
   instanceId?: string;
@@ -136,7 +111,7 @@ export interface LocalRunCommandOptions {
   documentDirectory?: string;
 }
 
-/** SendCommand's TimeoutSeconds: its default and bounds. */
+/** SendCommand's default TimeoutSeconds, and its most InstanceIds. */
 const DEFAULT_DELIVERY_TIMEOUT_SECONDS = 3600;
 const MAX_INSTANCE_IDS = 50;
 const TERMINAL = new Set<InvocationStatus>(['Success', 'Cancelled', 'TimedOut', 'Failed']);
@@ -151,8 +126,6 @@ interface Tracked {
 export class LocalRunCommand {
   readonly sent: SentCommand[] = [];
   private readonly invocations = new Map<string, Tracked>();
-  /** instance ids of each command, in the order SendCommand took them */
-  private readonly commandTargets = new Map<string, string[]>();
   private readonly faults: Array<CommandFault & { left: number }> = [];
   private readonly offline = new Set<string>();
   private readonly documents = new Map<string, CommandDocument>();
@@ -165,22 +138,15 @@ export class LocalRunCommand {
    * With Targets, InstanceIds are the instances they resolved to: SSM runs on those it manages and skips
    * the others, and a command whose targets match nothing is sent all the same.
    */
-  async sendCommand(request: {
-    DocumentName: string;
-    InstanceIds: string[];
-    Parameters?: Record<string, string | string[]>;
-    TimeoutSeconds?: number;
-    Targets?: CommandTarget[];
-    Comment?: string;
-    MaxConcurrency?: string;
-    MaxErrors?: string;
-  }): Promise<string> {
+  async sendCommand(
+    request: Omit<SentCommand, 'CommandId' | 'Parameters' | 'RequestedDateTime' | 'TimeoutSeconds'> & { Parameters?: Record<string, string | string[]>; TimeoutSeconds?: number },
+  ): Promise<string> {
     const document = this.documentNamed(request.DocumentName);
     const params = Object.fromEntries(Object.entries(request.Parameters ?? {}).map(([name, value]) => [name, Array.isArray(value) ? value.join(',') : value]));
     try {
       parameterEnvironment(document, params);
     } catch (error) {
-      if (error instanceof InvalidDocumentParameters) throw new SsmApiError('InvalidParameters', error.problems.join('; '));
+      if (error instanceof InvalidDocumentParameters) throw new ApiError('InvalidParameters', error.problems.join('; '));
       throw error;
     }
     const managed = (id: string) => this.options.targets.agentState(id) !== undefined;
@@ -189,29 +155,16 @@ export class LocalRunCommand {
       instanceIds = instanceIds.filter(managed);
     } else {
       if (instanceIds.length === 0 || instanceIds.length > MAX_INSTANCE_IDS) {
-        throw new SsmApiError('ValidationException', `1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length between 1 and ${MAX_INSTANCE_IDS}`);
+        throw invalid(`Value at 'instanceIds' failed to satisfy constraint: Member must have length between 1 and ${MAX_INSTANCE_IDS}`, 'ValidationException');
       }
       const unknown = instanceIds.filter((id) => !managed(id));
-      if (unknown.length > 0) throw new SsmApiError('InvalidInstanceId', `Instances [${unknown.join(', ')}] not in a valid state for account`);
+      if (unknown.length > 0) throw new ApiError('InvalidInstanceId', `Instances [${unknown.join(', ')}] not in a valid state for account`);
     }
 
     const commandId = randomUUID();
     const now = this.options.scheduler.now();
     const timeoutSeconds = request.TimeoutSeconds ?? DEFAULT_DELIVERY_TIMEOUT_SECONDS;
-    const { Targets, Comment, MaxConcurrency, MaxErrors } = request;
-    this.sent.push({
-      CommandId: commandId,
-      DocumentName: request.DocumentName,
-      InstanceIds: instanceIds,
-      Parameters: params,
-      RequestedDateTime: now,
-      TimeoutSeconds: timeoutSeconds,
-      ...(Targets ? { Targets } : {}),
-      ...(Comment !== undefined ? { Comment } : {}),
-      ...(MaxConcurrency !== undefined ? { MaxConcurrency } : {}),
-      ...(MaxErrors !== undefined ? { MaxErrors } : {}),
-    });
-    this.commandTargets.set(commandId, instanceIds);
+    this.sent.push({ ...request, CommandId: commandId, InstanceIds: instanceIds, Parameters: params, RequestedDateTime: now, TimeoutSeconds: timeoutSeconds });
     const deliverBy = now + timeoutSeconds * 1000;
     for (const instanceId of instanceIds) {
       const invocation: CommandInvocation = {
@@ -234,9 +187,7 @@ export class LocalRunCommand {
 
   /** GetCommandInvocation; InvocationDoesNotExist for a pair SSM does not know. */
   getCommandInvocation(commandId: string, instanceId: string): CommandInvocation {
-    const tracked = this.invocations.get(key(commandId, instanceId));
-    if (!tracked) throw new SsmApiError('InvocationDoesNotExist', `command ${commandId} has no invocation on ${instanceId}`);
-    return { ...tracked.invocation };
+    return { ...this.tracked(commandId, instanceId).invocation };
   }
 
   /**
@@ -245,43 +196,24 @@ export class LocalRunCommand {
    * the next one; with Details, each invocation's plugin Output like SSM's: stdout, then stderr after a
    * separator, cut at 2,500 characters. InvalidCommandId for a command SSM does not know.
    */
-  listCommandInvocations(request: { CommandId?: string; InstanceId?: string; Details?: boolean; MaxResults?: number; NextToken?: string }): ListedCommandInvocations {
-    let pairs: Array<[string, string]>;
-    if (request.CommandId !== undefined) {
-      const instanceIds = this.commandTargets.get(request.CommandId);
-      if (!instanceIds) throw new SsmApiError('InvalidCommandId', `command ${request.CommandId} does not exist`);
-      pairs = instanceIds.map((instanceId) => [request.CommandId!, instanceId]);
-    } else {
-      pairs = [...this.sent].reverse().flatMap((command) => this.commandTargets.get(command.CommandId)!.map((instanceId): [string, string] => [command.CommandId, instanceId]));
-    }
-    if (request.InstanceId !== undefined) pairs = pairs.filter(([, instanceId]) => instanceId === request.InstanceId);
-    const max = request.MaxResults ?? INVOCATIONS_PER_PAGE;
-    if (!Number.isInteger(max) || max < 1 || max > INVOCATIONS_PER_PAGE) {
-      throw new SsmApiError('ValidationException', `1 validation error detected: Value '${max}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and ${INVOCATIONS_PER_PAGE}`);
-    }
-    const start = request.NextToken === undefined ? 0 : Number(request.NextToken);
-    if (!Number.isInteger(start) || start < 0 || start > pairs.length) throw new SsmApiError('InvalidNextToken', `bad NextToken ${request.NextToken}`);
-    const end = Math.min(pairs.length, start + max);
-    const CommandInvocations = pairs.slice(start, end).map(([commandId, instanceId]) => {
-      const { invocation } = this.invocations.get(key(commandId, instanceId))!;
-      const { CommandId, InstanceId, DocumentName, Status, StatusDetails, RequestedDateTime } = invocation;
-      const listed: ListedCommandInvocations['CommandInvocations'][number] = { CommandId, InstanceId, DocumentName, Status, StatusDetails, RequestedDateTime };
-      if (request.Details) {
-        listed.CommandPlugins = [
-          {
-            Name: 'aws:runShellScript',
-            Status,
-            StatusDetails,
-            ResponseCode: invocation.ResponseCode,
-            Output: pluginOutput(invocation),
-            ResponseStartDateTime: invocation.ExecutionStartDateTime,
-            ResponseFinishDateTime: invocation.ExecutionEndDateTime,
-          },
-        ];
-      }
-      return listed;
+  listCommandInvocations(request: { CommandId?: string; InstanceId?: string; Details?: boolean; MaxResults?: number; NextToken?: string }) {
+    const commands = request.CommandId === undefined ? [...this.sent].reverse() : [this.commandOf(request.CommandId)];
+    const listed = commands.flatMap((command) =>
+      this.invocationsOf(command).filter((invocation) => request.InstanceId === undefined || invocation.InstanceId === request.InstanceId).map((invocation) => ({ command, invocation })),
+    );
+    const max = bounded(request.MaxResults, 'maxResults', [1, INVOCATIONS_PER_PAGE], 'ValidationException');
+    const { items, NextToken } = page(listed, offsetOf(request.NextToken, listed.length), max);
+    const urls = { StandardOutputUrl: '', StandardErrorUrl: '' };
+    const CommandInvocations = items.map(({ command, invocation }) => {
+      const { CommandId, InstanceId, DocumentName, Status, StatusDetails, ResponseCode, ExecutionStartDateTime: started, ExecutionEndDateTime: ended } = invocation;
+      const plugin = { Name: PLUGIN_NAME, Status, StatusDetails, ResponseCode, Output: pluginOutput(invocation), ResponseStartDateTime: dateOf(started), ResponseFinishDateTime: dateOf(ended), ...urls };
+      return {
+        ...{ CommandId, InstanceId, Comment: command.Comment ?? '', DocumentName, DocumentVersion: '$DEFAULT', RequestedDateTime: new Date(invocation.RequestedDateTime) },
+        ...{ Status, StatusDetails, TraceOutput: '', ...urls, ServiceRole: '', NotificationConfig: NO_NOTIFICATIONS, CloudWatchOutputConfig: NO_CLOUDWATCH },
+        CommandPlugins: request.Details ? [{ ...plugin, OutputS3Region: '', OutputS3BucketName: '', OutputS3KeyPrefix: '' }] : undefined,
+      };
     });
-    return { CommandInvocations, ...(end < pairs.length ? { NextToken: String(end) } : {}) };
+    return { CommandInvocations, NextToken };
   }
 
   /**
@@ -291,7 +223,7 @@ export class LocalRunCommand {
    */
   listCommands(): CommandSummary[] {
     return [...this.sent].reverse().map((command) => {
-      const invocations = this.commandTargets.get(command.CommandId)!.map((instanceId) => this.invocations.get(key(command.CommandId, instanceId))!.invocation);
+      const invocations = this.invocationsOf(command);
       const count = (test: (invocation: CommandInvocation) => boolean) => invocations.filter(test).length;
       return {
         ...command,
@@ -309,10 +241,9 @@ export class LocalRunCommand {
    * terminal is cancelled; one that already ended keeps its status. InvalidCommandId for a command SSM does not know.
    */
   cancelCommand(request: { CommandId: string; InstanceIds?: string[] }): void {
-    const targeted = this.commandTargets.get(request.CommandId);
-    if (!targeted) throw new SsmApiError('InvalidCommandId', `command ${request.CommandId} does not exist`);
+    const targeted = this.commandOf(request.CommandId).InstanceIds;
     if ((request.InstanceIds?.length ?? 0) > MAX_INSTANCE_IDS) {
-      throw new SsmApiError('ValidationException', `1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length less than or equal to ${MAX_INSTANCE_IDS}`);
+      throw invalid(`Value at 'instanceIds' failed to satisfy constraint: Member must have length less than or equal to ${MAX_INSTANCE_IDS}`, 'ValidationException');
     }
     const now = this.options.scheduler.now();
     for (const instanceId of request.InstanceIds ?? targeted) {
@@ -328,8 +259,7 @@ export class LocalRunCommand {
 
   /** The invocation once terminal, or as it stands when `maxWaitMs` ran out first. */
   async waitForInvocation(commandId: string, instanceId: string, maxWaitMs: number): Promise<CommandInvocation> {
-    const tracked = this.invocations.get(key(commandId, instanceId));
-    if (!tracked) throw new SsmApiError('InvocationDoesNotExist', `command ${commandId} has no invocation on ${instanceId}`);
+    const tracked = this.tracked(commandId, instanceId);
     if (isTerminal(tracked.invocation)) return { ...tracked.invocation };
     let cancel = () => {};
     const bound = new Promise<void>((resolve) => (cancel = this.options.scheduler.after(maxWaitMs, resolve)));
@@ -431,6 +361,22 @@ export class LocalRunCommand {
     end('Failed', 'Failed', output);
   }
 
+  private tracked(commandId: string, instanceId: string): Tracked {
+    const tracked = this.invocations.get(key(commandId, instanceId));
+    if (!tracked) throw new ApiError('InvocationDoesNotExist', `command ${commandId} has no invocation on ${instanceId}`);
+    return tracked;
+  }
+
+  private commandOf(commandId: string): SentCommand {
+    const command = this.sent.find((candidate) => candidate.CommandId === commandId);
+    if (!command) throw new ApiError('InvalidCommandId', `command ${commandId} does not exist`);
+    return command;
+  }
+
+  private invocationsOf(command: SentCommand): CommandInvocation[] {
+    return command.InstanceIds.map((instanceId) => this.invocations.get(key(command.CommandId, instanceId))!.invocation);
+  }
+
   private takeFault(instanceId: string, document: string): CommandFault['effect'] | undefined {
     const index = this.faults.findIndex((f) => (!f.instanceId || f.instanceId === instanceId) && (!f.document || f.document === document));
     if (index < 0) return undefined;
@@ -449,7 +395,7 @@ export class LocalRunCommand {
       if (!/^[A-Za-z0-9_.-]+$/.test(bare)) throw new Error('not a document of this account');
       document = loadDocument(bare, this.options.documentDirectory);
     } catch {
-      throw new SsmApiError('InvalidDocument', `Document with name ${documentName} does not exist.`);
+      throw new ApiError('InvalidDocument', `Document with name ${documentName} does not exist.`);
     }
     this.documents.set(documentName, document);
     return document;
@@ -482,6 +428,14 @@ function commandStatus(invocations: CommandInvocation[]): { Status: CommandStatu
 function pluginOutput(invocation: CommandInvocation): string {
   const stderr = invocation.StandardErrorContent ? OUTPUT_ERROR_SEPARATOR + invocation.StandardErrorContent : '';
   return (invocation.StandardOutputContent + stderr).slice(0, LISTED_OUTPUT_CHARS);
+}
+
+export const PLUGIN_NAME = 'aws:runShellScript';
+export const NO_NOTIFICATIONS = { NotificationArn: '', NotificationEvents: [], NotificationType: '' };
+export const NO_CLOUDWATCH = { CloudWatchLogGroupName: '', CloudWatchOutputEnabled: false };
+
+function dateOf(epochMs: number | undefined): Date | undefined {
+  return epochMs === undefined ? undefined : new Date(epochMs);
 }
 
 function key(commandId: string, instanceId: string): string {
