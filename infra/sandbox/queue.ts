@@ -247,11 +247,9 @@ export class LocalQueue {
   private take(max: number, hideMs: number): Message[] {
     const now = this.scheduler.now();
     this.expire(now);
-    const blocked = new Set(this.fifo ? this.messages.filter((message) => inFlight(message, now)).map((message) => message.groupId) : []);
     const taken: Message[] = [];
-    for (const message of [...this.messages]) {
+    for (const message of this.receivable(now)) {
       if (taken.length >= max) break;
-      if (inFlight(message, now) || blocked.has(message.groupId)) continue;
       if (this.deadLetterQueue && message.receiveCount >= this.options.maxReceiveCount!) {
         // the redrive policy: same id, body and attributes in the dead-letter queue
         this.remove(message);
@@ -273,8 +271,8 @@ export class LocalQueue {
   private pump(): void {
     const source = this.options.eventSource;
     if (!source || !this.consume || this.stopped) return;
-    while (this.receivable() >= source.batchSize) void this.invoke(this.take(source.batchSize, this.visibilityTimeoutMs));
-    if (this.receivable() > 0 && !this.windowTimer) {
+    while (this.receivable().length >= source.batchSize) void this.invoke(this.take(source.batchSize, this.visibilityTimeoutMs));
+    if (this.receivable().length > 0 && !this.windowTimer) {
       this.windowTimer = this.scheduler.after(source.batchingWindowMs, () => {
         this.windowTimer = undefined;
         void this.invoke(this.take(source.batchSize, this.visibilityTimeoutMs));
@@ -292,11 +290,10 @@ export class LocalQueue {
     }) };
   }
 
-  /** Visible messages a receive would take now (not of a FIFO group in flight). */
-  private receivable(): number {
-    const now = this.scheduler.now();
+  /** Visible messages in order, none of a FIFO group in flight. */
+  private receivable(now = this.scheduler.now()): Message[] {
     const blocked = new Set(this.fifo ? this.messages.filter((message) => inFlight(message, now)).map((message) => message.groupId) : []);
-    return this.messages.filter((message) => !inFlight(message, now) && !blocked.has(message.groupId)).length;
+    return this.messages.filter((message) => !inFlight(message, now) && !blocked.has(message.groupId));
   }
 
   private async invoke(batch: Message[]): Promise<void> {

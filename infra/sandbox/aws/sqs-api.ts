@@ -6,9 +6,9 @@ import { ApiError, type ServiceApi } from './protocol';
  * SQS over the sandbox's queues as the awsJson1_0 API the SDK's SQSClient and `aws sqs` speak:
  * SendMessage, SendMessageBatch, ChangeMessageVisibility, GetQueueUrl, GetQueueAttributes, ListQueues,
  * and ReceiveMessage / DeleteMessage on a queue no Lambda event source consumes (a dead-letter queue an
- * operator reads). The API checks what SQS checks before a queue sees a message (attributes, sizes, FIFO's
- * MessageGroupId and MessageDeduplicationId, content-based deduplication's SHA-256) and answers the
- * MD5 digests the SDK verifies (MD5OfMessageBody) and those AWS documents for attributes.
+ * operator reads; infra/sandbox/queue.ts). The API checks what SQS checks before a queue sees a message
+ * (attributes, sizes, FIFO's MessageGroupId and MessageDeduplicationId or content-based deduplication)
+ * and answers the MD5 digests the SDK verifies (MD5OfMessageBody) and those AWS documents for attributes.
  */
 
 export interface MessageAttribute {
@@ -64,7 +64,7 @@ export function sqsApi(queues: LocalQueue[]): ServiceApi {
       GetQueueUrl: (input) => {
         if (!input.QueueName) throw missing('QueueName');
         const queue = queues.find((candidate) => candidate.name === input.QueueName);
-        if (!queue || (input.QueueOwnerAWSAccountId !== undefined && accountOf(queue.arn) !== input.QueueOwnerAWSAccountId)) {
+        if (!queue || (input.QueueOwnerAWSAccountId !== undefined && queue.arn.split(':')[4] !== input.QueueOwnerAWSAccountId)) {
           throw new ApiError('QueueDoesNotExist', 'The specified queue does not exist.');
         }
         return { QueueUrl: queue.url };
@@ -81,12 +81,7 @@ export function sqsApi(queues: LocalQueue[]): ServiceApi {
         return { ...(end > start ? { QueueUrls: named.slice(start, end) } : {}), ...(input.MaxResults !== undefined && end < named.length ? { NextToken: String(end) } : {}) };
       },
 
-      SendMessage: (input) => {
-        const queue = queueAt(input.QueueUrl);
-        const message = checkedMessage(queue, input);
-        const sent = queue.send(message.model);
-        return { MessageId: sent.messageId, ...message.digests, ...(sent.sequenceNumber ? { SequenceNumber: sent.sequenceNumber } : {}) };
-      },
+      SendMessage: (input) => sendChecked(queueAt(input.QueueUrl), input),
 
       SendMessageBatch: (input) => {
         const queue = queueAt(input.QueueUrl);
@@ -107,9 +102,7 @@ export function sqsApi(queues: LocalQueue[]): ServiceApi {
         const Failed: Array<{ Id: string; SenderFault: boolean; Code: string; Message: string }> = [];
         for (const entry of entries) {
           try {
-            const message = checkedMessage(queue, entry);
-            const sent = queue.send(message.model);
-            Successful.push({ Id: entry.Id, MessageId: sent.messageId, ...message.digests, ...(sent.sequenceNumber ? { SequenceNumber: sent.sequenceNumber } : {}) });
+            Successful.push({ Id: entry.Id, ...sendChecked(queue, entry) });
           } catch (error) {
             if (!(error instanceof ApiError)) throw error;
             Failed.push({ Id: entry.Id, SenderFault: error.fault === 'Sender', Code: error.code, Message: error.message });
@@ -121,12 +114,8 @@ export function sqsApi(queues: LocalQueue[]): ServiceApi {
       ChangeMessageVisibility: (input) => {
         const queue = queueAt(input.QueueUrl);
         if (!input.ReceiptHandle) throw missing('ReceiptHandle');
-        const seconds = input.VisibilityTimeout;
-        if (seconds === undefined) throw missing('VisibilityTimeout');
-        if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_VISIBILITY_SECONDS) {
-          throw invalidValue('VisibilityTimeout', seconds, `VisibilityTimeout must be an integer between 0 and ${MAX_VISIBILITY_SECONDS}`);
-        }
-        queue.changeVisibility(String(input.ReceiptHandle), seconds);
+        if (input.VisibilityTimeout === undefined) throw missing('VisibilityTimeout');
+        queue.changeVisibility(String(input.ReceiptHandle), checkedVisibility(input.VisibilityTimeout)!);
         return {};
       },
 
@@ -146,18 +135,16 @@ export function sqsApi(queues: LocalQueue[]): ServiceApi {
         if (!Number.isInteger(max) || max < 1 || max > ENTRIES_PER_BATCH) throw invalidValue('MaxNumberOfMessages', max, `Must be between 1 and ${ENTRIES_PER_BATCH}, if provided.`);
         const wait = input.WaitTimeSeconds ?? 0;
         if (!Number.isInteger(wait) || wait < 0 || wait > MAX_WAIT_SECONDS) throw invalidValue('WaitTimeSeconds', wait, `Must be >= 0 and <= ${MAX_WAIT_SECONDS}, if provided.`);
-        const visibility = input.VisibilityTimeout;
-        if (visibility !== undefined && (!Number.isInteger(visibility) || visibility < 0 || visibility > MAX_VISIBILITY_SECONDS)) {
-          throw invalidValue('VisibilityTimeout', visibility, `VisibilityTimeout must be an integer between 0 and ${MAX_VISIBILITY_SECONDS}`);
-        }
+        const visibilityTimeoutSeconds = checkedVisibility(input.VisibilityTimeout);
+        const receive = () => queue.receive(max, { visibilityTimeoutSeconds });
         // Lambda's event source consumes it: nobody else receives from it
         if (queue.options.eventSource) return {};
         const until = Date.now() + wait * 1000;
-        let received = queue.receive(max, { visibilityTimeoutSeconds: visibility });
+        let received = receive();
         // long polling: the answer waits for a message, up to WaitTimeSeconds
         while (received.length === 0 && Date.now() < until) {
           await new Promise((resolve) => setTimeout(resolve, Math.min(LONG_POLL_INTERVAL_MS, until - Date.now())).unref());
-          received = queue.receive(max, { visibilityTimeoutSeconds: visibility });
+          received = receive();
         }
         const attributeNames = [...((input.AttributeNames ?? []) as string[]), ...((input.MessageSystemAttributeNames ?? []) as string[])];
         const messageAttributeNames = (input.MessageAttributeNames ?? []) as string[];
@@ -217,8 +204,8 @@ function md5OfMessageAttributes(attributes: Record<string, MessageAttribute>): s
   return hash.digest('hex');
 }
 
-/** The checks SQS makes of one message (SendMessage or a batch entry), the message for the queue, and the digests of its answer. */
-function checkedMessage(queue: LocalQueue, input: Record<string, any>) {
+/** SendMessage of one message (or a batch entry) after the checks SQS makes of it, answered with its digests. */
+function sendChecked(queue: LocalQueue, input: Record<string, any>): Record<string, string> {
   const body = input.MessageBody;
   if (typeof body !== 'string' || body === '') throw missing('MessageBody');
   if (INVALID_CHARACTER.test(body)) {
@@ -252,7 +239,8 @@ function checkedMessage(queue: LocalQueue, input: Record<string, any>) {
   const digests: Record<string, string> = { MD5OfMessageBody: md5OfBody(body) };
   if (Object.keys(attributes).length > 0) digests.MD5OfMessageAttributes = md5OfMessageAttributes(attributes);
   if (Object.keys(system).length > 0) digests.MD5OfMessageSystemAttributes = md5OfMessageAttributes(system);
-  return { model: { body, attributes, groupId, deduplicationId }, digests };
+  const sent = queue.send({ body, attributes, groupId, deduplicationId });
+  return { MessageId: sent.messageId, ...digests, ...(sent.sequenceNumber ? { SequenceNumber: sent.sequenceNumber } : {}) };
 }
 
 /** Message attributes as SQS checks them: at most 10, named and typed as documented, a value of their type. */
@@ -307,6 +295,12 @@ function namedIn(names: string[], name: string): boolean {
   return names.some((asked) => asked === 'All' || asked === '.*' || asked === name || (asked.endsWith('.*') && name.startsWith(asked.slice(0, -1))));
 }
 
+/** A VisibilityTimeout given: whole seconds up to 12 hours. */
+function checkedVisibility(seconds: unknown): number | undefined {
+  if (seconds === undefined || (Number.isInteger(seconds) && (seconds as number) >= 0 && (seconds as number) <= MAX_VISIBILITY_SECONDS)) return seconds as number | undefined;
+  throw invalidValue('VisibilityTimeout', seconds, `VisibilityTimeout must be an integer between 0 and ${MAX_VISIBILITY_SECONDS}`);
+}
+
 function missing(parameter: string): ApiError {
   return new ApiError('MissingParameter', `The request must contain the parameter ${parameter}.`);
 }
@@ -321,10 +315,6 @@ function pathOf(url: string): string {
   } catch {
     return url;
   }
-}
-
-function accountOf(arn: string): string {
-  return arn.split(':')[4] ?? '';
 }
 
 /** A queue's URL as SQS gives it, from its ARN: https://sqs.<region>.amazonaws.com/<account>/<name>. */
