@@ -120,10 +120,6 @@ export class LocalQueue {
   }
 
   /** The function Lambda invokes with each batch. */
-  get consumer(): BatchFunction | undefined {
-    return this.consume;
-  }
-
   set consumer(consume: BatchFunction | undefined) {
     this.consume = consume;
     this.pump();
