@@ -14,6 +14,7 @@ import { ec2Api } from './aws/ec2-api';
 import { elbv2Api } from './aws/elbv2-api';
 import { LocalAwsEndpoint } from './aws/endpoint';
 import { sqsApi } from './aws/sqs-api';
+import { healQueueOptions, LocalQueue, triageQueueOptions, type BatchFunction } from './queue';
 import { ssmApi } from './aws/ssm-api';
 import { LocalAutoScalingGroup } from './cloud/autoscaling';
 import { LocalEc2 } from './cloud/ec2';
@@ -22,8 +23,6 @@ import { LocalNetworkLoadBalancer } from './cloud/elb';
 import { RabbitMqInstanceHost } from './cloud/rabbitmq-host';
 import { realTimeScheduler, type Scheduler } from './cloud/scheduler';
 import { LocalRunCommand } from './cloud/ssm';
-import { LocalBatchQueue, triageQueueOptions, type BatchFunction } from './batch-queue';
-import { DeadLetterQueue, LocalFifoQueue } from './fifo-queue';
 import { chooseRabbitMq, type NodeMode, type RabbitMqMajor, type RabbitMqRuntime } from './nodes';
 import { routeOf } from './rules';
 import { divergence, sandboxStatus, type SandboxStatus } from './status';
@@ -105,9 +104,9 @@ export class Sandbox {
     readonly group: LocalAutoScalingGroup,
     readonly nlb: LocalNetworkLoadBalancer,
     readonly runCommand: LocalRunCommand,
-    readonly queue: LocalFifoQueue,
+    readonly queue: LocalQueue,
     /** the triage function's standard queue, with its event source mapping */
-    readonly triageQueue: LocalBatchQueue,
+    readonly triageQueue: LocalQueue,
     readonly aws: LocalAwsEndpoint,
     telemetry: Observability,
   ) {
@@ -148,19 +147,13 @@ export class Sandbox {
     });
     const provisional = sandboxConfig();
     const runCommand = new LocalRunCommand({ targets: host, scheduler, documentPrefix: provisional.ssmDocumentPrefix, agentOnlineDelayMs: 500 });
-    const queue = new LocalFifoQueue(scheduler, {
-      visibilityTimeoutMs: deployed.queue.visibilityTimeoutSeconds * 1000,
-      maxReceiveCount: deployed.queue.maxReceiveCount,
-      groupId: SANDBOX_CLUSTER,
-      url: queueUrl('heal.fifo'),
-    });
-    const deadLetterQueue = new DeadLetterQueue(queueUrl('heal-dlq.fifo'), queue);
+    // each with its dead-letter queue, <name>-dlq
+    const queue = new LocalQueue(scheduler, healQueueOptions(SANDBOX_CLUSTER, queueUrl('heal.fifo')));
     // the triage function is built with the sandbox; its queue exists before, as in an account
     let triage: BatchFunction = async () => {
       throw new Error('the triage function is not deployed yet');
     };
-    const triageQueue = new LocalBatchQueue(scheduler, (event) => triage(event), triageQueueOptions(queueUrl('triage')));
-    const triageDeadLetterQueue = new DeadLetterQueue(queueUrl('triage-dlq'), triageQueue);
+    const triageQueue = new LocalQueue(scheduler, triageQueueOptions(queueUrl('triage')), (event) => triage(event));
     const aws = await LocalAwsEndpoint.start(
       [
         ec2Api(ec2),
@@ -173,7 +166,7 @@ export class Sandbox {
           instancesTagged: (key, values) => ec2.describe().filter((i) => i.state !== 'terminated' && values.includes(i.tags[key.replace(/^tag:/, '')] ?? '')).map((i) => i.instanceId),
           instances: () => ec2.describe().map((i) => i.instanceId),
         }),
-        sqsApi([queue, deadLetterQueue, triageQueue, triageDeadLetterQueue]),
+        sqsApi([queue, queue.deadLetterQueue!, triageQueue, triageQueue.deadLetterQueue!]),
       ],
       { region: REGION, port: options.awsPort },
     );

@@ -11,7 +11,7 @@ import { ec2Api } from '../../infra/sandbox/aws/ec2-api';
 import { elbv2Api } from '../../infra/sandbox/aws/elbv2-api';
 import { LocalAwsEndpoint } from '../../infra/sandbox/aws/endpoint';
 import type { ServiceApi } from '../../infra/sandbox/aws/protocol';
-import { queueUrlOf, sqsApi, type QueueModel } from '../../infra/sandbox/aws/sqs-api';
+import { queueUrlOf, sqsApi } from '../../infra/sandbox/aws/sqs-api';
 import { ssmApi } from '../../infra/sandbox/aws/ssm-api';
 import { LocalAutoScalingGroup } from '../../infra/sandbox/cloud/autoscaling';
 import { LocalEc2, type BootedInstance, type Ec2Instance, type InstanceHost } from '../../infra/sandbox/cloud/ec2';
@@ -21,7 +21,7 @@ import { realTimeScheduler } from '../../infra/sandbox/cloud/scheduler';
 import { LocalRunCommand, type AgentState, type CommandTargets } from '../../infra/sandbox/cloud/ssm';
 import { loadDocument, parameterEnvironment, truncateLikeSsm } from '../../infra/sandbox/nodes/documents';
 import { runProcess, type ProcessResult } from '../../infra/sandbox/nodes/process';
-import { DeadLetterQueue } from '../../infra/sandbox/fifo-queue';
+import { LocalQueue } from '../../infra/sandbox/queue';
 import { createAwsClients, type AwsClients, type ClientOptions } from '../../shared/aws/clients';
 import type { TargetGroupKey } from '../../shared/ports';
 import { startMoto } from './moto';
@@ -425,27 +425,10 @@ function closeListener(listener: Listener): Promise<void> {
   return new Promise((resolve) => listener.server.close(() => resolve()));
 }
 
-/**
- * A queue of the local SQS that answers ReceiveMessage: the model of a queue an operator reads
- * (infra/sandbox/fifo-queue.ts's DeadLetterQueue; the heal queue proper is read by its Lambda event
- * source only), FIFO with SQS's five-minute deduplication or standard. It reports
- * ContentBasedDeduplication false; for a queue created with it, the queue reports true, so the SQS API
- * derives the deduplication id of a message sent without one from its body, as SQS does.
- */
-function localQueue(bus: LocalEventBus, spec: QueueSpec): QueueModel {
-  const queue = new DeadLetterQueue(queueUrlOf(`arn:aws:sqs:${bus.region}:${bus.account}:${spec.name}`), undefined, { scheduler: realTimeScheduler, fifo: spec.fifo });
-  if (!spec.fifo || !spec.contentBasedDeduplication) return queue;
-  return {
-    url: queue.url,
-    arn: queue.arn,
-    name: queue.name,
-    fifo: true,
-    send: (message) => queue.send(message),
-    changeVisibility: (receiptHandle, seconds) => queue.changeVisibility(receiptHandle, seconds),
-    attributes: () => ({ ...queue.attributes(), ContentBasedDeduplication: 'true' }),
-    receive: (max, options) => queue.receive(max, options),
-    delete: (receiptHandle) => queue.delete(receiptHandle),
-  };
+/** A queue of the local SQS that answers ReceiveMessage (no Lambda event source reads it), FIFO with SQS's five-minute deduplication or standard. */
+function localQueue(bus: LocalEventBus, spec: QueueSpec): LocalQueue {
+  const url = queueUrlOf(`arn:aws:sqs:${bus.region}:${bus.account}:${spec.name}`);
+  return new LocalQueue(realTimeScheduler, { url, contentBasedDeduplication: spec.fifo && spec.contentBasedDeduplication });
 }
 
 function targetGroupArn(bus: LocalEventBus, name: string, n: number): string {

@@ -1,8 +1,7 @@
 import type { SQSEvent } from 'aws-lambda';
 import { unsafeUniformIntDistribution, xoroshiro128plus } from 'pure-rand';
 import { schedulerOn, type Scheduler } from '../../infra/sandbox/cloud/scheduler';
-import { LocalFifoQueue } from '../../infra/sandbox/fifo-queue';
-import { LocalBatchQueue, triageQueueOptions, type BatchFunction } from '../../infra/sandbox/batch-queue';
+import { healQueueOptions, LocalQueue, triageQueueOptions, type BatchFunction } from '../../infra/sandbox/queue';
 import { answerTriage, type TriageWiring } from '../../shared/workflows/triage';
 import { createObservability } from '../../shared/observability';
 import type { HealQueue, Inventory, Lifecycle } from '../../shared/ports';
@@ -147,7 +146,7 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficResult
   };
 
   const timeoutMs = deployed.functionTimeoutSeconds.heal! * 1000;
-  let fifo: LocalFifoQueue;
+  let fifo: LocalQueue;
   const heal = invocation(result.heal, (event) => {
     for (const record of event.Records) {
       const { id, instanceId } = factsOf(record.body);
@@ -160,11 +159,7 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficResult
     const began = clock.now();
     return answerLambda(event, wiring, () => timeoutMs - (clock.now() - began));
   });
-  fifo = new LocalFifoQueue(scheduler, heal, {
-    visibilityTimeoutMs: deployed.queue.visibilityTimeoutSeconds * 1000,
-    maxReceiveCount: deployed.queue.maxReceiveCount,
-    groupId: cloud.config.clusterName,
-  });
+  fifo = new LocalQueue(scheduler, healQueueOptions(cloud.config.clusterName), heal);
 
   const forwardingQueue: HealQueue = new Proxy(healQueueOnModel(fifo), {
     get: (target, property, receiver) =>
@@ -248,6 +243,6 @@ function silentTelemetry(cluster: string) {
 }
 
 /** The triage function's workflow behind its standard queue, in process; `invoke` stands for Lambda between the two. */
-function triageFunction(scheduler: Scheduler, wiring: TriageWiring, invoke: (run: BatchFunction) => BatchFunction): LocalBatchQueue {
-  return new LocalBatchQueue(scheduler, invoke((event) => answerTriage(event, wiring)), triageQueueOptions());
+function triageFunction(scheduler: Scheduler, wiring: TriageWiring, invoke: (run: BatchFunction) => BatchFunction): LocalQueue {
+  return new LocalQueue(scheduler, triageQueueOptions(), invoke((event) => answerTriage(event, wiring)));
 }

@@ -1,5 +1,5 @@
 import { schedulerOn } from '../../infra/sandbox/cloud/scheduler';
-import { LocalFifoQueue } from '../../infra/sandbox/fifo-queue';
+import { healQueueOptions, LocalQueue } from '../../infra/sandbox/queue';
 import { createObservability } from '../../shared/observability';
 import { answerLambda, type Wiring } from '../../shared/workflows/invocation';
 import type { FakeCloud } from '../unit/workflows/fake-cloud';
@@ -18,9 +18,10 @@ export function healFunctionOn(cloud: FakeCloud) {
   const telemetry = createObservability(cloud.config.clusterName);
   const timeoutMs = deployed.functionTimeoutSeconds.heal! * 1000;
   const handled: Array<{ at: number; body: string; outcome: string }> = [];
-  let queue: LocalFifoQueue | undefined;
-  queue = new LocalFifoQueue(
+  let queue: LocalQueue | undefined;
+  queue = new LocalQueue(
     schedulerOn(cloud.clock),
+    healQueueOptions(cloud.config.clusterName),
     async (event) => {
       const started = cloud.clock.now();
       const { log: _log, deadline: _deadline, queue: _fake, ...ports } = cloud.deps();
@@ -36,7 +37,6 @@ export function healFunctionOn(cloud: FakeCloud) {
       };
       return answerLambda(event, wiring, () => timeoutMs - (cloud.clock.now() - started));
     },
-    { visibilityTimeoutMs: deployed.queue.visibilityTimeoutSeconds * 1000, maxReceiveCount: deployed.queue.maxReceiveCount, groupId: cloud.config.clusterName },
   );
   return {
     queue,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { MessageAttribute } from '../../infra/sandbox/aws/sqs-api';
-import type { LocalFifoQueue } from '../../infra/sandbox/fifo-queue';
+import type { LocalQueue } from '../../infra/sandbox/queue';
 import { reconcileRequest } from '../../shared/events';
 import { ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, type ForwardedEvent, type ForwardFailure, type HealQueue, type QueuedRecord, type RetryMark } from '../../shared/ports';
 
@@ -10,16 +10,17 @@ import { ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, type ForwardedEvent, type Forw
  * what SqsHealQueue sends (shared/aws/heal-queue.ts; the contract suite proves that adapter on moto and
  * on the local AWS): the same deduplication ids, message group and attributes.
  */
-export function healQueueOnModel(queue: LocalFifoQueue): HealQueue {
+export function healQueueOnModel(queue: LocalQueue): HealQueue {
+  const groupId = queue.options.groupId!;
   const number = (value: number): MessageAttribute => ({ DataType: 'Number', StringValue: String(value) });
   return {
     async enqueueReconcile(reason: string) {
       const now = queue.scheduler.now();
       const body = JSON.stringify(reconcileRequest(reason, { now: () => now, newId: () => randomUUID() }));
-      queue.send({ body, groupId: queue.groupId, deduplicationId: `${queue.groupId}-reconcile-${Math.floor(now / 60_000)}`, attributes: {} });
+      queue.send({ body, groupId, deduplicationId: `${groupId}-reconcile-${Math.floor(now / 60_000)}`, attributes: {} });
     },
     async forward(events: ForwardedEvent[]): Promise<ForwardFailure[]> {
-      for (const event of events) queue.send({ body: event.body, groupId: queue.groupId, deduplicationId: event.id, attributes: {} });
+      for (const event of events) queue.send({ body: event.body, groupId, deduplicationId: event.id, attributes: {} });
       return [];
     },
     async retryLater(record: QueuedRecord, mark: RetryMark) {
@@ -31,7 +32,7 @@ export function healQueueOnModel(queue: LocalFifoQueue): HealQueue {
       });
     },
     async deadLetter(record: QueuedRecord, attempt: number, error: string) {
-      queue.deadLetterQueue.send({
+      queue.deadLetterQueue!.send({
         body: record.body,
         groupId: record.groupId,
         deduplicationId: `dead-${record.messageId}`,

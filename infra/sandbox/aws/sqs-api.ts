@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
+import type { LocalQueue } from '../queue';
 import { ApiError, type ServiceApi } from './protocol';
 
 /**
  * SQS over the sandbox's queues as the awsJson1_0 API the SDK's SQSClient and `aws sqs` speak:
  * SendMessage, SendMessageBatch, ChangeMessageVisibility, GetQueueUrl, GetQueueAttributes, ListQueues,
- * and ReceiveMessage / DeleteMessage on the queues that take them (a dead-letter queue an operator
- * reads). The API checks what SQS checks before a queue sees a message (attributes, sizes, FIFO's
- * MessageGroupId and MessageDeduplicationId, content-based deduplication's SHA-256) and answers the
- * MD5 digests the SDK verifies (MD5OfMessageBody) and those AWS documents for attributes.
+ * and ReceiveMessage / DeleteMessage on a queue no Lambda event source consumes (a dead-letter queue an
+ * operator reads; infra/sandbox/queue.ts). The API checks what SQS checks before a queue sees a message
+ * (attributes, sizes, FIFO's MessageGroupId and MessageDeduplicationId or content-based deduplication)
+ * and answers the MD5 digests the SDK verifies (MD5OfMessageBody) and those AWS documents for attributes.
  */
 
 export interface MessageAttribute {
@@ -22,27 +23,6 @@ export interface ReceivedMessage {
   MessageAttributes?: Record<string, MessageAttribute>;
   /** system attributes: ApproximateReceiveCount, SentTimestamp, MessageGroupId, SequenceNumber ... */
   Attributes?: Record<string, string>;
-}
-
-export interface QueueModel {
-  url: string;
-  arn: string;
-  name: string;
-  fifo: boolean;
-  /**
-   * SendMessage, checked already: on a FIFO queue groupId and deduplicationId are set (the API computes
-   * content-based deduplication's). A message FIFO deduplication dropped is answered as a success all
-   * the same, with the id of the message it duplicates.
-   */
-  send(message: { body: string; deduplicationId?: string; groupId?: string; attributes: Record<string, MessageAttribute> }): { messageId: string; sequenceNumber?: string };
-  /** ChangeMessageVisibility; throws ApiError('ReceiptHandleIsInvalid' / 'MessageNotInflight') */
-  changeVisibility(receiptHandle: string, seconds: number): void;
-  /** GetQueueAttributes: ApproximateNumberOfMessages, ...NotVisible, FifoQueue, VisibilityTimeout, RedrivePolicy ... */
-  attributes(): Record<string, string>;
-  /** ReceiveMessage for an operator reading a dead-letter queue; a queue a Lambda event source consumes may refuse (return []) */
-  receive?(max: number, options?: { visibilityTimeoutSeconds?: number }): ReceivedMessage[];
-  /** DeleteMessage of a received message; throws ApiError('ReceiptHandleIsInvalid') */
-  delete?(receiptHandle: string): void;
 }
 
 /** SQS's limits (Amazon SQS quotas; API reference). */
@@ -67,8 +47,8 @@ const QUEUE_ATTRIBUTE_NAMES = new Set([
   'FifoThroughputLimit', 'RedriveAllowPolicy', 'SqsManagedSseEnabled',
 ]);
 
-export function sqsApi(queues: QueueModel[]): ServiceApi {
-  const queueAt = (url: unknown): QueueModel => {
+export function sqsApi(queues: LocalQueue[]): ServiceApi {
+  const queueAt = (url: unknown): LocalQueue => {
     if (typeof url !== 'string' || url === '') throw missing('QueueUrl');
     // by its URL, or by its path (/<account>/<name>) for a client that addresses the endpoint itself
     const queue = queues.find((candidate) => candidate.url === url) ?? queues.find((candidate) => pathOf(candidate.url) === pathOf(url));
@@ -84,7 +64,7 @@ export function sqsApi(queues: QueueModel[]): ServiceApi {
       GetQueueUrl: (input) => {
         if (!input.QueueName) throw missing('QueueName');
         const queue = queues.find((candidate) => candidate.name === input.QueueName);
-        if (!queue || (input.QueueOwnerAWSAccountId !== undefined && accountOf(queue.arn) !== input.QueueOwnerAWSAccountId)) {
+        if (!queue || (input.QueueOwnerAWSAccountId !== undefined && queue.arn.split(':')[4] !== input.QueueOwnerAWSAccountId)) {
           throw new ApiError('QueueDoesNotExist', 'The specified queue does not exist.');
         }
         return { QueueUrl: queue.url };
@@ -101,12 +81,7 @@ export function sqsApi(queues: QueueModel[]): ServiceApi {
         return { ...(end > start ? { QueueUrls: named.slice(start, end) } : {}), ...(input.MaxResults !== undefined && end < named.length ? { NextToken: String(end) } : {}) };
       },
 
-      SendMessage: (input) => {
-        const queue = queueAt(input.QueueUrl);
-        const message = checkedMessage(queue, input);
-        const sent = queue.send(message.model);
-        return { MessageId: sent.messageId, ...message.digests, ...(sent.sequenceNumber ? { SequenceNumber: sent.sequenceNumber } : {}) };
-      },
+      SendMessage: (input) => sendChecked(queueAt(input.QueueUrl), input),
 
       SendMessageBatch: (input) => {
         const queue = queueAt(input.QueueUrl);
@@ -122,15 +97,12 @@ export function sqsApi(queues: QueueModel[]): ServiceApi {
           ids.add(entry.Id);
         }
         const total = entries.reduce((sum, entry) => sum + messageBytes(entry), 0);
-        const limit = maxMessageBytes(queue);
-        if (total > limit) throw new ApiError('BatchRequestTooLong', `Batch requests cannot be longer than ${limit} bytes. You have sent ${total} bytes.`);
+        if (total > MAX_MESSAGE_BYTES) throw new ApiError('BatchRequestTooLong', `Batch requests cannot be longer than ${MAX_MESSAGE_BYTES} bytes. You have sent ${total} bytes.`);
         const Successful: Array<Record<string, string>> = [];
         const Failed: Array<{ Id: string; SenderFault: boolean; Code: string; Message: string }> = [];
         for (const entry of entries) {
           try {
-            const message = checkedMessage(queue, entry);
-            const sent = queue.send(message.model);
-            Successful.push({ Id: entry.Id, MessageId: sent.messageId, ...message.digests, ...(sent.sequenceNumber ? { SequenceNumber: sent.sequenceNumber } : {}) });
+            Successful.push({ Id: entry.Id, ...sendChecked(queue, entry) });
           } catch (error) {
             if (!(error instanceof ApiError)) throw error;
             Failed.push({ Id: entry.Id, SenderFault: error.fault === 'Sender', Code: error.code, Message: error.message });
@@ -142,12 +114,8 @@ export function sqsApi(queues: QueueModel[]): ServiceApi {
       ChangeMessageVisibility: (input) => {
         const queue = queueAt(input.QueueUrl);
         if (!input.ReceiptHandle) throw missing('ReceiptHandle');
-        const seconds = input.VisibilityTimeout;
-        if (seconds === undefined) throw missing('VisibilityTimeout');
-        if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_VISIBILITY_SECONDS) {
-          throw invalidValue('VisibilityTimeout', seconds, `VisibilityTimeout must be an integer between 0 and ${MAX_VISIBILITY_SECONDS}`);
-        }
-        queue.changeVisibility(String(input.ReceiptHandle), seconds);
+        if (input.VisibilityTimeout === undefined) throw missing('VisibilityTimeout');
+        queue.changeVisibility(String(input.ReceiptHandle), checkedVisibility(input.VisibilityTimeout)!);
         return {};
       },
 
@@ -157,8 +125,7 @@ export function sqsApi(queues: QueueModel[]): ServiceApi {
         for (const name of asked) {
           if (name !== 'All' && !QUEUE_ATTRIBUTE_NAMES.has(name)) throw new ApiError('InvalidAttributeName', `Unknown Attribute ${name}.`);
         }
-        const all = { QueueArn: queue.arn, ...queue.attributes() };
-        const Attributes = Object.fromEntries(Object.entries(all).filter(([name]) => asked.includes('All') || asked.includes(name)));
+        const Attributes = Object.fromEntries(Object.entries(queue.attributes()).filter(([name]) => asked.includes('All') || asked.includes(name)));
         return Object.keys(Attributes).length > 0 ? { Attributes } : {};
       },
 
@@ -166,19 +133,18 @@ export function sqsApi(queues: QueueModel[]): ServiceApi {
         const queue = queueAt(input.QueueUrl);
         const max = input.MaxNumberOfMessages === undefined ? 1 : input.MaxNumberOfMessages;
         if (!Number.isInteger(max) || max < 1 || max > ENTRIES_PER_BATCH) throw invalidValue('MaxNumberOfMessages', max, `Must be between 1 and ${ENTRIES_PER_BATCH}, if provided.`);
-        const wait = input.WaitTimeSeconds === undefined ? Number(queue.attributes().ReceiveMessageWaitTimeSeconds ?? 0) : input.WaitTimeSeconds;
+        const wait = input.WaitTimeSeconds ?? 0;
         if (!Number.isInteger(wait) || wait < 0 || wait > MAX_WAIT_SECONDS) throw invalidValue('WaitTimeSeconds', wait, `Must be >= 0 and <= ${MAX_WAIT_SECONDS}, if provided.`);
-        const visibility = input.VisibilityTimeout;
-        if (visibility !== undefined && (!Number.isInteger(visibility) || visibility < 0 || visibility > MAX_VISIBILITY_SECONDS)) {
-          throw invalidValue('VisibilityTimeout', visibility, `VisibilityTimeout must be an integer between 0 and ${MAX_VISIBILITY_SECONDS}`);
-        }
-        if (!queue.receive) return {};
+        const visibilityTimeoutSeconds = checkedVisibility(input.VisibilityTimeout);
+        const receive = () => queue.receive(max, { visibilityTimeoutSeconds });
+        // Lambda's event source consumes it: nobody else receives from it
+        if (queue.options.eventSource) return {};
         const until = Date.now() + wait * 1000;
-        let received = queue.receive(max, { visibilityTimeoutSeconds: visibility });
+        let received = receive();
         // long polling: the answer waits for a message, up to WaitTimeSeconds
         while (received.length === 0 && Date.now() < until) {
           await new Promise((resolve) => setTimeout(resolve, Math.min(LONG_POLL_INTERVAL_MS, until - Date.now())).unref());
-          received = queue.receive(max, { visibilityTimeoutSeconds: visibility });
+          received = receive();
         }
         const attributeNames = [...((input.AttributeNames ?? []) as string[]), ...((input.MessageSystemAttributeNames ?? []) as string[])];
         const messageAttributeNames = (input.MessageAttributeNames ?? []) as string[];
@@ -201,7 +167,7 @@ export function sqsApi(queues: QueueModel[]): ServiceApi {
       DeleteMessage: (input) => {
         const queue = queueAt(input.QueueUrl);
         if (!input.ReceiptHandle) throw missing('ReceiptHandle');
-        if (!queue.delete) throw new ApiError('UnsupportedOperation', `${queue.name} is consumed by its Lambda event source mapping, which deletes what it handled.`);
+        if (queue.options.eventSource) throw new ApiError('UnsupportedOperation', `${queue.name} is consumed by its Lambda event source mapping, which deletes what it handled.`);
         queue.delete(String(input.ReceiptHandle));
         return {};
       },
@@ -217,10 +183,10 @@ export function md5OfBody(body: string): string {
 /**
  * MD5OfMessageAttributes as AWS documents it (Calculating the MD5 message digest for message
  * attributes): attributes sorted by name, each as its name, its data type (both as a 4-byte big-endian
- * length and UTF-8 bytes), a transport byte (1 for a string value, 2 for a binary one) and its value
- * (length and bytes again), all through one MD5.
+ * length and UTF-8 bytes), a transport byte (1 for a string value) and its value (length and bytes
+ * again), all through one MD5.
  */
-export function md5OfMessageAttributes(attributes: Record<string, MessageAttribute & { BinaryValue?: Uint8Array }>): string {
+function md5OfMessageAttributes(attributes: Record<string, MessageAttribute>): string {
   const hash = createHash('md5');
   const lengthAndBytes = (bytes: Buffer) => {
     const length = Buffer.alloc(4);
@@ -231,19 +197,15 @@ export function md5OfMessageAttributes(attributes: Record<string, MessageAttribu
     const attribute = attributes[name]!;
     lengthAndBytes(Buffer.from(name, 'utf8'));
     lengthAndBytes(Buffer.from(attribute.DataType, 'utf8'));
-    if (attribute.StringValue !== undefined) {
-      hash.update(Buffer.from([1]));
-      lengthAndBytes(Buffer.from(attribute.StringValue, 'utf8'));
-    } else if (attribute.BinaryValue !== undefined) {
-      hash.update(Buffer.from([2]));
-      lengthAndBytes(Buffer.from(attribute.BinaryValue));
-    }
+    // the local queues keep string values only
+    hash.update(Buffer.from([1]));
+    lengthAndBytes(Buffer.from(attribute.StringValue ?? '', 'utf8'));
   }
   return hash.digest('hex');
 }
 
-/** The checks SQS makes of one message (SendMessage or a batch entry), the message for the queue, and the digests of its answer. */
-function checkedMessage(queue: QueueModel, input: Record<string, any>): { model: Parameters<QueueModel['send']>[0]; digests: Record<string, string> } {
+/** SendMessage of one message (or a batch entry) after the checks SQS makes of it, answered with its digests. */
+function sendChecked(queue: LocalQueue, input: Record<string, any>): Record<string, string> {
   const body = input.MessageBody;
   if (typeof body !== 'string' || body === '') throw missing('MessageBody');
   if (INVALID_CHARACTER.test(body)) {
@@ -254,42 +216,31 @@ function checkedMessage(queue: QueueModel, input: Record<string, any>): { model:
   for (const name of Object.keys(system)) {
     if (name !== 'AWSTraceHeader') throw new ApiError('InvalidParameterValue', `Message system attribute name '${name}' is invalid.`);
   }
-  const limit = maxMessageBytes(queue);
-  const bytes = messageBytes(input);
-  if (bytes > limit) throw new ApiError('InvalidParameterValue', `One or more parameters are invalid. Reason: Message must be shorter than ${limit} bytes.`);
+  if (messageBytes(input) > MAX_MESSAGE_BYTES) throw new ApiError('InvalidParameterValue', `One or more parameters are invalid. Reason: Message must be shorter than ${MAX_MESSAGE_BYTES} bytes.`);
   if (input.DelaySeconds !== undefined && input.DelaySeconds !== 0) {
     if (queue.fifo) throw invalidValue('DelaySeconds', input.DelaySeconds, 'The request include parameter that is not valid for this queue type.');
     throw invalidValue('DelaySeconds', input.DelaySeconds, 'the local queues deliver no message late (DelaySeconds 0 only).');
   }
 
-  let groupId: string | undefined;
-  let deduplicationId: string | undefined;
+  const { MessageGroupId: groupId, MessageDeduplicationId: deduplicationId } = input as { MessageGroupId?: string; MessageDeduplicationId?: string };
+  if (!queue.fifo && deduplicationId !== undefined) throw invalidValue('MessageDeduplicationId', deduplicationId, 'The request include parameter that is not valid for this queue type.');
   if (queue.fifo) {
-    groupId = input.MessageGroupId;
     if (groupId === undefined || groupId === '') throw missing('MessageGroupId');
     if (!FIFO_ID.test(groupId)) throw invalidValue('MessageGroupId', groupId, 'MessageGroupId can only include alphanumeric and punctuation characters. 1 to 128 in length.');
-    deduplicationId = input.MessageDeduplicationId;
-    if (deduplicationId === undefined) {
-      if (queue.attributes().ContentBasedDeduplication !== 'true') {
-        throw new ApiError('InvalidParameterValue', 'The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly');
-      }
-      // content-based deduplication: the SHA-256 of the body (not of its attributes)
-      deduplicationId = createHash('sha256').update(body, 'utf8').digest('hex');
-    } else if (!FIFO_ID.test(deduplicationId)) {
+    // without one, the queue derives it from the body (content-based deduplication)
+    if (deduplicationId === undefined && !queue.options.contentBasedDeduplication) {
+      throw new ApiError('InvalidParameterValue', 'The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly');
+    }
+    if (deduplicationId !== undefined && !FIFO_ID.test(deduplicationId)) {
       throw invalidValue('MessageDeduplicationId', deduplicationId, 'MessageDeduplicationId can only include alphanumeric and punctuation characters. 1 to 128 in length.');
     }
-  } else {
-    if (input.MessageDeduplicationId !== undefined) throw invalidValue('MessageDeduplicationId', input.MessageDeduplicationId, 'The request include parameter that is not valid for this queue type.');
-    groupId = input.MessageGroupId;
   }
 
   const digests: Record<string, string> = { MD5OfMessageBody: md5OfBody(body) };
   if (Object.keys(attributes).length > 0) digests.MD5OfMessageAttributes = md5OfMessageAttributes(attributes);
   if (Object.keys(system).length > 0) digests.MD5OfMessageSystemAttributes = md5OfMessageAttributes(system);
-  return {
-    model: { body, attributes, ...(groupId !== undefined ? { groupId } : {}), ...(deduplicationId !== undefined ? { deduplicationId } : {}) },
-    digests,
-  };
+  const sent = queue.send({ body, attributes, groupId, deduplicationId });
+  return { MessageId: sent.messageId, ...digests, ...(sent.sequenceNumber ? { SequenceNumber: sent.sequenceNumber } : {}) };
 }
 
 /** Message attributes as SQS checks them: at most 10, named and typed as documented, a value of their type. */
@@ -339,13 +290,15 @@ function messageBytes(input: Record<string, any>): number {
   );
 }
 
-function maxMessageBytes(queue: QueueModel): number {
-  return Number(queue.attributes().MaximumMessageSize ?? MAX_MESSAGE_BYTES);
-}
-
 /** ReceiveMessage's MessageAttributeNames: All or .*, a name, or a prefix ending in .* */
 function namedIn(names: string[], name: string): boolean {
   return names.some((asked) => asked === 'All' || asked === '.*' || asked === name || (asked.endsWith('.*') && name.startsWith(asked.slice(0, -1))));
+}
+
+/** A VisibilityTimeout given: whole seconds up to 12 hours. */
+function checkedVisibility(seconds: unknown): number | undefined {
+  if (seconds === undefined || (Number.isInteger(seconds) && (seconds as number) >= 0 && (seconds as number) <= MAX_VISIBILITY_SECONDS)) return seconds as number | undefined;
+  throw invalidValue('VisibilityTimeout', seconds, `VisibilityTimeout must be an integer between 0 and ${MAX_VISIBILITY_SECONDS}`);
 }
 
 function missing(parameter: string): ApiError {
@@ -362,10 +315,6 @@ function pathOf(url: string): string {
   } catch {
     return url;
   }
-}
-
-function accountOf(arn: string): string {
-  return arn.split(':')[4] ?? '';
 }
 
 /** A queue's URL as SQS gives it, from its ARN: https://sqs.<region>.amazonaws.com/<account>/<name>. */

@@ -15,10 +15,9 @@ import { LocalAwsEndpoint } from '../../../infra/sandbox/aws/endpoint';
 import type { ServiceApi } from '../../../infra/sandbox/aws/protocol';
 import { md5OfBody, sqsApi } from '../../../infra/sandbox/aws/sqs-api';
 import { ssmApi } from '../../../infra/sandbox/aws/ssm-api';
-import { LocalBatchQueue } from '../../../infra/sandbox/batch-queue';
 import { realTimeScheduler } from '../../../infra/sandbox/cloud/scheduler';
 import { LocalRunCommand, type AgentState, type CommandTargets } from '../../../infra/sandbox/cloud/ssm';
-import { DeadLetterQueue, LocalFifoQueue } from '../../../infra/sandbox/fifo-queue';
+import { LocalQueue } from '../../../infra/sandbox/queue';
 import { loadDocument, parameterEnvironment } from '../../../infra/sandbox/nodes/documents';
 import { runProcess, type ProcessResult } from '../../../infra/sandbox/nodes/process';
 import { createAwsClients, type AwsClients } from '../../../shared/aws/clients';
@@ -301,9 +300,9 @@ describe('SSM Run Command through the local endpoint, by SsmNodeShell', () => {
 
 describe('SQS through the local endpoint, by SqsHealQueue', () => {
   const URL_BASE = 'https://sqs.us-east-1.amazonaws.com/123456789012';
-  let heal: LocalFifoQueue;
-  let deadLetters: DeadLetterQueue;
-  let triage: LocalBatchQueue;
+  let heal: LocalQueue;
+  let deadLetters: LocalQueue;
+  let triage: LocalQueue;
   let endpoint: LocalAwsEndpoint;
   let sqs: SQSClient;
   let queue: SqsHealQueue;
@@ -315,19 +314,16 @@ describe('SQS through the local endpoint, by SqsHealQueue', () => {
   beforeEach(async () => {
     received = [];
     consume = async () => ({ batchItemFailures: [] });
-    heal = new LocalFifoQueue(realTimeScheduler, { visibilityTimeoutMs: 960_000, maxReceiveCount: 5, groupId: config.clusterName, url: `${URL_BASE}/test-heal.fifo` });
+    const healOptions = { url: `${URL_BASE}/test-heal.fifo`, contentBasedDeduplication: true, visibilityTimeoutMs: 960_000, maxReceiveCount: 5, groupId: config.clusterName };
+    heal = new LocalQueue(realTimeScheduler, { ...healOptions, eventSource: { batchSize: 1, batchingWindowMs: 0 } });
     heal.consumer = async (event) => {
       received.push(event.Records[0]!);
       return consume(event.Records[0]!);
     };
-    deadLetters = new DeadLetterQueue(`${URL_BASE}/test-heal-dlq.fifo`, heal);
-    triage = new LocalBatchQueue(realTimeScheduler, async (event) => void triaged.push(...event.Records), {
-      batchSize: 10,
-      batchingWindowMs: 10,
-      visibilityTimeoutMs: 90_000,
-      maxReceiveCount: 5,
-      arn: 'arn:aws:sqs:us-east-1:123456789012:test-triage',
-    });
+    // its dead-letter queue: test-heal-dlq.fifo
+    deadLetters = heal.deadLetterQueue!;
+    const triageOptions = { url: `${URL_BASE}/test-triage`, visibilityTimeoutMs: 90_000, maxReceiveCount: 5, eventSource: { batchSize: 10, batchingWindowMs: 10 } };
+    triage = new LocalQueue(realTimeScheduler, triageOptions, async (event) => void triaged.push(...event.Records));
     endpoint = await LocalAwsEndpoint.start([sqsApi([heal, deadLetters, triage])], { region: 'us-east-1' });
     sqs = createAwsClients({ ...endpoint.clientOptions(), maxAttempts: 2, retryDelayMs: 10 }).sqs;
     queue = new SqsHealQueue({ clusterName: config.clusterName, healQueueUrl: heal.url, healDeadLetterQueueUrl: deadLetters.url }, { sqs }, { now: () => Date.UTC(2024, 0, 1, 12, 30, 10) });
@@ -397,8 +393,8 @@ describe('SQS through the local endpoint, by SqsHealQueue', () => {
     heal.send({ body: '{"id":"evt-5"}', groupId: config.clusterName, attributes: {} });
     await eventually(() => received.length === 2);
 
-    expect(heal.delivered.map((delivery) => delivery.ok)).toEqual([false, true]);
-    expect(heal.delivered[1]!.at - sentAt).toBeGreaterThanOrEqual(1_000);
+    expect(heal.deliveries.map((delivery) => delivery.failed)).toEqual([1, 0]);
+    expect(heal.deliveries[1]!.at - sentAt).toBeGreaterThanOrEqual(1_000);
     expect(received[1]!.attributes.ApproximateReceiveCount).toBe('2');
     const stale = queue.hideFor(recordOf(received[0]!), 5);
     await expect(stale).rejects.toBeInstanceOf(AwsRequestFailed);
@@ -427,9 +423,8 @@ describe('SQS through the local endpoint, by SqsHealQueue', () => {
   });
 
   it('redrives a message its invocations kept failing into the dead-letter queue, with the last failure', async () => {
-    const quick = new LocalFifoQueue(realTimeScheduler, async () => Promise.reject(new Error('killed at its timeout')), {
-      visibilityTimeoutMs: 5, maxReceiveCount: 3, groupId: config.clusterName, url: `${URL_BASE}/test-quick.fifo`,
-    });
+    const options = { url: `${URL_BASE}/test-quick.fifo`, contentBasedDeduplication: true, visibilityTimeoutMs: 5, maxReceiveCount: 3, groupId: config.clusterName, eventSource: { batchSize: 1, batchingWindowMs: 0 } };
+    const quick = new LocalQueue(realTimeScheduler, options, async () => Promise.reject(new Error('killed at its timeout')));
 
     quick.send({ body: '{"id":"poison"}', groupId: config.clusterName, attributes: {} });
     await quick.idle();
@@ -510,7 +505,7 @@ describe('SQS through the local endpoint, by SqsHealQueue', () => {
 describe('the SDK checks what the endpoint answers', () => {
   it('refuses a SendMessage answer whose MD5OfMessageBody is not the body\'s', async () => {
     const scheduler = realTimeScheduler;
-    const target = new DeadLetterQueue('https://sqs.us-east-1.amazonaws.com/123456789012/check', undefined, { scheduler, fifo: false });
+    const target = new LocalQueue(scheduler, { url: 'https://sqs.us-east-1.amazonaws.com/123456789012/check' });
     const api = sqsApi([target]);
     const tampered: ServiceApi = { ...api, operations: { ...api.operations, SendMessage: async (input) => ({ ...((await api.operations.SendMessage!(input)) as object), MD5OfMessageBody: md5OfBody('something else') }) } };
     const endpoint = await LocalAwsEndpoint.start([tampered], { region: 'us-east-1' });

@@ -1,5 +1,5 @@
 import type { SQSEvent } from 'aws-lambda';
-import { LocalBatchQueue } from '../../../infra/sandbox/batch-queue';
+import { LocalQueue, triageQueueOptions } from '../../../infra/sandbox/queue';
 import { schedulerOn } from '../../../infra/sandbox/cloud/scheduler';
 import { deployed } from '../../support/deployed';
 import { FakeClock } from '../workflows/fake-clock';
@@ -12,15 +12,11 @@ function queueWith(answer: (event: SQSEvent) => unknown = () => ({ batchItemFail
   const clock = new FakeClock();
   const start = clock.now();
   const batches: Array<{ at: number; bodies: string[] }> = [];
-  const queue = new LocalBatchQueue(
-    schedulerOn(clock),
-    async (event) => {
-      batches.push({ at: clock.now() - start, bodies: event.Records.map((record) => record.body) });
-      await clock.sleep(workMs);
-      return answer(event);
-    },
-    { batchSize, batchingWindowMs: WINDOW_MS, visibilityTimeoutMs: visibilityTimeoutSeconds * 1000, maxReceiveCount },
-  );
+  const queue = new LocalQueue(schedulerOn(clock), triageQueueOptions(), async (event) => {
+    batches.push({ at: clock.now() - start, bodies: event.Records.map((record) => record.body) });
+    await clock.sleep(workMs);
+    return answer(event);
+  });
   return { clock, queue, batches };
 }
 

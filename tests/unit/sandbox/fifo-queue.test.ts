@@ -1,7 +1,7 @@
 import { healQueueOnModel } from '../../support/model-heal-queue';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { schedulerOn } from '../../../infra/sandbox/cloud/scheduler';
-import { LocalFifoQueue } from '../../../infra/sandbox/fifo-queue';
+import { healQueueOptions, LocalQueue } from '../../../infra/sandbox/queue';
 import { parseQueueMessage } from '../../../shared/events';
 import { deployed } from '../../support/deployed';
 import { FakeClock } from '../workflows/fake-clock';
@@ -10,11 +10,7 @@ const VISIBILITY_MS = deployed.queue.visibilityTimeoutSeconds * 1000;
 
 /** A consumer of one record at a time: a throw fails the batch, as a Lambda error does. */
 function queueWith(consume: (record: SQSRecord) => Promise<unknown>, clock = new FakeClock()) {
-  const queue = new LocalFifoQueue(schedulerOn(clock), (event: SQSEvent) => consume(event.Records[0]!), {
-    visibilityTimeoutMs: VISIBILITY_MS,
-    maxReceiveCount: deployed.queue.maxReceiveCount,
-    groupId: 'cluster',
-  });
+  const queue = new LocalQueue(schedulerOn(clock), healQueueOptions('cluster'), (event: SQSEvent) => consume(event.Records[0]!));
   return { clock, queue };
 }
 
@@ -25,10 +21,10 @@ describe('the sandbox FIFO queue, at the deployed settings', () => {
     // like setTimeout, which may fire just before Date.now() reaches the due time
     const early = { now: base.now, after: (ms: number, task: () => void) => base.after(ms > 1 ? ms - 1 : ms, task) };
     let receives = 0;
-    const queue = new LocalFifoQueue(early, async () => {
+    const queue = new LocalQueue(early, healQueueOptions('cluster'), async () => {
       receives += 1;
       if (receives === 1) throw new Error('transient');
-    }, { visibilityTimeoutMs: VISIBILITY_MS, maxReceiveCount: deployed.queue.maxReceiveCount, groupId: 'cluster' });
+    });
 
     queue.send('{"id":"a"}');
     await queue.idle();
@@ -89,7 +85,7 @@ describe('the sandbox FIFO queue, at the deployed settings', () => {
 
   it('honours batchItemFailures and ChangeMessageVisibility on the record in flight', async () => {
     const attempts: number[] = [];
-    let queueRef: LocalFifoQueue | undefined;
+    let queueRef: LocalQueue | undefined;
     const { clock, queue } = queueWith(async (r) => {
       attempts.push(clock.now());
       if (attempts.length > 1) return { batchItemFailures: [] };
