@@ -8,9 +8,10 @@ import { runSoak, type SoakReport } from '../../infra/sandbox/chaos/soak';
 // The short chaos soak of `npm run chaos`, on real nodes: a few rounds of drawn faults while confirmed
 // publishers and consumers work through the load balancer. The long run and its report are in the README.
 const ROUNDS = 3;
-// seed 10: an ASG termination, a scale-out by two, a 51 s partition, each with three control-plane
-// faults (among them silent sockets under SendCommand, DescribeInstances and DescribeTargetHealth)
-const SEED = Number(process.env.WARREN_CHAOS_SEED ?? 10);
+// seed 25: a 14 s partition, a crash whose state-change event is missed, an ASG termination, each with
+// three control-plane faults answered beneath the SDK among others (SendCommand "not visible yet" and a
+// silent socket, throttled DescribeAutoScalingGroups, a 5xx on DeregisterTargets that outlasts the SDK's retries)
+const SEED = Number(process.env.WARREN_CHAOS_SEED ?? 25);
 jest.setTimeout(ROUNDS * 420_000 + 300_000);
 
 describe('a short chaos soak', () => {

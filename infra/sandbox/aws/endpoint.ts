@@ -12,8 +12,21 @@ export interface ApiCall {
   error?: string;
 }
 
-/** How an armed fault answers: each service's own throttling or internal-failure response, or nothing at all. */
-export type ApiFaultKind = 'throttling' | '5xx' | 'silent';
+/**
+ * How an armed fault answers: each service's own throttling or internal-failure response, nothing at
+ * all, or the error AWS answers while a new instance is not visible to the service yet.
+ */
+export type ApiFaultKind = 'throttling' | '5xx' | 'silent' | 'not-yet-visible';
+
+/*
+ * What AWS answers right after a launch, before the instance is visible to the service (eventual
+ * consistency): the operations warren's clients retry on it (shared/aws/clients.ts).
+ */
+const NOT_YET_VISIBLE: Record<string, (input: Record<string, any>) => ApiError> = {
+  CreateTags: (input) => new ApiError('InvalidInstanceID.NotFound', `The instance ID '${input.ResourceId?.[0] ?? ''}' does not exist`),
+  SendCommand: () => new ApiError('InvalidInstanceId', 'Instances not in a valid state for account'),
+  RegisterTargets: (input) => new ApiError('InvalidTarget', `The following targets are not in a running state and cannot be registered: '${input.Targets?.[0]?.Id ?? ''}'`),
+};
 
 export interface ApiFault {
   kind: ApiFaultKind;
@@ -72,6 +85,9 @@ export class LocalAwsEndpoint {
   }
 
   armFault(fault: ApiFault): void {
+    if (fault.kind === 'not-yet-visible' && !NOT_YET_VISIBLE[fault.operation]) {
+      throw new Error(`no not-yet-visible error is known for ${fault.operation}: only ${Object.keys(NOT_YET_VISIBLE).join(', ')}`);
+    }
     this.faults.push({ ...fault });
   }
 
@@ -139,6 +155,10 @@ export class LocalAwsEndpoint {
     if (--fault.times <= 0) this.faults.splice(index, 1);
     fault.onTaken?.(call);
     if (fault.kind === 'silent') return 'silent';
+    if (fault.kind === 'not-yet-visible') {
+      const error = NOT_YET_VISIBLE[call.operation]!(call.input);
+      return new ApiError(error.code, `${error.message} [${FAULT_MARK}]`, error.status);
+    }
     const template = (fault.kind === 'throttling' ? THROTTLING : INTERNAL_FAILURE)[call.service];
     return new ApiError(template.code, `${template.message} [${FAULT_MARK}]`, template.status);
   }

@@ -22,8 +22,8 @@ export interface Hit {
 }
 
 /** How the local AWS endpoint answers each API fault: the service's own throttling and 5xx responses, or silence. */
-const ENDPOINT_FAULT: Record<ApiFaultName, ApiFaultKind> = { 'api-throttling': 'throttling', 'api-5xx': '5xx', 'api-silent': 'silent' };
-type ApiFaultName = 'api-throttling' | 'api-5xx' | 'api-silent';
+const ENDPOINT_FAULT: Record<ApiFaultName, ApiFaultKind> = { 'api-throttling': 'throttling', 'api-5xx': '5xx', 'api-silent': 'silent', 'api-not-visible': 'not-yet-visible' };
+type ApiFaultName = 'api-throttling' | 'api-5xx' | 'api-silent' | 'api-not-visible';
 
 interface ArmedEventFault {
   kind: 'duplicate-event' | 'missed-event' | 'late-event';
@@ -174,6 +174,7 @@ function names(error: string, hit: Hit): boolean {
   switch (hit.kind) {
     case 'api-throttling':
     case 'api-5xx':
+    case 'api-not-visible':
       return error.includes(`${subject} failed: `) && error.includes(`[${FAULT_MARK}]`);
     case 'api-silent':
       return error.includes(`${subject} failed: TimeoutError`);

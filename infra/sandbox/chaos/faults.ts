@@ -7,7 +7,7 @@ import { unsafeUniformIntDistribution, type RandomGenerator } from 'pure-rand';
  * seed reproduces the schedule of faults, not every interleaving.
  */
 export const CLUSTER_FAULTS = ['asg-termination', 'crash', 'scale-out', 'scale-in', 'partition', 'alarm-burst'] as const;
-export const CONTROL_FAULTS = ['ssm-failure', 'ssm-timeout', 'api-throttling', 'api-5xx', 'duplicate-event', 'late-event', 'missed-event', 'api-silent'] as const;
+export const CONTROL_FAULTS = ['ssm-failure', 'ssm-timeout', 'api-throttling', 'api-5xx', 'duplicate-event', 'late-event', 'missed-event', 'api-silent', 'api-not-visible'] as const;
 /** control faults a round unless told otherwise */
 export const CONTROL_FAULTS_PER_ROUND = 3;
 export type ClusterFault = (typeof CLUSTER_FAULTS)[number];
@@ -36,6 +36,8 @@ export const API_OPERATIONS = [
   'DescribeInstanceInformation',
 ] as const;
 export type ApiOperation = (typeof API_OPERATIONS)[number];
+/** Operations AWS answers with a "not visible yet" error right after a launch (eventual consistency). */
+export const NOT_YET_VISIBLE_OPERATIONS = ['CreateTags', 'SendCommand', 'RegisterTargets'] as const satisfies readonly ApiOperation[];
 
 export type PlannedFault =
   | { kind: 'asg-termination' | 'crash'; victim: number }
@@ -44,7 +46,7 @@ export type PlannedFault =
   | { kind: 'partition'; victim: number; cutSeconds: number }
   | { kind: 'alarm-burst'; nodeAlarms: number; clusterAlarms: number; victim: number }
   | { kind: 'ssm-failure' | 'ssm-timeout'; document: DocumentTarget; times: number; effect: 'fail' | 'timeout' | 'undeliverable' }
-  | { kind: 'api-throttling' | 'api-5xx' | 'api-silent'; operation: ApiOperation; times: number }
+  | { kind: 'api-throttling' | 'api-5xx' | 'api-silent' | 'api-not-visible'; operation: ApiOperation; times: number }
   | { kind: 'duplicate-event' | 'missed-event'; event: EventTarget }
   | { kind: 'late-event'; event: EventTarget; delaySeconds: number };
 
@@ -143,6 +145,8 @@ export class FaultPlanner {
       case 'api-silent':
         // each silent request costs the SDK a socket timeout (8 s) before its next attempt
         return { kind, operation: this.pick(API_OPERATIONS), times: this.int(1, 2) };
+      case 'api-not-visible':
+        return { kind, operation: this.pick(NOT_YET_VISIBLE_OPERATIONS), times: this.int(1, 6) };
       case 'duplicate-event':
       case 'missed-event':
         return { kind, event: this.pick(reach.events) };
@@ -171,6 +175,7 @@ export function describeFault(fault: PlannedFault): string {
     case 'api-throttling':
     case 'api-5xx':
     case 'api-silent':
+    case 'api-not-visible':
       return `${fault.kind} ${fault.operation} x${fault.times}`;
     case 'duplicate-event':
     case 'missed-event':

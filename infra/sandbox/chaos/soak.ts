@@ -209,6 +209,7 @@ function arm(sandbox: Sandbox, control: ChaosControl, fault: PlannedFault): void
     case 'api-throttling':
     case 'api-5xx':
     case 'api-silent':
+    case 'api-not-visible':
       control.armApiFault(fault.kind, fault.operation, fault.times);
       return;
     case 'duplicate-event':

@@ -15,11 +15,11 @@ describe('the chaos soak fault planner', () => {
       expect(control).toHaveLength(4);
       expect(new Set(control.map((f) => f.kind)).size).toBe(4);
     }
-    const all = new FaultPlanner(xoroshiro128plus(9), 8);
+    const all = new FaultPlanner(xoroshiro128plus(9), 9);
     for (let round = 1; round <= 100; round++) {
       const [cluster, ...control] = all.draw(round, limits).faults;
-      // a partition sets no event in motion: only the five call and command faults can hit it
-      expect(control).toHaveLength(cluster!.kind === 'partition' ? 5 : 8);
+      // a partition sets no event in motion: only the six call and command faults can hit it
+      expect(control).toHaveLength(cluster!.kind === 'partition' ? 6 : 9);
     }
   });
 

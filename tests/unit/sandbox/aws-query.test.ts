@@ -270,6 +270,30 @@ describe('faults beneath the SDK', () => {
     expect(group.instances).toHaveLength(1);
     expect(aws.endpoint.calls.filter((call) => call.operation === 'DescribeAutoScalingGroups').map((call) => call.error)).toEqual(['InternalFailure', undefined]);
   });
+
+  it('a tag write on an instance EC2 does not show yet is retried by warren\'s clients until it does', async () => {
+    const aws = await localAws({ group: { desiredCapacity: 1 } });
+    const [member] = await aws.startInService();
+    aws.endpoint.armFault({ kind: 'not-yet-visible', operation: 'CreateTags', times: 1 });
+
+    await aws.inventory.tagNodeName(member!.instanceId, 'rabbit@ip-10-0-1-5');
+
+    expect(aws.endpoint.calls.filter((call) => call.operation === 'CreateTags').map((call) => call.error)).toEqual(['InvalidInstanceID.NotFound', undefined]);
+    expect((await aws.inventory.describeInstances([member!.instanceId]))[0]!.nodeName).toBe('rabbit@ip-10-0-1-5');
+  });
+
+  it('a registration the load balancer does not accept yet is retried too; an operation without such an error is refused', async () => {
+    const aws = await localAws({ group: { desiredCapacity: 1 } });
+    await aws.startInService();
+
+    expect(() => aws.endpoint.armFault({ kind: 'not-yet-visible', operation: 'DescribeInstances', times: 1 })).toThrow(/only CreateTags, SendCommand, RegisterTargets/);
+    aws.endpoint.armFault({ kind: 'not-yet-visible', operation: 'RegisterTargets', times: 1 });
+    const [member] = (await aws.inventory.describeGroup()).instances;
+    await aws.targets.register(member!.instanceId);
+
+    // RegisterTargets retries InvalidTarget (a launch not yet known to the load balancer): one fault, one more request
+    expect(aws.endpoint.calls.filter((call) => call.operation === 'RegisterTargets').map((call) => call.error ?? 'ok').sort()).toEqual(['InvalidTarget', 'ok', 'ok']);
+  });
 });
 
 
