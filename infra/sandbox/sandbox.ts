@@ -64,7 +64,7 @@ export interface HealRecord {
  * their AWS pace (1-10 s, 5-30 s) there, which would add seconds to every heal here, where a command
  * ends in a second and the health check runs every second. The adapters take these as options.
  */
-export const SANDBOX_POLL = { nodeShell: { minDelay: 0.2, maxDelay: 1 }, targetGroups: { minDelay: 0.5, maxDelay: 1 } };
+export const SANDBOX_POLL = { nodeShell: { minDelay: 0.1, maxDelay: 0.5 }, targetGroups: { minDelay: 0.2, maxDelay: 0.5 } };
 
 const ACCOUNT = '123456789012';
 const RECONCILE_RULE = `arn:aws:events:us-east-1:${ACCOUNT}:rule/warren-reconcile`;
