@@ -1,4 +1,4 @@
-import { InvalidTargetException, type LocalTargetGroup, type TargetHealthDescription } from '../cloud/elb';
+import { invalidTarget, type LocalTargetGroup, type TargetHealthDescription } from '../cloud/elb';
 import { ApiError, listOf, required, type ServiceApi } from './protocol';
 
 /**
@@ -42,9 +42,9 @@ export function elbv2Api(groups: Array<{ arn: string; group: LocalTargetGroup }>
         const group = groupOf(input);
         const ids = targetIds(input);
         const outcomes = await Promise.allSettled(ids.map((id) => group.register(id)));
-        const refused = ids.filter((_, n) => outcomes[n]!.status === 'rejected' && (outcomes[n] as PromiseRejectedResult).reason instanceof InvalidTargetException);
+        const refused = ids.filter((_, n) => outcomes[n]!.status === 'rejected' && (outcomes[n] as PromiseRejectedResult).reason?.code === 'InvalidTarget');
         // AWS names every target it refused, in one InvalidTarget
-        if (refused.length > 0) throw new ApiError('InvalidTarget', new InvalidTargetException(refused.join(', ')).message);
+        if (refused.length > 0) throw invalidTarget(refused.join(', '));
         const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
         if (failed) throw failed.reason;
         return {};

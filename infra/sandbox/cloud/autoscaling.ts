@@ -1,31 +1,49 @@
 import { randomUUID } from 'node:crypto';
 import { GROUP_NAME_TAG } from '../../../shared/aws/inventory';
 import type { Ec2State } from '../../../shared/ports';
+import { ApiError } from '../aws/protocol';
 import type { Ec2Instance, LocalEc2 } from './ec2';
 import { type LocalEventBus, publishLifecycleAction } from './event-bus';
-import {
-  AutoScalingValidationError,
-  type LifecycleActionRequest,
-  type LifecycleActionView,
-  type LifecycleAction,
-  type LifecycleHookSpec,
-  type LifecycleResult,
-  LifecycleActions,
-  hookSpec,
-} from './lifecycle-actions';
 import type { Scheduler } from './scheduler';
 
-export { AutoScalingValidationError, type LifecycleActionRequest, type LifecycleActionView, type LifecycleHookSpec, type LifecycleResult } from './lifecycle-actions';
+export type LifecycleState = 'Pending' | 'Pending:Wait' | 'Pending:Proceed' | 'InService' | 'Terminating' | 'Terminating:Wait' | 'Terminating:Proceed' | 'Terminated';
+export type LifecycleResult = 'CONTINUE' | 'ABANDON';
 
-export type LifecycleState =
-  | 'Pending'
-  | 'Pending:Wait'
-  | 'Pending:Proceed'
-  | 'InService'
-  | 'Terminating'
-  | 'Terminating:Wait'
-  | 'Terminating:Proceed'
-  | 'Terminated';
+export interface LifecycleHookSpec {
+  name: string;
+  /** PutLifecycleHook accepts 30 to 7200; AWS's default is 3600 */
+  heartbeatTimeoutSeconds: number;
+  defaultResult: LifecycleResult;
+  notificationMetadata?: string;
+}
+
+/** An open lifecycle action; a group has at most one per instance. */
+export interface LifecycleAction {
+  token: string;
+  hookName: string;
+  hook: LifecycleHookSpec;
+  instanceId: string;
+  transition: 'launching' | 'terminating';
+  startedAt: number;
+  /** when the default result applies unless a heartbeat comes first */
+  timeoutAt: number;
+  globalTimeoutAt: number;
+}
+
+/** CompleteLifecycleAction / RecordLifecycleActionHeartbeat name the action by token or by instance id. */
+export interface LifecycleActionRequest {
+  groupName: string;
+  hookName: string;
+  token?: string;
+  instanceId?: string;
+}
+
+/** Auto Scaling's ValidationError, in AWS's own wording. */
+export class AutoScalingValidationError extends ApiError {
+  constructor(message: string) {
+    super('ValidationError', message);
+  }
+}
 
 export interface GroupMember {
   instanceId: string;
@@ -67,6 +85,8 @@ export interface AutoScalingGroupOptions {
 
 const ACTIVE: ReadonlySet<LifecycleState> = new Set(['Pending', 'Pending:Wait', 'Pending:Proceed', 'InService']);
 const GONE: ReadonlySet<Ec2State> = new Set(['shutting-down', 'terminated']);
+/** A wait state lasts at most 48 hours or 100 heartbeat timeouts, whichever is smaller. */
+const MAX_GLOBAL_TIMEOUT_SECONDS = 172_800;
 
 /**
  * One Auto Scaling group: keeps desired capacity balanced across zones, puts launches and
@@ -83,11 +103,9 @@ export class LocalAutoScalingGroup {
   /** CreateAutoScalingGroup's time (DescribeAutoScalingGroups' CreatedTime) */
   readonly createdAt: number;
   readonly healthCheckGracePeriodSeconds: number;
-  private readonly minSize: number;
-  private readonly maxSize: number;
   private desired: number;
   private readonly members = new Map<string, GroupMember>();
-  private readonly actions: LifecycleActions;
+  private readonly open = new Map<string, { action: LifecycleAction; cancelTimer: () => void }>();
   private readonly timers = new Set<() => void>();
   private readonly failedLaunches = new Set<string>();
   private disposed = false;
@@ -106,16 +124,9 @@ export class LocalAutoScalingGroup {
     if (!(options.minSize <= options.desiredCapacity && options.desiredCapacity <= options.maxSize)) {
       throw new AutoScalingValidationError(`Desired capacity:${options.desiredCapacity} must be between the specified min size:${options.minSize} and max size:${options.maxSize}`);
     }
-    this.minSize = options.minSize;
-    this.maxSize = options.maxSize;
     this.desired = options.desiredCapacity;
     this.createdAt = scheduler.now();
     this.healthCheckGracePeriodSeconds = options.healthCheckGracePeriodSeconds ?? 0;
-    this.actions = new LifecycleActions(
-      () => scheduler.now(),
-      (ms, task) => this.after(ms, task),
-      (action) => this.actionEnded(action, action.hook.defaultResult, 'timed out'),
-    );
     ec2.onStateChange((instance, previous) => this.onEc2StateChange(instance, previous));
   }
 
@@ -132,7 +143,8 @@ export class LocalAutoScalingGroup {
 
   describe(): { name: string; arn: string; minSize: number; maxSize: number; desiredCapacity: number; instances: GroupMember[] } {
     const instances = [...this.members.values()].map((member) => ({ ...member }));
-    return { name: this.name, arn: this.arn, minSize: this.minSize, maxSize: this.maxSize, desiredCapacity: this.desired, instances };
+    const { minSize, maxSize } = this.options;
+    return { name: this.name, arn: this.arn, minSize, maxSize, desiredCapacity: this.desired, instances };
   }
 
   member(instanceId: string): GroupMember | undefined {
@@ -140,17 +152,14 @@ export class LocalAutoScalingGroup {
     return member && { ...member };
   }
 
-  activeActions(): LifecycleActionView[] {
-    return this.actions.list();
+  activeActions(): LifecycleAction[] {
+    return [...this.open.values()].map(({ action }) => ({ ...action }));
   }
 
   setDesiredCapacity(desiredCapacity: number): void {
-    if (desiredCapacity > this.maxSize) {
-      throw new AutoScalingValidationError(`New SetDesiredCapacity value ${desiredCapacity} is above max value ${this.maxSize} for the AutoScalingGroup.`);
-    }
-    if (desiredCapacity < this.minSize) {
-      throw new AutoScalingValidationError(`New SetDesiredCapacity value ${desiredCapacity} is below min value ${this.minSize} for the AutoScalingGroup.`);
-    }
+    const { minSize, maxSize } = this.options;
+    if (desiredCapacity > maxSize) throw new AutoScalingValidationError(`New SetDesiredCapacity value ${desiredCapacity} is above max value ${maxSize} for the AutoScalingGroup.`);
+    if (desiredCapacity < minSize) throw new AutoScalingValidationError(`New SetDesiredCapacity value ${desiredCapacity} is below min value ${minSize} for the AutoScalingGroup.`);
     this.desired = desiredCapacity;
     this.reconcileCapacity();
   }
@@ -160,9 +169,9 @@ export class LocalAutoScalingGroup {
     const member = this.requireMember(instanceId);
     if (!ACTIVE.has(member.lifecycleState)) return;
     if (shouldDecrementDesiredCapacity) {
-      if (this.desired - 1 < this.minSize) {
+      if (this.desired - 1 < this.options.minSize) {
         throw new AutoScalingValidationError(
-          `Currently, desiredSize equals minSize (${this.minSize}). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.`,
+          `Currently, desiredSize equals minSize (${this.options.minSize}). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.`,
         );
       }
       this.desired -= 1;
@@ -185,28 +194,50 @@ export class LocalAutoScalingGroup {
   }
 
   completeLifecycleAction(request: LifecycleActionRequest & { result: LifecycleResult }): void {
-    const action = this.actions.find(request, this.name);
-    this.actions.close(action.instanceId);
+    const action = this.findAction(request);
+    this.closeAction(action.instanceId);
     this.actionEnded(action, request.result, 'completed');
   }
 
-  /** RecordLifecycleActionHeartbeat: the timeout starts over, up to the global timeout. */
+  /** RecordLifecycleActionHeartbeat: the timeout starts over, but never past the global timeout. */
   recordLifecycleActionHeartbeat(request: LifecycleActionRequest): void {
-    this.actions.heartbeat(this.actions.find(request, this.name));
+    this.heartbeat(this.findAction(request));
   }
 
-  private startAction(member: GroupMember, transition: 'launching' | 'terminating', hook: LifecycleHookSpec): void {
+  private startAction(member: GroupMember, transition: LifecycleAction['transition'], hook: LifecycleHookSpec): void {
     this.move(member, transition === 'launching' ? 'Pending:Wait' : 'Terminating:Wait', `lifecycle hook ${hook.name}`);
-    const action = this.actions.start(member.instanceId, transition, hook);
-    publishLifecycleAction(this.bus, {
-      groupArn: this.arn,
-      groupName: this.name,
-      hookName: hook.name,
-      token: action.token,
-      instanceId: member.instanceId,
-      transition,
-      notificationMetadata: hook.notificationMetadata,
+    const now = this.scheduler.now();
+    const globalTimeoutAt = now + Math.min(MAX_GLOBAL_TIMEOUT_SECONDS, 100 * hook.heartbeatTimeoutSeconds) * 1000;
+    const action: LifecycleAction = { token: randomUUID(), hookName: hook.name, hook, instanceId: member.instanceId, transition, startedAt: now, timeoutAt: now, globalTimeoutAt };
+    this.open.set(member.instanceId, { action, cancelTimer: () => undefined });
+    this.heartbeat(action);
+    publishLifecycleAction(this.bus, { ...action, groupArn: this.arn, groupName: this.name, notificationMetadata: hook.notificationMetadata });
+  }
+
+  private heartbeat(action: LifecycleAction): void {
+    const entry = this.open.get(action.instanceId)!;
+    entry.cancelTimer();
+    const now = this.scheduler.now();
+    action.timeoutAt = Math.min(now + action.hook.heartbeatTimeoutSeconds * 1000, action.globalTimeoutAt);
+    entry.cancelTimer = this.after(action.timeoutAt - now, () => {
+      if (this.closeAction(action.instanceId) === action) this.actionEnded(action, action.hook.defaultResult, 'timed out');
     });
+  }
+
+  private closeAction(instanceId: string): LifecycleAction | undefined {
+    const entry = this.open.get(instanceId);
+    entry?.cancelTimer();
+    this.open.delete(instanceId);
+    return entry?.action;
+  }
+
+  /** The open action a request names, or AWS's ValidationError for one that is not open. */
+  private findAction(request: LifecycleActionRequest): LifecycleAction {
+    const candidate = request.token
+      ? [...this.open.values()].find(({ action }) => action.token === request.token)?.action
+      : this.open.get(request.instanceId ?? '')?.action;
+    if (candidate && request.groupName === this.name && candidate.hookName === request.hookName) return candidate;
+    throw new AutoScalingValidationError(`No active Lifecycle Action found with ${request.token ? `token ${request.token}` : `instance ID ${request.instanceId}`}`);
   }
 
   private actionEnded(action: LifecycleAction, result: LifecycleResult, how: string): void {
@@ -217,7 +248,6 @@ export class LocalAutoScalingGroup {
       this.proceedTermination(member, why);
     } else if (result === 'CONTINUE') {
       this.move(member, 'Pending:Proceed', why);
-      member.inServiceSince = this.scheduler.now();
       this.move(member, 'InService', why);
       if (member.healthStatus === 'Unhealthy') this.beginTermination(member, 'instance was marked Unhealthy before it came into service');
     } else {
@@ -234,11 +264,8 @@ export class LocalAutoScalingGroup {
     const active = () => [...this.members.values()].filter((member) => ACTIVE.has(member.lifecycleState));
     while (active().length < this.desired) this.launch(this.leastUsedZone());
     while (active().length > this.desired) {
-      const count = active().length;
-      this.beginTermination(
-        this.pickScaleInVictim(active()),
-        `instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from ${count} to ${this.desired}`,
-      );
+      const shrinking = `shrinking the capacity from ${active().length} to ${this.desired}`;
+      this.beginTermination(this.pickScaleInVictim(active()), `instance was taken out of service in response to a difference between desired and actual capacity, ${shrinking}`);
     }
   }
 
@@ -250,7 +277,7 @@ export class LocalAutoScalingGroup {
   }
 
   private beginTermination(member: GroupMember, cause: string): void {
-    this.actions.close(member.instanceId);
+    this.closeAction(member.instanceId);
     this.move(member, 'Terminating', cause);
     const machineGone = GONE.has(this.ec2.get(member.instanceId)?.state ?? 'terminated');
     if (this.terminateHook && !machineGone) this.startAction(member, 'terminating', this.terminateHook);
@@ -259,11 +286,8 @@ export class LocalAutoScalingGroup {
 
   private proceedTermination(member: GroupMember, cause: string): void {
     this.move(member, 'Terminating:Proceed', cause);
-    if ((this.ec2.get(member.instanceId)?.state ?? 'terminated') === 'terminated') {
-      this.finishTermination(member);
-    } else {
-      void this.ec2.terminate(member.instanceId);
-    }
+    if ((this.ec2.get(member.instanceId)?.state ?? 'terminated') === 'terminated') this.finishTermination(member);
+    else void this.ec2.terminate(member.instanceId);
   }
 
   private finishTermination(member: GroupMember): void {
@@ -277,27 +301,16 @@ export class LocalAutoScalingGroup {
     if (!member || this.disposed) return;
     if (instance.state === 'running' && member.lifecycleState === 'Pending') {
       if (this.launchHook) this.startAction(member, 'launching', this.launchHook);
-      else {
-        member.inServiceSince = this.scheduler.now();
-        this.move(member, 'InService', 'no launch hook');
-      }
-      return;
-    }
-    if (instance.state === 'shutting-down' && previous === 'pending' && member.lifecycleState === 'Pending') {
+      else this.move(member, 'InService', 'no launch hook');
+    } else if (instance.state === 'shutting-down' && previous === 'pending' && member.lifecycleState === 'Pending') {
       this.failedLaunches.add(member.instanceId);
-      return;
-    }
-    if (instance.state === 'terminated' && this.failedLaunches.delete(member.instanceId)) {
+    } else if (instance.state === 'terminated' && this.failedLaunches.delete(member.instanceId)) {
       this.move(member, 'Terminated', 'the instance failed to start');
       this.members.delete(member.instanceId);
       this.after(this.options.launchRetryDelayMs ?? 10_000, () => this.reconcileCapacity());
-      return;
-    }
-    if (instance.state === 'terminated' && member.lifecycleState === 'Terminating:Proceed') {
+    } else if (instance.state === 'terminated' && member.lifecycleState === 'Terminating:Proceed') {
       this.finishTermination(member);
-      return;
-    }
-    if (instance.state === 'shutting-down' && ACTIVE.has(member.lifecycleState)) {
+    } else if (instance.state === 'shutting-down' && ACTIVE.has(member.lifecycleState)) {
       // nobody asked the group: its EC2 health check notices a little later and replaces the instance
       this.after(this.options.ec2HealthCheckDelayMs ?? 10_000, () => {
         const current = this.members.get(instance.instanceId);
@@ -334,8 +347,10 @@ export class LocalAutoScalingGroup {
   }
 
   private move(member: GroupMember, to: LifecycleState, cause: string): void {
-    this.activities.push({ at: this.scheduler.now(), instanceId: member.instanceId, availabilityZone: member.availabilityZone, from: member.lifecycleState, to, cause });
+    const at = this.scheduler.now();
+    this.activities.push({ at, instanceId: member.instanceId, availabilityZone: member.availabilityZone, from: member.lifecycleState, to, cause });
     member.lifecycleState = to;
+    if (to === 'InService') member.inServiceSince = at;
   }
 
   private requireMember(instanceId: string): GroupMember {
@@ -355,4 +370,14 @@ export class LocalAutoScalingGroup {
       cancel();
     };
   }
+}
+
+/** PutLifecycleHook's checks on top of the given defaults; null means the group has no such hook. */
+function hookSpec(given: Partial<LifecycleHookSpec> | null | undefined, defaults: LifecycleHookSpec): LifecycleHookSpec | undefined {
+  if (given === null) return undefined;
+  const spec = { ...defaults, ...given };
+  if (!Number.isInteger(spec.heartbeatTimeoutSeconds) || spec.heartbeatTimeoutSeconds < 30 || spec.heartbeatTimeoutSeconds > 7200) {
+    throw new AutoScalingValidationError(`HeartbeatTimeout must be between 30 and 7200 seconds, not ${spec.heartbeatTimeoutSeconds}`);
+  }
+  return spec;
 }

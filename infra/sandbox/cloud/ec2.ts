@@ -46,11 +46,6 @@ export interface LocalEc2Options {
   onHostError?: (error: unknown, instanceId: string) => void;
 }
 
-/** EC2's errors are the endpoint's: `name` is the AWS error code. */
-export { ApiError as Ec2ApiError } from '../aws/protocol';
-
-const HOUR_MS = 60 * 60 * 1000;
-
 /**
  * EC2 for one region: instances move pending -> running -> shutting-down -> terminated, each move is
  * an EC2 Instance State-change Notification on the bus, and the machine itself is the InstanceHost's.
@@ -60,11 +55,8 @@ export class LocalEc2 {
   private readonly booting = new Map<string, Promise<unknown>>();
   private readonly listeners = new Set<StateListener>();
   private readonly dying = new Set<string>();
-  private readonly terminatedVisibleMs: number;
 
-  constructor(private readonly options: LocalEc2Options) {
-    this.terminatedVisibleMs = options.terminatedVisibleMs ?? HOUR_MS;
-  }
+  constructor(private readonly options: LocalEc2Options) {}
 
   /** The account that owns the instances (DescribeInstances' ownerId). */
   get account(): string {
@@ -130,9 +122,7 @@ export class LocalEc2 {
       return;
     }
     if (instance.state !== 'pending' || this.dying.has(instance.instanceId)) return;
-    instance.privateIp = booted.privateIp;
-    instance.hostname = booted.hostname;
-    instance.privateDnsName = privateDnsName(booted.privateIp, this.options.bus.region);
+    Object.assign(instance, { privateIp: booted.privateIp, hostname: booted.hostname, privateDnsName: privateDnsName(booted.privateIp, this.options.bus.region) });
     Object.assign(instance.tags, booted.tags);
     this.move(instance, 'running');
   }
@@ -180,7 +170,7 @@ export class LocalEc2 {
   private forgetExpired(): void {
     const now = this.options.scheduler.now();
     for (const [id, instance] of this.instances) {
-      if (instance.terminatedAt !== undefined && now - instance.terminatedAt > this.terminatedVisibleMs) {
+      if (instance.terminatedAt !== undefined && now - instance.terminatedAt > (this.options.terminatedVisibleMs ?? 3_600_000)) {
         this.instances.delete(id);
         this.booting.delete(id);
         this.dying.delete(id);

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { Log, TargetGroupKey, TargetState } from '../../../shared/ports';
+import { ApiError } from '../aws/protocol';
 
 /** Where an instance's RabbitMQ listens: its own IP in namespace mode, 127.0.0.1 with distinct ports on loopback. */
 export interface TargetAddress {
@@ -59,12 +60,9 @@ export interface TargetHealthDescription {
   reason?: string;
 }
 
-/** RegisterTargets' error for an instance that is not running, with AWS's wording. */
-export class InvalidTargetException extends Error {
-  constructor(instanceId: string) {
-    super(`The following targets are not in a running state and cannot be registered: '${instanceId}'`);
-    this.name = 'InvalidTargetException';
-  }
+/** RegisterTargets' error for instances that are not running, with AWS's wording. */
+export function invalidTarget(instanceIds: string): ApiError {
+  return new ApiError('InvalidTarget', `The following targets are not in a running state and cannot be registered: '${instanceIds}'`);
 }
 
 export interface TargetStateChange {
@@ -75,12 +73,7 @@ export interface TargetStateChange {
   to: TargetState;
 }
 
-interface Target {
-  instanceId: string;
-  ip: string;
-  port: number;
-  state: TargetState;
-  reason?: string;
+interface Target extends TargetHealthDescription {
   passes: number;
   failures: number;
   probeTimer?: NodeJS.Timeout;
@@ -116,19 +109,12 @@ export class LocalTargetGroup {
     this.changes.setMaxListeners(0);
   }
 
-  /** Starts the listener; port 0 picks a free one. Resolves with the bound address. */
-  async listen(port = 0, host = '127.0.0.1'): Promise<{ host: string; port: number }> {
-    if (this.server) return this.listenerAddress();
-    const server = net.createServer((client) => this.forward(client));
-    this.server = server;
+  /** Starts the listener on 127.0.0.1; port 0 picks a free one. */
+  async listen(port = 0): Promise<void> {
+    const server = (this.server = net.createServer((client) => this.forward(client)));
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
+      server.once('error', reject).listen(port, '127.0.0.1', () => resolve(void server.off('error', reject)));
     });
-    return this.listenerAddress();
   }
 
   listenerAddress(): { host: string; port: number } {
@@ -141,15 +127,12 @@ export class LocalTargetGroup {
   async register(instanceId: string): Promise<void> {
     if (this.isActive(instanceId)) return;
     const address = await this.resolve(instanceId);
-    if (!address) throw new InvalidTargetException(instanceId);
+    if (!address) throw invalidTarget(instanceId);
     if (this.closed) throw new Error(`the ${this.key} target group is closed`);
     // a concurrent call may have registered it while the address was resolved
     if (this.isActive(instanceId)) return;
     const existing = this.targets.get(instanceId);
-    if (existing) {
-      clearTimeout(existing.drainTimer);
-      this.stopProbing(existing);
-    }
+    if (existing) this.stopTimers(existing);
     const port = this.key === 'amqp' ? address.amqpPort : address.managementPort;
     const target: Target = existing ?? { instanceId, ip: address.ip, port, state: 'unused', passes: 0, failures: 0, probeRun: 0, connections: new Set() };
     Object.assign(target, { ip: address.ip, port, passes: 0, failures: 0, drainTimer: undefined });
@@ -167,7 +150,7 @@ export class LocalTargetGroup {
   deregister(instanceId: string): void {
     const target = this.targets.get(instanceId);
     if (!target || target.state === 'draining') return;
-    this.stopProbing(target);
+    this.stopTimers(target);
     this.transition(target, 'draining', 'Target.DeregistrationInProgress');
     target.drainTimer = setTimeout(() => this.remove(target), this.settings.deregistrationDelayMs);
   }
@@ -190,10 +173,7 @@ export class LocalTargetGroup {
   /** Stops every timer, probe, forwarded connection and the listener. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const target of this.targets.values()) {
-      this.stopProbing(target);
-      clearTimeout(target.drainTimer);
-    }
+    for (const target of this.targets.values()) this.stopTimers(target);
     this.targets.clear();
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
@@ -267,7 +247,9 @@ export class LocalTargetGroup {
     this.changes.emit('change', { group: this.key, instanceId: target.instanceId, from: 'draining', to: 'unused' } satisfies TargetStateChange);
   }
 
-  private stopProbing(target: Target): void {
+  /** Ends the target's probes and its drain. */
+  private stopTimers(target: Target): void {
+    clearTimeout(target.drainTimer);
     target.probeRun += 1;
     clearTimeout(target.probeTimer);
     target.probeTimer = undefined;
@@ -330,11 +312,7 @@ export interface NetworkLoadBalancerOptions {
 
 /** The cluster's NLB: one TCP listener and target group for AMQP, one for the management API. */
 export class LocalNetworkLoadBalancer {
-  readonly groups: Record<TargetGroupKey, LocalTargetGroup>;
-
-  private constructor(groups: Record<TargetGroupKey, LocalTargetGroup>) {
-    this.groups = groups;
-  }
+  private constructor(readonly groups: Record<TargetGroupKey, LocalTargetGroup>) {}
 
   static async start(options: NetworkLoadBalancerOptions): Promise<LocalNetworkLoadBalancer> {
     const settings: TargetGroupSettings = {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DETAIL_TYPES, LIFECYCLE_TRANSITIONS, SOURCES } from '../../../shared/events/kinds';
 import type { Ec2State } from '../../../shared/ports';
+import type { LifecycleAction } from './autoscaling';
 import type { Scheduler } from './scheduler';
 
 /** An event exactly as EventBridge hands it to a rule target (and as an SQS record body carries it). */
@@ -106,24 +107,13 @@ export function eventTime(epochMs: number): string {
   return new Date(epochMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-export function instanceArn(bus: LocalEventBus, instanceId: string): string {
-  return `arn:aws:ec2:${bus.region}:${bus.account}:instance/${instanceId}`;
-}
-
 /** EC2 Instance State-change Notification, as the EC2 User Guide shows it. */
 export function publishInstanceStateChange(bus: LocalEventBus, instanceId: string, state: Ec2State): AwsEvent {
-  return bus.publish(SOURCES.ec2, DETAIL_TYPES.instanceStateChange, [instanceArn(bus, instanceId)], { 'instance-id': instanceId, state });
+  const arn = `arn:aws:ec2:${bus.region}:${bus.account}:instance/${instanceId}`;
+  return bus.publish(SOURCES.ec2, DETAIL_TYPES.instanceStateChange, [arn], { 'instance-id': instanceId, state });
 }
 
-export interface LifecycleActionNotice {
-  groupArn: string;
-  groupName: string;
-  hookName: string;
-  token: string;
-  instanceId: string;
-  transition: 'launching' | 'terminating';
-  notificationMetadata?: string;
-}
+export type LifecycleActionNotice = Pick<LifecycleAction, 'hookName' | 'token' | 'instanceId' | 'transition'> & { groupArn: string; groupName: string; notificationMetadata?: string };
 
 /**
  * EC2 Instance-launch / -terminate Lifecycle Action, as the Auto Scaling event reference shows it,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { INVOCATIONS_PER_PAGE, LISTED_OUTPUT_CHARS, OUTPUT_ERROR_SEPARATOR } from '../../../shared/aws/command-shell';
+import { INVOCATIONS_PER_PAGE, isTerminalStatus, LISTED_OUTPUT_CHARS, OUTPUT_ERROR_SEPARATOR } from '../../../shared/aws/command-shell';
 import { InvalidDocumentParameters, loadDocument, parameterEnvironment, type CommandDocument } from '../nodes/documents';
 import type { ProcessResult } from '../nodes/process';
 import { ApiError, bounded, invalid, offsetOf, page } from '../aws/protocol';
@@ -29,7 +29,7 @@ export interface CommandTargets {
   runDocument(instanceId: string, document: string, params: Record<string, string>, options?: { signal?: AbortSignal }): Promise<ProcessResult>;
 }
 
-export type InvocationStatus = 'Pending' | 'InProgress' | 'Delayed' | 'Success' | 'Cancelling' | 'Cancelled' | 'TimedOut' | 'Failed';
+export type InvocationStatus = 'Pending' | 'InProgress' | 'Success' | 'Cancelling' | 'Cancelled' | 'TimedOut' | 'Failed';
 
 /** GetCommandInvocation's answer, with AWS's field names. */
 export interface CommandInvocation {
@@ -37,7 +37,7 @@ export interface CommandInvocation {
   InstanceId: string;
   DocumentName: string;
   Status: InvocationStatus;
-  /** Pending, InProgress, Success, Failed, DeliveryTimedOut, ExecutionTimedOut, Undeliverable, Cancelling, Cancelled */
+  /** also DeliveryTimedOut, ExecutionTimedOut, Undeliverable */
   StatusDetails: string;
   /** the script's exit code; -1 until it ended */
   ResponseCode: number;
@@ -64,21 +64,14 @@ export interface SentCommand {
 }
 
 /** SendCommand's Targets: `tag:<key>` or InstanceIds with their values. */
-export interface CommandTarget {
-  Key: string;
-  Values: string[];
-}
-
-export type CommandStatus = 'Pending' | 'InProgress' | 'Success' | 'Cancelling' | 'Cancelled' | 'Failed' | 'TimedOut';
+export type CommandTarget = { Key: string; Values: string[] };
 
 /** ListCommands' view of a command: what was sent, and what its invocations add up to. */
 export interface CommandSummary extends SentCommand {
-  Status: CommandStatus;
+  Status: InvocationStatus;
   StatusDetails: string;
   TargetCount: number;
-  /** invocations in a terminal status */
   CompletedCount: number;
-  /** invocations Failed or ExecutionTimedOut */
   ErrorCount: number;
   DeliveryTimedOutCount: number;
 }
@@ -114,14 +107,10 @@ export interface LocalRunCommandOptions {
 /** SendCommand's default TimeoutSeconds, and its most InstanceIds. */
 const DEFAULT_DELIVERY_TIMEOUT_SECONDS = 3600;
 const MAX_INSTANCE_IDS = 50;
-const TERMINAL = new Set<InvocationStatus>(['Success', 'Cancelled', 'TimedOut', 'Failed']);
+const UNSENT = { Status: 'Pending', StatusDetails: 'Pending', ResponseCode: -1, StandardOutputContent: '', StandardErrorContent: '' } as const;
 
-interface Tracked {
-  invocation: CommandInvocation;
-  settled: Promise<void>;
-  /** aborted by CancelCommand */
-  cancel: AbortController;
-}
+/** An invocation, and what CancelCommand aborts. */
+type Tracked = { invocation: CommandInvocation; cancel: AbortController };
 
 export class LocalRunCommand {
   readonly sent: SentCommand[] = [];
@@ -167,27 +156,19 @@ export class LocalRunCommand {
     this.sent.push({ ...request, CommandId: commandId, InstanceIds: instanceIds, Parameters: params, RequestedDateTime: now, TimeoutSeconds: timeoutSeconds });
     const deliverBy = now + timeoutSeconds * 1000;
     for (const instanceId of instanceIds) {
-      const invocation: CommandInvocation = {
-        CommandId: commandId,
-        InstanceId: instanceId,
-        DocumentName: request.DocumentName,
-        Status: 'Pending',
-        StatusDetails: 'Pending',
-        ResponseCode: -1,
-        StandardOutputContent: '',
-        StandardErrorContent: '',
-        RequestedDateTime: now,
-      };
+      const invocation: CommandInvocation = { CommandId: commandId, InstanceId: instanceId, DocumentName: request.DocumentName, ...UNSENT, RequestedDateTime: now };
       const cancel = new AbortController();
-      const settled = this.deliver(invocation, document, params, deliverBy, cancel.signal);
-      this.invocations.set(key(commandId, instanceId), { invocation, settled, cancel });
+      this.invocations.set(key(commandId, instanceId), { invocation, cancel });
+      void this.deliver(invocation, document, params, deliverBy, cancel.signal);
     }
     return commandId;
   }
 
   /** GetCommandInvocation; InvocationDoesNotExist for a pair SSM does not know. */
   getCommandInvocation(commandId: string, instanceId: string): CommandInvocation {
-    return { ...this.tracked(commandId, instanceId).invocation };
+    const tracked = this.invocations.get(key(commandId, instanceId));
+    if (!tracked) throw new ApiError('InvocationDoesNotExist', `command ${commandId} has no invocation on ${instanceId}`);
+    return { ...tracked.invocation };
   }
 
   /**
@@ -250,31 +231,9 @@ export class LocalRunCommand {
       const tracked = this.invocations.get(key(request.CommandId, instanceId));
       if (!tracked || isTerminal(tracked.invocation)) continue;
       const running = tracked.invocation.Status === 'InProgress';
-      Object.assign(tracked.invocation, running
-        ? { Status: 'Cancelling', StatusDetails: 'Cancelling' }
-        : { Status: 'Cancelled', StatusDetails: 'Cancelled', ExecutionEndDateTime: now });
+      Object.assign(tracked.invocation, running ? { Status: 'Cancelling', StatusDetails: 'Cancelling' } : { Status: 'Cancelled', StatusDetails: 'Cancelled', ExecutionEndDateTime: now });
       tracked.cancel.abort();
     }
-  }
-
-  /** The invocation once terminal, or as it stands when `maxWaitMs` ran out first. */
-  async waitForInvocation(commandId: string, instanceId: string, maxWaitMs: number): Promise<CommandInvocation> {
-    const tracked = this.tracked(commandId, instanceId);
-    if (isTerminal(tracked.invocation)) return { ...tracked.invocation };
-    let cancel = () => {};
-    const bound = new Promise<void>((resolve) => (cancel = this.options.scheduler.after(maxWaitMs, resolve)));
-    // cancelled before it ran: Cancelled at once, though its delivery loop wakes only later
-    let onCancel = () => {};
-    const cancelledUnrun = new Promise<void>((resolve) => {
-      onCancel = () => {
-        if (isTerminal(tracked.invocation)) resolve();
-      };
-      tracked.cancel.signal.addEventListener('abort', onCancel);
-    });
-    await Promise.race([tracked.settled, bound, cancelledUnrun]);
-    cancel();
-    tracked.cancel.signal.removeEventListener('abort', onCancel);
-    return { ...tracked.invocation };
   }
 
   /**
@@ -314,13 +273,7 @@ export class LocalRunCommand {
     return this.options.scheduler.now() >= agent.since + (this.options.agentOnlineDelayMs ?? 0);
   }
 
-  private async deliver(
-    invocation: CommandInvocation,
-    document: CommandDocument,
-    params: Record<string, string>,
-    deliverBy: number,
-    cancelled: AbortSignal,
-  ): Promise<void> {
+  private async deliver(invocation: CommandInvocation, document: CommandDocument, params: Record<string, string>, deliverBy: number, cancelled: AbortSignal): Promise<void> {
     const { targets, scheduler } = this.options;
     const instanceId = invocation.InstanceId;
     // a cancelled invocation keeps the Cancelled it ends with, whatever its script did meanwhile
@@ -342,9 +295,7 @@ export class LocalRunCommand {
     if (fault?.kind === 'delay') await this.sleep(fault.ms);
     if (cancelled.aborted) return end('Cancelled', 'Cancelled');
     Object.assign(invocation, { Status: 'InProgress', StatusDetails: 'InProgress', ExecutionStartDateTime: scheduler.now() });
-    if (fault?.kind === 'fail') {
-      return end('Failed', 'Failed', { ResponseCode: fault.exitCode ?? 1, StandardErrorContent: fault.stderr ?? 'injected failure' });
-    }
+    if (fault?.kind === 'fail') return end('Failed', 'Failed', { ResponseCode: fault.exitCode ?? 1, StandardErrorContent: fault.stderr ?? 'injected failure' });
     if (fault?.kind === 'timeout') return end('TimedOut', 'ExecutionTimedOut', { StandardErrorContent: 'injected execution timeout' });
 
     let result: ProcessResult;
@@ -361,11 +312,6 @@ export class LocalRunCommand {
     end('Failed', 'Failed', output);
   }
 
-  private tracked(commandId: string, instanceId: string): Tracked {
-    const tracked = this.invocations.get(key(commandId, instanceId));
-    if (!tracked) throw new ApiError('InvocationDoesNotExist', `command ${commandId} has no invocation on ${instanceId}`);
-    return tracked;
-  }
 
   private commandOf(commandId: string): SentCommand {
     const command = this.sent.find((candidate) => candidate.CommandId === commandId);
@@ -406,23 +352,19 @@ export class LocalRunCommand {
   }
 }
 
-/** True once the invocation reached a status it never leaves. */
 export function isTerminal(invocation: Pick<CommandInvocation, 'Status'>): boolean {
-  return TERMINAL.has(invocation.Status);
+  return isTerminalStatus(invocation.Status);
 }
 
-function commandStatus(invocations: CommandInvocation[]): { Status: CommandStatus; StatusDetails: string } {
+function commandStatus(invocations: CommandInvocation[]): { Status: InvocationStatus; StatusDetails: string } {
   const any = (status: InvocationStatus) => invocations.some((invocation) => invocation.Status === status);
-  if (!invocations.every(isTerminal)) {
-    if (any('Cancelling')) return { Status: 'Cancelling', StatusDetails: 'Cancelling' };
-    if (invocations.every((invocation) => invocation.Status === 'Pending')) return { Status: 'Pending', StatusDetails: 'Pending' };
-    return { Status: 'InProgress', StatusDetails: 'InProgress' };
-  }
-  if (invocations.every((invocation) => invocation.Status === 'Success')) return { Status: 'Success', StatusDetails: 'Success' };
-  if (any('Cancelled')) return { Status: 'Cancelled', StatusDetails: 'Cancelled' };
-  if (any('Failed')) return { Status: 'Failed', StatusDetails: 'Failed' };
+  const all = (status: InvocationStatus) => invocations.every((invocation) => invocation.Status === status);
+  const Status: InvocationStatus = !invocations.every(isTerminal)
+    ? any('Cancelling') ? 'Cancelling' : all('Pending') ? 'Pending' : 'InProgress'
+    : all('Success') ? 'Success' : any('Cancelled') ? 'Cancelled' : any('Failed') ? 'Failed' : 'TimedOut';
+  if (Status !== 'TimedOut') return { Status, StatusDetails: Status };
   const timedOut = invocations.find((invocation) => invocation.Status === 'TimedOut')!;
-  return { Status: 'TimedOut', StatusDetails: timedOut.StatusDetails === 'DeliveryTimedOut' ? 'Delivery Timed Out' : 'Execution Timed Out' };
+  return { Status, StatusDetails: timedOut.StatusDetails === 'DeliveryTimedOut' ? 'Delivery Timed Out' : 'Execution Timed Out' };
 }
 
 function pluginOutput(invocation: CommandInvocation): string {

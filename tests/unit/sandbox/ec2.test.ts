@@ -1,4 +1,5 @@
-import { Ec2ApiError, LocalEc2, privateDnsName } from '../../../infra/sandbox/cloud/ec2';
+import { ApiError } from '../../../infra/sandbox/aws/protocol';
+import { LocalEc2, privateDnsName } from '../../../infra/sandbox/cloud/ec2';
 import { LocalEventBus } from '../../../infra/sandbox/cloud/event-bus';
 import { schedulerOn } from '../../../infra/sandbox/cloud/scheduler';
 import { FakeClock } from '../workflows/fake-clock';
@@ -89,7 +90,7 @@ it('refuses to tag an instance it does not know, with EC2 error code and wording
 
   const tagging = () => ec2.createTags('i-0123456789abcdef0', { a: 'b' });
 
-  expect(tagging).toThrow(Ec2ApiError);
+  expect(tagging).toThrow(ApiError);
   expect(tagging).toThrow("The instance ID 'i-0123456789abcdef0' does not exist");
   try {
     tagging();

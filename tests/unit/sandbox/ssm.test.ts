@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { LocalAwsEndpoint } from '../../../infra/sandbox/aws/endpoint';
 import { ssmApi } from '../../../infra/sandbox/aws/ssm-api';
 import { realTimeScheduler, schedulerOn, type Scheduler } from '../../../infra/sandbox/cloud/scheduler';
-import { LocalRunCommand, type AgentState, type CommandTargets } from '../../../infra/sandbox/cloud/ssm';
+import { isTerminal, LocalRunCommand, type AgentState, type CommandInvocation, type CommandTargets } from '../../../infra/sandbox/cloud/ssm';
 import type { ProcessResult } from '../../../infra/sandbox/nodes/process';
 import { createAwsClients } from '../../../shared/aws/clients';
 import { SCRIPT_DEADLINE_MARGIN_SECONDS } from '../../../shared/aws/command-shell';
@@ -42,24 +42,38 @@ class RecordingTargets implements CommandTargets {
   }
 }
 
+/** The invocation once terminal, or as it stands when `maxWaitMs` ran out first, polled on the model's clock. */
+function waiter(runCommand: LocalRunCommand, scheduler: Scheduler) {
+  return async (commandId: string, instanceId: string, maxWaitMs: number): Promise<CommandInvocation> => {
+    const until = scheduler.now() + maxWaitMs;
+    let invocation = runCommand.getCommandInvocation(commandId, instanceId);
+    while (!isTerminal(invocation) && scheduler.now() < until) {
+      await new Promise<void>((resolve) => scheduler.after(Math.min(10, until - scheduler.now()), resolve));
+      invocation = runCommand.getCommandInvocation(commandId, instanceId);
+    }
+    return invocation;
+  };
+}
+
 /** The model alone, on virtual time. */
 function setUp(options: { agentOnlineDelayMs?: number } = {}) {
   const clock = new FakeClock();
   const targets = new RecordingTargets();
-  const runCommand = new LocalRunCommand({ targets, scheduler: schedulerOn(clock), documentPrefix: PREFIX, agentPollMs: 1000, ...options });
-  return { clock, targets, runCommand };
+  const scheduler = schedulerOn(clock);
+  const runCommand = new LocalRunCommand({ targets, scheduler, documentPrefix: PREFIX, agentPollMs: 1000, ...options });
+  return { clock, targets, runCommand, waitFor: waiter(runCommand, scheduler) };
 }
 
 describe('LocalRunCommand', () => {
   it('keeps an invocation Pending until the agent registered, then runs the document to Success', async () => {
-    const { clock, targets, runCommand } = setUp({ agentOnlineDelayMs: 5000 });
+    const { clock, targets, runCommand, waitFor } = setUp({ agentOnlineDelayMs: 5000 });
     targets.agents.set('i-a', { state: 'booting' });
 
     const commandId = await runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: ['i-a'] });
     const beforeBoot = runCommand.getCommandInvocation(commandId, 'i-a');
     const listedWhileBooting = runCommand.describeInstanceInformation(['i-a']);
     targets.agents.set('i-a', { state: 'ready', since: clock.now() });
-    const done = await runCommand.waitForInvocation(commandId, 'i-a', 60_000);
+    const done = await waitFor(commandId, 'i-a', 60_000);
 
     expect(beforeBoot.Status).toBe('Pending');
     expect(listedWhileBooting).toEqual([]);
@@ -92,12 +106,12 @@ describe('LocalRunCommand', () => {
   });
 
   it('ends DeliveryTimedOut when the agent never comes online within the command timeout', async () => {
-    const { targets, runCommand } = setUp();
+    const { targets, runCommand, waitFor } = setUp();
     targets.agents.set('i-a', { state: 'ready', since: 0 });
     runCommand.setAgentConnected('i-a', false);
 
     const commandId = await runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: ['i-a'], TimeoutSeconds: 30 });
-    const done = await runCommand.waitForInvocation(commandId, 'i-a', 120_000);
+    const done = await waitFor(commandId, 'i-a', 120_000);
 
     expect(done).toMatchObject({ Status: 'TimedOut', StatusDetails: 'DeliveryTimedOut' });
     expect(done.ExecutionEndDateTime! - done.RequestedDateTime).toBe(30_000);
@@ -106,14 +120,14 @@ describe('LocalRunCommand', () => {
   });
 
   it('fails the next N commands of one document on one instance, then runs normally again', async () => {
-    const { targets, runCommand } = setUp();
+    const { targets, runCommand, waitFor } = setUp();
     targets.agents.set('i-a', { state: 'ready', since: 0 });
     runCommand.injectFault({ instanceId: 'i-a', document: 'NodeStatus', times: 2, effect: { kind: 'fail', stderr: 'disk on fire' } });
 
     const results = [];
     for (let i = 0; i < 3; i++) {
       const commandId = await runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: ['i-a'] });
-      results.push(await runCommand.waitForInvocation(commandId, 'i-a', 60_000));
+      results.push(await waitFor(commandId, 'i-a', 60_000));
     }
 
     expect(results.map((r) => r.Status)).toEqual(['Failed', 'Failed', 'Success']);
@@ -122,15 +136,15 @@ describe('LocalRunCommand', () => {
   });
 
   it('cancels a running script by killing it: Cancelling until it ended, then Cancelled', async () => {
-    const { targets, runCommand } = setUp();
+    const { targets, runCommand, waitFor } = setUp();
     targets.agents.set('i-a', { state: 'ready', since: 0 });
     targets.endless.add('i-a');
     const commandId = await runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: ['i-a'] });
-    const running = await runCommand.waitForInvocation(commandId, 'i-a', 10_000);
+    const running = await waitFor(commandId, 'i-a', 10_000);
 
     runCommand.cancelCommand({ CommandId: commandId, InstanceIds: ['i-a'] });
     const right = runCommand.getCommandInvocation(commandId, 'i-a');
-    const ended = await runCommand.waitForInvocation(commandId, 'i-a', 10_000);
+    const ended = await waitFor(commandId, 'i-a', 10_000);
 
     expect(running.Status).toBe('InProgress');
     expect(right.Status).toBe('Cancelling');
@@ -140,16 +154,16 @@ describe('LocalRunCommand', () => {
   });
 
   it('cancels an undelivered invocation at once, so it never runs, and leaves an ended one as it ended', async () => {
-    const { targets, runCommand } = setUp();
+    const { targets, runCommand, waitFor } = setUp();
     targets.agents.set('i-a', { state: 'ready', since: 0 });
     targets.agents.set('i-b', { state: 'ready', since: 0 });
     runCommand.setAgentConnected('i-a', false);
     const commandId = await runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: ['i-a', 'i-b'] });
-    await runCommand.waitForInvocation(commandId, 'i-b', 10_000);
+    await waitFor(commandId, 'i-b', 10_000);
 
     runCommand.cancelCommand({ CommandId: commandId });
     runCommand.setAgentConnected('i-a', true);
-    const a = await runCommand.waitForInvocation(commandId, 'i-a', 10_000);
+    const a = await waitFor(commandId, 'i-a', 10_000);
 
     expect(a).toMatchObject({ Status: 'Cancelled', StatusDetails: 'Cancelled' });
     expect(runCommand.getCommandInvocation(commandId, 'i-b').Status).toBe('Success');
@@ -159,13 +173,13 @@ describe('LocalRunCommand', () => {
 
 describe('LocalRunCommand.listCommandInvocations', () => {
   it('lists a command 50 invocations a page, each output cut at 2,500 characters with stderr after SSM\'s separator', async () => {
-    const { targets, runCommand } = setUp();
+    const { targets, runCommand, waitFor } = setUp();
     const ids = Array.from({ length: 50 }, (_, n) => `i-${n}`);
     for (const id of ids) targets.agents.set(id, { state: 'ready', since: 0 });
     targets.answers.set('i-0', { exitCode: 0, stdout: 'x'.repeat(3000), stderr: '' });
     targets.answers.set('i-1', { exitCode: 2, stdout: 'half\n', stderr: 'boom' });
     const commandId = await runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: ids });
-    await Promise.all(ids.map((id) => runCommand.waitForInvocation(commandId, id, 60_000)));
+    await Promise.all(ids.map((id) => waitFor(commandId, id, 60_000)));
 
     const first = runCommand.listCommandInvocations({ CommandId: commandId, Details: true, MaxResults: 30 });
     const second = runCommand.listCommandInvocations({ CommandId: commandId, Details: true, MaxResults: 30, NextToken: first.NextToken });
@@ -186,7 +200,7 @@ describe('LocalRunCommand.listCommandInvocations', () => {
 
 describe('LocalRunCommand.listCommands and Targets', () => {
   it('adds up a command\'s invocations: Pending, InProgress while one runs, then Failed with its counts', async () => {
-    const { clock, targets, runCommand } = setUp();
+    const { clock, targets, runCommand, waitFor } = setUp();
     targets.agents.set('i-a', { state: 'booting' });
     targets.agents.set('i-b', { state: 'booting' });
     targets.answers.set('i-a', { exitCode: 1, stdout: '', stderr: 'no' });
@@ -196,12 +210,12 @@ describe('LocalRunCommand.listCommands and Targets', () => {
     const commandId = await runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: ['i-a', 'i-b'], TimeoutSeconds: 30, Comment: 'warren status' });
     const pending = runCommand.listCommands()[0]!;
     targets.agents.set('i-a', { state: 'ready', since: clock.now() });
-    await runCommand.waitForInvocation(commandId, 'i-a', 10_000);
+    await waitFor(commandId, 'i-a', 10_000);
     const partly = runCommand.listCommands()[0]!;
-    const ended = await runCommand.waitForInvocation(commandId, 'i-b', 60_000);
+    const ended = await waitFor(commandId, 'i-b', 60_000);
     const done = runCommand.listCommands()[0]!;
     const other = await runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: ['i-c'] });
-    await runCommand.waitForInvocation(other, 'i-c', 1_000);
+    await waitFor(other, 'i-c', 1_000);
     const running = runCommand.listCommands();
 
     expect(pending).toMatchObject({ CommandId: commandId, Status: 'Pending', TargetCount: 2, CompletedCount: 0, Comment: 'warren status', TimeoutSeconds: 30 });
@@ -214,13 +228,13 @@ describe('LocalRunCommand.listCommands and Targets', () => {
   });
 
   it('runs a command sent to Targets on the instances SSM manages among those they resolved to, and on none at all', async () => {
-    const { targets, runCommand } = setUp();
+    const { targets, runCommand, waitFor } = setUp();
     targets.agents.set('i-a', { state: 'ready', since: 0 });
     const Targets = [{ Key: 'tag:warren:cluster', Values: ['test'] }];
 
     const some = await runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: ['i-a', 'i-unmanaged'], Targets });
     const none = await runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: [], Targets });
-    await runCommand.waitForInvocation(some, 'i-a', 10_000);
+    await waitFor(some, 'i-a', 10_000);
 
     expect(runCommand.listCommandInvocations({ CommandId: some }).CommandInvocations.map((invocation) => invocation.InstanceId)).toEqual(['i-a']);
     expect(runCommand.listCommandInvocations({ CommandId: none }).CommandInvocations).toEqual([]);
@@ -256,13 +270,14 @@ describe('SsmNodeShell over the local endpoint', () => {
 
   async function overEndpoint(options: { scheduler?: Scheduler; byIdOnly?: boolean } = {}) {
     const targets = new RecordingTargets();
-    const runCommand = new LocalRunCommand({ targets, scheduler: options.scheduler ?? realTimeScheduler, documentPrefix: PREFIX, agentPollMs: 20 });
+    const scheduler = options.scheduler ?? realTimeScheduler;
+    const runCommand = new LocalRunCommand({ targets, scheduler, documentPrefix: PREFIX, agentPollMs: 20 });
     endpoint = await LocalAwsEndpoint.start([ssmApi(runCommand)], { region: 'us-east-1' });
     const config = testConfig({ SSM_COMMAND_TIMEOUT_SECONDS: '60' });
     const clients = createAwsClients({ ...endpoint.clientOptions(), maxAttempts: 2, retryDelayMs: 10 });
     // without a cluster name, many instances go by id, 50 a command
     const shell = new SsmNodeShell(options.byIdOnly ? { ...config, clusterName: undefined } : config, clients, { poll: { minDelay: 0.05, maxDelay: 0.1 }, log: { warn: () => undefined } });
-    return { targets, runCommand, shell, endpoint };
+    return { targets, runCommand, shell, endpoint, waitFor: waiter(runCommand, scheduler) };
   }
 
   it('sends one step of NodeRestart to every node of a losing side in one command, parameters as SSM exports them', async () => {
@@ -349,7 +364,7 @@ describe('SsmNodeShell over the local endpoint', () => {
   });
 
   it('kills the script it gave up on at its bound, one instance of many, and never runs an undelivered one later', async () => {
-    const { targets, runCommand, shell } = await overEndpoint();
+    const { targets, runCommand, shell, waitFor } = await overEndpoint();
     const [a, b, c] = [id('a'), id('b'), id('c')];
     for (const instanceId of [a, b, c]) targets.agents.set(instanceId, { state: 'ready', since: 0 });
     targets.endless.add(b);
@@ -360,7 +375,7 @@ describe('SsmNodeShell over the local endpoint', () => {
     const elapsed = Date.now() - started;
     runCommand.setAgentConnected(c, true);
     const [commandId] = runCommand.sent.map((command) => command.CommandId);
-    const later = await runCommand.waitForInvocation(commandId!, c, 200);
+    const later = await waitFor(commandId!, c, 200);
 
     // the SDK waiter's bound, as its timers keep it
     expect(elapsed).toBeGreaterThanOrEqual(900);
