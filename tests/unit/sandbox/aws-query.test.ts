@@ -155,25 +155,6 @@ describe('Auto Scaling', () => {
     const all = [...first.Activities!, ...second.Activities!].map((activity) => activity.Description!.split(': ')[1]);
     expect(all.sort()).toEqual(after.instances.map((instance) => instance.instanceId).sort());
   });
-
-  it('completes the launch action through the lifecycle adapter, and answers repeats with no-active-action', async () => {
-    const aws = await localAws({ group: { desiredCapacity: 1 } });
-    aws.group.start();
-    const [open] = await eventually(() => aws.group.activeActions().length === 1 && aws.group.activeActions(), 'the launch action open');
-    const action = aws.actionOf(open!.instanceId);
-
-    const heartbeat = await aws.lifecycle.heartbeat(action);
-    const first = await aws.lifecycle.complete(action, 'CONTINUE');
-    const repeat = await aws.lifecycle.complete(action, 'CONTINUE');
-    const repeatById = await aws.lifecycle.complete({ ...action, lifecycleActionToken: undefined }, 'ABANDON');
-    const otherHook = await failureOf(aws.lifecycle.heartbeat({ ...action, autoScalingGroupName: '' }));
-
-    expect([heartbeat, first, repeat, repeatById]).toEqual(['recorded', 'completed', 'no-active-action', 'no-active-action']);
-    expect(aws.group.member(action.instanceId)?.lifecycleState).toBe('InService');
-    expect(aws.endpoint.calls.filter((call) => call.operation === 'CompleteLifecycleAction').map((call) => call.error)).toEqual([undefined, 'ValidationError', 'ValidationError']);
-    expect(otherHook).toBeInstanceOf(AwsRequestFailed);
-    expect(otherHook.message).toMatch(/^RecordLifecycleActionHeartbeat failed: ValidationError: /);
-  });
 });
 
 describe('ELBv2', () => {

@@ -90,9 +90,13 @@ it('completes the action named in the event, and answers a repeat with no-active
   const repeat = await aws.lifecycle.complete(action, 'CONTINUE');
   const repeatById = await aws.lifecycle.complete({ ...action, lifecycleActionToken: undefined }, 'ABANDON');
   const lateHeartbeat = await aws.lifecycle.heartbeat(action);
+  const otherGroup = await aws.lifecycle.heartbeat({ ...action, autoScalingGroupName: '' }).catch((error: unknown) => error as Error);
 
   expect([heartbeat, first, repeat, repeatById, lateHeartbeat]).toEqual(['recorded', 'completed', 'no-active-action', 'no-active-action', 'no-active-action']);
   expect(aws.group.member(action.instanceId)?.lifecycleState).toBe('InService');
+  expect(aws.endpoint.calls.filter((call) => call.operation === 'CompleteLifecycleAction').map((call) => call.error)).toEqual([undefined, 'ValidationError', 'ValidationError']);
+  expect(otherGroup).toBeInstanceOf(AwsRequestFailed);
+  expect((otherGroup as Error).message).toMatch(/^RecordLifecycleActionHeartbeat failed: ValidationError: /);
 });
 
 /*
