@@ -5,6 +5,7 @@ import { departedParam, mayForget } from './forget';
 import { nodeNameOf } from './node-name';
 import { compareViews, decidePartitionRepair, type PartitionDecision } from './partition';
 import { policyMissing } from './policy';
+import { planReplicas, type ReplicaAction, type ReplicaFinding } from './replicas';
 
 export interface ObservedCluster {
   group: GroupFacts;
@@ -22,7 +23,8 @@ export type ReconcileAction =
   | { kind: 'restart'; instanceId: string; node: string; survivors: string[] }
   | { kind: 'apply-policy'; instanceId: string }
   | { kind: 'register'; instanceId: string }
-  | { kind: 'deregister'; instanceId: string };
+  | { kind: 'deregister'; instanceId: string }
+  | ReplicaAction;
 
 /** Something seen and deliberately not acted on; logged so a human can follow. */
 export type ReconcileFinding =
@@ -40,7 +42,8 @@ export type ReconcileFinding =
    * and cannot reach its peers): left to pause_minority, and to the restart of a losing side after.
    */
   | { kind: 'split-member'; node: string; instanceId: string }
-  | { kind: 'under-maintenance'; node: string; instanceId: string };
+  | { kind: 'under-maintenance'; node: string; instanceId: string }
+  | ReplicaFinding;
 
 export interface ReconcilePlan {
   actions: ReconcileAction[];
@@ -51,7 +54,13 @@ export interface ReconcilePlan {
   peerInstanceIds: string[];
   /** RabbitMQ version the main view reports, when any node answered */
   clusterVersion?: string;
-  gauges: { membersRunning: number; inServiceInstances: number; partitions: number };
+  gauges: {
+    membersRunning: number;
+    inServiceInstances: number;
+    partitions: number;
+    /** quorum queues, those with any replica finding, those without a running leader; absent when unknown */
+    quorumQueues?: { total: number; degraded: number; leaderless: number };
+  };
   /** present when running nodes report a partition: its sides, the side kept and what is restarted */
   partition?: PartitionDecision;
 }
@@ -169,13 +178,23 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
   const partitioned = [...new Set(answered.flatMap(([, s]) => Object.entries(s.partitions).filter(([, p]) => p.length > 0).map(([n]) => n)))].sort();
   if (partitioned.length > 0) findings.push({ kind: 'partitioned', nodes: partitioned });
 
+  const replicas = planReplicas({
+    reporters: main?.reporters ?? [],
+    verified,
+    split: allViews.length > 1 || partitioned.length > 0 || partition !== undefined,
+    ec2StateOf: (node) => ec2Of.get(instanceOfNode.get(node) ?? '')?.state,
+  });
+  actions.push(...replicas.actions);
+  findings.push(...replicas.findings);
+  const quorumQueues = replicas.report && { total: replicas.report.queues, degraded: replicas.report.degraded, leaderless: replicas.report.leaderless };
+
   return {
     actions,
     findings,
     runningMembers: [...runningMembers].sort(),
     peerInstanceIds,
     clusterVersion: main?.reporters[0]?.[1].version,
-    gauges: { membersRunning: runningMembers.size, inServiceInstances: inService.length, partitions: partitioned.length },
+    gauges: { membersRunning: runningMembers.size, inServiceInstances: inService.length, partitions: partitioned.length, ...(quorumQueues ? { quorumQueues } : {}) },
     ...(partition ? { partition } : {}),
   };
 }

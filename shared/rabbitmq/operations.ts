@@ -31,6 +31,24 @@ export interface PolicyParams {
   DefaultQueueType: QueueType | '';
 }
 
+const countPerNode = z.record(nodeName, z.number().int().positive());
+
+/** Quorum queues' replicas against the membership (infra/ssm/NodeStatus.yml); counts of queues, per node. */
+export const quorumReplicas = z.object({
+  queues: z.number().int().nonnegative(),
+  /** queues with anything below: a leaderless queue, or one with a replica missing, stopped or departed */
+  degraded: z.number().int().nonnegative(),
+  /** queues without a running leader or without a running majority of their replicas: their membership cannot change */
+  leaderless: z.number().int().nonnegative(),
+  /** running member -> queues (with a leader) that have no replica on it */
+  missing: countPerNode,
+  /** running member -> queues whose replica on it does not run */
+  stopped: countPerNode,
+  /** node outside the cluster -> queues that still list it as a replica */
+  departed: countPerNode,
+});
+export type QuorumReplicas = z.infer<typeof quorumReplicas>;
+
 /** What NodeStatus reports about the node itself, on both of its shapes. */
 const nodeStatusFacts = z.object({
   node: nodeName,
@@ -52,6 +70,12 @@ const nodeStatusFacts = z.object({
   defaultQueueType: z.string(),
   /** the node is in maintenance mode (drained) */
   underMaintenance: z.boolean(),
+  /**
+   * The health of every quorum queue's replicas, judged by the first running member (by name) of the
+   * node's view; null on every other node, on a node that could not list its queues, and from a
+   * NodeStatus document older than the field.
+   */
+  replicas: quorumReplicas.nullable().default(null),
 });
 
 /**
@@ -78,6 +102,8 @@ export const nodeJoinResult = z.object({
   members,
   policy: z.enum(['applied', 'unchanged', 'skipped']),
   quorumGrown: z.number().int().nonnegative(),
+  /** replicas of this node that did not run and were deleted and added again */
+  replicasRecreated: z.number().int().nonnegative().default(0),
 });
 
 export const nodeLeaveResult = z.discriminatedUnion('left', [
@@ -103,6 +129,8 @@ export const nodeForgetResult = z.object({
   result: z.enum(['forgotten', 'absent']),
   /** the departed node did not answer and was disconnected from the members first */
   disconnected: z.boolean(),
+  /** quorum queues that still listed the node as a replica and no longer do */
+  replicasRemoved: z.number().int().nonnegative().default(0),
 });
 
 export const nodeApplyPolicyResult = z.object({

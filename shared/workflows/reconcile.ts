@@ -10,13 +10,25 @@ import { ensureBudget, firstThatAnswers } from './waiting';
 type RestartAction = Extract<ReconcileAction, { kind: 'restart' }>;
 
 /**
- * Forget departed nodes first, so joins and quorum growth see only live members; then restart the
- * losing side of a partition, so it is back in the winning side before anything joins it; then joins,
- * so the policy lands on the whole cluster; targets last, so traffic follows the repaired membership.
- * New joiners and restarted losers are registered on the next tick, once a status verifies them like
- * any other member.
+ * Forget departed nodes first (and their replicas with them), so joins and quorum growth see only live
+ * members; then restart the losing side of a partition, so it is back in the winning side before
+ * anything joins it; then joins, so the policy lands on the whole cluster; then the members' own
+ * replicas, grown onto the repaired membership; targets last, so traffic follows it. New joiners and
+ * restarted losers are registered on the next tick, once a status verifies them like any other member.
  */
-const EXECUTION_ORDER: Record<ReconcileAction['kind'], number> = { forget: 0, restart: 1, join: 2, 'apply-policy': 3, register: 4, deregister: 5 };
+const EXECUTION_ORDER: Record<ReconcileAction['kind'], number> = {
+  forget: 0,
+  'remove-replicas': 1,
+  restart: 2,
+  join: 3,
+  'apply-policy': 4,
+  'repair-replicas': 5,
+  register: 6,
+  deregister: 7,
+};
+
+/** A replica repair changes queues only: no policy, no default queue type (apply-policy owns those). */
+const NO_POLICY = { PolicyName: '', PolicyPattern: '', PolicyDefinition: '{}', PolicyApplyTo: 'queues', PolicyPriority: '0', DefaultQueueType: '' } as const;
 
 /** The backstop for missed events: observe everything once, plan purely, act in a fixed order. */
 export async function reconcile(event: EventOf<'reconcile'>, deps: Deps): Promise<Outcome> {
@@ -42,6 +54,11 @@ export async function reconcile(event: EventOf<'reconcile'>, deps: Deps): Promis
   metrics.gauge('ClusterMembersRunning', plan.gauges.membersRunning);
   metrics.gauge('InServiceInstances', plan.gauges.inServiceInstances);
   metrics.gauge('Partitions', plan.gauges.partitions);
+  if (plan.gauges.quorumQueues) {
+    metrics.gauge('QuorumQueues', plan.gauges.quorumQueues.total);
+    metrics.gauge('QuorumQueuesDegraded', plan.gauges.quorumQueues.degraded);
+    metrics.gauge('QuorumQueuesLeaderless', plan.gauges.quorumQueues.leaderless);
+  }
   for (const finding of plan.findings) log.warn('reconcile finding', { ...finding });
   if (plan.partition) log.warn('reconcile partition decision', { ...plan.partition, restart: plan.partition.hold ? [] : plan.partition.losers });
   log.info('reconcile plan', { dryRun: event.dryRun, actions: plan.actions, runningMembers: plan.runningMembers });
@@ -119,12 +136,27 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
   const { config, nodes } = deps;
   const commandMs = config.bounds.ssmCommandSeconds * 1000;
   switch (action.kind) {
-    case 'forget': {
+    case 'forget':
+    case 'remove-replicas': {
       const done = await firstThatAnswers(plan.peerInstanceIds, (peer) => {
-        ensureBudget(deps, commandMs, 'forget');
-        return nodes.run(peer, 'forget', { NodeName: action.node, Departed: action.departed });
+        ensureBudget(deps, commandMs, action.kind);
+        return nodes.run(peer, 'forget', { NodeName: action.node, Departed: action.kind === 'forget' ? action.departed : 'false' });
       });
       if (!done.candidate) throw new WarrenError(`no peer could forget ${action.node}`, { cause: done.errors[0] });
+      if (done.value.replicasRemoved > 0) deps.metrics.count('ReplicasRemoved', done.value.replicasRemoved);
+      return;
+    }
+    case 'repair-replicas': {
+      ensureBudget(deps, commandMs, 'repair-replicas');
+      const repaired = await nodes.run(action.instanceId, 'join', {
+        ...NO_POLICY,
+        Peers: plan.runningMembers.join(','),
+        GrowQuorum: 'true',
+        TimeoutSeconds: String(config.bounds.ssmCommandSeconds),
+      });
+      deps.metrics.count('ReplicasGrown', repaired.quorumGrown);
+      deps.metrics.count('ReplicasRecreated', repaired.replicasRecreated);
+      deps.log.info('replicas repaired', { node: repaired.node, grown: repaired.quorumGrown, recreated: repaired.replicasRecreated });
       return;
     }
     case 'join': {

@@ -96,12 +96,12 @@ describe('run', () => {
       .resolvesOnce({ Status: 'InProgress' })
       .resolves({
         Status: 'Success',
-        StandardOutputContent: '{"peer":"rabbit@ip-10-0-1-5","node":"rabbit@ip-10-0-9-9","result":"forgotten","disconnected":false}\n',
+        StandardOutputContent: '{"peer":"rabbit@ip-10-0-1-5","node":"rabbit@ip-10-0-9-9","result":"forgotten","disconnected":false,"replicasRemoved":2}\n',
       });
 
     const result = await shell({ cloudWatchLogGroup: '/warren/orders' }).run('i-0aaa', 'forget', { NodeName: 'rabbit@ip-10-0-9-9', Departed: 'true' });
 
-    expect(result).toEqual({ peer: 'rabbit@ip-10-0-1-5', node: 'rabbit@ip-10-0-9-9', result: 'forgotten', disconnected: false });
+    expect(result).toEqual({ peer: 'rabbit@ip-10-0-1-5', node: 'rabbit@ip-10-0-9-9', result: 'forgotten', disconnected: false, replicasRemoved: 2 });
     expect(ssm).toHaveReceivedCommandWith(SendCommandCommand, {
       DocumentName: 'warren-NodeForget',
       InstanceIds: ['i-0aaa'],

@@ -6,7 +6,7 @@ import { testConfig } from './test-config';
 const name = (id: string) => `rabbit@ip-${id}`;
 const status = (id: string, running: string[], all = running, extra: Partial<NodeStatus> = {}): NodeStatus => ({
   node: name(id), version: '3.10.8', running: true, paused: false, members: { all: all.map(name), running: running.map(name) },
-  partitions: {}, alarms: [], cookieHash: 'x', policies: ['ha-all'], defaultQueueType: '', underMaintenance: false, ...extra,
+  partitions: {}, alarms: [], cookieHash: 'x', policies: ['ha-all'], defaultQueueType: '', underMaintenance: false, replicas: null, ...extra,
 });
 const on4 = (extra: Partial<NodeStatus> = {}): Partial<NodeStatus> => ({ version: '4.0.5', policies: ['warren-quorum'], defaultQueueType: 'quorum', ...extra });
 const healthyPair = (a: Partial<NodeStatus> = {}, b: Partial<NodeStatus> = {}) => observed({

@@ -27,7 +27,7 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
       const policy = applyPolicy(cloud, instance, join, 'join');
       const result: NodeOperationResult['join'] = {
         node: node.name, version: node.version, action: wasMember ? 'already-member' : 'booted-with-peers',
-        members: membersSeenBy(cloud, instance), policy, quorumGrown: 0,
+        members: membersSeenBy(cloud, instance), policy, quorumGrown: 0, replicasRecreated: 0,
       };
       return result;
     }
@@ -122,6 +122,6 @@ function status(cloud: FakeCloud, instance: FakeInstance): NodeStatus {
   return {
     node: node.name, version: node.version, running: node.running, paused: !node.running && !!instance.paused, members: membersSeenBy(cloud, instance),
     partitions: partitionsOf(instance), alarms: [], cookieHash: 'c0ffee', policies: node.running ? [...cloud.policies] : [],
-    defaultQueueType: node.running ? cloud.defaultQueueType : '', underMaintenance: node.running && node.drained,
+    defaultQueueType: node.running ? cloud.defaultQueueType : '', underMaintenance: node.running && node.drained, replicas: null,
   };
 }
