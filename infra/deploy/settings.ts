@@ -99,6 +99,8 @@ export const deployed = {
   triage: triageSettings(),
   hooks: { launch: hook('warren-launch'), terminate: hook('warren-terminate') },
   targetGroups: { amqp: targetGroup('AmqpTargetGroup'), management: targetGroup('ManagementTargetGroup') },
+  /** the scheduled reconcile's expression, e.g. rate(5 minutes) */
+  reconcileSchedule: params.reconcileSchedule!,
   serverless,
   cluster,
 };

@@ -123,12 +123,24 @@ describe('the functions stack, packaged offline', () => {
     expect(failures?.Properties.AlarmName.startsWith('warren-')).toBe(false);
   });
 
+  it('alarms on quorum queues without a leader at once, and on degraded replicas that outlive three reconcile ticks', () => {
+    const alarmOn = (metric: string) => Object.values(template.Resources).find((r) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties.MetricName === metric)?.Properties;
+    // the gauges are published once a reconcile tick: an alarm period shorter than the schedule would see gaps
+    const tickSeconds = Number(/^rate\((\d+) minutes?\)$/.exec(deployed.reconcileSchedule)?.[1]) * 60;
+    expect(tickSeconds).toBeGreaterThan(0);
+    expect(alarmOn('QuorumQueuesLeaderless')).toMatchObject({ Namespace: 'warren', Statistic: 'Maximum', Period: tickSeconds, EvaluationPeriods: 1, Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    expect(alarmOn('QuorumQueuesDegraded')).toMatchObject({ Namespace: 'warren', Statistic: 'Minimum', Period: tickSeconds, EvaluationPeriods: 3, Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    for (const metric of ['QuorumQueuesLeaderless', 'QuorumQueuesDegraded']) {
+      expect(alarmOn(metric)!.Dimensions).toEqual([{ Name: 'cluster', Value: 'warren-demo' }, { Name: 'service', Value: 'warren' }]);
+    }
+  });
+
   it('draws size vs desired capacity, members, partitions and their repairs, durations and failures on one dashboard', () => {
     const dashboard = Object.values(template.Resources).find((r) => r.Type === 'AWS::CloudWatch::Dashboard')!;
     const [body, values] = dashboard.Properties.DashboardBody['Fn::Sub'];
     const parsed = JSON.parse(body.replace(/\$\{[^}]+\}/g, 'x'));
     const metricNames = parsed.widgets.flatMap((w: any) => w.properties.metrics.map((m: string[]) => m[1]));
-    for (const name of ['GroupDesiredCapacity', 'GroupInServiceInstances', 'ClusterMembersRunning', 'Partitions', 'PartitionRepairs', 'launchDuration', 'reconcileDuration', 'HealFailures']) {
+    for (const name of ['GroupDesiredCapacity', 'GroupInServiceInstances', 'ClusterMembersRunning', 'Partitions', 'PartitionRepairs', 'launchDuration', 'reconcileDuration', 'HealFailures', 'QuorumQueuesDegraded', 'QuorumQueuesLeaderless']) {
       expect(metricNames).toContain(name);
     }
     expect(values).toMatchObject({ Cluster: 'warren-demo', Group: 'warren-demo-asg' });
