@@ -23,7 +23,7 @@ import { LocalNetworkLoadBalancer } from './cloud/elb';
 import { RabbitMqInstanceHost } from './cloud/rabbitmq-host';
 import { realTimeScheduler, type Scheduler } from './cloud/scheduler';
 import { LocalRunCommand } from './cloud/ssm';
-import { chooseRabbitMq, type NodeMode, type RabbitMqMajor, type RabbitMqRuntime } from './nodes';
+import { chooseRabbitMq, type NodeMode, type RabbitMqLine, type RabbitMqRuntime } from './nodes';
 import { routeOf } from './rules';
 import { divergence, sandboxStatus, type SandboxStatus } from './status';
 
@@ -38,7 +38,7 @@ export interface SandboxOptions {
   nodes: number;
   network?: NodeMode;
   /** RabbitMQ generation of the nodes; default: the newest this machine can run */
-  rabbitmq?: RabbitMqMajor;
+  rabbitmq?: RabbitMqLine;
   /** local load balancer listener ports; 0 picks free ones */
   amqpPort?: number;
   managementPort?: number;
@@ -130,7 +130,7 @@ export class Sandbox {
     const scheduler = realTimeScheduler;
     const bus = new LocalEventBus(scheduler);
     const { runtime, note } = await chooseRabbitMq(options.rabbitmq);
-    const host = RabbitMqInstanceHost.create({ prefix: 'sbx', mode: options.network, rabbitmq: runtime.major, now: () => scheduler.now() });
+    const host = RabbitMqInstanceHost.create({ prefix: 'sbx', mode: options.network, rabbitmq: runtime.line, now: () => scheduler.now() });
     const ec2 = new LocalEc2({ host, bus, scheduler });
     const group = new LocalAutoScalingGroup(ec2, bus, scheduler, {
       name: SANDBOX_GROUP,

@@ -1,3 +1,5 @@
+import type { RabbitMqLine } from '../../infra/sandbox/nodes';
+
 /**
  * What a benchmark section reports: figures measured over several runs (median, min, max), and
  * goals, each a ratio computed pair by pair within one run (this machine is shared and noisy, so a
@@ -37,7 +39,7 @@ export interface SectionOptions {
   /** the CI smoke: one run, smallest sizes; proves every measurement path works, asserts no timing */
   quick: boolean;
   /** RabbitMQ generation of the sections that run real nodes */
-  rabbitmq: 3 | 4;
+  rabbitmq: RabbitMqLine;
   log: (line: string) => void;
 }
 

@@ -1,5 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
+import { rabbitmqLine } from '../../infra/sandbox/cli/options';
+import { RABBITMQ_LINES, type RabbitMqLine } from '../../infra/sandbox/nodes';
 import type { Figure, Goal, Section, SectionResult } from './figures';
 
 /**
@@ -58,13 +60,10 @@ async function main(): Promise<void> {
     .option('--json <file>', 'also write every figure, sample and goal as JSON')
     .option('--runs <n>', 'runs per figure (medians of these)', positive, 5)
     .option('--quick', 'one run at the smallest sizes: the CI smoke, no goal is judged on it')
-    .option('--rabbitmq <major>', 'RabbitMQ generation of the nodes: 3 or 4', (value: string) => {
-      if (value !== '3' && value !== '4') throw new InvalidArgumentError('3 or 4');
-      return Number(value) as 3 | 4;
-    }, 3 as 3 | 4)
+    .option('--rabbitmq <line>', `RabbitMQ release line of the nodes: ${RABBITMQ_LINES.join(', ')}`, rabbitmqLine, '3.10' as RabbitMqLine)
     .option('--only <sections>', `comma-separated subset of: ${Object.keys(SECTIONS).join(', ')}`)
     .parse()
-    .opts<{ json?: string; runs: number; quick?: boolean; only?: string; rabbitmq: 3 | 4 }>();
+    .opts<{ json?: string; runs: number; quick?: boolean; only?: string; rabbitmq: RabbitMqLine }>();
   const chosen = options.only ? options.only.split(',').map((s) => s.trim()) : Object.keys(SECTIONS);
   const unknown = chosen.filter((name) => !(name in SECTIONS));
   if (unknown.length > 0) throw new InvalidArgumentError(`unknown section(s): ${unknown.join(', ')}`);

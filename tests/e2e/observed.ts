@@ -5,7 +5,7 @@ process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 import { connect, type ChannelModel } from 'amqplib';
 import type { LifecycleState } from '../../infra/sandbox/cloud/autoscaling';
 import type { TargetState } from '../../shared/ports';
-import { removeLeftovers, type RabbitMqMajor } from '../../infra/sandbox/nodes';
+import { removeLeftovers, type RabbitMqLine } from '../../infra/sandbox/nodes';
 import { Sandbox, type HealRecord } from '../../infra/sandbox/sandbox';
 import { sandboxStatus, type SandboxStatus } from '../../infra/sandbox/status';
 
@@ -18,9 +18,9 @@ export const CONVERGE_MS = 240_000;
 
 /**
  * A sandbox with the scheduled reconcile off, so each story proves that its events alone heal; on
- * RabbitMQ 3 unless a story is about another generation.
+ * RabbitMQ 3.10 unless a story is about another release line.
  */
-export async function startConverged(nodes: number, rabbitmq: RabbitMqMajor = 3, reconcileEveryMs = 0): Promise<Sandbox> {
+export async function startConverged(nodes: number, rabbitmq: RabbitMqLine = '3.10', reconcileEveryMs = 0): Promise<Sandbox> {
   await removeLeftovers();
   const sandbox = await Sandbox.start({ nodes, rabbitmq, reconcileEveryMs });
   try {
@@ -133,7 +133,7 @@ export function timelineText(sandbox: Sandbox | undefined): string {
  * One sandbox for a test file: started converged before the first story, each story's duration
  * recorded, the sandbox stopped and the durations and heal timeline printed at the end.
  */
-export function sharedSandbox(title: string, nodes: number, use: (sandbox: Sandbox) => void, rabbitmq: RabbitMqMajor = 3): void {
+export function sharedSandbox(title: string, nodes: number, use: (sandbox: Sandbox) => void, rabbitmq: RabbitMqLine = '3.10'): void {
   let sandbox: Sandbox | undefined;
   const durations: string[] = [];
   let storyStarted = 0;

@@ -7,7 +7,7 @@ jest.setTimeout(360_000);
 
 let sandbox: Sandbox;
 
-sharedSandbox('e2e on RabbitMQ 4', 3, (started) => (sandbox = started), 4);
+sharedSandbox('e2e on RabbitMQ 4', 3, (started) => (sandbox = started), '4.0');
 
 describe('on RabbitMQ 4 the sandbox heals membership changes end to end', () => {
   it('runs 4.x nodes with the 4.x policy and default queue type, and no mirroring policy', async () => {

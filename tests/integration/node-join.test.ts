@@ -1,4 +1,4 @@
-import { NodeCluster, RABBITMQ_MAJORS, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
+import { NodeCluster, RABBITMQ_LINES, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
 import { parseNodeOutput } from '../../shared/rabbitmq/operations';
 
 // Per RabbitMQ generation, one real 3-node cluster: every story below adds its own node to it.
@@ -33,14 +33,15 @@ beforeAll(async () => {
   await removeLeftovers();
 });
 
-describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
+describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
+  const major = Number(line.split('.')[0]) as 3 | 4;
   let cluster: NodeCluster;
   let founder: SandboxNode;
   let version: string;
   const policy = policyFor[major];
 
   beforeAll(async () => {
-    cluster = await startCluster({ size: 3, prefix: `join${major}`, rabbitmq: major });
+    cluster = await startCluster({ size: 3, prefix: `join${major}`, rabbitmq: line });
     founder = cluster.nodes[0]!;
     version = (await cluster.runtime).version.replace(/-.*$/, '');
     await cluster.declareQueue(founder, 'orders', 'quorum');

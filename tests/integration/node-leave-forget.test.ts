@@ -1,5 +1,5 @@
 import { existsSync, rmSync } from 'node:fs';
-import { InvalidDocumentParameters, NodeCluster, RABBITMQ_MAJORS, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
+import { InvalidDocumentParameters, NodeCluster, RABBITMQ_LINES, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
 import { parseNodeOutput } from '../../shared/rabbitmq/operations';
 
 // The stories share one 3-node cluster and run in order: a refused leave, a leave, then forgets.
@@ -14,7 +14,8 @@ beforeAll(async () => {
   await removeLeftovers();
 });
 
-describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
+describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
+  const major = Number(line.split('.')[0]) as 3 | 4;
   let cluster: NodeCluster;
   let first: SandboxNode;
   let second: SandboxNode;
@@ -24,7 +25,7 @@ describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
     (await cluster.exec(node, 'rabbitmq-diagnostics', ['--node', node.name, '-q', 'check_running'])).exitCode === 0;
 
   beforeAll(async () => {
-    cluster = await startCluster({ size: 3, prefix: `leav${major}`, rabbitmq: major });
+    cluster = await startCluster({ size: 3, prefix: `leav${major}`, rabbitmq: line });
     [first, second, third] = cluster.nodes as [SandboxNode, SandboxNode, SandboxNode];
     await cluster.declareQueue(first, 'payments', 'quorum');
   });
@@ -81,7 +82,7 @@ describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
       const forgotten = await cluster.runDocument(first, 'NodeForget', { NodeName: third.name });
       const repeated = await cluster.runDocument(first, 'NodeForget', { NodeName: third.name });
 
-      expect(parseNodeOutput('forget', forgotten.stdout)).toEqual({ peer: first.name, node: third.name, result: 'forgotten', disconnected: false });
+      expect(parseNodeOutput('forget', forgotten.stdout)).toEqual({ peer: first.name, node: third.name, result: 'forgotten', disconnected: false, replicasRemoved: 0 });
       expect(repeated.exitCode).toBe(0);
       expect(parseNodeOutput('forget', repeated.stdout).result).toBe('absent');
       const status = await cluster.rabbitmqctlJson<ClusterStatus>(first, ['cluster_status']);
@@ -113,11 +114,11 @@ describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
       const seconds = (Date.now() - started) / 1000;
 
       // disconnected: the members still counted it running (net_ticktime is 60 s), and it did not answer
-      expect(parseNodeOutput('forget', departed.stdout)).toEqual({ peer: first.name, node: crashed.name, result: 'forgotten', disconnected: true });
+      expect(parseNodeOutput('forget', departed.stdout)).toEqual({ peer: first.name, node: crashed.name, result: 'forgotten', disconnected: true, replicasRemoved: 0 });
       const seenBySecond = await cluster.rabbitmqctlJson<ClusterStatus>(second, ['cluster_status']);
       expect(seenBySecond.disk_nodes).not.toContain(crashed.name);
       expect(seenBySecond.running_nodes.sort()).toEqual([first.name, second.name].sort());
-      console.log(`RabbitMQ ${major}: forget of a crashed node whose instance is terminated took ${seconds.toFixed(1)} s`);
+      console.log(`RabbitMQ ${line}: forget of a crashed node whose instance is terminated took ${seconds.toFixed(1)} s`);
     });
   });
 

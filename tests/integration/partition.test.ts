@@ -4,7 +4,7 @@ import { createAwsClients } from '../../shared/aws/clients';
 import { SsmNodeShell } from '../../shared/aws/node-shell';
 import { realTimeScheduler } from '../../infra/sandbox/cloud/scheduler';
 import { LocalRunCommand, type CommandTargets } from '../../infra/sandbox/cloud/ssm';
-import { NodeCluster, RABBITMQ_MAJORS, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
+import { NodeCluster, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
 import type { ReconcileAction } from '../../shared/cluster/reconcile-plan';
 import { parseNodeOutput, type NodeStatus } from '../../shared/rabbitmq/operations';
 import { reconcile } from '../../shared/workflows/reconcile';
@@ -30,7 +30,11 @@ beforeAll(async () => {
   await removeLeftovers();
 });
 
-describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
+// pause_minority and the restart of a losing side are Mnesia's: 4.3 (Khepri) has neither
+const MNESIA_LINES = ['3.10', '4.0'] as const;
+
+describe.each(MNESIA_LINES)('on RabbitMQ %s', (line) => {
+  const major = Number(line.split('.')[0]) as 3 | 4;
   let cluster: NodeCluster;
   let nodes: SandboxNode[];
   let cloud: FakeCloud;
@@ -81,7 +85,7 @@ describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
   };
 
   beforeAll(async () => {
-    cluster = await startCluster({ size: 3, prefix: `part${major}`, rabbitmq: major });
+    cluster = await startCluster({ size: 3, prefix: `part${major}`, rabbitmq: line });
     nodes = cluster.nodes;
     const byInstance = new Map(nodes.map((node) => [instanceIdOf(node), node]));
     const targets: CommandTargets = {
@@ -151,7 +155,7 @@ describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
     }
     expect(healed.details!.actions).toEqual([]);
     expect(await Promise.all(winners().map(appIdentity))).toEqual(before);
-    console.log(`RabbitMQ ${major}, pause_minority: paused ${pausedAfter} s after the cut, all running ${healedAfter} s after reconnecting`);
+    console.log(`RabbitMQ ${line}, pause_minority: paused ${pausedAfter} s after the cut, all running ${healedAfter} s after reconnecting`);
   });
 
   it('repairs a partition that outlived the cut by restarting the losing node only', async () => {
@@ -203,7 +207,7 @@ describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
     }
     expect((next.details!.actions as ReconcileAction[]).filter((a) => a.kind !== 'register')).toEqual([]);
     expect(next.details!.partition).toBeUndefined();
-    console.log(`RabbitMQ ${major}, ignore: partition seen from both sides ${partitionLasted} s after the cut; reconcile repaired it in ${repairTook} s`);
+    console.log(`RabbitMQ ${line}, ignore: partition seen from both sides ${partitionLasted} s after the cut; reconcile repaired it in ${repairTook} s`);
   });
 
   it('NodeRestart refuses to stop while no survivor runs, and stops and starts in halves; NodeJoin still starts an app stopped by hand', async () => {

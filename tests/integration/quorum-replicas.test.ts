@@ -1,4 +1,4 @@
-import { NodeCluster, RABBITMQ_MAJORS, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
+import { NodeCluster, RABBITMQ_LINES, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
 import { parseNodeOutput, type QuorumReplicas } from '../../shared/rabbitmq/operations';
 
 // Replicas drift from the membership in three ways RabbitMQ itself does not repair; each is made on
@@ -11,7 +11,8 @@ beforeAll(async () => {
   await removeLeftovers();
 });
 
-describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
+describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
+  const major = Number(line.split('.')[0]) as 3 | 4;
   let cluster: NodeCluster;
   let first: SandboxNode;
   let second: SandboxNode;
@@ -36,7 +37,7 @@ describe.each(RABBITMQ_MAJORS)('on RabbitMQ %i', (major) => {
   };
 
   beforeAll(async () => {
-    cluster = await startCluster({ size: 3, prefix: `repl${major}`, rabbitmq: major });
+    cluster = await startCluster({ size: 3, prefix: `repl${major}`, rabbitmq: line });
     [first, second, third] = [...cluster.nodes].sort((a, b) => a.name.localeCompare(b.name)) as [SandboxNode, SandboxNode, SandboxNode];
     await cluster.declareQueue(first, 'payments', 'quorum');
     await cluster.declareQueue(first, 'invoices', 'quorum');

@@ -1,13 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command } from 'commander';
-import { integer, rabbitmqMajor } from '../cli/options';
-import type { RabbitMqMajor } from '../nodes';
+import { integer, rabbitmqLine } from '../cli/options';
+import type { RabbitMqLine } from '../nodes';
 import { formatReport } from './report';
 import { runSoak } from './soak';
 
 /**
- * `npm run chaos -- --rounds N --seed S [--report FILE] [--rabbitmq 3|4]`: the chaos soak on the
+ * `npm run chaos -- --rounds N --seed S [--report FILE] [--rabbitmq 3.10|4.0|4.3]`: the chaos soak on the
  * sandbox. Writes the JSON report to FILE and the markdown summary next to it (FILE with .md); exits
  * non-zero when a confirmed quorum-queue message is missing or an invariant was violated.
  */
@@ -20,10 +20,10 @@ async function main(): Promise<void> {
     .option('--until-faults <n>', 'stop after the round in which this many faults have taken effect', integer(1, 100_000))
     .option('--seed <n>', 'seed of the fault schedule', integer(0, 2 ** 31 - 1), 1)
     .option('--report <file>', 'write the JSON report here, and the markdown summary next to it')
-    .option('--rabbitmq <major>', 'RabbitMQ 3 (classic queues mirrored) or 4; default: the newest available', rabbitmqMajor)
+    .option('--rabbitmq <line>', 'RabbitMQ 3.10 (classic queues mirrored), 4.0 or 4.3; default: the newest available', rabbitmqLine)
     .option('--max-nodes <n>', 'scale-out stops here', integer(3, 9), 5)
     .parse()
-    .opts<{ rounds: number; controlFaults: number; untilFaults?: number; seed: number; report?: string; rabbitmq?: RabbitMqMajor; maxNodes: number }>();
+    .opts<{ rounds: number; controlFaults: number; untilFaults?: number; seed: number; report?: string; rabbitmq?: RabbitMqLine; maxNodes: number }>();
   // the soak's own lines replace the functions' JSON logs; WARREN_CHAOS_LOGS=1 brings them back
   if (process.env.WARREN_CHAOS_LOGS !== '1') process.env.POWERTOOLS_LOG_LEVEL ??= 'CRITICAL';
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';

@@ -2,7 +2,7 @@ import { xoroshiro128plus } from 'pure-rand';
 import { policyParamsFor } from '../../../shared/cluster/policy';
 import { ConfirmedPublisher } from '../cli/confirmed-publisher';
 import { shortOutcome } from '../cli/view';
-import type { RabbitMqMajor } from '../nodes';
+import type { RabbitMqLine } from '../nodes';
 import { Sandbox, SANDBOX_ALARM_PREFIX } from '../sandbox';
 import { divergence, sandboxStatus, type SandboxStatus } from '../status';
 import { TrackingConsumer } from './consumer';
@@ -19,7 +19,7 @@ export interface SoakOptions {
   /** asked before each round: true ends the soak there, with the end checks and the report as usual */
   stopRequested?: () => boolean;
   seed: number;
-  rabbitmq?: RabbitMqMajor;
+  rabbitmq?: RabbitMqLine;
   /** starting size; scale faults keep the group between minNodes and maxNodes */
   nodes?: number;
   minNodes?: number;

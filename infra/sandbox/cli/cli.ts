@@ -2,12 +2,12 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { removeLeftovers, type RabbitMqMajor } from '../nodes';
+import { NEWEST_RABBITMQ, removeLeftovers, type RabbitMqLine } from '../nodes';
 import { processLives, type ProcessResult } from '../nodes/process';
 import type { SandboxStatus } from '../status';
 import { callDaemon, NOT_RUNNING, runningDaemon, statePaths, type StatePaths } from './control';
 import type { DaemonOptions } from './daemon';
-import { integer, rabbitmqMajor } from './options';
+import { integer, rabbitmqLine } from './options';
 import { formatStatus, progressPrinter } from './view';
 
 /** `warren sandbox ...`: every command but `up`, `down` and `logs` is one request to the daemon. */
@@ -47,12 +47,12 @@ function logTail(p: StatePaths, lines = 20): string {
   return existsSync(p.log) ? readFileSync(p.log, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '(no log)';
 }
 
-async function up(options: { nodes: number; network?: string; rabbitmq?: RabbitMqMajor; amqpPort?: number; managementPort?: number; json?: boolean; timeout: number }): Promise<void> {
+async function up(options: { nodes: number; network?: string; rabbitmq?: RabbitMqLine; amqpPort?: number; managementPort?: number; json?: boolean; timeout: number }): Promise<void> {
   const running = runningDaemon(paths);
   if (running !== undefined) throw new UsageError(`a sandbox is already running (daemon pid ${running}): stop it with \`npx warren sandbox down\``);
   const isRoot = process.getuid?.() === 0;
   if (options.network === 'netns' && !isRoot) throw new UsageError('--network netns needs root (network namespaces); run as root or use --network loopback');
-  if (options.rabbitmq !== undefined && options.rabbitmq !== 3 && (!isRoot || options.network === 'loopback')) {
+  if (options.rabbitmq !== undefined && options.rabbitmq !== '3.10' && (!isRoot || options.network === 'loopback')) {
     throw new UsageError(`--rabbitmq ${options.rabbitmq} runs nodes chrooted in network namespaces: it needs root and --network netns`);
   }
   const network = options.network === 'loopback' || !isRoot ? 'loopback' : 'namespaces';
@@ -72,7 +72,7 @@ async function up(options: { nodes: number; network?: string; rabbitmq?: RabbitM
     nodes: options.nodes,
     network,
     // loopback mode can only run the host's own RabbitMQ
-    rabbitmq: options.rabbitmq ?? (network === 'loopback' ? 3 : undefined),
+    rabbitmq: options.rabbitmq ?? (network === 'loopback' ? '3.10' : undefined),
     amqpPort: options.amqpPort,
     managementPort: options.managementPort,
     convergeTimeoutMs: options.timeout * 1000,
@@ -108,7 +108,7 @@ async function up(options: { nodes: number; network?: string; rabbitmq?: RabbitM
         : `${(error as Error).message}\nthe sandbox daemon stopped; last log lines:\n${logTail(paths)}`,
     );
   }
-  stderr(`RabbitMQ ${status.rabbitmq}${options.rabbitmq === undefined && !status.rabbitmq.startsWith('4') && network === 'namespaces' ? ' (RabbitMQ 4 is not available here: `npx warren sandbox logs` says why)' : ''}`);
+  stderr(`RabbitMQ ${status.rabbitmq}${options.rabbitmq === undefined && !status.rabbitmq.startsWith(NEWEST_RABBITMQ) && network === 'namespaces' ? ` (RabbitMQ ${NEWEST_RABBITMQ} is not available here: \`npx warren sandbox logs\` says why)` : ''}`);
   stderr(`converged: ${status.instances.filter((i) => i.lifecycleState === 'InService').length} instances InService, running members and healthy targets`);
   printStatus(status, options.json === true);
 }
@@ -197,7 +197,7 @@ export function program(): Command {
     .description('start the sandbox in the background; returns once every instance is InService, a running member and a healthy target')
     .option('--nodes <n>', 'instances in the Auto Scaling group', integer(1, 9), 3)
     .option('--network <mode>', 'netns (root: one network namespace per instance) or loopback')
-    .option('--rabbitmq <major>', 'RabbitMQ 3 (Debian 12: 3.10.8) or 4 (Debian 13: 4.0.5, its root built once into .warren/roots); default: the newest available', rabbitmqMajor)
+    .option('--rabbitmq <line>', 'RabbitMQ 3.10 (Debian 12: 3.10.8), 4.0 (Debian 13: 4.0.5) or 4.3 (Debian 14: 4.3.6; their roots built once into .warren/roots); default: the newest available', rabbitmqLine)
     .option('--amqp-port <port>', 'the load balancer AMQP listener port (0: any free port)', integer(0, 65535))
     .option('--management-port <port>', 'the load balancer management listener port (0: any free port)', integer(0, 65535))
     .option('--timeout <seconds>', 'how long to wait for convergence', integer(1, 3600), 300)

@@ -3,6 +3,7 @@ import { rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { createObservability } from '../../../shared/observability';
+import { RABBITMQ_LINES } from '../nodes';
 import { Sandbox, SANDBOX_CLUSTER } from '../sandbox';
 import { sandboxStatus, type SandboxStatus } from '../status';
 import { statePaths, type ControlLine, type StatePaths } from './control';
@@ -15,7 +16,7 @@ import { statePaths, type ControlLine, type StatePaths } from './control';
 export const DaemonOptions = z.object({
   nodes: z.number().int().min(1).max(9),
   network: z.enum(['namespaces', 'loopback']).optional(),
-  rabbitmq: z.union([z.literal(3), z.literal(4)]).optional(),
+  rabbitmq: z.enum(RABBITMQ_LINES).optional(),
   amqpPort: z.number().int().min(0).max(65535).optional(),
   managementPort: z.number().int().min(0).max(65535).optional(),
   convergeTimeoutMs: z.number().int().positive(),

@@ -1,10 +1,10 @@
 import { InvalidArgumentError } from 'commander';
-import { parseRabbitMqMajor, type RabbitMqMajor } from '../nodes';
+import { parseRabbitMqLine, type RabbitMqLine } from '../nodes';
 
 /** Option parsers shared by `warren sandbox` and `npm run chaos`: a bad value is commander's usage error. */
-export const rabbitmqMajor = (value: string): RabbitMqMajor => {
+export const rabbitmqLine = (value: string): RabbitMqLine => {
   try {
-    return parseRabbitMqMajor(value);
+    return parseRabbitMqLine(value);
   } catch (error) {
     throw new InvalidArgumentError((error as Error).message);
   }

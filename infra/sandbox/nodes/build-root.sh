@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# Builds (once) a Debian 13 "trixie" root with the packages the AMI installs (infra/node/packages.txt),
-# which brings RabbitMQ 4.x from Debian's archive: the 4.x nodes of the sandbox and the tests run from it
-# with chroot. Reused while its marker file exists; concurrent builders wait on one lock.
-# usage: build-root.sh DIR   (prints the RabbitMQ version of the root)
+# Builds (once) a Debian root with the packages the AMI installs (infra/node/packages.txt), which brings
+# RabbitMQ from Debian's archive: trixie (13) has 4.0, forky (14, testing) has 4.3. The sandbox's and the
+# tests' nodes of those lines run from it with chroot. Reused while its marker file exists; concurrent
+# builders wait on one lock.
+# usage: build-root.sh DIR [SUITE]   (SUITE: trixie, the default, or forky; prints the RabbitMQ version of the root)
 set -euo pipefail
 dir="$1"
+suite="${2:-trixie}"
+case "$suite" in
+  trixie) script="" ;;
+  # Debian 12's debootstrap has no script for forky: sid's bootstraps it
+  forky) script=/usr/share/debootstrap/scripts/sid ;;
+  *) echo "build-root.sh: no root for Debian suite '$suite' (trixie or forky)" >&2; exit 2 ;;
+esac
 here="$(cd "$(dirname "$0")" && pwd)"
 packages="$(grep -v '^#' "$here/../../node/packages.txt" | paste -sd, -)"
 mirror="${WARREN_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
@@ -17,15 +25,17 @@ if [ ! -f "$marker" ]; then
   command -v debootstrap >/dev/null || { echo "debootstrap is not installed (Debian package debootstrap; npm test installs it)" >&2; exit 1; }
   tmp="$dir.building.$$"
   rm -rf "$tmp" "$dir"
-  log="$(dirname "$dir")/build-root.log"
-  echo "building the RabbitMQ 4.x root (debootstrap trixie, $packages from $mirror) in $dir ..." >&2
-  if ! debootstrap --variant=minbase --include="$packages" trixie "$tmp" "$mirror" >"$log" 2>&1; then
+  log="$dir.build.log"
+  echo "building the RabbitMQ root (debootstrap $suite, $packages from $mirror) in $dir ..." >&2
+  if ! debootstrap --variant=minbase --include="$packages" "$suite" "$tmp" "$mirror" ${script:+"$script"} >"$log" 2>&1; then
     rm -rf "$tmp"
-    echo "debootstrap of trixie from $mirror failed (is Debian's archive reachable?); last lines of $log:" >&2
+    echo "debootstrap of $suite from $mirror failed (is Debian's archive reachable?); last lines of $log:" >&2
     tail -n 15 "$log" >&2
     exit 1
   fi
-  [ -x "$tmp/usr/lib/rabbitmq/bin/rabbitmq-server" ] || { echo "the trixie root has no rabbitmq-server" >&2; exit 1; }
+  [ -x "$tmp/usr/lib/rabbitmq/bin/rabbitmq-server" ] || { echo "the $suite root has no rabbitmq-server" >&2; exit 1; }
+  # a minbase root of forky has no /etc/hosts, over which in-root.sh binds the namespace's own
+  [ -e "$tmp/etc/hosts" ] || printf '127.0.0.1 localhost\n' >"$tmp/etc/hosts"
   chroot "$tmp" dpkg-query -W -f='${Version}' rabbitmq-server >"$tmp/.warren-root"
   mv "$tmp" "$dir"
 fi

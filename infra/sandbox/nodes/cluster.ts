@@ -13,7 +13,7 @@ import {
   writeHostsFiles,
 } from './network';
 import { ProcessResult, runProcess } from './process';
-import { assertRabbitMqInstalled, prepareRabbitMq, type RabbitMqMajor, type RabbitMqRuntime } from './versions';
+import { assertRabbitMqInstalled, prepareRabbitMq, type RabbitMqLine, type RabbitMqRuntime } from './versions';
 
 /** The node configuration the AMI ships; sandbox nodes boot from the same files. */
 export const NODE_CONFIG_DIR = join(__dirname, '..', '..', 'node');
@@ -42,8 +42,8 @@ export interface ClusterOptions {
   prefix?: string;
   /** defaults to namespaces when root, else loopback */
   mode?: NodeMode;
-  /** RabbitMQ generation of every node; defaults to 3, the host's own package */
-  rabbitmq?: RabbitMqMajor;
+  /** RabbitMQ release line of every node; defaults to 3.10, the host's own package */
+  rabbitmq?: RabbitMqLine;
 }
 
 /**
@@ -65,15 +65,15 @@ export class NodeCluster {
     readonly run: string,
     readonly mode: NodeMode,
     readonly dir: string,
-    readonly rabbitmq: RabbitMqMajor,
+    readonly rabbitmq: RabbitMqLine,
     /** prepared in the background from create on; the first addNode waits for it */
     readonly runtime: Promise<RabbitMqRuntime>,
   ) {}
 
   static create(options: ClusterOptions = {}): NodeCluster {
-    const rabbitmq = options.rabbitmq ?? 3;
+    const rabbitmq = options.rabbitmq ?? '3.10';
     const mode = options.mode ?? (canUseNamespaces() ? 'namespaces' : 'loopback');
-    if (rabbitmq === 3) assertRabbitMqInstalled();
+    if (rabbitmq === '3.10') assertRabbitMqInstalled();
     else if (mode !== 'namespaces') throw new Error(`RabbitMQ ${rabbitmq} nodes run chrooted in network namespaces: they need root and namespaces mode`);
     const runtime = prepareRabbitMq(rabbitmq);
     runtime.catch(() => undefined); // reported by addNode

@@ -2,11 +2,11 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runProcess } from '../../../infra/sandbox/nodes/process';
-import { parseRabbitMqMajor } from '../../../infra/sandbox/nodes';
+import { parseRabbitMqLine } from '../../../infra/sandbox/nodes';
 
 const BUILD_ROOT = join(__dirname, '../../../infra/sandbox/nodes/build-root.sh');
 
-describe('the RabbitMQ 4.x root', () => {
+describe('the RabbitMQ roots of Debian 13 and 14', () => {
   it('fails with a clear message, and leaves no half-built root, when Debian\'s archive cannot be reached', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'warren-root-'));
     try {
@@ -23,8 +23,21 @@ describe('the RabbitMQ 4.x root', () => {
     }
   });
 
-  it('names the generations it can run', () => {
-    expect(parseRabbitMqMajor('4')).toBe(4);
-    expect(() => parseRabbitMqMajor('5')).toThrow('RabbitMQ 5 is not available: choose one of 3, 4');
+  it('names the release lines it can run', () => {
+    expect(parseRabbitMqLine('4.3')).toBe('4.3');
+    expect(() => parseRabbitMqLine('4')).toThrow('RabbitMQ 4 is not available: choose one of 3.10, 4.0, 4.3');
+  });
+
+  it('refuses a Debian suite it has no root for, and builds nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warren-root-'));
+    try {
+      const result = await runProcess('bash', [BUILD_ROOT, join(dir, 'bookworm-rabbitmq'), 'bookworm']);
+
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain("no root for Debian suite 'bookworm' (trixie or forky)");
+      expect(existsSync(join(dir, 'bookworm-rabbitmq'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
