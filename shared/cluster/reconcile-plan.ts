@@ -43,6 +43,12 @@ export type ReconcileFinding =
    */
   | { kind: 'split-member'; node: string; instanceId: string }
   | { kind: 'under-maintenance'; node: string; instanceId: string }
+  /**
+   * Khepri (Raft) keeps the metadata: with no majority of its members running the cluster changes
+   * nothing, so forget, join, restart and replica repairs cannot complete; they are not tried. The
+   * documented recovery (a survivor booted standalone) is an operator's decision.
+   */
+  | { kind: 'majority-lost'; running: string[]; members: string[] }
   | ReplicaFinding;
 
 export interface ReconcilePlan {
@@ -60,6 +66,8 @@ export interface ReconcilePlan {
     partitions: number;
     /** quorum queues, those with any replica finding, those without a running leader; absent when unknown */
     quorumQueues?: { total: number; degraded: number; leaderless: number };
+    /** 1 while a Khepri cluster has fewer than a majority of its members running; absent on Mnesia */
+    metadataMajorityLost?: number;
   };
   /** present when running nodes report a partition: its sides, the side kept and what is restarted */
   partition?: PartitionDecision;
@@ -188,13 +196,19 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
   findings.push(...replicas.findings);
   const quorumQueues = replicas.report && { total: replicas.report.queues, degraded: replicas.report.degraded, leaderless: replicas.report.leaderless };
 
+  const khepri = main?.reporters.some(([, s]) => s.metadataStore === 'khepri') ?? false;
+  const majorityLost = khepri && runningMembers.size <= allMembers.size / 2;
+  if (majorityLost) findings.push({ kind: 'majority-lost', running: [...runningMembers].sort(), members: [...allMembers].sort() });
+  // only the load balancer may still change: it follows what the nodes verify
+  const planned = majorityLost ? actions.filter((a) => a.kind === 'register' || a.kind === 'deregister') : actions;
+
   return {
-    actions,
+    actions: planned,
     findings,
     runningMembers: [...runningMembers].sort(),
     peerInstanceIds,
     clusterVersion: main?.reporters[0]?.[1].version,
-    gauges: { membersRunning: runningMembers.size, inServiceInstances: inService.length, partitions: partitioned.length, ...(quorumQueues ? { quorumQueues } : {}) },
+    gauges: { membersRunning: runningMembers.size, inServiceInstances: inService.length, partitions: partitioned.length, ...(quorumQueues ? { quorumQueues } : {}), ...(khepri ? { metadataMajorityLost: majorityLost ? 1 : 0 } : {}) },
     ...(partition ? { partition } : {}),
   };
 }

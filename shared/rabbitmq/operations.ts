@@ -71,6 +71,12 @@ const nodeStatusFacts = z.object({
   /** the node is in maintenance mode (drained) */
   underMaintenance: z.boolean(),
   /**
+   * where the cluster keeps its metadata: mnesia (3.x, 4.0-4.2 by default) or khepri (Raft: 4.2's default,
+   * 4.3's only store, which works only while a majority of the members runs); empty when not running, and
+   * from a NodeStatus document older than the field
+   */
+  metadataStore: z.enum(['mnesia', 'khepri', '']).default(''),
+  /**
    * The health of every quorum queue's replicas, judged by the first running member (by name) of the
    * node's view; null on every other node, on a node that could not list its queues, and from a
    * NodeStatus document older than the field.

@@ -3,6 +3,7 @@ import { policyParamsFor } from '../../shared/cluster/policy';
 import {
   CONVERGE_MS,
   clusterSeenFrom,
+  connectThroughLoadBalancer,
   everInstance,
   expectConvergedCluster,
   healsOf,
@@ -14,6 +15,9 @@ import {
   waitFor,
 } from './observed';
 
+/** Declared by the first story: converged then also means its replicas follow each change (status.ts). */
+const MEMBERSHIP_QUEUE = 'e2e-membership';
+
 /**
  * The membership changes every RabbitMQ generation must heal: scale-out, a terminate through the
  * hook, a crash. Each story starts from the converged cluster the previous one left (3 nodes at first).
@@ -23,6 +27,21 @@ export function membershipStories(current: () => Sandbox): void {
   beforeEach(() => {
     sandbox = current();
   });
+
+    it('a quorum queue declared through the load balancer has a running replica on every member, as every later story requires', async () => {
+      const client = await connectThroughLoadBalancer(sandbox);
+      try {
+        const channel = await client.createChannel();
+        await channel.assertQueue(MEMBERSHIP_QUEUE, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+      } finally {
+        await client.close();
+      }
+
+      const status = await expectConvergedCluster(sandbox);
+
+      const nodes = inService(sandbox).map((id) => nodeName(sandbox, id)).sort();
+      expect(status.quorumQueues).toContainEqual(expect.objectContaining({ vhost: '/', name: MEMBERSHIP_QUEUE, members: nodes, online: nodes }));
+    });
 
     it('scales out by two at once: both join, all five serve, the policy stays', async () => {
       const before = everInstance(sandbox);

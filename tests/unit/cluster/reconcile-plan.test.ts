@@ -6,7 +6,7 @@ import { testConfig } from './test-config';
 const name = (id: string) => `rabbit@ip-${id}`;
 const status = (id: string, running: string[], all = running, extra: Partial<NodeStatus> = {}): NodeStatus => ({
   node: name(id), version: '3.10.8', running: true, paused: false, members: { all: all.map(name), running: running.map(name) },
-  partitions: {}, alarms: [], cookieHash: 'x', policies: ['ha-all'], defaultQueueType: '', underMaintenance: false, replicas: null, ...extra,
+  partitions: {}, alarms: [], cookieHash: 'x', policies: ['ha-all'], defaultQueueType: '', underMaintenance: false, metadataStore: 'mnesia', replicas: null, ...extra,
 });
 const on4 = (extra: Partial<NodeStatus> = {}): Partial<NodeStatus> => ({ version: '4.0.5', policies: ['warren-quorum'], defaultQueueType: 'quorum', ...extra });
 const healthyPair = (a: Partial<NodeStatus> = {}, b: Partial<NodeStatus> = {}) => observed({
@@ -134,6 +134,40 @@ describe('planReconcile', () => {
 
     expect(plan.actions).toEqual([{ kind: 'deregister', instanceId: 'b' }]);
     expect(plan.runningMembers).toEqual([name('a'), name('b')]);
+  });
+});
+
+describe('planReconcile on Khepri (RabbitMQ 4.3)', () => {
+  const khepri: Partial<NodeStatus> = { ...on4({ version: '4.3.6' }), metadataStore: 'khepri' };
+  // a survives; b and c crashed and EC2 reports their instances terminated
+  const twoOfThreeGone = (store: Partial<NodeStatus>) => observed({
+    group: [inGroup('a')], ec2: [['a', 'running'], ['b', 'terminated'], ['c', 'terminated']],
+    statuses: [['a', status('a', ['a'], ['a', 'b', 'c'], store)]], targets: ['a', 'b', 'c'],
+  });
+
+  it('with no majority of the members running, forgets nothing (it cannot complete), says so, and only fixes the targets', () => {
+    const plan = planReconcile(twoOfThreeGone(khepri), testConfig());
+
+    expect(plan.actions).toEqual([{ kind: 'deregister', instanceId: 'b' }, { kind: 'deregister', instanceId: 'c' }]);
+    expect(plan.findings).toContainEqual({ kind: 'majority-lost', running: [name('a')], members: [name('a'), name('b'), name('c')] });
+    expect(plan.gauges.metadataMajorityLost).toBe(1);
+  });
+
+  it('with a majority running, forgets a departed member as on Mnesia, and publishes the gauge at 0', () => {
+    const plan = planReconcile(observed({
+      group: [inGroup('a'), inGroup('b')], ec2: [['a', 'running'], ['b', 'running'], ['c', 'terminated']],
+      statuses: [['a', status('a', ['a', 'b'], ['a', 'b', 'c'], khepri)], ['b', status('b', ['a', 'b'], ['a', 'b', 'c'], khepri)]], targets: ['a', 'b'],
+    }), testConfig());
+
+    expect(plan.actions).toEqual([{ kind: 'forget', node: name('c'), instanceId: 'c', departed: 'true' }]);
+    expect(plan.gauges.metadataMajorityLost).toBe(0);
+  });
+
+  it('on Mnesia the same survivor forgets (pause_minority, not the store, guards a minority there) and no gauge is published', () => {
+    const plan = planReconcile(twoOfThreeGone({}), testConfig());
+
+    expect(plan.actions.filter((a) => a.kind === 'forget')).toHaveLength(2);
+    expect(plan.gauges.metadataMajorityLost).toBeUndefined();
   });
 });
 

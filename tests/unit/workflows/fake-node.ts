@@ -122,6 +122,6 @@ function status(cloud: FakeCloud, instance: FakeInstance): NodeStatus {
   return {
     node: node.name, version: node.version, running: node.running, paused: !node.running && !!instance.paused, members: membersSeenBy(cloud, instance),
     partitions: partitionsOf(instance), alarms: [], cookieHash: 'c0ffee', policies: node.running ? [...cloud.policies] : [],
-    defaultQueueType: node.running ? cloud.defaultQueueType : '', underMaintenance: node.running && node.drained, replicas: null,
+    defaultQueueType: node.running ? cloud.defaultQueueType : '', underMaintenance: node.running && node.drained, metadataStore: node.running ? 'mnesia' : '', replicas: null,
   };
 }

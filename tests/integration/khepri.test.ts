@@ -1,0 +1,120 @@
+import { NodeCluster, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
+import { planReconcile, type ReconcilePlan } from '../../shared/cluster/reconcile-plan';
+import type { Ec2State, TargetState } from '../../shared/ports';
+import { parseNodeOutput, type NodeStatus } from '../../shared/rabbitmq/operations';
+import { testConfig } from '../unit/cluster/test-config';
+
+/*
+ * RabbitMQ 4.3 keeps its metadata in Khepri (Raft): no pause_minority, no partitions to heal by
+ * restarting a losing side, and nothing changes without a majority. A real veth cut and real kills on a
+ * real 3-node 4.3.6 cluster; the plan is reconcile's own, made from the nodes' own NodeStatus.
+ */
+jest.setTimeout(600_000);
+
+// net_ticktime is 60 s as shipped: the members notice a cut after 45-75 s; room for 2 loaded cores
+const NOTICED_MS = 240_000;
+const config = testConfig();
+const instanceIdOf = (node: SandboxNode) => `i-0khepri${node.index}`;
+
+beforeAll(async () => {
+  await removeLeftovers();
+});
+
+describe('on RabbitMQ 4.3 (Khepri)', () => {
+  let cluster: NodeCluster;
+  let nodes: SandboxNode[];
+
+  const statusOf = async (node: SandboxNode): Promise<NodeStatus | Error> => {
+    const run = await cluster.runDocument(node, 'NodeStatus');
+    return run.exitCode === 0 ? parseNodeOutput('status', run.stdout) : new Error(run.stderr);
+  };
+  /** what reconcile would plan: the group's three instances InService, EC2 as given, the nodes' own statuses */
+  const plan = async (ec2: Partial<Record<string, Ec2State>> = {}, asked = nodes): Promise<ReconcilePlan> => {
+    const ids = nodes.map(instanceIdOf);
+    const targets = new Map<string, TargetState>(ids.map((id) => [id, 'healthy']));
+    const statuses = new Map(await Promise.all(asked.map(async (node) => [instanceIdOf(node), await statusOf(node)] as const)));
+    return planReconcile({
+      group: { name: 'rabbit-asg', minSize: 1, maxSize: 9, desiredCapacity: 3, instances: ids.map((instanceId) => ({ instanceId, lifecycleState: 'InService', healthStatus: 'Healthy', availabilityZone: 'a' })) },
+      instances: nodes.map((node) => ({ instanceId: instanceIdOf(node), state: ec2[instanceIdOf(node)] ?? 'running', nodeName: node.name, autoScalingGroupName: 'rabbit-asg' })),
+      statuses,
+      targets: { amqp: targets, management: new Map(targets) },
+    }, config);
+  };
+  const until = async <T>(what: string, boundMs: number, probe: () => Promise<T | undefined>): Promise<T> => {
+    const deadline = Date.now() + boundMs;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) throw new Error(`${what}: not within ${boundMs / 1000} s`);
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+    }
+  };
+
+  beforeAll(async () => {
+    cluster = await startCluster({ size: 3, prefix: 'khep', rabbitmq: '4.3' });
+    nodes = [...cluster.nodes].sort((a, b) => a.name.localeCompare(b.name));
+    await cluster.declareQueue(nodes[0]!, 'ledger', 'quorum');
+  });
+
+  afterAll(async () => {
+    await cluster?.destroy();
+  });
+
+  it('reports khepri as the metadata store, and a whole cluster plans nothing', async () => {
+    const whole = await plan();
+
+    expect((await statusOf(nodes[2]!)) as NodeStatus).toMatchObject({ version: expect.stringMatching(/^4\.3\./), metadataStore: 'khepri', running: true });
+    expect(whole.actions.filter((a) => a.kind !== 'apply-policy')).toEqual([]);
+    expect(whole.gauges).toMatchObject({ membersRunning: 3, metadataMajorityLost: 0, quorumQueues: { total: 1, degraded: 0, leaderless: 0 } });
+  });
+
+  it('a cut member keeps running (no pause, no restart of a losing side): while cut it is only taken off the targets, and it comes back by itself', async () => {
+    const cut = nodes[2]!;
+    const kinds = new Set<string>();
+    await cluster.setNetwork(cut, false);
+    try {
+      // until the majority counts it down; every plan on the way touches nothing but its targets
+      await until('the majority notices the cut', NOTICED_MS, async () => {
+        const seen = await plan();
+        for (const action of seen.actions) kinds.add(action.kind === 'deregister' && action.instanceId === instanceIdOf(cut) ? 'deregister-cut' : action.kind);
+        return seen.runningMembers.length === 2 && !seen.runningMembers.includes(cut.name) ? seen : undefined;
+      });
+      expect(await statusOf(cut)).toMatchObject({ running: true, paused: false, metadataStore: 'khepri' });
+      expect([...kinds].filter((kind) => kind !== 'deregister-cut' && kind !== 'apply-policy')).toEqual([]);
+    } finally {
+      await cluster.setNetwork(cut, true);
+    }
+
+    const healed = await until('the cut member back among the running members', NOTICED_MS, async () => {
+      const seen = await plan();
+      return seen.runningMembers.length === 3 ? seen : undefined;
+    });
+    expect(healed.actions.filter((a) => a.kind === 'forget' || a.kind === 'join' || a.kind === 'restart')).toEqual([]);
+    // a replica that did not come back with it is planned for repair on it, and the repair makes the queue whole
+    for (const action of healed.actions.filter((a) => a.kind === 'repair-replicas')) {
+      expect(action).toMatchObject({ node: cut.name });
+      const repaired = await cluster.runDocument(cut, 'NodeJoin', { Peers: healed.runningMembers.join(','), GrowQuorum: 'true', TimeoutSeconds: '60' });
+      expect(repaired.exitCode).toBe(0);
+    }
+    const after = await until('the queue whole again', 60_000, async () => {
+      const seen = await plan();
+      return seen.gauges.quorumQueues?.degraded === 0 ? seen : undefined;
+    });
+    expect(after.gauges).toMatchObject({ membersRunning: 3, quorumQueues: { total: 1, degraded: 0, leaderless: 0 } });
+  });
+
+  it('with two of three members dead and their instances terminated, the survivor runs but nothing is forgotten: majority lost', async () => {
+    const [survivor, ...dead] = nodes as [SandboxNode, SandboxNode, SandboxNode];
+    for (const node of dead) await cluster.killNode(node);
+    const terminated = Object.fromEntries(dead.map((node) => [instanceIdOf(node), 'terminated' as const]));
+
+    const lost = await until('the survivor sees the others down', NOTICED_MS, async () => {
+      const seen = await plan(terminated, [survivor]);
+      return seen.runningMembers.length === 1 ? seen : undefined;
+    });
+
+    expect(lost.findings).toContainEqual({ kind: 'majority-lost', running: [survivor.name], members: nodes.map((n) => n.name).sort() });
+    expect(lost.actions.filter((a) => a.kind !== 'deregister')).toEqual([]);
+    expect(lost.gauges.metadataMajorityLost).toBe(1);
+  });
+});
