@@ -123,14 +123,15 @@ describe('the functions stack, packaged offline', () => {
     expect(failures?.Properties.AlarmName.startsWith('warren-')).toBe(false);
   });
 
-  it('alarms on quorum queues without a leader at once, and on degraded replicas that outlive three reconcile ticks', () => {
+  it('alarms on quorum queues without a leader and on a lost Khepri majority at once, and on degraded replicas that outlive three reconcile ticks', () => {
     const alarmOn = (metric: string) => Object.values(template.Resources).find((r) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties.MetricName === metric)?.Properties;
     // the gauges are published once a reconcile tick: an alarm period shorter than the schedule would see gaps
     const tickSeconds = Number(/^rate\((\d+) minutes?\)$/.exec(deployed.reconcileSchedule)?.[1]) * 60;
     expect(tickSeconds).toBeGreaterThan(0);
     expect(alarmOn('QuorumQueuesLeaderless')).toMatchObject({ Namespace: 'warren', Statistic: 'Maximum', Period: tickSeconds, EvaluationPeriods: 1, Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    expect(alarmOn('MetadataMajorityLost')).toMatchObject({ Namespace: 'warren', Statistic: 'Maximum', Period: tickSeconds, EvaluationPeriods: 1, Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
     expect(alarmOn('QuorumQueuesDegraded')).toMatchObject({ Namespace: 'warren', Statistic: 'Minimum', Period: tickSeconds, EvaluationPeriods: 3, Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
-    for (const metric of ['QuorumQueuesLeaderless', 'QuorumQueuesDegraded']) {
+    for (const metric of ['QuorumQueuesLeaderless', 'QuorumQueuesDegraded', 'MetadataMajorityLost']) {
       expect(alarmOn(metric)!.Dimensions).toEqual([{ Name: 'cluster', Value: 'warren-demo' }, { Name: 'service', Value: 'warren' }]);
     }
   });
