@@ -3,7 +3,7 @@ import { NodeCommandFailed, WaitTimedOut } from '../../../shared/errors';
 import type {
   Ec2State, ForwardedEvent, GroupFacts, HealQueue, InstanceFacts, Inventory, Lifecycle, LifecycleActionRef, Log, Metrics, NodeShell, TargetGroups, TargetState,
 } from '../../../shared/ports';
-import type { NodeOperation, NodeOperationParams, NodeOperationResult } from '../../../shared/rabbitmq/operations';
+import type { NodeOperation, NodeOperationParams, NodeOperationResult, QuorumReplicas } from '../../../shared/rabbitmq/operations';
 import type { EventOf } from '../../../shared/events/types';
 import type { Deps } from '../../../shared/workflows/deps';
 import { GROUP, testConfig } from '../cluster/test-config';
@@ -53,6 +53,8 @@ export class FakeCloud {
   readonly policies = new Set<string>();
   /** default queue type of vhost "/"; '' until warren sets it */
   defaultQueueType = '';
+  /** the quorum replicas' report the first running member's NodeStatus carries (null: none reported) */
+  replicas: QuorumReplicas | null = null;
   readonly targets = new Map<string, TargetState>();
   readonly actions = new Map<string, { hook: 'launch' | 'terminate'; state: 'open' | 'CONTINUE' | 'ABANDON' }>();
   readonly metricLog: Array<{ name: string; value: number }> = [];

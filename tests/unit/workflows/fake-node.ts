@@ -122,6 +122,8 @@ function status(cloud: FakeCloud, instance: FakeInstance): NodeStatus {
   return {
     node: node.name, version: node.version, running: node.running, paused: !node.running && !!instance.paused, members: membersSeenBy(cloud, instance),
     partitions: partitionsOf(instance), alarms: [], cookieHash: 'c0ffee', policies: node.running ? [...cloud.policies] : [],
-    defaultQueueType: node.running ? cloud.defaultQueueType : '', underMaintenance: node.running && node.drained, metadataStore: node.running ? 'mnesia' : '', replicas: null,
+    defaultQueueType: node.running ? cloud.defaultQueueType : '', underMaintenance: node.running && node.drained, metadataStore: node.running ? 'mnesia' : '',
+    // judged by the first running member of the node's own view, as NodeStatus does
+    replicas: node.running && membersSeenBy(cloud, instance).running[0] === node.name ? cloud.replicas : null,
   };
 }

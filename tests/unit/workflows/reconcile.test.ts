@@ -311,3 +311,26 @@ describe('reconcile of a partition that outlived the cut', () => {
     expect(cloud.logs).toContainEqual(expect.objectContaining({ extra: expect.objectContaining({ kind: 'paused', instanceId: 'i-c' }) }));
   });
 });
+
+describe('reconcile workflow: quorum replicas', () => {
+  it('repairs a member\'s replicas with its own NodeJoin (no policy), removes a departed node\'s with NodeForget, and publishes the gauges', async () => {
+    const cloud = new FakeCloud();
+    for (const id of ['i-a', 'i-b', 'i-c']) cloud.addMember(id);
+    cloud.policies.add('ha-all');
+    const [, second] = cloud.runningMembers();
+    cloud.replicas = { queues: 5, degraded: 3, leaderless: 0, missing: { [second!]: 2 }, stopped: {}, departed: { 'rabbit@ip-10-0-9-9': 1 } };
+
+    const outcome = await reconcile(tick(cloud), cloud.deps());
+
+    expect(outcome.result).toBe('acted');
+    const [join, ...moreJoins] = cloud.commands('join');
+    expect(moreJoins).toEqual([]);
+    expect(join).toMatchObject({ instanceId: [...cloud.instances.values()].find((i) => i.node.name === second)!.id, args: expect.objectContaining({ PolicyName: '', DefaultQueueType: '', GrowQuorum: 'true' }) });
+    expect(cloud.commands('forget')).toEqual([expect.objectContaining({ args: { NodeName: 'rabbit@ip-10-0-9-9', Departed: 'false' } })]);
+    // the departed node's replicas go before any member grows
+    expect(cloud.calls.indexOf(cloud.commands('forget')[0]!)).toBeLessThan(cloud.calls.indexOf(join!));
+    expect(cloud.metric('gauge:QuorumQueues')).toBe(5);
+    expect(cloud.metric('gauge:QuorumQueuesDegraded')).toBe(3);
+    expect(cloud.metricLog).toContainEqual({ name: 'gauge:QuorumQueuesLeaderless', value: 0 });
+  });
+});
