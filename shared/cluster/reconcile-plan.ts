@@ -22,6 +22,8 @@ export type ReconcileAction =
   /** a node of a losing partition side; survivors: the running members of the winning side */
   | { kind: 'restart'; instanceId: string; node: string; survivors: string[] }
   | { kind: 'apply-policy'; instanceId: string }
+  /** enable every stable feature flag the cluster left disabled (cluster-wide, run on one member) */
+  | { kind: 'enable-feature-flags'; instanceId: string }
   | { kind: 'register'; instanceId: string }
   | { kind: 'deregister'; instanceId: string }
   | ReplicaAction;
@@ -49,6 +51,12 @@ export type ReconcileFinding =
    * documented recovery (a survivor booted standalone) is an operator's decision.
    */
   | { kind: 'majority-lost'; running: string[]; members: string[] }
+  /**
+   * Stable feature flags left disabled (an upgrade into 4.3 needs every one enabled). Enabled only once
+   * every running member answered with the same version and nothing is launching: a node of another
+   * version could not join a cluster with flags it does not know.
+   */
+  | { kind: 'feature-flags-disabled'; count: number; held?: 'cluster-split' | 'versions-differ' | 'member-unanswered' | 'launch-in-progress' }
   | ReplicaFinding;
 
 export interface ReconcilePlan {
@@ -186,15 +194,29 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
   const partitioned = [...new Set(answered.flatMap(([, s]) => Object.entries(s.partitions).filter(([, p]) => p.length > 0).map(([n]) => n)))].sort();
   if (partitioned.length > 0) findings.push({ kind: 'partitioned', nodes: partitioned });
 
+  const split = allViews.length > 1 || partitioned.length > 0 || partition !== undefined;
   const replicas = planReplicas({
     reporters: main?.reporters ?? [],
     verified,
-    split: allViews.length > 1 || partitioned.length > 0 || partition !== undefined,
+    split,
     ec2StateOf: (node) => ec2Of.get(instanceOfNode.get(node) ?? '')?.state,
   });
   actions.push(...replicas.actions);
   findings.push(...replicas.findings);
   const quorumQueues = replicas.report && { total: replicas.report.queues, degraded: replicas.report.degraded, leaderless: replicas.report.leaderless };
+
+  const flagsDisabled = Math.max(0, ...(main?.reporters ?? []).map(([, s]) => s.featureFlagsDisabled));
+  if (main && flagsDisabled > 0) {
+    const versions = new Set(main.reporters.map(([, s]) => s.version));
+    const launching = observed.group.instances.some((i) => (i.lifecycleState ?? '').startsWith('Pending'));
+    const held = split ? 'cluster-split'
+      : versions.size > 1 ? 'versions-differ'
+      : main.reporters.length < runningMembers.size ? 'member-unanswered'
+      : launching ? 'launch-in-progress'
+      : undefined;
+    findings.push({ kind: 'feature-flags-disabled', count: flagsDisabled, ...(held ? { held } : {}) });
+    if (!held) actions.push({ kind: 'enable-feature-flags', instanceId: main.reporters[0]![0] });
+  }
 
   const khepri = main?.reporters.some(([, s]) => s.metadataStore === 'khepri') ?? false;
   const majorityLost = khepri && runningMembers.size <= allMembers.size / 2;

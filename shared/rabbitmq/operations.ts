@@ -76,6 +76,8 @@ const nodeStatusFacts = z.object({
    * from a NodeStatus document older than the field
    */
   metadataStore: z.enum(['mnesia', 'khepri', '']).default(''),
+  /** stable feature flags the cluster has not enabled (an upgrade into 4.3 needs every one); 0 when not running */
+  featureFlagsDisabled: z.number().int().nonnegative().default(0),
   /**
    * The health of every quorum queue's replicas, judged by the first running member (by name) of the
    * node's view; null on every other node, on a node that could not list its queues, and from a
@@ -142,6 +144,8 @@ export const nodeForgetResult = z.object({
 export const nodeApplyPolicyResult = z.object({
   node: nodeName,
   policy: z.enum(['applied', 'unchanged', 'skipped']),
+  /** with EnableFeatureFlags: whether stable flags were left disabled and are now enabled */
+  featureFlags: z.enum(['enabled', 'unchanged', 'skipped']).default('skipped'),
 });
 
 export const nodeDrainResult = z.object({ node: nodeName, drained: z.boolean() });
@@ -193,7 +197,8 @@ export interface NodeOperationParams {
    * EC2 reports its instance terminated (a silent node is then disconnected rather than waited for)
    */
   forget: { NodeName: string; Departed: 'true' | 'false' };
-  applyPolicy: PolicyParams;
+  /** EnableFeatureFlags: "true" enables every stable feature flag (cluster-wide); absent or "false" leaves them */
+  applyPolicy: PolicyParams & { EnableFeatureFlags?: 'true' | 'false' };
   drain: Record<string, never>;
   /**
    * Survivors: comma-separated running members of the winning side (the app is stopped only while one of

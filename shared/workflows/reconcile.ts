@@ -22,12 +22,13 @@ const EXECUTION_ORDER: Record<ReconcileAction['kind'], number> = {
   restart: 2,
   join: 3,
   'apply-policy': 4,
-  'repair-replicas': 5,
-  register: 6,
-  deregister: 7,
+  'enable-feature-flags': 5,
+  'repair-replicas': 6,
+  register: 7,
+  deregister: 8,
 };
 
-/** A replica repair changes queues only: no policy, no default queue type (apply-policy owns those). */
+/** A replica repair or a feature-flag step changes nothing else: no policy, no default queue type (apply-policy owns those). */
 const NO_POLICY = { PolicyName: '', PolicyPattern: '', PolicyDefinition: '{}', PolicyApplyTo: 'queues', PolicyPriority: '0', DefaultQueueType: '' } as const;
 
 /** The backstop for missed events: observe everything once, plan purely, act in a fixed order. */
@@ -175,6 +176,12 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
     case 'apply-policy': {
       ensureBudget(deps, commandMs, 'apply-policy');
       await nodes.run(action.instanceId, 'applyPolicy', choosePolicy(deps, plan.clusterVersion, { instanceId: action.instanceId }));
+      return;
+    }
+    case 'enable-feature-flags': {
+      ensureBudget(deps, commandMs, 'enable-feature-flags');
+      const enabled = await nodes.run(action.instanceId, 'applyPolicy', { ...NO_POLICY, EnableFeatureFlags: 'true' });
+      deps.log.info('feature flags', { node: enabled.node, featureFlags: enabled.featureFlags });
       return;
     }
     case 'register':

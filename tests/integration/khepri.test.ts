@@ -63,7 +63,7 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
   it('reports khepri as the metadata store, and a whole cluster plans nothing', async () => {
     const whole = await plan();
 
-    expect((await statusOf(nodes[2]!)) as NodeStatus).toMatchObject({ version: expect.stringMatching(/^4\.3\./), metadataStore: 'khepri', running: true });
+    expect((await statusOf(nodes[2]!)) as NodeStatus).toMatchObject({ version: expect.stringMatching(/^4\.3\./), metadataStore: 'khepri', running: true, featureFlagsDisabled: 0 });
     expect(whole.actions.filter((a) => a.kind !== 'apply-policy')).toEqual([]);
     expect(whole.gauges).toMatchObject({ membersRunning: 3, metadataMajorityLost: 0, quorumQueues: { total: 1, degraded: 0, leaderless: 0 } });
   });

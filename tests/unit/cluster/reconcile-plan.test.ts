@@ -6,7 +6,7 @@ import { testConfig } from './test-config';
 const name = (id: string) => `rabbit@ip-${id}`;
 const status = (id: string, running: string[], all = running, extra: Partial<NodeStatus> = {}): NodeStatus => ({
   node: name(id), version: '3.10.8', running: true, paused: false, members: { all: all.map(name), running: running.map(name) },
-  partitions: {}, alarms: [], cookieHash: 'x', policies: ['ha-all'], defaultQueueType: '', underMaintenance: false, metadataStore: 'mnesia', replicas: null, ...extra,
+  partitions: {}, alarms: [], cookieHash: 'x', policies: ['ha-all'], defaultQueueType: '', underMaintenance: false, metadataStore: 'mnesia', featureFlagsDisabled: 0, replicas: null, ...extra,
 });
 const on4 = (extra: Partial<NodeStatus> = {}): Partial<NodeStatus> => ({ version: '4.0.5', policies: ['warren-quorum'], defaultQueueType: 'quorum', ...extra });
 const healthyPair = (a: Partial<NodeStatus> = {}, b: Partial<NodeStatus> = {}) => observed({
@@ -272,5 +272,33 @@ describe('planReconcile on a partition that outlived the cut', () => {
     expect(plan.findings).toContainEqual(expect.objectContaining({ kind: 'member-down', node: name('c') }));
     // an app stopped by anything else is still started by a join
     expect(planReconcile(parts(crashed), testConfig()).actions).toEqual([{ kind: 'join', instanceId: 'c', node: name('c') }]);
+  });
+});
+
+describe('planReconcile: stable feature flags left disabled', () => {
+  const flagsOff = (a: Partial<NodeStatus>, b: Partial<NodeStatus> = a) => healthyPair({ featureFlagsDisabled: 3, ...a }, { featureFlagsDisabled: 3, ...b });
+
+  it('enables them on one member once every running member answered with the same version', () => {
+    const plan = planReconcile(flagsOff({}), testConfig());
+
+    expect(plan.actions).toEqual([{ kind: 'enable-feature-flags', instanceId: 'a' }]);
+    expect(plan.findings).toContainEqual({ kind: 'feature-flags-disabled', count: 3 });
+  });
+
+  it('holds while the members run different versions (a roll in progress): the older could not follow', () => {
+    const plan = planReconcile(flagsOff({ version: '3.10.8' }, { version: '3.10.9' }), testConfig());
+
+    expect(plan.actions).toEqual([]);
+    expect(plan.findings).toContainEqual({ kind: 'feature-flags-disabled', count: 3, held: 'versions-differ' });
+  });
+
+  it('holds while an instance is launching: it may run an older version', () => {
+    const observedPair = flagsOff({});
+    observedPair.group.instances.push(inGroup('n', 'Pending:Wait'));
+
+    const plan = planReconcile(observedPair, testConfig());
+
+    expect(plan.actions.filter((a) => a.kind === 'enable-feature-flags')).toEqual([]);
+    expect(plan.findings).toContainEqual({ kind: 'feature-flags-disabled', count: 3, held: 'launch-in-progress' });
   });
 });

@@ -55,6 +55,8 @@ export class FakeCloud {
   defaultQueueType = '';
   /** the quorum replicas' report the first running member's NodeStatus carries (null: none reported) */
   replicas: QuorumReplicas | null = null;
+  /** stable feature flags the cluster left disabled, as NodeStatus counts them */
+  featureFlagsDisabled = 0;
   readonly targets = new Map<string, TargetState>();
   readonly actions = new Map<string, { hook: 'launch' | 'terminate'; state: 'open' | 'CONTINUE' | 'ABANDON' }>();
   readonly metricLog: Array<{ name: string; value: number }> = [];

@@ -51,8 +51,14 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
       if (target) target.node.member = false;
       return { peer: node.name, node: NodeName, result: wasMember ? 'forgotten' : 'absent', disconnected: false };
     }
-    case 'applyPolicy':
-      return { node: node.name, policy: applyPolicy(cloud, instance, params as NodeOperationParams['applyPolicy'], 'applyPolicy') };
+    case 'applyPolicy': {
+      const apply = params as NodeOperationParams['applyPolicy'];
+      const policy = applyPolicy(cloud, instance, apply, 'applyPolicy');
+      if (apply.EnableFeatureFlags !== 'true') return { node: node.name, policy, featureFlags: 'skipped' };
+      const featureFlags = cloud.featureFlagsDisabled > 0 ? 'enabled' : 'unchanged';
+      cloud.featureFlagsDisabled = 0;
+      return { node: node.name, policy, featureFlags };
+    }
     case 'drain':
       node.drained = true;
       return { node: node.name, drained: true };
@@ -122,7 +128,7 @@ function status(cloud: FakeCloud, instance: FakeInstance): NodeStatus {
   return {
     node: node.name, version: node.version, running: node.running, paused: !node.running && !!instance.paused, members: membersSeenBy(cloud, instance),
     partitions: partitionsOf(instance), alarms: [], cookieHash: 'c0ffee', policies: node.running ? [...cloud.policies] : [],
-    defaultQueueType: node.running ? cloud.defaultQueueType : '', underMaintenance: node.running && node.drained, metadataStore: node.running ? 'mnesia' : '',
+    defaultQueueType: node.running ? cloud.defaultQueueType : '', underMaintenance: node.running && node.drained, metadataStore: node.running ? 'mnesia' : '', featureFlagsDisabled: node.running ? cloud.featureFlagsDisabled : 0,
     // judged by the first running member of the node's own view, as NodeStatus does
     replicas: node.running && membersSeenBy(cloud, instance).running[0] === node.name ? cloud.replicas : null,
   };
