@@ -3,6 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { readCloudFormation } from './cfn-yaml';
+import { readDeployedDocument } from './ssm-documents';
 
 /**
  * Builds the deployable templates from their single sources:
@@ -45,7 +46,7 @@ export function clusterTemplate(): Template {
         TargetType: '/AWS::EC2::Instance',
         // a named document keeps its name across content changes only with NewVersion
         UpdateMethod: 'NewVersion',
-        Content: parse(readFileSync(file, 'utf8')),
+        Content: readDeployedDocument(file),
       },
     };
   }

@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { parse } from 'yaml';
 import { readCloudFormation } from '../../infra/deploy/cfn-yaml';
 import { writeTemplates } from '../../infra/deploy/build-templates';
+import { loadDocument } from '../../infra/sandbox/nodes';
 import { SSM_RESERVED_PREFIX } from '../../shared/config';
 import { NODE_OPERATIONS } from '../../shared/rabbitmq/operations';
 import { asList, cfnLint, resourcesOf, ROOT, type Template } from './cloudformation';
@@ -88,7 +89,14 @@ describe('the cluster stack', () => {
       const name = file.replace(/\.yml$/, '');
       const document = documents.find((d) => d.Name['Fn::Sub'] === `\${ClusterName}-${name}`);
       expect(document).toMatchObject({ DocumentType: 'Command', DocumentFormat: 'YAML', UpdateMethod: 'NewVersion' });
-      expect(document.Content).toEqual(parse(readFileSync(join(ROOT, 'infra', 'ssm', file), 'utf8')));
+      // the file's YAML, each script without its comment-only lines (the shebang kept)
+      const source = parse(readFileSync(join(ROOT, 'infra', 'ssm', file), 'utf8'));
+      const script = document.Content.mainSteps[0].inputs.runCommand.join('\n') as string;
+      expect({ ...document.Content, mainSteps: [] }).toEqual({ ...source, mainSteps: [] });
+      expect(script.split('\n').filter((line) => /^\s*#/.test(line))).toEqual(['#!/bin/bash']);
+      expect(script.split('\n').filter((line) => !/^\s*#/.test(line))).toEqual(source.mainSteps[0].inputs.runCommand.join('\n').split('\n').filter((line: string) => !/^\s*#/.test(line)));
+      // what the sandbox and the integration tests run is byte for byte what deploys
+      expect(loadDocument(name).script).toBe(script);
     }
     // the prefix the functions get is the one the documents are named with
     expect(template.Outputs!.SsmDocumentPrefix.Value).toEqual({ 'Fn::Sub': '${ClusterName}-' });

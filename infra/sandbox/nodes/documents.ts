@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { readDeployedDocument } from '../../deploy/ssm-documents';
 import { z } from 'zod';
 
 /** Where the SSM Command documents live; the same files are deployed to AWS. */
@@ -52,7 +51,7 @@ export class InvalidDocumentParameters extends Error {
 
 /** Loads and checks one document; throws when it is not the shape warren deploys. */
 export function loadDocument(name: string, directory = SSM_DOCUMENT_DIR): CommandDocument {
-  const raw = documentSchema.parse(parse(readFileSync(join(directory, `${name}.yml`), 'utf8')));
+  const raw = documentSchema.parse(readDeployedDocument(join(directory, `${name}.yml`)));
   const step = raw.mainSteps[0]!;
   return {
     name,
