@@ -115,6 +115,11 @@ const environment = z.object({
   HEARTBEAT_INTERVAL_SECONDS: seconds(60, 5, 3600),
   SSM_COMMAND_TIMEOUT_SECONDS: seconds(180, 30, 3600),
   CRITICAL_RECHECK_SECONDS: seconds(15, 1, 600),
+  /**
+   * Khepri (4.x) with a majority of its members lost for good: "manual" (the default) only reports the
+   * recovery (finding majority-lost, alarm) for an operator to run; "auto" lets reconcile run it
+   */
+  MAJORITY_LOSS_RECOVERY: z.enum(['manual', 'auto']).default('manual'),
 });
 
 export type Environment = z.infer<typeof environment>;
@@ -144,6 +149,8 @@ export interface Config {
   defaultQueueType: QueueType | '';
   alarmRunbook: AlarmRule[];
   minHealthyMembers: number;
+  /** who runs the recovery from a lost Khepri majority: an operator (manual) or reconcile (auto) */
+  majorityLossRecovery: 'manual' | 'auto';
   lifecycleHooks: { launch: string; terminate: string };
   bounds: {
     launchSeconds: number;
@@ -200,6 +207,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     defaultQueueType: e.DEFAULT_QUEUE_TYPE,
     alarmRunbook: e.ALARM_RUNBOOK,
     minHealthyMembers: e.MIN_HEALTHY_MEMBERS,
+    majorityLossRecovery: e.MAJORITY_LOSS_RECOVERY,
     lifecycleHooks: { launch: e.LAUNCH_HOOK_NAME, terminate: e.TERMINATE_HOOK_NAME },
     bounds: {
       launchSeconds: e.LAUNCH_TIMEOUT_SECONDS,

@@ -1,7 +1,7 @@
 import type { Config } from '../config';
-import type { GroupFacts, InstanceFacts, TargetGroupKey, TargetState } from '../ports';
+import type { Ec2State, GroupFacts, InstanceFacts, TargetGroupKey, TargetState } from '../ports';
 import type { NodeStatus } from '../rabbitmq/operations';
-import { departedParam, mayForget } from './forget';
+import { departedParam, isGoneInEc2, mayForget } from './forget';
 import { nodeNameOf } from './node-name';
 import { compareViews, decidePartitionRepair, type PartitionDecision } from './partition';
 import { policyMissing } from './policy';
@@ -26,6 +26,11 @@ export type ReconcileAction =
   | { kind: 'enable-feature-flags'; instanceId: string }
   | { kind: 'register'; instanceId: string }
   | { kind: 'deregister'; instanceId: string }
+  /**
+   * the recovery from a lost Khepri majority (MAJORITY_LOSS_RECOVERY=auto): the one survivor boots
+   * standalone and its quorum queues are shrunk to it; `drops` are the lost members it leaves behind
+   */
+  | { kind: 'recover-majority'; instanceId: string; node: string; drops: string[] }
   | ReplicaAction;
 
 /** Something seen and deliberately not acted on; logged so a human can follow. */
@@ -48,9 +53,18 @@ export type ReconcileFinding =
   /**
    * Khepri (Raft) keeps the metadata: with no majority of its members running the cluster changes
    * nothing, so forget, join, restart and replica repairs cannot complete; they are not tried. The
-   * documented recovery (a survivor booted standalone) is an operator's decision.
+   * documented recovery (the survivor boots standalone, its quorum queues are shrunk to it) is named
+   * in `recovery` once it is safe: one running survivor that answered, and EC2 reports every lost
+   * member's instance gone (a member merely cut off would come back to a second cluster: a split
+   * brain). It runs only with MAJORITY_LOSS_RECOVERY=auto; otherwise `held` says what it waits for.
    */
-  | { kind: 'majority-lost'; running: string[]; members: string[] }
+  | {
+      kind: 'majority-lost';
+      running: string[];
+      members: string[];
+      recovery?: { instanceId: string; node: string; drops: string[] };
+      held?: 'lost-member-not-gone' | 'several-survivors' | 'survivor-unanswered' | 'operator';
+    }
   /**
    * Stable feature flags left disabled (an upgrade into 4.3 needs every one enabled). Enabled only once
    * every running member answered with the same version and nothing is launching: a node of another
@@ -220,9 +234,13 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
 
   const khepri = main?.reporters.some(([, s]) => s.metadataStore === 'khepri') ?? false;
   const majorityLost = khepri && runningMembers.size <= allMembers.size / 2;
-  if (majorityLost) findings.push({ kind: 'majority-lost', running: [...runningMembers].sort(), members: [...allMembers].sort() });
   // only the load balancer may still change: it follows what the nodes verify
   const planned = majorityLost ? actions.filter((a) => a.kind === 'register' || a.kind === 'deregister') : actions;
+  if (majorityLost) {
+    const finding = majorityLossRecovery(main!.reporters, runningMembers, allMembers, (node) => ec2Of.get(instanceOfNode.get(node) ?? '')?.state, config);
+    findings.push(finding);
+    if (finding.recovery && !finding.held) planned.push({ kind: 'recover-majority', ...finding.recovery });
+  }
 
   return {
     actions: planned,
@@ -233,6 +251,26 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
     gauges: { membersRunning: runningMembers.size, inServiceInstances: inService.length, partitions: partitioned.length, ...(quorumQueues ? { quorumQueues } : {}), ...(khepri ? { metadataMajorityLost: majorityLost ? 1 : 0 } : {}) },
     ...(partition ? { partition } : {}),
   };
+}
+
+/** The majority-lost finding: the recovery it allows, and what holds it. */
+function majorityLossRecovery(
+  reporters: Array<[string, NodeStatus]>,
+  runningMembers: Set<string>,
+  allMembers: Set<string>,
+  ec2StateOf: (node: string) => Ec2State | undefined,
+  config: Config,
+): Extract<ReconcileFinding, { kind: 'majority-lost' }> {
+  const members = [...allMembers].sort();
+  const running = [...runningMembers].sort();
+  const finding = { kind: 'majority-lost' as const, running, members };
+  const drops = members.filter((node) => !runningMembers.has(node));
+  if (running.length > 1) return { ...finding, held: 'several-survivors' };
+  const survivor = reporters.find(([, status]) => status.node === running[0]);
+  if (!survivor) return { ...finding, held: 'survivor-unanswered' };
+  if (drops.some((node) => !isGoneInEc2(ec2StateOf(node)))) return { ...finding, held: 'lost-member-not-gone' };
+  const recovery = { instanceId: survivor[0], node: survivor[1].node, drops };
+  return config.majorityLossRecovery === 'auto' ? { ...finding, recovery } : { ...finding, recovery, held: 'operator' };
 }
 
 /** A losing node is restarted only when its instance is InService, EC2 runs it and the node itself answered, running. */

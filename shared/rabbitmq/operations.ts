@@ -102,17 +102,28 @@ export type NodeStatusSummary = z.infer<typeof nodeStatusSummary>;
 export const nodeStatusResult = nodeStatusFacts.extend({ members });
 const nodeStatusMembersLine = z.object({ members });
 
-export const nodeJoinResult = z.object({
-  node: nodeName,
-  version: z.string(),
-  /** how the node became a member */
-  action: z.enum(['booted-with-peers', 'joined', 'already-member']),
-  members,
-  policy: z.enum(['applied', 'unchanged', 'skipped']),
-  quorumGrown: z.number().int().nonnegative(),
-  /** replicas of this node that did not run and were deleted and added again */
-  replicasRecreated: z.number().int().nonnegative().default(0),
-});
+export const nodeJoinResult = z.discriminatedUnion('joined', [
+  z.object({
+    node: nodeName,
+    joined: z.literal(true),
+    version: z.string(),
+    /** how the node became a member */
+    action: z.enum(['booted-with-peers', 'joined', 'already-member']),
+    members,
+    policy: z.enum(['applied', 'unchanged', 'skipped']),
+    quorumGrown: z.number().int().nonnegative(),
+    /** replicas of this node that did not run and were deleted and added again */
+    replicasRecreated: z.number().int().nonnegative().default(0),
+  }),
+  /** refused before anything changed: the node's release series is not one the cluster can take */
+  z.object({
+    node: nodeName,
+    joined: z.literal(false),
+    reason: z.literal('version-incompatible'),
+    version: z.string(),
+    detail: z.string(),
+  }),
+]);
 
 export const nodeLeaveResult = z.discriminatedUnion('left', [
   z.object({
@@ -175,6 +186,32 @@ export const nodeRestartResult = z.discriminatedUnion('done', [
   }),
 ]);
 
+const countOrUnknown = z.number().int().nonnegative().nullable();
+
+/** NodeRecover: the recovery from a lost Khepri majority, run (recovered) or not (a dry run, or refused with its reason). */
+export const nodeRecoverResult = z.discriminatedUnion('recovered', [
+  z.object({
+    node: nodeName,
+    recovered: z.literal(true),
+    /** the lost members the survivor no longer counts */
+    drops: z.array(nodeName),
+    /** quorum queues and their messages on the survivor after the shrink; null when they could not be listed */
+    quorumQueues: countOrUnknown,
+    messages: countOrUnknown,
+  }),
+  z.object({
+    node: nodeName,
+    recovered: z.literal(false),
+    reason: z.enum(['dry-run', 'app-not-running', 'not-khepri', 'majority-present']),
+    detail: z.string(),
+    /** a dry run's: what it would drop, of which members, and the queues and messages it would keep */
+    drops: z.array(nodeName).optional(),
+    members: z.array(nodeName).optional(),
+    quorumQueues: countOrUnknown.optional(),
+    messages: countOrUnknown.optional(),
+  }),
+]);
+
 export const NODE_OPERATIONS = {
   status: { document: 'NodeStatus', result: nodeStatusResult },
   join: { document: 'NodeJoin', result: nodeJoinResult },
@@ -183,14 +220,18 @@ export const NODE_OPERATIONS = {
   applyPolicy: { document: 'NodeApplyPolicy', result: nodeApplyPolicyResult },
   drain: { document: 'NodeDrain', result: nodeDrainResult },
   restart: { document: 'NodeRestart', result: nodeRestartResult },
+  recover: { document: 'NodeRecover', result: nodeRecoverResult },
 } as const;
 
 export type NodeOperation = keyof typeof NODE_OPERATIONS;
 
 export interface NodeOperationParams {
   status: Record<string, never>;
-  /** Peers: comma-separated running members; GrowQuorum: "true" | "false" */
-  join: PolicyParams & { Peers: string; GrowQuorum: 'true' | 'false'; TimeoutSeconds: string };
+  /**
+   * Peers: comma-separated running members; GrowQuorum: "true" | "false"; JoinableSeries: the release
+   * series the node may run (shared/cluster/versions.ts), absent or empty for no check
+   */
+  join: PolicyParams & { Peers: string; GrowQuorum: 'true' | 'false'; TimeoutSeconds: string; JoinableSeries?: string };
   leave: { Drain: 'true' | 'false' };
   /**
    * NodeName: the departed node, forgotten by the peer the command runs on; Departed: "true" only when
@@ -205,11 +246,15 @@ export interface NodeOperationParams {
    * them runs and answers); Step: see RESTART_STEPS; TimeoutSeconds bounds the whole step
    */
   restart: { Survivors: string; Step: RestartStep; TimeoutSeconds: string };
+  /** DryRun: "true" reports and changes nothing */
+  recover: { DryRun: 'true' | 'false' };
 }
 
 export type NodeOperationResult = { [K in NodeOperation]: z.infer<(typeof NODE_OPERATIONS)[K]['result']> };
 export type NodeStatus = NodeOperationResult['status'];
 export type NodeJoinOutcome = NodeOperationResult['join'];
+/** A join that made the node a member (not refused). */
+export type NodeJoined = Extract<NodeJoinOutcome, { joined: true }>;
 export type NodeLeaveOutcome = NodeOperationResult['leave'];
 export type NodeRestartOutcome = NodeOperationResult['restart'];
 

@@ -1,11 +1,12 @@
 import { nodeNameOf } from '../cluster/node-name';
 import { appliesAnything, policyParamsFor } from '../cluster/policy';
+import { joinableSeries } from '../cluster/versions';
 import { membershipFromTags, otherInServiceIds } from '../cluster/seeds';
 import { BudgetExhausted, EventSkipped, WaitTimedOut, WarrenError } from '../errors';
 import type { EventOf } from '../events/types';
 import type { GroupFacts, InstanceFacts, LifecycleActionRef } from '../ports';
 import { peersParameter } from '../rabbitmq/names';
-import type { NodeJoinOutcome, PolicyParams } from '../rabbitmq/operations';
+import type { NodeJoined, PolicyParams } from '../rabbitmq/operations';
 import type { Deps } from './deps';
 import { runningPeers } from './instances';
 import { actionStillOpen, completeAction, LifecycleActionGone, withHeartbeat, type HookWatch } from './lifecycle-action';
@@ -56,6 +57,8 @@ interface JoinPlan {
   peers: string[];
   founding: boolean;
   policy: PolicyParams;
+  /** the release series the node may run (NodeJoin's JoinableSeries): next to the cluster's, empty when founding */
+  joinable: string;
 }
 
 /**
@@ -152,21 +155,24 @@ async function membershipFor(deps: Deps, group: GroupFacts, facts: InstanceFacts
 export async function joinBatch(deps: Deps, batch: Batch, since: number): Promise<{ primary: MemberOutcome; companions: MemberOutcome[] }> {
   const { membership } = batch;
   let plans: { primary: JoinPlan; companions: () => Promise<JoinPlan> };
-  let founderJoined: (joined: NodeJoinOutcome) => void = () => undefined;
+  let founderJoined: (joined: NodeJoined) => void = () => undefined;
   let founderFailed: (error: unknown) => void = () => undefined;
   // what a join sends to apply nothing: the params of a version not known yet
   const nothing = policyParamsFor(deps.config, undefined).params;
   if (membership.founding) {
     // A founder's version is known only once it runs: its join carries no policy, applied just after;
     // its companions join once it is a member.
-    const founder = new Promise<NodeJoinOutcome>((resolve, reject) => {
+    const founder = new Promise<NodeJoined>((resolve, reject) => {
       founderJoined = resolve;
       founderFailed = reject;
     });
     founder.catch(() => undefined);
     plans = {
-      primary: { peers: [membership.founder], founding: true, policy: choosePolicy(deps, undefined, { instanceId: batch.primary.instanceId }) },
-      companions: async () => ({ peers: [(await founder).node], founding: false, policy: nothing }),
+      primary: { peers: [membership.founder], founding: true, policy: choosePolicy(deps, undefined, { instanceId: batch.primary.instanceId }), joinable: '' },
+      companions: async () => {
+        const joined = await founder;
+        return { peers: [joined.node], founding: false, policy: nothing, joinable: joinableSeries(joined.version) };
+      },
     };
   } else {
     deps.log.info('joining the running members', { instanceId: batch.primary.instanceId, peers: membership.peers, version: membership.version, from: membership.source });
@@ -174,8 +180,8 @@ export async function joinBatch(deps: Deps, batch: Batch, since: number): Promis
     // for the whole batch, and every companion is spared the CLI calls (a shared CPU in the sandbox).
     const policy = choosePolicy(deps, membership.version, { instanceId: batch.primary.instanceId });
     plans = {
-      primary: { peers: membership.peers, founding: false, policy },
-      companions: async () => ({ peers: membership.peers, founding: false, policy: nothing }),
+      primary: { peers: membership.peers, founding: false, policy, joinable: joinableSeries(membership.version) },
+      companions: async () => ({ peers: membership.peers, founding: false, policy: nothing, joinable: joinableSeries(membership.version) }),
     };
   }
 
@@ -196,7 +202,7 @@ export async function joinBatch(deps: Deps, batch: Batch, since: number): Promis
 }
 
 /** join → verify → tag → register → healthy → CONTINUE, heartbeating this member's own hook throughout. */
-async function serveMember(deps: Deps, member: Launchee, planned: () => Promise<JoinPlan>, since: number, onJoined?: (joined: NodeJoinOutcome) => void): Promise<'continued' | 'done'> {
+async function serveMember(deps: Deps, member: Launchee, planned: () => Promise<JoinPlan>, since: number, onJoined?: (joined: NodeJoined) => void): Promise<'continued' | 'done'> {
   const { config, log, nodes } = deps;
   const { instanceId } = member;
   const health = await withHeartbeat(deps, member.action, async (hook) => {
@@ -212,8 +218,11 @@ async function serveMember(deps: Deps, member: Launchee, planned: () => Promise<
       ...plan.policy,
       Peers: peersParameter(plan.peers),
       GrowQuorum: 'true',
+      JoinableSeries: plan.joinable,
       TimeoutSeconds: String(Math.min(config.bounds.ssmCommandSeconds, secondsLeft)),
     });
+    // no retry can change the installed version: abandoned at once, with RabbitMQ's reason
+    if (!joined.joined) throw new LaunchCannotSucceed(joined.detail);
     verifyMembership(joined, plan.founding);
     onJoined?.(joined);
     if (plan.founding && joined.policy === 'skipped') {
@@ -273,7 +282,7 @@ export async function continueMember(deps: Deps, member: Launchee, health: 'heal
   return completion === 'completed' ? 'continued' : 'done';
 }
 
-function verifyMembership(joined: NodeJoinOutcome, founding: boolean): void {
+function verifyMembership(joined: NodeJoined, founding: boolean): void {
   if (!joined.members.running.includes(joined.node)) {
     throw new WarrenError(`join of ${joined.node} ended but it is not among the running members`);
   }

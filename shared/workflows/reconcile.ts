@@ -1,4 +1,5 @@
 import { planReconcile, type ReconcileAction, type ReconcilePlan } from '../cluster/reconcile-plan';
+import { joinableSeries } from '../cluster/versions';
 import { BudgetExhausted, WarrenError } from '../errors';
 import type { EventOf } from '../events/types';
 import type { NodeOperationParams, NodeRestartOutcome, NodeStatus, RestartStep } from '../rabbitmq/operations';
@@ -17,6 +18,8 @@ type RestartAction = Extract<ReconcileAction, { kind: 'restart' }>;
  * restarted losers are registered on the next tick, once a status verifies them like any other member.
  */
 const EXECUTION_ORDER: Record<ReconcileAction['kind'], number> = {
+  // planned alone: while the majority is lost nothing else but the targets changes
+  'recover-majority': -1,
   forget: 0,
   'remove-replicas': 1,
   restart: 2,
@@ -156,6 +159,7 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
         GrowQuorum: 'true',
         TimeoutSeconds: String(config.bounds.ssmCommandSeconds),
       });
+      if (!repaired.joined) throw new WarrenError(repaired.detail);
       deps.metrics.count('ReplicasGrown', repaired.quorumGrown);
       deps.metrics.count('ReplicasRecreated', repaired.replicasRecreated);
       deps.log.info('replicas repaired', { node: repaired.node, grown: repaired.quorumGrown, recreated: repaired.replicasRecreated });
@@ -167,8 +171,10 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
         ...choosePolicy(deps, plan.clusterVersion, { instanceId: action.instanceId }),
         Peers: plan.runningMembers.join(','),
         GrowQuorum: 'true',
+        JoinableSeries: joinableSeries(plan.clusterVersion),
         TimeoutSeconds: String(config.bounds.ssmCommandSeconds),
       });
+      if (!joined.joined) throw new WarrenError(joined.detail);
       if (!joined.members.running.includes(joined.node)) throw new WarrenError(`join of ${joined.node} not verified`);
       await deps.inventory.tagNodeName(action.instanceId, joined.node, joined.version);
       return;
@@ -182,6 +188,16 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
       ensureBudget(deps, commandMs, 'enable-feature-flags');
       const enabled = await nodes.run(action.instanceId, 'applyPolicy', { ...NO_POLICY, EnableFeatureFlags: 'true' });
       deps.log.info('feature flags', { node: enabled.node, featureFlags: enabled.featureFlags });
+      return;
+    }
+    case 'recover-majority': {
+      ensureBudget(deps, commandMs, 'recover-majority');
+      const recovered = await nodes.run(action.instanceId, 'recover', { DryRun: 'false' });
+      if (!recovered.recovered) throw new WarrenError(`recovery on ${action.node} refused: ${recovered.reason}: ${recovered.detail}`);
+      deps.metrics.count('MajorityRecoveries');
+      deps.log.warn('recovered from a lost metadata majority: the survivor runs standalone, replacements join it', {
+        node: recovered.node, dropped: recovered.drops, quorumQueues: recovered.quorumQueues, messages: recovered.messages,
+      });
       return;
     }
     case 'register':

@@ -89,12 +89,12 @@ describe('the cluster stack', () => {
       const name = file.replace(/\.yml$/, '');
       const document = documents.find((d) => d.Name['Fn::Sub'] === `\${ClusterName}-${name}`);
       expect(document).toMatchObject({ DocumentType: 'Command', DocumentFormat: 'YAML', UpdateMethod: 'NewVersion' });
-      // the file's YAML, each script without its comment-only lines (the shebang kept)
+      // the file's YAML, each script without its comment-only lines (the shebang kept) and its lines' indentation
       const source = parse(readFileSync(join(ROOT, 'infra', 'ssm', file), 'utf8'));
       const script = document.Content.mainSteps[0].inputs.runCommand.join('\n') as string;
       expect({ ...document.Content, mainSteps: [] }).toEqual({ ...source, mainSteps: [] });
       expect(script.split('\n').filter((line) => /^\s*#/.test(line))).toEqual(['#!/bin/bash']);
-      expect(script.split('\n').filter((line) => !/^\s*#/.test(line))).toEqual(source.mainSteps[0].inputs.runCommand.join('\n').split('\n').filter((line: string) => !/^\s*#/.test(line)));
+      expect(script.split('\n').filter((line) => !/^\s*#/.test(line))).toEqual(source.mainSteps[0].inputs.runCommand.join('\n').split('\n').filter((line: string) => !/^\s*#/.test(line)).map((line: string) => line.trimStart()));
       // what the sandbox and the integration tests run is byte for byte what deploys
       expect(loadDocument(name).script).toBe(script);
     }

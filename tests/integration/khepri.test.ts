@@ -1,4 +1,6 @@
+import * as amqp from 'amqplib';
 import { NodeCluster, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
+import { joinableSeries } from '../../shared/cluster/versions';
 import { planReconcile, type ReconcilePlan } from '../../shared/cluster/reconcile-plan';
 import type { Ec2State, TargetState } from '../../shared/ports';
 import { parseNodeOutput, type NodeStatus } from '../../shared/rabbitmq/operations';
@@ -15,6 +17,8 @@ jest.setTimeout(600_000);
 const NOTICED_MS = 240_000;
 const config = testConfig();
 const instanceIdOf = (node: SandboxNode) => `i-0khepri${node.index}`;
+const USER = 'khepri-ledger';
+const LEDGER = Array.from({ length: 20 }, (_, i) => `entry-${i}`);
 
 beforeAll(async () => {
   await removeLeftovers();
@@ -29,7 +33,7 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
     return run.exitCode === 0 ? parseNodeOutput('status', run.stdout) : new Error(run.stderr);
   };
   /** what reconcile would plan: the group's three instances InService, EC2 as given, the nodes' own statuses */
-  const plan = async (ec2: Partial<Record<string, Ec2State>> = {}, asked = nodes): Promise<ReconcilePlan> => {
+  const plan = async (ec2: Partial<Record<string, Ec2State>> = {}, asked = nodes, settings = config): Promise<ReconcilePlan> => {
     const ids = nodes.map(instanceIdOf);
     const targets = new Map<string, TargetState>(ids.map((id) => [id, 'healthy']));
     const statuses = new Map(await Promise.all(asked.map(async (node) => [instanceIdOf(node), await statusOf(node)] as const)));
@@ -38,7 +42,7 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
       instances: nodes.map((node) => ({ instanceId: instanceIdOf(node), state: ec2[instanceIdOf(node)] ?? 'running', nodeName: node.name, autoScalingGroupName: 'rabbit-asg' })),
       statuses,
       targets: { amqp: targets, management: new Map(targets) },
-    }, config);
+    }, settings);
   };
   const until = async <T>(what: string, boundMs: number, probe: () => Promise<T | undefined>): Promise<T> => {
     const deadline = Date.now() + boundMs;
@@ -54,6 +58,13 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
     cluster = await startCluster({ size: 3, prefix: 'khep', rabbitmq: '4.3' });
     nodes = [...cluster.nodes].sort((a, b) => a.name.localeCompare(b.name));
     await cluster.declareQueue(nodes[0]!, 'ledger', 'quorum');
+    // confirmed messages that must outlive every story below, the loss of the majority included
+    for (const args of [['add_user', USER, USER], ['set_permissions', USER, '.*', '.*', '.*']]) expect((await cluster.rabbitmqctl(nodes[0]!, args)).exitCode).toBe(0);
+    const connection = await amqp.connect(`amqp://${USER}:${USER}@${nodes[0]!.ip}:5672`);
+    const channel = await connection.createConfirmChannel();
+    for (const message of LEDGER) channel.sendToQueue('ledger', Buffer.from(message), { persistent: true });
+    await channel.waitForConfirms();
+    await connection.close();
   });
 
   afterAll(async () => {
@@ -113,8 +124,57 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
       return seen.runningMembers.length === 1 ? seen : undefined;
     });
 
-    expect(lost.findings).toContainEqual({ kind: 'majority-lost', running: [survivor.name], members: nodes.map((n) => n.name).sort() });
+    const drops = dead.map((n) => n.name).sort();
+    expect(lost.findings).toContainEqual({
+      kind: 'majority-lost', running: [survivor.name], members: nodes.map((n) => n.name).sort(),
+      recovery: { instanceId: instanceIdOf(survivor), node: survivor.name, drops }, held: 'operator',
+    });
     expect(lost.actions.filter((a) => a.kind !== 'deregister')).toEqual([]);
     expect(lost.gauges.metadataMajorityLost).toBe(1);
+    // with MAJORITY_LOSS_RECOVERY=auto, reconcile plans the recovery on the survivor itself
+    const auto = await plan(terminated, [survivor], testConfig({ MAJORITY_LOSS_RECOVERY: 'auto' }));
+    expect(auto.actions).toContainEqual({ kind: 'recover-majority', instanceId: instanceIdOf(survivor), node: survivor.name, drops });
+  });
+
+  it('recovers: a dry run changes nothing, the recovery keeps every confirmed message, replacements join and the queue grows back', async () => {
+    const [survivor, ...dead] = nodes as [SandboxNode, SandboxNode, SandboxNode];
+    const drops = dead.map((n) => n.name).sort();
+    const membersOf = async (node: SandboxNode) => {
+      const seen = await cluster.rabbitmqctlJson<{ disk_nodes: string[]; running_nodes: string[] }>(node, ['cluster_status']);
+      return { all: [...seen.disk_nodes].sort(), running: [...seen.running_nodes].sort() };
+    };
+
+    const dry = await cluster.runDocument(survivor, 'NodeRecover', { DryRun: 'true' });
+    expect(parseNodeOutput('recover', dry.stdout)).toMatchObject({ node: survivor.name, recovered: false, reason: 'dry-run', drops, quorumQueues: 1, messages: LEDGER.length });
+    expect((await membersOf(survivor)).all).toEqual(nodes.map((n) => n.name).sort());
+
+    const run = await cluster.runDocument(survivor, 'NodeRecover', { DryRun: 'false' });
+    expect(parseNodeOutput('recover', run.stdout)).toEqual({ node: survivor.name, recovered: true, drops, quorumQueues: 1, messages: LEDGER.length });
+    expect(await membersOf(survivor)).toEqual({ all: [survivor.name], running: [survivor.name] });
+    // a second run finds a majority (1 of 1): refused, nothing changes
+    expect(parseNodeOutput('recover', (await cluster.runDocument(survivor, 'NodeRecover', { DryRun: 'false' })).stdout)).toMatchObject({ recovered: false, reason: 'majority-present' });
+
+    // the group replaces the two lost instances: each joins the survivor as any launch does
+    const replacements = [await cluster.addNode(), await cluster.addNode()];
+    for (const node of replacements) {
+      const joined = await cluster.runDocument(node, 'NodeJoin', { Peers: survivor.name, GrowQuorum: 'true', TimeoutSeconds: '120', JoinableSeries: joinableSeries('4.3.6') });
+      expect(parseNodeOutput('join', joined.stdout)).toMatchObject({ joined: true, node: node.name });
+    }
+    const whole = [survivor, ...replacements].map((n) => n.name).sort();
+    expect(await membersOf(survivor)).toEqual({ all: whole, running: whole });
+    expect([...(await cluster.quorumMembers(survivor)).ledger!].sort()).toEqual(whole);
+
+    const connection = await amqp.connect(`amqp://${USER}:${USER}@${replacements[0]!.ip}:5672`);
+    try {
+      const channel = await connection.createChannel();
+      const read: string[] = [];
+      for (let message = await channel.get('ledger'); message; message = await channel.get('ledger')) {
+        read.push(message.content.toString());
+        channel.ack(message);
+      }
+      expect(read).toEqual(LEDGER);
+    } finally {
+      await connection.close();
+    }
   });
 });

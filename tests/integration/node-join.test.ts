@@ -1,4 +1,6 @@
 import { NodeCluster, RABBITMQ_LINES, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
+import { readdirSync } from 'node:fs';
+import { joinableSeries } from '../../shared/cluster/versions';
 import { parseNodeOutput } from '../../shared/rabbitmq/operations';
 
 // Per RabbitMQ generation, one real 3-node cluster: every story below adds its own node to it.
@@ -56,8 +58,10 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
       const fresh = await cluster.addNode();
       const peers = cluster.nodes.slice(0, 3).map((n) => n.name).join(',');
 
-      const first = await cluster.runDocument(fresh, 'NodeJoin', { Peers: peers, GrowQuorum: 'true', TimeoutSeconds: '120', ...policy });
-      const again = await cluster.runDocument(fresh, 'NodeJoin', { Peers: peers, GrowQuorum: 'true', TimeoutSeconds: '120', ...policy });
+      // what the launch sends: the series next to the cluster's, checked against the installed server
+      const join = { Peers: peers, GrowQuorum: 'true', TimeoutSeconds: '120', JoinableSeries: joinableSeries(version), ...policy };
+      const first = await cluster.runDocument(fresh, 'NodeJoin', join);
+      const again = await cluster.runDocument(fresh, 'NodeJoin', join);
 
       expect(first.exitCode).toBe(0);
       const outcome = parseNodeOutput('join', first.stdout);
@@ -85,6 +89,27 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
       const seenByFounder = await cluster.rabbitmqctlJson<ClusterStatus>(founder, ['cluster_status']);
       expect(seenByFounder.running_nodes).toContain(standalone.name);
     });
+
+    if (line === '4.3') {
+      it('refuses a 4.0 node before it boots or joins: a refusal in JSON, nothing changed on the node or the cluster', async () => {
+        const old = await cluster.addNode({ rabbitmq: '4.0' });
+        const before = await cluster.rabbitmqctlJson<ClusterStatus>(founder, ['cluster_status']);
+
+        const result = await cluster.runDocument(old, 'NodeJoin', {
+          Peers: founder.name, GrowQuorum: 'true', TimeoutSeconds: '60', JoinableSeries: joinableSeries(version), ...policy,
+        });
+
+        expect(result.exitCode).toBe(0);
+        expect(parseNodeOutput('join', result.stdout)).toEqual({
+          node: old.name, joined: false, reason: 'version-incompatible', version: '4.0.5',
+          detail: expect.stringContaining('RabbitMQ 4.0.5 cannot join this cluster: it takes the series 4.2, 4.3, 4.4'),
+        });
+        expect(readdirSync(old.env.RABBITMQ_MNESIA_BASE!)).toEqual([]);
+        expect(readdirSync(old.env.RABBITMQ_CONFIG_FILES!)).toEqual([]);
+        expect((await cluster.rabbitmqctl(old, ['-q', 'ping'])).exitCode).not.toBe(0);
+        expect(await cluster.rabbitmqctlJson<ClusterStatus>(founder, ['cluster_status'])).toMatchObject({ disk_nodes: before.disk_nodes, running_nodes: before.running_nodes });
+      });
+    }
 
     it('fails with a clear message when none of the peers can be reached', async () => {
       const lonely = await cluster.addNode();

@@ -35,6 +35,8 @@ export interface SandboxNode {
   env: Record<string, string>;
   amqpPort: number;
   managementPort: number;
+  /** the root this node's programs run chrooted into (4.x); absent for the host's own package */
+  root?: string;
 }
 
 export interface ClusterOptions {
@@ -58,9 +60,6 @@ export class NodeCluster {
   private bridgeCreated = false;
   private lastIndex = 0;
   private documentRuns = 0;
-  /** set once the runtime is ready: 4.x nodes run every program chrooted into it */
-  private root?: string;
-
   private constructor(
     readonly run: string,
     readonly mode: NodeMode,
@@ -84,11 +83,14 @@ export class NodeCluster {
     return new NodeCluster(run, mode, dir, rabbitmq, runtime);
   }
 
-  /** Adds a stopped node with a fresh data directory, the state the AMI boots in. */
-  async addNode(): Promise<SandboxNode> {
+  /**
+   * Adds a stopped node with a fresh data directory, the state the AMI boots in; `rabbitmq` gives it
+   * another release line than the cluster's (an image of another version).
+   */
+  async addNode(options: { rabbitmq?: RabbitMqLine } = {}): Promise<SandboxNode> {
     // reserved before any await: instances of one ASG boot concurrently
     const index = ++this.lastIndex;
-    this.root = (await this.runtime).root;
+    const { root } = options.rabbitmq === undefined || options.rabbitmq === this.rabbitmq ? await this.runtime : await prepareRabbitMq(options.rabbitmq);
     const ip = this.mode === 'namespaces' ? `10.213.${this.subnet}.${10 + index}` : '127.0.0.1';
     const hostname = this.mode === 'namespaces' ? `ip-${ip.replace(/\./g, '-')}` : 'localhost';
     const name = this.mode === 'namespaces' ? `rabbit@${hostname}` : `rabbit-${index}@localhost`;
@@ -129,7 +131,7 @@ export class NodeCluster {
         `listeners.tcp.default = 127.0.0.1:${amqpPort}\nmanagement.tcp.port = ${managementPort}\nmanagement.tcp.ip = 127.0.0.1\n`,
       );
     }
-    const node: SandboxNode = { index, name, hostname, ip, dir, env, amqpPort, managementPort };
+    const node: SandboxNode = { index, name, hostname, ip, dir, env, amqpPort, managementPort, root };
     if (this.mode === 'namespaces') {
       this.bridge ??= createBridge(this.run, this.subnet).then(() => {
         this.bridgeCreated = true;
@@ -149,8 +151,8 @@ export class NodeCluster {
     const env = { ...node.env, ...options.env };
     const [program, argv] = !node.namespace
       ? [command, args]
-      : this.root
-        ? ['bash', [IN_ROOT, node.namespace, this.root, RUNS_DIR, command, ...args]]
+      : node.root
+        ? ['bash', [IN_ROOT, node.namespace, node.root, RUNS_DIR, command, ...args]]
         : ['ip', ['netns', 'exec', node.namespace, command, ...args]];
     return runProcess(program, argv as string[], { env, cwd: options.cwd, timeoutMs: options.timeoutMs ?? 120_000, signal: options.signal });
   }

@@ -149,8 +149,41 @@ describe('planReconcile on Khepri (RabbitMQ 4.3)', () => {
     const plan = planReconcile(twoOfThreeGone(khepri), testConfig());
 
     expect(plan.actions).toEqual([{ kind: 'deregister', instanceId: 'b' }, { kind: 'deregister', instanceId: 'c' }]);
-    expect(plan.findings).toContainEqual({ kind: 'majority-lost', running: [name('a')], members: [name('a'), name('b'), name('c')] });
+    expect(plan.findings).toContainEqual({
+      kind: 'majority-lost', running: [name('a')], members: [name('a'), name('b'), name('c')],
+      recovery: { instanceId: 'a', node: name('a'), drops: [name('b'), name('c')] }, held: 'operator',
+    });
     expect(plan.gauges.metadataMajorityLost).toBe(1);
+  });
+
+  it('with MAJORITY_LOSS_RECOVERY=auto, plans the recovery on the survivor: the lost members are gone in EC2', () => {
+    const plan = planReconcile(twoOfThreeGone(khepri), testConfig({ MAJORITY_LOSS_RECOVERY: 'auto' }));
+
+    expect(plan.actions).toContainEqual({ kind: 'recover-majority', instanceId: 'a', node: name('a'), drops: [name('b'), name('c')] });
+    expect(plan.actions.filter((a) => a.kind !== 'deregister' && a.kind !== 'recover-majority')).toEqual([]);
+  });
+
+  it.each([
+    ['a lost member whose instance EC2 still runs (it may only be cut off: a second cluster would split the brain)', 'lost-member-not-gone', [['a', 'running'], ['b', 'terminated'], ['c', 'running']]],
+    ['a lost member whose instance EC2 does not know', 'lost-member-not-gone', [['a', 'running'], ['b', 'terminated']]],
+  ] as const)('holds the recovery, even with auto, for %s', (_, held, ec2) => {
+    const plan = planReconcile(observed({
+      group: [inGroup('a')], ec2: ec2 as unknown as Array<[string, 'running' | 'terminated']>,
+      statuses: [['a', status('a', ['a'], ['a', 'b', 'c'], khepri)]], targets: ['a'],
+    }), testConfig({ MAJORITY_LOSS_RECOVERY: 'auto' }));
+
+    expect(plan.findings).toContainEqual(expect.objectContaining({ kind: 'majority-lost', held }));
+    expect(plan.actions.filter((a) => a.kind === 'recover-majority')).toEqual([]);
+  });
+
+  it('holds the recovery with two survivors of five: which one boots standalone is an operator\'s choice', () => {
+    const plan = planReconcile(observed({
+      group: [inGroup('a'), inGroup('b')], ec2: [['a', 'running'], ['b', 'running'], ['c', 'terminated'], ['d', 'terminated'], ['e', 'terminated']],
+      statuses: [['a', status('a', ['a', 'b'], ['a', 'b', 'c', 'd', 'e'], khepri)], ['b', status('b', ['a', 'b'], ['a', 'b', 'c', 'd', 'e'], khepri)]], targets: ['a', 'b'],
+    }), testConfig({ MAJORITY_LOSS_RECOVERY: 'auto' }));
+
+    expect(plan.findings).toContainEqual(expect.objectContaining({ kind: 'majority-lost', held: 'several-survivors' }));
+    expect(plan.actions.filter((a) => a.kind === 'recover-majority')).toEqual([]);
   });
 
   it('with a majority running, forgets a departed member as on Mnesia, and publishes the gauge at 0', () => {

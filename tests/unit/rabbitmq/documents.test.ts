@@ -20,6 +20,16 @@ describe('SSM documents', () => {
     expect(files.sort()).toEqual([...documents].sort());
   });
 
+  it.each(documents)('%s has no here-document, no line continuation glued to the next line and no code line starting with #: the template strips indentation and comment lines', (name) => {
+    const { parse } = jest.requireActual<typeof import('yaml')>('yaml');
+    const source = (parse(readFileSync(join(SSM_DOCUMENT_DIR, `${name}.yml`), 'utf8')) as { mainSteps: Array<{ inputs: { runCommand: string[] } }> }).mainSteps[0]!.inputs.runCommand[0]!;
+
+    expect(source).not.toMatch(/<<-?\s*['"]?[A-Za-z_]/);
+    // a line starting with # is dropped as a comment: only "# ..." is one (Erlang's #{...} at a line start would vanish)
+    expect(source.split('\n').filter((line) => /^\s*#[^\s!]/.test(line))).toEqual([]);
+    expect(source).not.toMatch(/[^\s\\]\\\n/);
+  });
+
   it.each(documents)('%s reads parameters only from SSM_ variables', (name) => {
     const document = loadDocument(name);
 
@@ -78,7 +88,7 @@ describe('SSM documents on an agent without ENV_VAR interpolation', () => {
   }
 
   it('covers every document that has parameters', () => {
-    expect(withParameters.sort()).toEqual(['NodeApplyPolicy', 'NodeForget', 'NodeJoin', 'NodeLeave', 'NodeRestart']);
+    expect(withParameters.sort()).toEqual(['NodeApplyPolicy', 'NodeForget', 'NodeJoin', 'NodeLeave', 'NodeRecover', 'NodeRestart']);
   });
 
   it.each(withParameters.flatMap((name) => Object.keys(loadDocument(name).parameters).map((parameter) => [name, parameter])))(

@@ -57,6 +57,8 @@ export class FakeCloud {
   replicas: QuorumReplicas | null = null;
   /** stable feature flags the cluster left disabled, as NodeStatus counts them */
   featureFlagsDisabled = 0;
+  /** where the cluster keeps its metadata: Khepri (4.3) changes nothing without a majority */
+  metadataStore: 'mnesia' | 'khepri' = 'mnesia';
   readonly targets = new Map<string, TargetState>();
   readonly actions = new Map<string, { hook: 'launch' | 'terminate'; state: 'open' | 'CONTINUE' | 'ABANDON' }>();
   readonly metricLog: Array<{ name: string; value: number }> = [];

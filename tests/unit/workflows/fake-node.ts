@@ -1,3 +1,4 @@
+import { seriesOf } from '../../../shared/cluster/versions';
 import { NodeCommandFailed } from '../../../shared/errors';
 import { majorVersion, type NodeOperation, type NodeOperationParams, type NodeOperationResult, type NodeStatus, type PolicyParams } from '../../../shared/rabbitmq/operations';
 import type { FakeCloud, FakeInstance } from './fake-cloud';
@@ -14,6 +15,10 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
     case 'join': {
       const join = params as NodeOperationParams['join'];
       await cloud.clock.sleep(cloud.joinMs);
+      // the document's version gate: refused before anything changes
+      if (join.JoinableSeries && !join.JoinableSeries.split(',').includes(seriesOf(node.version) ?? '')) {
+        return { node: node.name, joined: false, reason: 'version-incompatible', version: node.version, detail: `RabbitMQ ${node.version} cannot join this cluster` };
+      }
       const wasMember = node.member && node.running;
       const peers = join.Peers.split(',').filter(Boolean);
       const founding = peers.length === 1 && peers[0] === node.name;
@@ -26,7 +31,7 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
       }
       const policy = applyPolicy(cloud, instance, join, 'join');
       const result: NodeOperationResult['join'] = {
-        node: node.name, version: node.version, action: wasMember ? 'already-member' : 'booted-with-peers',
+        node: node.name, joined: true, version: node.version, action: wasMember ? 'already-member' : 'booted-with-peers',
         members: membersSeenBy(cloud, instance), policy, quorumGrown: 0, replicasRecreated: 0,
       };
       return result;
@@ -64,6 +69,19 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
       return { node: node.name, drained: true };
     case 'restart':
       return restart(cloud, instance, params as NodeOperationParams['restart']);
+    case 'recover': {
+      // NodeRecover's checks in its order, then force_standalone_khepri_boot: the lost members are no longer members
+      const { DryRun } = params as NodeOperationParams['recover'];
+      if (!node.running) return { node: node.name, recovered: false, reason: 'app-not-running', detail: 'app not running' };
+      if (cloud.metadataStore !== 'khepri') return { node: node.name, recovered: false, reason: 'not-khepri', detail: 'Mnesia' };
+      const members = cloud.allMembers();
+      if (2 * cloud.runningMembers().length > members.length) return { node: node.name, recovered: false, reason: 'majority-present', detail: 'a majority' };
+      const lost = [...cloud.instances.values()].filter((i) => i.node.member && !i.node.running);
+      const drops = lost.map((i) => i.node.name).sort();
+      if (DryRun === 'true') return { node: node.name, recovered: false, reason: 'dry-run', detail: 'would recover', drops, members, quorumQueues: 0, messages: 0 };
+      for (const instance of lost) instance.node.member = false;
+      return { node: node.name, recovered: true, drops, quorumQueues: 0, messages: 0 };
+    }
   }
 }
 
@@ -128,7 +146,7 @@ function status(cloud: FakeCloud, instance: FakeInstance): NodeStatus {
   return {
     node: node.name, version: node.version, running: node.running, paused: !node.running && !!instance.paused, members: membersSeenBy(cloud, instance),
     partitions: partitionsOf(instance), alarms: [], cookieHash: 'c0ffee', policies: node.running ? [...cloud.policies] : [],
-    defaultQueueType: node.running ? cloud.defaultQueueType : '', underMaintenance: node.running && node.drained, metadataStore: node.running ? 'mnesia' : '', featureFlagsDisabled: node.running ? cloud.featureFlagsDisabled : 0,
+    defaultQueueType: node.running ? cloud.defaultQueueType : '', underMaintenance: node.running && node.drained, metadataStore: node.running ? cloud.metadataStore : '', featureFlagsDisabled: node.running ? cloud.featureFlagsDisabled : 0,
     // judged by the first running member of the node's own view, as NodeStatus does
     replicas: node.running && membersSeenBy(cloud, instance).running[0] === node.name ? cloud.replicas : null,
   };

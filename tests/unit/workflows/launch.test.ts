@@ -47,6 +47,31 @@ describe('launch workflow', () => {
     });
   });
 
+  it('abandons at once, changing nothing, a node whose release series cannot join the cluster (4.0 into 4.3)', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a', '4.3.6', 'both');
+    cloud.addMember('i-b', '4.3.6', 'both');
+    cloud.addLaunching('i-new', 0, '4.0.5');
+
+    const outcome = await launch(cloud.launchEvent('i-new'), cloud.deps());
+
+    expect(outcome).toMatchObject({ result: 'abandoned', reason: expect.stringContaining('RabbitMQ 4.0.5 cannot join') });
+    expect(cloud.commands('join')[0]!.args).toMatchObject({ JoinableSeries: '4.2,4.3,4.4' });
+    expect(cloud.commands('join')).toHaveLength(1);
+    expect(cloud.actions.get('i-new')!.state).toBe('ABANDON');
+    expect(cloud.runningMembers()).not.toContain(cloud.get('i-new').node.name);
+    expect(cloud.targets.has('i-new')).toBe(false);
+  });
+
+  it('joins a node one series away: the rolling upgrade 4.2 → 4.3', async () => {
+    const cloud = new FakeCloud();
+    cloud.addMember('i-a', '4.2.1', 'both');
+    cloud.addMember('i-b', '4.2.1', 'both');
+    cloud.addLaunching('i-new', 0, '4.3.6');
+
+    expect((await launch(cloud.launchEvent('i-new'), cloud.deps())).result).toBe('continued');
+  });
+
   it('asks a seed for the members and the version when no member carries the version tag yet', async () => {
     const cloud = clusterOfTwoAndANewcomer(testConfig(), 'node-name');
 

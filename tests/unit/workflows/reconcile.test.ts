@@ -3,6 +3,7 @@ import { launch } from '../../../shared/workflows/launch';
 import { resetPolicyNotes } from '../../../shared/workflows/policy-choice';
 import { LAUNCH_EVENT_GRACE_MS } from '../../../shared/workflows/orphaned-hooks';
 import { reconcile } from '../../../shared/workflows/reconcile';
+import { testConfig } from '../cluster/test-config';
 import { FakeCloud } from './fake-cloud';
 
 const tick = (cloud: FakeCloud, dryRun = false): EventOf<'reconcile'> => ({ kind: 'reconcile', id: 'evt-tick', time: cloud.clock.now(), dryRun });
@@ -145,6 +146,45 @@ describe('reconcile workflow', () => {
     expect(cloud.allMembers()).toHaveLength(3);
     expect(cloud.logs.some((l) => l.extra?.kind === 'unknown-member' && l.extra.node === ghost.node.name)).toBe(true);
     expect(cloud.logs.some((l) => l.extra?.kind === 'member-down' && l.extra.node === cloud.get('i-b').node.name)).toBe(true);
+  });
+
+  describe('a Khepri cluster that lost its majority: two of three crashed, EC2 reports them terminated', () => {
+    function lostMajority(recovery: 'manual' | 'auto') {
+      const cloud = new FakeCloud(testConfig({ MAJORITY_LOSS_RECOVERY: recovery }));
+      cloud.metadataStore = 'khepri';
+      for (const id of ['i-a', 'i-b', 'i-c']) cloud.addMember(id, '4.3.6', 'both');
+      cloud.policies.add('warren-quorum');
+      cloud.defaultQueueType = 'quorum';
+      cloud.terminateInEc2('i-b');
+      cloud.terminateInEc2('i-c');
+      return cloud;
+    }
+
+    it('manual (the default): forgets nobody, names the recovery for an operator, runs nothing on the nodes', async () => {
+      const cloud = lostMajority('manual');
+
+      const outcome = await reconcile(tick(cloud), cloud.deps());
+
+      expect(cloud.commands().filter((c) => !c.op.endsWith('status'))).toEqual([]);
+      // only the load balancer follows: the dead members' targets go
+      expect(outcome.details!.actions).toEqual([{ kind: 'deregister', instanceId: 'i-b' }, { kind: 'deregister', instanceId: 'i-c' }]);
+      expect(cloud.logs).toContainEqual(expect.objectContaining({ message: 'reconcile finding', extra: expect.objectContaining({ kind: 'majority-lost', held: 'operator', recovery: expect.objectContaining({ instanceId: 'i-a' }) }) }));
+      expect(cloud.metricLog).toContainEqual({ name: 'gauge:MetadataMajorityLost', value: 1 });
+    });
+
+    it('auto: recovers on the survivor, then the next tick forgets nothing more and reports the majority back', async () => {
+      const cloud = lostMajority('auto');
+      const survivor = cloud.get('i-a').node.name;
+
+      await reconcile(tick(cloud), cloud.deps());
+
+      expect(cloud.commands('recover')).toEqual([expect.objectContaining({ instanceId: 'i-a', args: { DryRun: 'false' } })]);
+      expect(cloud.allMembers()).toEqual([survivor]);
+      expect(cloud.metricLog).toContainEqual({ name: 'MajorityRecoveries', value: 1 });
+      const next = await reconcile(tick(cloud), cloud.deps());
+      expect(next.details!.actions).toEqual([]);
+      expect(cloud.metricLog.filter((m) => m.name === 'gauge:MetadataMajorityLost').map((m) => m.value)).toEqual([1, 0]);
+    });
   });
 
   it('on 4.x applies a missing quorum policy and the default queue type, never a mirroring key', async () => {
