@@ -71,6 +71,8 @@ export type ReconcileFinding =
    * version could not join a cluster with flags it does not know.
    */
   | { kind: 'feature-flags-disabled'; count: number; held?: 'cluster-split' | 'versions-differ' | 'member-unanswered' | 'launch-in-progress' }
+  /** deprecated features the cluster uses (RabbitMQ's names): a later release denies or removes them; reported only */
+  | { kind: 'deprecated-features-used'; features: string[] }
   | ReplicaFinding;
 
 export interface ReconcilePlan {
@@ -90,6 +92,8 @@ export interface ReconcilePlan {
     quorumQueues?: { total: number; degraded: number; leaderless: number };
     /** 1 while a Khepri cluster has fewer than a majority of its members running; absent on Mnesia */
     metadataMajorityLost?: number;
+    /** deprecated features in use, as the running members report them */
+    deprecatedFeaturesUsed: number;
   };
   /** present when running nodes report a partition: its sides, the side kept and what is restarted */
   partition?: PartitionDecision;
@@ -232,6 +236,9 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
     if (!held) actions.push({ kind: 'enable-feature-flags', instanceId: main.reporters[0]![0] });
   }
 
+  const deprecated = [...new Set((main?.reporters ?? []).flatMap(([, s]) => s.deprecatedFeaturesUsed))].sort();
+  if (deprecated.length > 0) findings.push({ kind: 'deprecated-features-used', features: deprecated });
+
   const khepri = main?.reporters.some(([, s]) => s.metadataStore === 'khepri') ?? false;
   const majorityLost = khepri && runningMembers.size <= allMembers.size / 2;
   // only the load balancer may still change: it follows what the nodes verify
@@ -248,7 +255,7 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
     runningMembers: [...runningMembers].sort(),
     peerInstanceIds,
     clusterVersion: main?.reporters[0]?.[1].version,
-    gauges: { membersRunning: runningMembers.size, inServiceInstances: inService.length, partitions: partitioned.length, ...(quorumQueues ? { quorumQueues } : {}), ...(khepri ? { metadataMajorityLost: majorityLost ? 1 : 0 } : {}) },
+    gauges: { membersRunning: runningMembers.size, inServiceInstances: inService.length, partitions: partitioned.length, deprecatedFeaturesUsed: deprecated.length, ...(quorumQueues ? { quorumQueues } : {}), ...(khepri ? { metadataMajorityLost: majorityLost ? 1 : 0 } : {}) },
     ...(partition ? { partition } : {}),
   };
 }

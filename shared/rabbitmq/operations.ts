@@ -79,6 +79,13 @@ const nodeStatusFacts = z.object({
   /** stable feature flags the cluster has not enabled (an upgrade into 4.3 needs every one); 0 when not running */
   featureFlagsDisabled: z.number().int().nonnegative().default(0),
   /**
+   * the Khepri leader this member knows; null on Mnesia and when not running. Not a majority check: a Ra
+   * leader that lost its followers stays leader (measured on 4.3.6 with two of three members killed)
+   */
+  metadataLeader: nodeName.nullable().default(null),
+  /** deprecated features the cluster uses (3.13 and later), by RabbitMQ's names; empty when not running */
+  deprecatedFeaturesUsed: z.array(z.string().regex(/^[a-z0-9_]{1,64}$/)).max(32).default([]),
+  /**
    * The health of every quorum queue's replicas, judged by the first running member (by name) of the
    * node's view; null on every other node, on a node that could not list its queues, and from a
    * NodeStatus document older than the field.
@@ -204,11 +211,10 @@ export const nodeRecoverResult = z.discriminatedUnion('recovered', [
     recovered: z.literal(false),
     reason: z.enum(['dry-run', 'app-not-running', 'not-khepri', 'majority-present']),
     detail: z.string(),
-    /** a dry run's: what it would drop, of which members, and the queues and messages it would keep */
+    /** a dry run's: what it would drop, of which members, and the quorum queues it would shrink (from the metadata) */
     drops: z.array(nodeName).optional(),
     members: z.array(nodeName).optional(),
     quorumQueues: countOrUnknown.optional(),
-    messages: countOrUnknown.optional(),
   }),
 ]);
 

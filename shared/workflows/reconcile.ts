@@ -58,6 +58,7 @@ export async function reconcile(event: EventOf<'reconcile'>, deps: Deps): Promis
   metrics.gauge('ClusterMembersRunning', plan.gauges.membersRunning);
   metrics.gauge('InServiceInstances', plan.gauges.inServiceInstances);
   metrics.gauge('Partitions', plan.gauges.partitions);
+  metrics.gauge('DeprecatedFeaturesUsed', plan.gauges.deprecatedFeaturesUsed);
   if (plan.gauges.metadataMajorityLost !== undefined) metrics.gauge('MetadataMajorityLost', plan.gauges.metadataMajorityLost);
   if (plan.gauges.quorumQueues) {
     metrics.gauge('QuorumQueues', plan.gauges.quorumQueues.total);

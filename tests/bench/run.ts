@@ -14,6 +14,7 @@ const SECTIONS: Record<string, () => Promise<Section>> = {
   'api-calls': async () => (await import('./api-calls')).apiCalls,
   sandbox: async () => (await import('./sandbox')).sandboxHealing,
   'event-isolation': async () => (await import('./event-isolation')).eventIsolation,
+  'node-status': async () => (await import('./node-status')).nodeStatusCost,
 };
 
 function formatValue(value: number, unit: Figure['unit']): string {

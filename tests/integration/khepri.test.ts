@@ -64,6 +64,8 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
     const channel = await connection.createConfirmChannel();
     for (const message of LEDGER) channel.sendToQueue('ledger', Buffer.from(message), { persistent: true });
     await channel.waitForConfirms();
+    // a deprecated feature 4.3 still permits: a transient queue that is not exclusive
+    await channel.assertQueue('scratch', { durable: false, exclusive: false, arguments: { 'x-queue-type': 'classic' } });
     await connection.close();
   });
 
@@ -71,11 +73,14 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
     await cluster?.destroy();
   });
 
-  it('reports khepri as the metadata store, and a whole cluster plans nothing', async () => {
+  it('reports khepri as the metadata store, its leader and the deprecated features in use, and a whole cluster plans nothing', async () => {
     const whole = await plan();
 
-    expect((await statusOf(nodes[2]!)) as NodeStatus).toMatchObject({ version: expect.stringMatching(/^4\.3\./), metadataStore: 'khepri', running: true, featureFlagsDisabled: 0 });
+    const status = (await statusOf(nodes[2]!)) as NodeStatus;
+    expect(status).toMatchObject({ version: expect.stringMatching(/^4\.3\./), metadataStore: 'khepri', running: true, featureFlagsDisabled: 0, deprecatedFeaturesUsed: ['transient_nonexcl_queues'] });
+    expect(nodes.map((n) => n.name)).toContain(status.metadataLeader);
     expect(whole.actions.filter((a) => a.kind !== 'apply-policy')).toEqual([]);
+    expect(whole.findings).toContainEqual({ kind: 'deprecated-features-used', features: ['transient_nonexcl_queues'] });
     expect(whole.gauges).toMatchObject({ membersRunning: 3, metadataMajorityLost: 0, quorumQueues: { total: 1, degraded: 0, leaderless: 0 } });
   });
 
@@ -145,7 +150,7 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
     };
 
     const dry = await cluster.runDocument(survivor, 'NodeRecover', { DryRun: 'true' });
-    expect(parseNodeOutput('recover', dry.stdout)).toMatchObject({ node: survivor.name, recovered: false, reason: 'dry-run', drops, quorumQueues: 1, messages: LEDGER.length });
+    expect(parseNodeOutput('recover', dry.stdout)).toMatchObject({ node: survivor.name, recovered: false, reason: 'dry-run', drops, quorumQueues: 1 });
     expect((await membersOf(survivor)).all).toEqual(nodes.map((n) => n.name).sort());
 
     const run = await cluster.runDocument(survivor, 'NodeRecover', { DryRun: 'false' });

@@ -178,6 +178,10 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
       expect(status.policies).toContain(policy.PolicyName);
       expect(status.defaultQueueType).toBe(major === 3 ? '' : 'quorum');
       expect(status.cookieHash).toMatch(/^[0-9a-f]{64}$/);
+      // Mnesia on 3.10 and 4.0: no Khepri leader; 4.3 names one of the members
+      if (line === '4.3') expect(status.members.running).toContain(status.metadataLeader);
+      else expect(status.metadataLeader).toBeNull();
+      expect(status.deprecatedFeaturesUsed).toEqual([]);
     });
 
     it('reports a drained node as under maintenance', async () => {

@@ -6,7 +6,7 @@ import { testConfig } from './test-config';
 const name = (id: string) => `rabbit@ip-${id}`;
 const status = (id: string, running: string[], all = running, extra: Partial<NodeStatus> = {}): NodeStatus => ({
   node: name(id), version: '3.10.8', running: true, paused: false, members: { all: all.map(name), running: running.map(name) },
-  partitions: {}, alarms: [], cookieHash: 'x', policies: ['ha-all'], defaultQueueType: '', underMaintenance: false, metadataStore: 'mnesia', featureFlagsDisabled: 0, replicas: null, ...extra,
+  partitions: {}, alarms: [], cookieHash: 'x', policies: ['ha-all'], defaultQueueType: '', underMaintenance: false, metadataStore: 'mnesia', featureFlagsDisabled: 0, metadataLeader: null, deprecatedFeaturesUsed: [], replicas: null, ...extra,
 });
 const on4 = (extra: Partial<NodeStatus> = {}): Partial<NodeStatus> => ({ version: '4.0.5', policies: ['warren-quorum'], defaultQueueType: 'quorum', ...extra });
 const healthyPair = (a: Partial<NodeStatus> = {}, b: Partial<NodeStatus> = {}) => observed({
@@ -33,7 +33,7 @@ describe('planReconcile', () => {
     }), testConfig());
 
     expect(plan.actions).toEqual([]);
-    expect(plan.gauges).toEqual({ membersRunning: 2, inServiceInstances: 2, partitions: 0 });
+    expect(plan.gauges).toEqual({ membersRunning: 2, inServiceInstances: 2, partitions: 0, deprecatedFeaturesUsed: 0 });
   });
 
   it('forgets a stopped member whose instance is terminated, and deregisters its stale target', () => {
@@ -184,6 +184,14 @@ describe('planReconcile on Khepri (RabbitMQ 4.3)', () => {
 
     expect(plan.findings).toContainEqual(expect.objectContaining({ kind: 'majority-lost', held: 'several-survivors' }));
     expect(plan.actions.filter((a) => a.kind === 'recover-majority')).toEqual([]);
+  });
+
+  it('reports the deprecated features the members use, once, and changes nothing for them', () => {
+    const plan = planReconcile(healthyPair({ ...khepri, deprecatedFeaturesUsed: ['transient_nonexcl_queues'] }, { ...khepri, deprecatedFeaturesUsed: ['global_qos', 'transient_nonexcl_queues'] }), testConfig());
+
+    expect(plan.findings).toContainEqual({ kind: 'deprecated-features-used', features: ['global_qos', 'transient_nonexcl_queues'] });
+    expect(plan.gauges.deprecatedFeaturesUsed).toBe(2);
+    expect(plan.actions).toEqual([]);
   });
 
   it('with a majority running, forgets a departed member as on Mnesia, and publishes the gauge at 0', () => {

@@ -7,7 +7,7 @@ const name = (id: string) => `rabbit@ip-${id}`;
 const healthy: QuorumReplicas = { queues: 4, degraded: 0, leaderless: 0, missing: {}, stopped: {}, departed: {} };
 const status = (id: string, running: string[], extra: Partial<NodeStatus> = {}): NodeStatus => ({
   node: name(id), version: '3.10.8', running: true, paused: false, members: { all: running.map(name), running: running.map(name) },
-  partitions: {}, alarms: [], cookieHash: 'x', policies: ['ha-all'], defaultQueueType: '', underMaintenance: false, metadataStore: 'mnesia', featureFlagsDisabled: 0, replicas: null, ...extra,
+  partitions: {}, alarms: [], cookieHash: 'x', policies: ['ha-all'], defaultQueueType: '', underMaintenance: false, metadataStore: 'mnesia', featureFlagsDisabled: 0, metadataLeader: null, deprecatedFeaturesUsed: [], replicas: null, ...extra,
 });
 const inGroup = (instanceId: string, lifecycleState = 'InService'): GroupInstance => ({ instanceId, lifecycleState, healthStatus: 'Healthy', availabilityZone: 'a' });
 

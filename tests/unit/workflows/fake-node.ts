@@ -78,7 +78,7 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
       if (2 * cloud.runningMembers().length > members.length) return { node: node.name, recovered: false, reason: 'majority-present', detail: 'a majority' };
       const lost = [...cloud.instances.values()].filter((i) => i.node.member && !i.node.running);
       const drops = lost.map((i) => i.node.name).sort();
-      if (DryRun === 'true') return { node: node.name, recovered: false, reason: 'dry-run', detail: 'would recover', drops, members, quorumQueues: 0, messages: 0 };
+      if (DryRun === 'true') return { node: node.name, recovered: false, reason: 'dry-run', detail: 'would recover', drops, members, quorumQueues: 0 };
       for (const instance of lost) instance.node.member = false;
       return { node: node.name, recovered: true, drops, quorumQueues: 0, messages: 0 };
     }
@@ -147,6 +147,7 @@ function status(cloud: FakeCloud, instance: FakeInstance): NodeStatus {
     node: node.name, version: node.version, running: node.running, paused: !node.running && !!instance.paused, members: membersSeenBy(cloud, instance),
     partitions: partitionsOf(instance), alarms: [], cookieHash: 'c0ffee', policies: node.running ? [...cloud.policies] : [],
     defaultQueueType: node.running ? cloud.defaultQueueType : '', underMaintenance: node.running && node.drained, metadataStore: node.running ? cloud.metadataStore : '', featureFlagsDisabled: node.running ? cloud.featureFlagsDisabled : 0,
+    metadataLeader: node.running && cloud.metadataStore === 'khepri' ? cloud.runningMembers()[0] ?? null : null, deprecatedFeaturesUsed: [],
     // judged by the first running member of the node's own view, as NodeStatus does
     replicas: node.running && membersSeenBy(cloud, instance).running[0] === node.name ? cloud.replicas : null,
   };
