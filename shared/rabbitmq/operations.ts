@@ -33,7 +33,7 @@ export interface PolicyParams {
 
 const countPerNode = z.record(nodeName, z.number().int().positive());
 
-/** Quorum queues' replicas against the membership (infra/ssm/NodeStatus.yml); counts of queues, per node. */
+/** The replicas of quorum queues and streams against the membership (infra/ssm/NodeStatus.yml); counts of queues, per node. */
 export const quorumReplicas = z.object({
   queues: z.number().int().nonnegative(),
   /** queues with anything below: a leaderless queue, or one with a replica missing, stopped or departed */
@@ -119,6 +119,8 @@ export const nodeJoinResult = z.discriminatedUnion('joined', [
     members,
     policy: z.enum(['applied', 'unchanged', 'skipped']),
     quorumGrown: z.number().int().nonnegative(),
+    /** streams that had no replica on this node and now have one */
+    streamsGrown: z.number().int().nonnegative().default(0),
     /** replicas of this node that did not run and were deleted and added again */
     replicasRecreated: z.number().int().nonnegative().default(0),
   }),
@@ -138,6 +140,8 @@ export const nodeLeaveResult = z.discriminatedUnion('left', [
     left: z.literal(true),
     drained: z.boolean(),
     quorumShrunk: z.number().int().nonnegative(),
+    /** streams whose replica on this node was deleted (each had another) */
+    streamsShrunk: z.number().int().nonnegative().default(0),
     /** the app was already stopped before the command ran */
     alreadyStopped: z.boolean(),
   }),
@@ -152,10 +156,11 @@ export const nodeLeaveResult = z.discriminatedUnion('left', [
 export const nodeForgetResult = z.object({
   peer: nodeName,
   node: nodeName,
-  result: z.enum(['forgotten', 'absent']),
+  /** majority-lost: on Khepri with no majority of the members running nothing changed (a forget cannot complete) */
+  result: z.enum(['forgotten', 'absent', 'majority-lost']),
   /** the departed node did not answer and was disconnected from the members first */
   disconnected: z.boolean(),
-  /** quorum queues that still listed the node as a replica and no longer do */
+  /** quorum queues and streams that still listed the node as a replica and no longer do */
   replicasRemoved: z.number().int().nonnegative().default(0),
 });
 

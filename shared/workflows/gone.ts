@@ -47,6 +47,12 @@ export async function gone(event: EventOf<'gone'>, deps: Deps): Promise<Outcome>
     }
     throw error;
   }
+  if (forgotten.result === 'majority-lost') {
+    // retrying cannot help: the recovery (NodeRecover) drops the lost members, and reconcile forgets the rest
+    log.warn('departed node is not forgotten: the metadata store has no running majority', { instanceId, node, peer: peer.instanceId });
+    metrics.count('ForgetHeldMajorityLost');
+    return { result: 'refused', reason: 'metadata majority lost: forget held until the cluster is recovered' };
+  }
   log.info('departed node forgotten', { instanceId, node, peer: peer.instanceId, result: forgotten.result });
   metrics.count('MemberForgotten');
   return { result: 'acted', details: { node, peer: peer.instanceId, forget: forgotten.result } };

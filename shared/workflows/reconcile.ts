@@ -149,6 +149,7 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
         return nodes.run(peer, 'forget', { NodeName: action.node, Departed: action.kind === 'forget' ? action.departed : 'false' });
       });
       if (!done.candidate) throw new WarrenError(`no peer could forget ${action.node}`, { cause: done.errors[0] });
+      if (done.value.result === 'majority-lost') throw new WarrenError(`${action.node} not forgotten: the metadata store lost its running majority`);
       if (done.value.replicasRemoved > 0) deps.metrics.count('ReplicasRemoved', done.value.replicasRemoved);
       return;
     }
@@ -161,9 +162,9 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
         TimeoutSeconds: String(config.bounds.ssmCommandSeconds),
       });
       if (!repaired.joined) throw new WarrenError(repaired.detail);
-      deps.metrics.count('ReplicasGrown', repaired.quorumGrown);
+      deps.metrics.count('ReplicasGrown', repaired.quorumGrown + repaired.streamsGrown);
       deps.metrics.count('ReplicasRecreated', repaired.replicasRecreated);
-      deps.log.info('replicas repaired', { node: repaired.node, grown: repaired.quorumGrown, recreated: repaired.replicasRecreated });
+      deps.log.info('replicas repaired', { node: repaired.node, grown: repaired.quorumGrown, streamsGrown: repaired.streamsGrown, recreated: repaired.replicasRecreated });
       return;
     }
     case 'join': {

@@ -82,6 +82,11 @@ async function leaveAndForget(event: EventOf<'terminate'>, deps: Deps, leaveBoun
     return nodes.run(peer.instanceId, 'forget', { NodeName: left.node, Departed: 'false' });
   });
   if (!forgotten.candidate) throw new WarrenError(`no peer could forget ${left.node}`, { cause: forgotten.errors[0] });
+  if (forgotten.value.result === 'majority-lost') {
+    log.warn('node left but is not forgotten: the metadata store has no running majority', { instanceId, node: left.node });
+    metrics.count('ForgetHeldMajorityLost');
+    return { result: 'CONTINUE', reason: 'metadata majority lost: forget held until the cluster is recovered' };
+  }
   log.info('node left and was forgotten', { instanceId, node: left.node, peer: forgotten.candidate.instanceId, result: forgotten.value.result });
   metrics.count('MemberForgotten');
   return { result: 'CONTINUE' };

@@ -68,7 +68,7 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
       expect(outcome).toMatchObject({ node: fresh.name, version, action: 'booted-with-peers', policy: 'applied', quorumGrown: 1 });
       const seenByFounder = await cluster.rabbitmqctlJson<ClusterStatus>(founder, ['cluster_status']);
       expect(seenByFounder.running_nodes).toContain(fresh.name);
-      expect((await cluster.quorumMembers(founder)).orders).toContain(fresh.name);
+      expect((await cluster.replicaMembers(founder)).orders).toContain(fresh.name);
       expect(parseNodeOutput('join', again.stdout)).toMatchObject({ action: 'already-member', policy: 'unchanged', quorumGrown: 0 });
     });
 

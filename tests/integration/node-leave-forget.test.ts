@@ -28,6 +28,7 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
     cluster = await startCluster({ size: 3, prefix: `leav${major}`, rabbitmq: line });
     [first, second, third] = cluster.nodes as [SandboxNode, SandboxNode, SandboxNode];
     await cluster.declareQueue(first, 'payments', 'quorum');
+    await cluster.declareQueue(first, 'events', 'stream');
   });
 
   afterAll(async () => {
@@ -47,7 +48,7 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
       await cluster.waitRunning(third);
     });
 
-    it('drains a non-critical node, shrinks quorum replicas off it and stops its app', async () => {
+    it('drains a non-critical node, shrinks quorum and stream replicas off it and stops its app', async () => {
       const result = await cluster.runDocument(third, 'NodeLeave', { Drain: 'true' });
 
       expect(parseNodeOutput('leave', result.stdout)).toEqual({
@@ -55,10 +56,12 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
         left: true,
         drained: true,
         quorumShrunk: 1,
+        streamsShrunk: 1,
         alreadyStopped: false,
       });
       expect(await appRunning(third)).toBe(false);
-      expect((await cluster.quorumMembers(first)).payments).toEqual([first.name, second.name].sort());
+      const survivors = [first.name, second.name].sort();
+      expect(await cluster.replicaMembers(first)).toEqual({ payments: survivors, events: survivors });
     });
 
     it('reports a node whose app is already stopped as left', async () => {

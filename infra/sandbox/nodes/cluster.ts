@@ -185,7 +185,7 @@ export class NodeCluster {
   }
 
   /** Declares a durable queue on the node (no AMQP client needed: the node evaluates the declare). */
-  async declareQueue(node: SandboxNode, queue: string, type: 'quorum' | 'classic'): Promise<void> {
+  async declareQueue(node: SandboxNode, queue: string, type: 'quorum' | 'classic' | 'stream'): Promise<void> {
     if (!/^[A-Za-z0-9_.-]+$/.test(queue)) throw new Error(`queue name ${queue} is not a plain name`);
     const expression = `rabbit_amqqueue:declare(rabbit_misc:r(<<"/">>, queue, <<"${queue}">>), true, false, [{<<"x-queue-type">>, longstr, <<"${type}">>}], none, <<"warren-sandbox">>).`;
     const result = await this.rabbitmqctl(node, ['eval', expression]);
@@ -194,10 +194,10 @@ export class NodeCluster {
     }
   }
 
-  /** Members (replicas) of each quorum queue on "/", as the node reports them. */
-  async quorumMembers(node: SandboxNode): Promise<Record<string, string[]>> {
-    const queues = await this.rabbitmqctlJson<Array<{ name: string; type: string; members?: string[] }>>(node, ['list_queues', 'name', 'type', 'members']);
-    return Object.fromEntries(queues.filter((q) => q.type === 'quorum').map((q) => [q.name, [...(q.members ?? [])].sort()]));
+  /** Members (replicas) of each quorum queue and stream on the vhost (default "/"), as the node reports them. */
+  async replicaMembers(node: SandboxNode, vhost = '/'): Promise<Record<string, string[]>> {
+    const queues = await this.rabbitmqctlJson<Array<{ name: string; type: string; members?: string[] }>>(node, ['list_queues', '-p', vhost, 'name', 'type', 'members']);
+    return Object.fromEntries(queues.filter((q) => q.type === 'quorum' || q.type === 'stream').map((q) => [q.name, [...(q.members ?? [])].sort()]));
   }
 
   /** Starts the node's RabbitMQ from whatever data it has and waits until its app runs. */

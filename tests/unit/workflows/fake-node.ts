@@ -32,7 +32,7 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
       const policy = applyPolicy(cloud, instance, join, 'join');
       const result: NodeOperationResult['join'] = {
         node: node.name, joined: true, version: node.version, action: wasMember ? 'already-member' : 'booted-with-peers',
-        members: membersSeenBy(cloud, instance), policy, quorumGrown: 0, replicasRecreated: 0,
+        members: membersSeenBy(cloud, instance), policy, quorumGrown: 0, streamsGrown: 0, replicasRecreated: 0,
       };
       return result;
     }
@@ -52,6 +52,10 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
       if (!(node.running && node.member)) throw new NodeCommandFailed(instance.id, 'forget', 'Failed', 'peer is not a running member');
       const target = [...cloud.instances.values()].find((i) => i.node.name === NodeName);
       if (target?.node.running) throw new NodeCommandFailed(instance.id, 'forget', 'Failed', `${NodeName} is running`);
+      // the document holds the forget on Khepri while no majority of the members runs
+      if (cloud.metadataStore === 'khepri' && cloud.runningMembers().length <= cloud.allMembers().length / 2) {
+        return { peer: node.name, node: NodeName, result: 'majority-lost', disconnected: false, replicasRemoved: 0 };
+      }
       const wasMember = target?.node.member ?? false;
       if (target) target.node.member = false;
       return { peer: node.name, node: NodeName, result: wasMember ? 'forgotten' : 'absent', disconnected: false };

@@ -63,6 +63,26 @@ describe('gone workflow', () => {
     expect(cloud.metric('UnsafeActionRefused')).toBe(1);
   });
 
+  it('holds the forget, without a retry, while a Khepri cluster has no running majority', async () => {
+    const cloud = threeMembers();
+    cloud.metadataStore = 'khepri';
+    cloud.terminateInEc2('i-b');
+    cloud.terminateInEc2('i-c');
+
+    const outcome = await gone(goneEvent(cloud, 'i-c'), cloud.deps());
+
+    expect(outcome).toEqual({ result: 'refused', reason: 'metadata majority lost: forget held until the cluster is recovered' });
+    expect(cloud.allMembers()).toContain(cloud.get('i-c').node.name);
+    expect(cloud.metric('ForgetHeldMajorityLost')).toBe(1);
+
+    // one lost member of three leaves a majority: the same forget goes through
+    const whole = threeMembers();
+    whole.metadataStore = 'khepri';
+    whole.terminateInEc2('i-c');
+    await expect(gone(goneEvent(whole, 'i-c'), whole.deps())).resolves.toMatchObject({ result: 'acted' });
+    expect(whole.allMembers()).not.toContain(whole.get('i-c').node.name);
+  });
+
   it('skips an instance of another group without acting', async () => {
     const cloud = threeMembers();
     cloud.get('i-c').group = 'someone-else';

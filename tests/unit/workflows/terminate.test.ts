@@ -26,6 +26,20 @@ describe('terminate workflow', () => {
     expect(cloud.actions.get('i-c')!.state).toBe('CONTINUE');
   });
 
+  it('continues without forgetting, and without a retry, when the leave leaves a Khepri cluster without a running majority', async () => {
+    const cloud = threeMembersOneLeaving();
+    cloud.metadataStore = 'khepri';
+    cloud.get('i-b').node.running = false;
+    const leaving = cloud.get('i-c').node.name;
+
+    const outcome = await terminate(cloud.terminateEvent('i-c'), cloud.deps());
+
+    expect(outcome).toMatchObject({ result: 'continued', reason: 'metadata majority lost: forget held until the cluster is recovered' });
+    expect(cloud.allMembers()).toContain(leaving);
+    expect(cloud.metric('ForgetHeldMajorityLost')).toBe(1);
+    expect(cloud.actions.get('i-c')!.state).toBe('CONTINUE');
+  });
+
   it('holds the hook with heartbeats while the node is critical, then lets it leave (invariant 3)', async () => {
     const cloud = threeMembersOneLeaving();
     const criticalUntil = cloud.clock.now() + 130_000;
