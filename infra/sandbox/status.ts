@@ -22,8 +22,8 @@ export interface SandboxStatus {
   }>;
   members: { all: string[]; running: string[]; partitions: Record<string, string[]> };
   policies: string[];
-  /** every quorum queue of every vhost, as the node that reported the members lists it; null when it could not list them */
-  quorumQueues: QuorumQueueView[] | null;
+  /** every quorum queue and stream of every vhost, as the node that reported the members lists it; null when it could not list them */
+  replicatedQueues: ReplicatedQueueView[] | null;
   loadBalancer: { amqp: string; management: string; amqpUrl: string; managementUrl: string };
   /** the target groups' ARNs, as the local AWS endpoint knows them */
   targetGroups: { amqp: string; management: string };
@@ -33,7 +33,8 @@ export interface SandboxStatus {
   aws: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
 }
 
-export interface QuorumQueueView {
+export interface ReplicatedQueueView {
+  type: 'quorum' | 'stream';
   vhost: string;
   name: string;
   /** the nodes that hold a replica */
@@ -51,7 +52,7 @@ interface ClusterView {
   running: string[];
   partitions: Record<string, string[]>;
   policies: string[];
-  quorumQueues: QuorumQueueView[] | null;
+  replicatedQueues: ReplicatedQueueView[] | null;
 }
 
 /** The cluster as one running member sees it (rabbitmqctl on the node, as an operator would look). */
@@ -79,25 +80,25 @@ async function clusterView(sandbox: Sandbox, instanceIds: string[]): Promise<Clu
       running: (parsed.running_nodes ?? []).slice().sort(),
       partitions: parsed.partitions ?? {},
       policies: policies?.exitCode === 0 ? (JSON.parse(policies.stdout) as Array<{ name: string }>).map((p) => p.name).sort() : [],
-      quorumQueues: await quorumQueues(ask, id),
+      replicatedQueues: await replicatedQueues(ask, id),
     };
   }
-  return { all: [], running: [], partitions: {}, policies: [], quorumQueues: [] };
+  return { all: [], running: [], partitions: {}, policies: [], replicatedQueues: [] };
 }
 
 type Ask = (id: string, args: string[]) => Promise<{ exitCode: number; stdout: string } | undefined>;
 
-/** The quorum queues of every vhost, read with rabbitmqctl (not with warren's NodeStatus, which they check). */
-async function quorumQueues(ask: Ask, id: string): Promise<QuorumQueueView[] | null> {
+/** The quorum queues and streams of every vhost, read with rabbitmqctl (not with warren's NodeStatus, which they check). */
+async function replicatedQueues(ask: Ask, id: string): Promise<ReplicatedQueueView[] | null> {
   const vhosts = await ask(id, ['list_vhosts', 'name']);
   if (vhosts?.exitCode !== 0) return null;
-  const views: QuorumQueueView[] = [];
+  const views: ReplicatedQueueView[] = [];
   for (const { name: vhost } of JSON.parse(vhosts.stdout) as Array<{ name: string }>) {
     const listed = await ask(id, ['list_queues', '-p', vhost, 'name', 'type', 'members', 'online', 'leader']);
     if (listed?.exitCode !== 0) return null;
     for (const queue of JSON.parse(listed.stdout) as Array<{ name: string; type: string; members: string[]; online: string[]; leader?: string }>) {
-      if (queue.type !== 'quorum') continue;
-      views.push({ vhost, name: queue.name, members: [...queue.members].sort(), online: [...queue.online].sort(), leader: queue.leader ?? '' });
+      if (queue.type !== 'quorum' && queue.type !== 'stream') continue;
+      views.push({ type: queue.type, vhost, name: queue.name, members: [...queue.members].sort(), online: [...queue.online].sort(), leader: queue.leader ?? '' });
     }
   }
   return views.sort((a, b) => `${a.vhost}/${a.name}`.localeCompare(`${b.vhost}/${b.name}`));
@@ -136,7 +137,7 @@ export async function sandboxStatus(sandbox: Sandbox): Promise<SandboxStatus> {
     }),
     members: { all: view.all, running: view.running, partitions: view.partitions },
     policies: view.policies,
-    quorumQueues: view.quorumQueues,
+    replicatedQueues: view.replicatedQueues,
     loadBalancer: {
       amqp: `${endpoints.amqp.host}:${endpoints.amqp.port}`,
       management: `${endpoints.management.host}:${endpoints.management.port}`,
@@ -152,8 +153,8 @@ export async function sandboxStatus(sandbox: Sandbox): Promise<SandboxStatus> {
 /**
  * Converged: as many InService instances as desired, their nodes exactly the running members, every
  * InService target healthy in both groups, the policy warren applies to this version present (none
- * expected when empty), every quorum queue with a running leader and a running replica on exactly the
- * InService nodes, nothing left in the queue. Returns the reasons it is not, empty when it is.
+ * expected when empty), every quorum queue and stream with a running leader and a running replica on
+ * exactly the InService nodes, nothing left in the queue. Returns the reasons it is not, empty when it is.
  */
 export function divergence(status: SandboxStatus, policyName: string): string[] {
   const reasons: string[] = [];
@@ -176,10 +177,10 @@ export function divergence(status: SandboxStatus, policyName: string): string[] 
   }
   if (Object.keys(status.members.partitions).length > 0) reasons.push(`partitions: ${JSON.stringify(status.members.partitions)}`);
   if (policyName !== '' && !status.policies.includes(policyName)) reasons.push(`policy ${policyName} missing`);
-  // warren's target: a running replica of every quorum queue on every member, and a leader among them
-  if (status.quorumQueues === null) reasons.push('quorum queues could not be listed');
-  for (const queue of status.quorumQueues ?? []) {
-    const where = `quorum queue ${queue.vhost === '/' ? '' : `${queue.vhost}/`}${queue.name}`;
+  // warren's target: a running replica of every quorum queue and stream on every member, and a leader among them
+  if (status.replicatedQueues === null) reasons.push('quorum queues and streams could not be listed');
+  for (const queue of status.replicatedQueues ?? []) {
+    const where = `${queue.type === 'stream' ? 'stream' : 'quorum queue'} ${queue.vhost === '/' ? '' : `${queue.vhost}/`}${queue.name}`;
     if (!queue.leader || !queue.online.includes(queue.leader)) reasons.push(`${where} has no running leader`);
     if (JSON.stringify(queue.members) !== JSON.stringify(expected)) reasons.push(`${where} has replicas on ${JSON.stringify(queue.members)}, not on the InService nodes`);
     const notRunning = queue.members.filter((m) => !queue.online.includes(m));

@@ -40,7 +40,7 @@ export function membershipStories(current: () => Sandbox): void {
       const status = await expectConvergedCluster(sandbox);
 
       const nodes = inService(sandbox).map((id) => nodeName(sandbox, id)).sort();
-      expect(status.quorumQueues).toContainEqual(expect.objectContaining({ vhost: '/', name: MEMBERSHIP_QUEUE, members: nodes, online: nodes }));
+      expect(status.replicatedQueues).toContainEqual(expect.objectContaining({ vhost: '/', name: MEMBERSHIP_QUEUE, members: nodes, online: nodes }));
     });
 
     it('scales out by two at once: both join, all five serve, the policy stays', async () => {

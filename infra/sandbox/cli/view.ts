@@ -23,9 +23,9 @@ export function formatStatus(status: SandboxStatus): string {
     instances,
     '',
     `members ${status.members.all.length} (running ${status.members.running.length}: ${status.members.running.join(', ') || 'none'})   partitions ${partitions}`,
-    status.quorumQueues === null
-      ? 'quorum queues: could not be listed'
-      : `quorum queues ${status.quorumQueues.length}${status.quorumQueues.map((q) => `   ${q.vhost === '/' ? '' : `${q.vhost}/`}${q.name}: ${q.online.length}/${q.members.length} replicas running, leader ${q.leader || 'none'}`).join('')}`,
+    status.replicatedQueues === null
+      ? 'quorum queues and streams: could not be listed'
+      : `quorum queues and streams ${status.replicatedQueues.length}${status.replicatedQueues.map((q) => `   ${q.type === 'stream' ? 'stream ' : ''}${q.vhost === '/' ? '' : `${q.vhost}/`}${q.name}: ${q.online.length}/${q.members.length} replicas running, leader ${q.leader || 'none'}`).join('')}`,
     `heal queue depth ${status.queue.depth}, dead letters ${status.queue.deadLetters}`,
   ].join('\n');
 }
