@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { readCloudFormation } from './cfn-yaml';
-import { readDeployedDocument } from './ssm-documents';
+import { readDeployedDocument, sharedOpening } from './ssm-documents';
 
 /**
  * Builds the deployable templates from their single sources:
@@ -25,6 +25,9 @@ export const NODE_FILES = {
   plugins: { source: 'enabled_plugins', path: '/etc/rabbitmq/enabled_plugins', owner: 'rabbitmq', permissions: '0644' },
 } as const;
 
+/** Where the cluster template keeps the scripts' shared opening (Fn::FindInMap's three names). */
+export const OPENING_MAP = ['Scripts', 'Opening', 'Bash'] as const;
+
 export function ssmDocumentFiles(): string[] {
   const dir = join(INFRA, 'ssm');
   return readdirSync(dir)
@@ -35,6 +38,8 @@ export function ssmDocumentFiles(): string[] {
 
 export function clusterTemplate(): Template {
   const template = readCloudFormation(join(INFRA, 'cluster.yml'));
+  // the opening every script shares, held once: each document's script refers to it
+  template.Mappings = { ...template.Mappings, [OPENING_MAP[0]]: { [OPENING_MAP[1]]: { [OPENING_MAP[2]]: sharedOpening() } } };
   for (const file of ssmDocumentFiles()) {
     const name = basename(file, '.yml');
     template.Resources[`${name}Document`] = {
@@ -46,7 +51,7 @@ export function clusterTemplate(): Template {
         TargetType: '/AWS::EC2::Instance',
         // a named document keeps its name across content changes only with NewVersion
         UpdateMethod: 'NewVersion',
-        Content: readDeployedDocument(file),
+        Content: readDeployedDocument(file, { 'Fn::FindInMap': OPENING_MAP }),
       },
     };
   }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { parse } from 'yaml';
 
 /**
@@ -19,16 +20,38 @@ export function firstSentence(description: string): string {
   return description.split(/(?<=\.)\s/)[0]!;
 }
 
+/** The line that stands for the shared opening in each script of infra/ssm (a comment, so the YAML reads on its own). */
+export const OPENING_MARKER = '# the shared opening follows here in the deployed document: infra/ssm/opening.sh';
+const OPENING_FILE = join(__dirname, '..', 'ssm', 'opening.sh');
+
+/** infra/ssm/opening.sh as it deploys: without its comment-only lines and indentation. */
+export function sharedOpening(): string {
+  return compactScript(readFileSync(OPENING_FILE, 'utf8')).replace(/^\n+|\n+$/g, '');
+}
+
 /**
  * An SSM Command document as warren deploys it: the YAML of infra/ssm/<Document>.yml with the first
- * sentence of its description, each script's comment-only lines and indentation left out, which keeps the cluster template within CloudFormation's 51,200-byte
- * direct upload. The sandbox and the tests load documents through this too, so they run what deploys.
+ * sentence of its description, each script's comment-only lines and indentation left out, which keeps the
+ * cluster template within CloudFormation's 51,200-byte direct upload. Where a script has the opening's
+ * marker, the shared opening takes its place behind `doc=<Document> params="<its parameters>"`:
+ * as text (the default), or as `opening` (the template's Fn::FindInMap, so the template holds it once).
+ * The sandbox and the tests load documents through this too, so they run what deploys.
  */
-export function readDeployedDocument(file: string): Record<string, any> {
+export function readDeployedDocument(file: string, opening: unknown = sharedOpening()): Record<string, any> {
   const content = parse(readFileSync(file, 'utf8')) as Record<string, any>;
   if (typeof content.description === 'string') content.description = firstSentence(content.description);
+  const own = `doc=${basename(file, '.yml')} params="${Object.keys(content.parameters ?? {}).join(' ')}"`;
   for (const step of content.mainSteps ?? []) {
-    if (Array.isArray(step?.inputs?.runCommand)) step.inputs.runCommand = step.inputs.runCommand.map((script: unknown) => (typeof script === 'string' ? compactScript(script) : script));
+    if (!Array.isArray(step?.inputs?.runCommand)) continue;
+    step.inputs.runCommand = step.inputs.runCommand.map((script: unknown) => {
+      if (typeof script !== 'string') return script;
+      const lines = script.split('\n');
+      const at = lines.findIndex((line) => line.trim() === OPENING_MARKER);
+      if (at < 0) return compactScript(script);
+      const head = `${compactScript(lines.slice(0, at).join('\n'))}\n${own}\n`;
+      const rest = `\n${compactScript(lines.slice(at + 1).join('\n'))}`;
+      return typeof opening === 'string' ? head + opening + rest : { 'Fn::Join': ['', [head, opening, rest]] };
+    });
   }
   return content;
 }

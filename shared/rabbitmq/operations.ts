@@ -124,11 +124,14 @@ export const nodeJoinResult = z.discriminatedUnion('joined', [
     /** replicas of this node that did not run and were deleted and added again */
     replicasRecreated: z.number().int().nonnegative().default(0),
   }),
-  /** refused before anything changed: the node's release series is not one the cluster can take */
+  /**
+   * refused before anything changed: the node's release series is not one the cluster can take, or the
+   * cluster's Khepri has no running majority (no member can be added until it is recovered)
+   */
   z.object({
     node: nodeName,
     joined: z.literal(false),
-    reason: z.literal('version-incompatible'),
+    reason: z.enum(['version-incompatible', 'majority-lost']),
     version: z.string(),
     detail: z.string(),
   }),

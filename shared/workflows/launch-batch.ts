@@ -221,8 +221,16 @@ async function serveMember(deps: Deps, member: Launchee, planned: () => Promise<
       JoinableSeries: plan.joinable,
       TimeoutSeconds: String(Math.min(config.bounds.ssmCommandSeconds, secondsLeft)),
     });
-    // no retry can change the installed version: abandoned at once, with RabbitMQ's reason
-    if (!joined.joined) throw new LaunchCannotSucceed(joined.detail);
+    if (!joined.joined) {
+      // Khepri without a running majority takes no member, and nothing was changed: retried within the
+      // launch bound, so a join after the cluster's recovery succeeds (the recovery is reconcile's finding)
+      if (joined.reason === 'majority-lost') {
+        deps.metrics.count('JoinHeldMajorityLost');
+        throw new WarrenError(joined.detail);
+      }
+      // no retry can change the installed version: abandoned at once, with RabbitMQ's reason
+      throw new LaunchCannotSucceed(joined.detail);
+    }
     verifyMembership(joined, plan.founding);
     onJoined?.(joined);
     if (plan.founding && joined.policy === 'skipped') {

@@ -16,6 +16,7 @@ export interface Resource {
 export interface Template {
   Parameters?: Record<string, any>;
   Rules?: Record<string, any>;
+  Mappings?: Record<string, Record<string, Record<string, string>>>;
   Resources: Record<string, Resource>;
   Outputs?: Record<string, any>;
 }

@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { parse } from 'yaml';
 import { readCloudFormation } from '../../infra/deploy/cfn-yaml';
 import { writeTemplates } from '../../infra/deploy/build-templates';
-import { firstSentence } from '../../infra/deploy/ssm-documents';
+import { firstSentence, sharedOpening } from '../../infra/deploy/ssm-documents';
 import { loadDocument } from '../../infra/sandbox/nodes';
 import { SSM_RESERVED_PREFIX } from '../../shared/config';
 import { NODE_OPERATIONS } from '../../shared/rabbitmq/operations';
@@ -70,6 +70,16 @@ describe('the cluster stack', () => {
   const out = mkdtempSync(join(tmpdir(), 'warren-templates-'));
   const built = writeTemplates(out);
   const template: Template = JSON.parse(readFileSync(built.cluster, 'utf8'));
+  /** a script as CloudFormation hands it to SSM: its Fn::Join resolved, Fn::FindInMap read from the template's Mappings */
+  const resolveScript = (script: unknown): string => {
+    if (typeof script === 'string') return script;
+    const [separator, parts] = (script as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
+    return parts.map((part) => {
+      if (typeof part === 'string') return part;
+      const [map, top, second] = (part as { 'Fn::FindInMap': [string, string, string] })['Fn::FindInMap'];
+      return template.Mappings![map]![top]![second]!;
+    }).join(separator);
+  };
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('passes cfn-lint, as built and as every template under infra/ is written', () => {
@@ -92,10 +102,14 @@ describe('the cluster stack', () => {
       expect(document).toMatchObject({ DocumentType: 'Command', DocumentFormat: 'YAML', UpdateMethod: 'NewVersion' });
       // the file's YAML, each script without its comment-only lines (the shebang kept) and its lines' indentation
       const source = parse(readFileSync(join(ROOT, 'infra', 'ssm', file), 'utf8'));
-      const script = document.Content.mainSteps[0].inputs.runCommand.join('\n') as string;
+      const script = document.Content.mainSteps[0].inputs.runCommand.map(resolveScript).join('\n') as string;
       expect({ ...document.Content, mainSteps: [] }).toEqual({ ...source, description: firstSentence(source.description), mainSteps: [] });
       expect(script.split('\n').filter((line) => /^\s*#/.test(line))).toEqual(['#!/bin/bash']);
-      expect(script.split('\n').filter((line) => !/^\s*#/.test(line))).toEqual(source.mainSteps[0].inputs.runCommand.join('\n').split('\n').filter((line: string) => !/^\s*#/.test(line)).map((line: string) => line.trimStart()));
+      // the shebang, the document's own line, the shared opening (held once in the template), then the file's script
+      const opening = `#!/bin/bash\ndoc=${name} params="${Object.keys(source.parameters ?? {}).join(' ')}"\n${sharedOpening()}\n`;
+      expect(script.startsWith(opening)).toBe(true);
+      const own = (lines: string) => lines.split('\n').filter((line) => !/^\s*#/.test(line)).map((line) => line.trimStart());
+      expect(own(script.slice(opening.length))).toEqual(own(source.mainSteps[0].inputs.runCommand.join('\n')));
       // what the sandbox and the integration tests run is byte for byte what deploys
       expect(loadDocument(name).script).toBe(script);
     }

@@ -27,6 +27,8 @@ beforeAll(async () => {
 describe('on RabbitMQ 4.3 (Khepri)', () => {
   let cluster: NodeCluster;
   let nodes: SandboxNode[];
+  /** the instances that replace the two lost ones */
+  const replacements: SandboxNode[] = [];
 
   const statusOf = async (node: SandboxNode): Promise<NodeStatus | Error> => {
     const run = await cluster.runDocument(node, 'NodeStatus');
@@ -143,6 +145,15 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
     // the gone events' forget is held, not tried: it could not complete without the majority
     const forget = await cluster.runDocument(survivor, 'NodeForget', { NodeName: dead[0]!.name, Departed: 'true' });
     expect(parseNodeOutput('forget', forget.stdout)).toMatchObject({ node: dead[0]!.name, result: 'majority-lost', replicasRemoved: 0 });
+
+    // a launch meanwhile is refused before its node boots: a join now would only add a member the
+    // majority then needs (measured without this check: the survivor took it into its membership)
+    const early = await cluster.addNode();
+    replacements.push(early);
+    const joined = await cluster.runDocument(early, 'NodeJoin', { Peers: survivor.name, GrowQuorum: 'true', TimeoutSeconds: '120', JoinableSeries: joinableSeries('4.3.6') });
+    expect(parseNodeOutput('join', joined.stdout)).toMatchObject({ node: early.name, joined: false, reason: 'majority-lost' });
+    const seen = await cluster.rabbitmqctlJson<{ disk_nodes: string[] }>(survivor, ['cluster_status']);
+    expect([...seen.disk_nodes].sort()).toEqual(nodes.map((n) => n.name).sort());
   });
 
   it('recovers: a dry run changes nothing, the recovery keeps every confirmed message, replacements join and the queue grows back', async () => {
@@ -163,8 +174,8 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
     // a second run finds a majority (1 of 1): refused, nothing changes
     expect(parseNodeOutput('recover', (await cluster.runDocument(survivor, 'NodeRecover', { DryRun: 'false' })).stdout)).toMatchObject({ recovered: false, reason: 'majority-present' });
 
-    // the group replaces the two lost instances: each joins the survivor as any launch does
-    const replacements = [await cluster.addNode(), await cluster.addNode()];
+    // the group replaces the two lost instances (the one refused above, retried, and one more): each joins the survivor as any launch does
+    replacements.push(await cluster.addNode());
     for (const node of replacements) {
       const joined = await cluster.runDocument(node, 'NodeJoin', { Peers: survivor.name, GrowQuorum: 'true', TimeoutSeconds: '120', JoinableSeries: joinableSeries('4.3.6') });
       expect(parseNodeOutput('join', joined.stdout)).toMatchObject({ joined: true, node: node.name });

@@ -9,6 +9,7 @@ import {
   parameterEnvironment,
   truncateLikeSsm,
 } from '../../../infra/sandbox/nodes/documents';
+import { OPENING_MARKER } from '../../../infra/deploy/ssm-documents';
 import { NODE_OPERATIONS } from '../../../shared/rabbitmq/operations';
 
 const documents = Object.values(NODE_OPERATIONS).map((op) => op.document);
@@ -28,6 +29,19 @@ describe('SSM documents', () => {
     // a line starting with # is dropped as a comment: only "# ..." is one (Erlang's #{...} at a line start would vanish)
     expect(source.split('\n').filter((line) => /^\s*#[^\s!]/.test(line))).toEqual([]);
     expect(source).not.toMatch(/[^\s\\]\\\n/);
+  });
+
+  it('the shared opening keeps the same rules, and every script has its marker once, right after the shebang', () => {
+    const opening = readFileSync(join(SSM_DOCUMENT_DIR, 'opening.sh'), 'utf8');
+    expect(opening).not.toMatch(/<<-?\s*['"]?[A-Za-z_]/);
+    expect(opening.split('\n').filter((line) => /^\s*#[^\s!]/.test(line))).toEqual([]);
+    expect(opening).not.toMatch(/[^\s\\]\\\n/);
+    for (const name of documents) {
+      const { parse } = jest.requireActual<typeof import('yaml')>('yaml');
+      const source = (parse(readFileSync(join(SSM_DOCUMENT_DIR, `${name}.yml`), 'utf8')) as { mainSteps: Array<{ inputs: { runCommand: string[] } }> }).mainSteps[0]!.inputs.runCommand[0]!;
+      expect(source.split('\n').slice(0, 2)).toEqual(['#!/bin/bash', OPENING_MARKER]);
+      expect(source.split(OPENING_MARKER)).toHaveLength(2);
+    }
   });
 
   it.each(documents)('%s reads parameters only from SSM_ variables', (name) => {
@@ -119,8 +133,12 @@ describe('SSM documents on an agent without ENV_VAR interpolation', () => {
     const guard = lines.findIndex((line) => /^for p in .*; do \[ -v "SSM_\$p" \]/.test(line));
     const firstRead = lines.findIndex((line, index) => index !== guard && /\$\{?SSM_/.test(line));
 
-    expect(guard).toBeGreaterThan(0);
-    expect(lines[guard]!.match(/^for p in ([^;]*);/)![1]!.split(' ').sort()).toEqual(Object.keys(document.parameters).sort());
+    // the build writes the list from the document's own parameters, ahead of the shared opening's guard
+    const listed = lines.findIndex((line) => line.startsWith(`doc=${name} params=`));
+    expect(listed).toBe(1);
+    expect(lines[listed]!.match(/params="([^"]*)"$/)![1]!.split(' ').sort()).toEqual(Object.keys(document.parameters).sort());
+    expect(lines[guard]).toMatch(/^for p in \$params; /);
+    expect(guard).toBeGreaterThan(listed);
     expect(firstRead).toBeGreaterThan(guard);
   });
 });

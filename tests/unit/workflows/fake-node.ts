@@ -23,6 +23,10 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
       const peers = join.Peers.split(',').filter(Boolean);
       const founding = peers.length === 1 && peers[0] === node.name;
       const running = cloud.runningMembers();
+      // the document asks a peer first: Khepri without a running majority takes no member
+      if (!wasMember && !founding && cloud.metadataStore === 'khepri' && running.length <= cloud.allMembers().length / 2) {
+        return { node: node.name, joined: false, reason: 'majority-lost', version: node.version, detail: 'no running majority' };
+      }
       if (!wasMember && !instance.joinFailsSilently) {
         if (!founding && !peers.some((peer) => running.includes(peer))) {
           throw new NodeCommandFailed(instance.id, 'join', 'Failed', `no peer of ${join.Peers} reachable`);

@@ -63,6 +63,27 @@ describe('launch workflow', () => {
     expect(cloud.targets.has('i-new')).toBe(false);
   });
 
+  it('holds a join, changing nothing, while Khepri has no running majority, and joins on the retry once it is recovered', async () => {
+    const cloud = new FakeCloud();
+    cloud.metadataStore = 'khepri';
+    for (const id of ['i-a', 'i-b', 'i-c']) cloud.addMember(id, '4.3.6', 'both');
+    cloud.addLaunching('i-new', 0, '4.3.6');
+    cloud.get('i-b').node.running = false;
+    cloud.get('i-c').node.running = false;
+
+    await expect(launch(cloud.launchEvent('i-new'), cloud.deps())).rejects.toThrow(/no running majority/);
+
+    expect(cloud.metric('JoinHeldMajorityLost')).toBe(1);
+    expect(cloud.get('i-new').node.member).toBe(false);
+    expect(cloud.indexOf('elb', 'register', 'i-new')).toBe(-1);
+    expect(cloud.actions.get('i-new')!.state).toBe('open');
+
+    // a majority back (here a lost member restarts; in AWS, the recovery): the retry joins
+    cloud.get('i-b').node.running = true;
+    await expect(launch(cloud.launchEvent('i-new'), cloud.deps())).resolves.toMatchObject({ result: 'continued' });
+    expect(cloud.runningMembers()).toContain(cloud.get('i-new').node.name);
+  });
+
   it('joins a node one series away: the rolling upgrade 4.2 → 4.3', async () => {
     const cloud = new FakeCloud();
     cloud.addMember('i-a', '4.2.1', 'both');

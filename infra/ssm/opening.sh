@@ -1,0 +1,14 @@
+# The opening every SSM document's script shares. The build (infra/deploy/ssm-documents.ts) puts it
+# right after each script's shebang, behind one line of its own: doc=<Document> params="<its parameters>".
+# The cluster template holds it once (Mappings), so eight documents fit in a direct upload.
+# Comment-only lines and indentation are left out of what deploys, as in the documents.
+[ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@"
+set -euo pipefail
+# An SSM agent before 3.3.2746.0 exports no SSM_ variable (no ENV_VAR interpolation): say so, touch nothing.
+for p in $params; do [ -v "SSM_$p" ] || { echo "$doc: SSM_$p is not set: ENV_VAR parameters need SSM agent 3.3.2746.0 or later" >&2; exit 1; }; done
+export PATH="$PATH:/usr/sbin:/usr/local/sbin"
+self="${RABBITMQ_NODENAME:-rabbit@$(hostname -s)}"
+# Every start of the RabbitMQ CLI is an Erlang VM (about a second of CPU): the scripts start as few as they can.
+ctl() { rabbitmqctl --node "$self" -q "$@"; }
+app_running() { rabbitmq-diagnostics --node "$self" -q check_running >/dev/null 2>&1; }
+fail() { echo "$doc: $*" >&2; exit 1; }
