@@ -22,6 +22,8 @@ export interface GroupFacts {
   maxSize: number;
   desiredCapacity: number;
   instances: GroupInstance[];
+  /** the value of the group's warren:paused tag (an operator's note, possibly empty) while it has one: warren keeps its hands off */
+  paused?: string;
 }
 
 /** One instance as EC2 sees it. nodeName and rabbitmqVersion are the tags warren writes after a verified join, when present. */

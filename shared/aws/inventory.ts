@@ -17,6 +17,13 @@ import { createAutoScalingClient, createEc2Client } from './clients';
 import { AutoScalingGroupNotFound, request } from './errors';
 
 export const NODE_NAME_TAG = 'warren:node-name';
+/** On the Auto Scaling group: while it is there, warren acts on nothing (docs: the pause switch). Its value is the operator's note. */
+export const PAUSE_TAG = 'warren:paused';
+
+function pausedBy(tags: Array<{ Key?: string; Value?: string }> | undefined): { paused?: string } {
+  const tag = tags?.find((candidate) => candidate.Key === PAUSE_TAG);
+  return tag ? { paused: tag.Value ?? '' } : {};
+}
 export const RABBITMQ_VERSION_TAG = 'warren:rabbitmq-version';
 export const GROUP_NAME_TAG = 'aws:autoscaling:groupName';
 /** Every instance of a cluster carries it (infra/cluster.yml propagates it); the roles' SendCommand grants are scoped to it. */
@@ -69,6 +76,7 @@ export class Ec2AutoScalingInventory implements Inventory {
             ]
           : [],
       ),
+      ...pausedBy(group.Tags),
     };
   }
 

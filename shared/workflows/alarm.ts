@@ -2,6 +2,7 @@ import { decideReplacement, matchRunbook, minHealthyMembers, replacementInFlight
 import { EventSkipped, UnsafeActionRefused, WarrenError } from '../errors';
 import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
+import { whilePaused } from './pause';
 import { ensureBudget } from './waiting';
 
 /**
@@ -14,6 +15,8 @@ export async function alarm(event: EventOf<'alarm'>, deps: Deps): Promise<Outcom
   const group = needsGroup ? await deps.inventory.describeGroup() : undefined;
   const match = matchRunbook(event, config.alarmRunbook, group);
   if (match.act === 'ignore') throw new EventSkipped(match.reason, { alarmName: event.alarmName });
+  const paused = await whilePaused('alarm', deps, group);
+  if (paused) return paused;
 
   if (match.act === 'reconcile') {
     if (!deps.queue) throw new WarrenError('runbook asks for a reconcile but no heal queue is configured');

@@ -4,6 +4,7 @@ import { EventSkipped, NodeCommandFailed } from '../errors';
 import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
 import { describeOurInstance, runningPeers } from './instances';
+import { whilePaused } from './pause';
 import { ensureBudget } from './waiting';
 
 /**
@@ -17,6 +18,8 @@ export async function gone(event: EventOf<'gone'>, deps: Deps): Promise<Outcome>
   if (!isGoneInEc2(instance.state)) throw new EventSkipped(`EC2 reports the instance ${instance.state}`, { instanceId });
   const node = nodeNameOf(instance);
   if (!node) throw new EventSkipped('no node name: neither a tag nor a private DNS name', { instanceId });
+  const paused = await whilePaused('gone', deps);
+  if (paused) return paused;
 
   await deps.targets.deregister(instanceId);
 

@@ -9,7 +9,10 @@ import { terminate } from './terminate';
 
 export type { Deps, Outcome } from './deps';
 
-/** One entry point for the handlers: the event's kind picks its workflow. */
+/**
+ * One entry point for the handlers: the event's kind picks its workflow. Each workflow, once it knows
+ * the event is its cluster's, acknowledges it unacted while the group carries the pause tag (./pause.ts).
+ */
 export function runWorkflow(event: WarrenEvent, deps: Deps): Promise<Outcome> {
   switch (event.kind) {
     case 'launch':

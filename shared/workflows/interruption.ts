@@ -2,6 +2,7 @@ import { EventSkipped } from '../errors';
 import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
 import { describeOurInstance, runningPeers, takeOutOfTraffic } from './instances';
+import { whilePaused } from './pause';
 import { ensureBudget } from './waiting';
 
 /** A spot warning leaves two minutes: the deregistration wait must leave time for the drain. */
@@ -16,6 +17,8 @@ export async function interruption(event: EventOf<'interruption'>, deps: Deps): 
   const instanceId = event.instanceId;
   const instance = await describeOurInstance(deps, instanceId);
   if (instance.state !== 'running') throw new EventSkipped(`EC2 reports the instance ${instance.state}`, { instanceId });
+  const paused = await whilePaused('interruption', deps);
+  if (paused) return paused;
 
   if ((await runningPeers(deps, instanceId)).peers.length === 0) {
     // Invariant 2: draining the last running member would only move the outage earlier.

@@ -2,6 +2,7 @@ import { EventSkipped } from '../errors';
 import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
 import { abandon, awaitHealthy, continueMember, failureKind, gatherBatch, joinBatch, type Batch, type Launchee, type MemberOutcome } from './launch-batch';
+import { whilePaused } from './pause';
 import { actionStillOpen, assertOurGroup, completeAction, withHeartbeat } from './lifecycle-action';
 
 /**
@@ -17,6 +18,8 @@ export async function launch(event: EventOf<'launch'>, deps: Deps): Promise<Outc
   if (event.destination === 'WarmPool') return continueIntoWarmPool(deps, event);
   const primary: Launchee = { instanceId: event.instanceId, action: event.action, bound: event.time + deps.config.bounds.launchSeconds * 1000 };
   if (!(await actionStillOpen(deps, event.action))) return { result: 'done', reason: 'lifecycle action already completed' };
+  const paused = await whilePaused('launch', deps);
+  if (paused) return paused;
   if (deps.clock.now() >= primary.bound) {
     if (await registeredMember(deps, primary.instanceId)) return outcomeOf(await finishRegistered(deps, primary, event.time));
     return outcomeOf(await abandon(deps, primary, 'launch bound passed before the node became a verified member'));

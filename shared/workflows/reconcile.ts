@@ -5,6 +5,7 @@ import type { EventOf } from '../events/types';
 import type { NodeOperationParams, NodeRestartOutcome, NodeStatus, RestartStep } from '../rabbitmq/operations';
 import type { Deps, Outcome } from './deps';
 import { adoptOrphanedHooks, orphanedHooks } from './orphaned-hooks';
+import { pausedLog, pauseReason } from './pause';
 import { choosePolicy } from './policy-choice';
 import { ensureBudget, firstThatAnswers } from './waiting';
 
@@ -36,13 +37,18 @@ const NO_POLICY = { PolicyName: '', PolicyPattern: '', PolicyDefinition: '{}', P
 
 /** The backstop for missed events: observe everything once, plan purely, act in a fixed order. */
 export async function reconcile(event: EventOf<'reconcile'>, deps: Deps): Promise<Outcome> {
-  const { log, metrics } = deps;
+  const { metrics } = deps;
   let group = await deps.inventory.describeGroup();
+  // paused (warren:paused on the group): observe and report as a dry run does, touch nothing
+  const paused = group.paused;
+  const log = paused === undefined ? deps.log : pausedLog(deps.log, paused);
+  const readOnly = event.dryRun || paused !== undefined;
+  metrics.gauge('Paused', paused === undefined ? 0 : 1);
   let instances = await deps.inventory.describeGroupInstances();
   // hooks whose event never came first, so the plan then sees the group as they leave it
   const launchTimes = new Map(instances.flatMap((i) => (i.launchTime === undefined ? [] : [[i.instanceId, i.launchTime] as const])));
   const orphans = orphanedHooks(group, launchTimes, deps.clock.now());
-  const adopted = event.dryRun || orphans.length === 0 ? [] : await adoptOrphanedHooks(event, orphans, launchTimes, deps);
+  const adopted = readOnly || orphans.length === 0 ? [] : await adoptOrphanedHooks(event, orphans, launchTimes, deps);
   if (adopted.length > 0) {
     group = await deps.inventory.describeGroup();
     instances = await deps.inventory.describeGroupInstances();
@@ -68,7 +74,12 @@ export async function reconcile(event: EventOf<'reconcile'>, deps: Deps): Promis
   for (const finding of plan.findings) log.warn('reconcile finding', { ...finding });
   if (plan.partition) log.warn('reconcile partition decision', { ...plan.partition, restart: plan.partition.hold ? [] : plan.partition.losers });
   log.info('reconcile plan', { dryRun: event.dryRun, actions: plan.actions, runningMembers: plan.runningMembers });
-  if (event.dryRun) return { result: 'planned', details: { actions: plan.actions, findings: plan.findings, partition: plan.partition, orphanedHooks: orphans } };
+  const planned = { actions: plan.actions, findings: plan.findings, partition: plan.partition, orphanedHooks: orphans };
+  if (event.dryRun) return { result: 'planned', details: planned };
+  if (paused !== undefined) {
+    log.warn('warren is paused (warren:paused tag on the group): nothing repaired', { held: plan.actions.length, orphanedHooks: orphans.length });
+    return { result: 'done', reason: pauseReason(paused), details: planned };
+  }
 
   const ordered = [...plan.actions].sort((a, b) => EXECUTION_ORDER[a.kind] - EXECUTION_ORDER[b.kind]);
   const failures: Array<{ action: ReconcileAction; error: string }> = [];

@@ -5,6 +5,7 @@ import type { NodeLeaveOutcome } from '../rabbitmq/operations';
 import type { Deps, Outcome } from './deps';
 import { actionStillOpen, assertOurGroup, completeAction, LifecycleActionGone, withHeartbeat, type HookWatch } from './lifecycle-action';
 import { runningPeers, takeOutOfTraffic } from './instances';
+import { whilePaused } from './pause';
 import { ensureBudget, firstThatAnswers, pollUntil } from './waiting';
 
 type Verdict = { result: 'CONTINUE' | 'ABANDON'; reason?: string };
@@ -17,6 +18,8 @@ type Verdict = { result: 'CONTINUE' | 'ABANDON'; reason?: string };
 export async function terminate(event: EventOf<'terminate'>, deps: Deps): Promise<Outcome> {
   assertOurGroup(deps, event.action);
   if (!(await actionStillOpen(deps, event.action))) return { result: 'done', reason: 'lifecycle action already completed' };
+  const paused = await whilePaused('terminate', deps);
+  if (paused) return paused;
   const leaveBound = event.time + deps.config.bounds.leaveWaitSeconds * 1000;
   let verdict: Verdict;
   try {

@@ -136,12 +136,12 @@ describe('the functions stack, packaged offline', () => {
     }
   });
 
-  it('draws size vs desired capacity, members, partitions and their repairs, durations and failures on one dashboard', () => {
+  it('draws size vs desired capacity, members, partitions and their repairs, durations, failures and the pause switch on one dashboard', () => {
     const dashboard = Object.values(template.Resources).find((r) => r.Type === 'AWS::CloudWatch::Dashboard')!;
     const [body, values] = dashboard.Properties.DashboardBody['Fn::Sub'];
     const parsed = JSON.parse(body.replace(/\$\{[^}]+\}/g, 'x'));
     const metricNames = parsed.widgets.flatMap((w: any) => w.properties.metrics.map((m: string[]) => m[1]));
-    for (const name of ['GroupDesiredCapacity', 'GroupInServiceInstances', 'ClusterMembersRunning', 'Partitions', 'PartitionRepairs', 'launchDuration', 'reconcileDuration', 'HealFailures', 'QuorumQueuesDegraded', 'QuorumQueuesLeaderless']) {
+    for (const name of ['GroupDesiredCapacity', 'GroupInServiceInstances', 'ClusterMembersRunning', 'Partitions', 'PartitionRepairs', 'launchDuration', 'reconcileDuration', 'HealFailures', 'QuorumQueuesDegraded', 'QuorumQueuesLeaderless', 'Paused', 'EventsPaused']) {
       expect(metricNames).toContain(name);
     }
     expect(values).toMatchObject({ Cluster: 'warren-demo', Group: 'warren-demo-asg' });

@@ -92,6 +92,15 @@ describe('warren sandbox, the command line', () => {
     expect(commands.Commands.some((c: { DocumentName: string; InstanceIds: string[] }) => c.DocumentName.endsWith('NodeJoin') && c.InstanceIds.includes(added.id))).toBe(true);
     expect(health.TargetHealthDescriptions.find((d: { Target: { Id: string } }) => d.Target.Id === added.id).TargetHealth.State).toBe('healthy');
     expect(queue.Attributes).toMatchObject({ FifoQueue: 'true', ApproximateNumberOfMessages: '0' });
+
+    // the pause switch, with the README's two commands
+    const pauseTag = `ResourceId=${group},ResourceType=auto-scaling-group,Key=warren:paused`;
+    await aws('autoscaling', 'create-or-update-tags', '--tags', `${pauseTag},Value=alice: rebuilding node 3,PropagateAtLaunch=false`);
+    const paused = await aws('autoscaling', 'describe-auto-scaling-groups', '--auto-scaling-group-names', group);
+    await aws('autoscaling', 'delete-tags', '--tags', pauseTag);
+    const resumed = await aws('autoscaling', 'describe-auto-scaling-groups', '--auto-scaling-group-names', group);
+    expect(paused.AutoScalingGroups[0].Tags).toEqual([{ ResourceId: group, ResourceType: 'auto-scaling-group', Key: 'warren:paused', Value: 'alice: rebuilding node 3', PropagateAtLaunch: false }]);
+    expect(resumed.AutoScalingGroups[0].Tags).toEqual([]);
   });
 
   it('refuses a second up while one runs and says how to stop it', async () => {

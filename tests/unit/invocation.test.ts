@@ -144,8 +144,8 @@ describe('one invocation of a warren function', () => {
       expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-1' }, { itemIdentifier: 'm-2' }] });
       expect(cloud.actions.get(NEW_ID)!.state).toBe('CONTINUE');
       expect(cloud.actions.get(OTHER_ID)!.state).toBe('open');
-      // the reconcile after the failure never ran: the group was read once, by the first launch
-      expect(cloud.calls.filter((c) => c.op === 'describeGroup')).toHaveLength(1);
+      // the reconcile after the failure never ran: the group was read only by the launches (each its pause switch, the first its batch)
+      expect(cloud.calls.filter((c) => c.op === 'describeGroup')).toHaveLength(3);
       expect(lines.find((l) => l.level === 'ERROR')).toMatchObject({ message: 'event failed; it will be retried', messageId: 'm-1' });
       expect(lines.find((l) => l.message.startsWith('records after the failed one'))).toMatchObject({ messageIds: ['m-2'] });
       expect(cloud.metric('HealFailures')).toBe(1);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Activity, LocalAutoScalingGroup } from '../cloud/autoscaling';
-import { ApiError, bounded, listOf, page, required, type ServiceApi } from './protocol';
+import { ApiError, bounded, invalid, listOf, page, required, type ServiceApi } from './protocol';
 
 /**
  * Auto Scaling's query API over one local group: describing it, changing its capacity and its
@@ -55,6 +55,15 @@ export function autoScalingApi(group: LocalAutoScalingGroup): ServiceApi {
         return {};
       },
       DescribeScalingActivities: (input) => describeScalingActivities(group, input),
+      // A tag with a key the group has is overwritten without an error; deleting one it lacks is no error either.
+      CreateOrUpdateTags: (input) => {
+        for (const tag of tagsOf(group, input, true)) group.tags.set(tag.key, { value: tag.value, propagateAtLaunch: tag.propagateAtLaunch });
+        return {};
+      },
+      DeleteTags: (input) => {
+        for (const tag of tagsOf(group, input, false)) group.tags.delete(tag.key);
+        return {};
+      },
     },
   };
 }
@@ -76,7 +85,10 @@ function describeAutoScalingGroups(group: LocalAutoScalingGroup, input: Record<s
         })),
         ServiceLinkedRoleARN: `arn:aws:iam::${accountOf(group.arn)}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`,
         // what the sandbox's group never changes from CreateAutoScalingGroup's defaults
-        ...{ DefaultCooldown: 300, HealthCheckType: 'EC2', LoadBalancerNames: [], TargetGroupARNs: [], SuspendedProcesses: [], EnabledMetrics: [], Tags: [] },
+        ...{ DefaultCooldown: 300, HealthCheckType: 'EC2', LoadBalancerNames: [], TargetGroupARNs: [], SuspendedProcesses: [], EnabledMetrics: [] },
+        Tags: [...group.tags].sort(([a], [b]) => a.localeCompare(b)).map(([Key, tag]) => ({
+          ResourceId: group.name, ResourceType: 'auto-scaling-group', Key, Value: tag.value, PropagateAtLaunch: tag.propagateAtLaunch,
+        })),
         ...{ TerminationPolicies: ['Default'], NewInstancesProtectedFromScaleIn: false, CapacityRebalance: false },
       },
     ],
@@ -161,6 +173,36 @@ function actionRequest(input: Record<string, any>) {
     hookName: member(input, 'LifecycleHookName'),
     ...(token ? { token } : { instanceId }),
   };
+}
+
+/** Tag limits of the API reference (Tag: Key 1-128, Value 0-256) and the quota of 50 tags per group. */
+const TAGS_PER_GROUP = 50;
+
+/**
+ * Tags.member.N of CreateOrUpdateTags / DeleteTags: each names this group (auto-scaling-group is the only
+ * resource type), a key of 1 to 128 characters and a value of at most 256; nothing changes unless all are valid.
+ */
+function tagsOf(group: LocalAutoScalingGroup, input: Record<string, any>, creating: boolean): Array<{ key: string; value: string; propagateAtLaunch: boolean }> {
+  const tags = listOf<Record<string, any>>(required(input.Tags, 'tags'));
+  if (tags.length === 0) throw invalid("Value null at 'tags' failed to satisfy constraint: Member must not be null");
+  const parsed = tags.map((tag, index) => {
+    const at = `tags.${index + 1}.member`;
+    const key = String(required(tag.Key, `${at}.key`));
+    if (key.length > 128) throw invalid(`Value '${key}' at '${at}.key' failed to satisfy constraint: Member must have length less than or equal to 128`);
+    const value = tag.Value === undefined ? '' : String(tag.Value);
+    if (value.length > 256) throw invalid(`Value at '${at}.value' failed to satisfy constraint: Member must have length less than or equal to 256`);
+    if (tag.ResourceType !== undefined && tag.ResourceType !== 'auto-scaling-group') throw new ApiError('ValidationError', `Invalid resource type: ${tag.ResourceType}`);
+    const resource = String(tag.ResourceId ?? '');
+    if (resource !== group.name) throw new ApiError('ValidationError', `AutoScalingGroup name not found - AutoScalingGroup ${resource} not found`);
+    if (tag.PropagateAtLaunch !== undefined && tag.PropagateAtLaunch !== 'true' && tag.PropagateAtLaunch !== 'false') {
+      throw invalid(`Value '${tag.PropagateAtLaunch}' at '${at}.propagateAtLaunch' failed to satisfy constraint: Member must be true or false`);
+    }
+    return { key, value, propagateAtLaunch: tag.PropagateAtLaunch === 'true' };
+  });
+  if (creating && new Set([...group.tags.keys(), ...parsed.map((tag) => tag.key)]).size > TAGS_PER_GROUP) {
+    throw new ApiError('LimitExceeded', `The quota of ${TAGS_PER_GROUP} tags per Auto Scaling group would be exceeded`);
+  }
+  return parsed;
 }
 
 /** A member that must be given, named in the message as the API reference names it (camelCase). */

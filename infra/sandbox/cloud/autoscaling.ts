@@ -103,6 +103,8 @@ export class LocalAutoScalingGroup {
   /** CreateAutoScalingGroup's time (DescribeAutoScalingGroups' CreatedTime) */
   readonly createdAt: number;
   readonly healthCheckGracePeriodSeconds: number;
+  /** the group's own tags (CreateOrUpdateTags), by key; those with propagateAtLaunch go onto each instance it launches */
+  readonly tags = new Map<string, { value: string; propagateAtLaunch: boolean }>();
   private desired: number;
   private readonly members = new Map<string, GroupMember>();
   private readonly open = new Map<string, { action: LifecycleAction; cancelTimer: () => void }>();
@@ -270,7 +272,8 @@ export class LocalAutoScalingGroup {
   }
 
   private launch(availabilityZone: string): void {
-    const instanceId = this.ec2.runInstance({ availabilityZone, tags: { [GROUP_NAME_TAG]: this.name } });
+    const propagated = [...this.tags].filter(([, tag]) => tag.propagateAtLaunch).map(([key, tag]) => [key, tag.value]);
+    const instanceId = this.ec2.runInstance({ availabilityZone, tags: { ...Object.fromEntries(propagated), [GROUP_NAME_TAG]: this.name } });
     const member: GroupMember = { instanceId, availabilityZone, lifecycleState: 'Pending', healthStatus: 'Healthy', launchTime: this.scheduler.now() };
     this.members.set(instanceId, member);
     this.activities.push({ at: member.launchTime, instanceId, availabilityZone, to: 'Pending', cause: 'launching a new instance to reach the desired capacity' });

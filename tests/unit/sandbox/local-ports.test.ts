@@ -1,6 +1,7 @@
 import { AutoScalingValidationError } from '../../../infra/sandbox/cloud/autoscaling';
 import { AutoScalingGroupNotFound, AwsRequestFailed } from '../../../shared/aws/errors';
-import { Ec2AutoScalingInventory } from '../../../shared/aws/inventory';
+import { CreateOrUpdateTagsCommand, DeleteTagsCommand, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
+import { Ec2AutoScalingInventory, PAUSE_TAG } from '../../../shared/aws/inventory';
 import { isNoActiveLifecycleAction } from '../../../shared/aws/lifecycle';
 import { parseEvent } from '../../../shared/events';
 import { closeAll, eventually, localAws } from './aws-endpoint-helpers';
@@ -130,4 +131,32 @@ it('says no-active-action once the default result has applied', async () => {
   } finally {
     cloud.group.dispose();
   }
+});
+
+it('reads the pause switch: the warren:paused tag an operator puts on the group and takes off again', async () => {
+  const aws = await localAws({ group: { minSize: 1, maxSize: 3, desiredCapacity: 1 } });
+  await aws.startInService();
+  const tag = (Key: string, Value?: string) => ({ ResourceId: GROUP_NAME, ResourceType: 'auto-scaling-group', Key, Value, PropagateAtLaunch: false });
+  expect((await aws.inventory.describeGroup()).paused).toBeUndefined();
+
+  await aws.clients.autoScaling.send(new CreateOrUpdateTagsCommand({ Tags: [tag(PAUSE_TAG, 'alice: manual surgery'), tag('team', 'messaging')] }));
+  expect((await aws.inventory.describeGroup()).paused).toBe('alice: manual surgery');
+  // an empty note still pauses; a second CreateOrUpdateTags overwrites without an error
+  await aws.clients.autoScaling.send(new CreateOrUpdateTagsCommand({ Tags: [tag(PAUSE_TAG, '')] }));
+  expect((await aws.inventory.describeGroup()).paused).toBe('');
+
+  // a tag naming another group changes nothing, even the valid tags sent with it
+  await expect(aws.clients.autoScaling.send(new DeleteTagsCommand({ Tags: [tag(PAUSE_TAG), { ...tag('team'), ResourceId: 'other-asg' }] }))).rejects.toMatchObject({ name: 'ValidationError' });
+  expect((await aws.inventory.describeGroup()).paused).toBe('');
+
+  await aws.clients.autoScaling.send(new DeleteTagsCommand({ Tags: [tag(PAUSE_TAG)] }));
+  expect((await aws.inventory.describeGroup()).paused).toBeUndefined();
+  const described = await aws.clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [GROUP_NAME] }));
+  expect(described.AutoScalingGroups![0]!.Tags).toEqual([{ ResourceId: GROUP_NAME, ResourceType: 'auto-scaling-group', Key: 'team', Value: 'messaging', PropagateAtLaunch: false }]);
+
+  // a tag with PropagateAtLaunch goes onto the instances launched after it, not onto those running
+  await aws.clients.autoScaling.send(new CreateOrUpdateTagsCommand({ Tags: [{ ...tag('cost-centre', 'mq'), PropagateAtLaunch: true }] }));
+  aws.group.setDesiredCapacity(2);
+  await eventually(() => aws.ec2.describe().length === 2, 'the second instance launched');
+  expect(aws.ec2.describe().map((instance) => instance.tags['cost-centre'])).toEqual([undefined, 'mq']);
 });

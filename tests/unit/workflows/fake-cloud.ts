@@ -59,6 +59,8 @@ export class FakeCloud {
   featureFlagsDisabled = 0;
   /** where the cluster keeps its metadata: Khepri (4.3) changes nothing without a majority */
   metadataStore: 'mnesia' | 'khepri' = 'mnesia';
+  /** the group's warren:paused tag value, while it has one */
+  paused?: string;
   readonly targets = new Map<string, TargetState>();
   readonly actions = new Map<string, { hook: 'launch' | 'terminate'; state: 'open' | 'CONTINUE' | 'ABANDON' }>();
   readonly metricLog: Array<{ name: string; value: number }> = [];
@@ -204,6 +206,7 @@ export class FakeCloud {
       return {
         name: GROUP, minSize: 1, maxSize: 9, desiredCapacity: this.desiredCapacity ?? instances.length,
         instances: instances.map((i) => ({ instanceId: i.id, lifecycleState: i.lifecycle, healthStatus: i.health, availabilityZone: 'us-east-1a' })),
+        ...(this.paused === undefined ? {} : { paused: this.paused }),
       };
     },
     describeInstances: async (ids) => {
