@@ -1,3 +1,4 @@
+import { PAUSE_TAG } from '../../shared/aws/inventory';
 import type { TargetState } from '../../shared/ports';
 import type { Sandbox } from './sandbox';
 
@@ -6,6 +7,8 @@ export interface SandboxStatus {
   cluster: string;
   autoScalingGroupName: string;
   desiredCapacity: number;
+  /** the note of the group's warren:paused tag while warren is paused (README: Pause warren), else null */
+  paused: string | null;
   network: 'netns' | 'loopback';
   /** the RabbitMQ package the nodes run, e.g. 4.0.5-6+deb13u2 */
   rabbitmq: string;
@@ -118,6 +121,7 @@ export async function sandboxStatus(sandbox: Sandbox): Promise<SandboxStatus> {
     cluster: sandbox.config.clusterName,
     autoScalingGroupName: group.name,
     desiredCapacity: group.desiredCapacity,
+    paused: sandbox.group.tags.get(PAUSE_TAG)?.value ?? null,
     network: sandbox.mode === 'namespaces' ? 'netns' : 'loopback',
     rabbitmq: sandbox.rabbitmq.version,
     instances: ec2.map((instance) => {

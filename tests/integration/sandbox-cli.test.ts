@@ -97,7 +97,10 @@ describe('warren sandbox, the command line', () => {
     const pauseTag = `ResourceId=${group},ResourceType=auto-scaling-group,Key=warren:paused`;
     await aws('autoscaling', 'create-or-update-tags', '--tags', `${pauseTag},Value=alice: rebuilding node 3,PropagateAtLaunch=false`);
     const paused = await aws('autoscaling', 'describe-auto-scaling-groups', '--auto-scaling-group-names', group);
+    const shown = await warren('status');
+    expect(shown.stdout).toContain('warren is PAUSED (warren:paused tag on the group: alice: rebuilding node 3)');
     await aws('autoscaling', 'delete-tags', '--tags', pauseTag);
+    expect((JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus).paused).toBeNull();
     const resumed = await aws('autoscaling', 'describe-auto-scaling-groups', '--auto-scaling-group-names', group);
     expect(paused.AutoScalingGroups[0].Tags).toEqual([{ ResourceId: group, ResourceType: 'auto-scaling-group', Key: 'warren:paused', Value: 'alice: rebuilding node 3', PropagateAtLaunch: false }]);
     expect(resumed.AutoScalingGroups[0].Tags).toEqual([]);

@@ -27,6 +27,7 @@ export function formatStatus(status: SandboxStatus): string {
       ? 'quorum queues and streams: could not be listed'
       : `quorum queues and streams ${status.replicatedQueues.length}${status.replicatedQueues.map((q) => `   ${q.type === 'stream' ? 'stream ' : ''}${q.vhost === '/' ? '' : `${q.vhost}/`}${q.name}: ${q.online.length}/${q.members.length} replicas running, leader ${q.leader || 'none'}`).join('')}`,
     `heal queue depth ${status.queue.depth}, dead letters ${status.queue.deadLetters}`,
+    ...(status.paused === null ? [] : [`warren is PAUSED (warren:paused tag on the group${status.paused ? `: ${status.paused}` : ''}): events are acknowledged unacted, reconcile repairs nothing`]),
   ].join('\n');
 }
 

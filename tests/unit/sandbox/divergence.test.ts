@@ -5,7 +5,7 @@ const nodes = ['rabbit@ip-10-0-0-1', 'rabbit@ip-10-0-0-2'];
 /** Two InService instances whose nodes run, with healthy targets and the given quorum queues and streams. */
 function status(replicatedQueues: ReplicatedQueueView[] | null): SandboxStatus {
   return {
-    cluster: 'c', autoScalingGroupName: 'g', desiredCapacity: 2, network: 'netns', rabbitmq: '4.3.6-1',
+    cluster: 'c', autoScalingGroupName: 'g', desiredCapacity: 2, paused: null, network: 'netns', rabbitmq: '4.3.6-1',
     instances: nodes.map((node, i) => ({
       id: `i-${i}`, privateIp: null, hostname: null, availabilityZone: 'a', lifecycleState: 'InService', ec2State: 'running', node, namespace: null,
       targets: { amqp: 'healthy', management: 'healthy' },
