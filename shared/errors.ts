@@ -1,5 +1,5 @@
 /**
- * warren's error hierarchy. Two kinds of failure matter to the handlers (see STYLE.md):
+ * warren's error hierarchy. Two kinds of failure matter to the handlers (see docs/design.md):
  * - EventSkipped: log why, acknowledge, do nothing (malformed, foreign, test notification).
  * - everything else: leave the event for retry; in the end it lands in the DLQ.
  * Each error keeps the SDK error it wraps as `cause`.

@@ -66,7 +66,7 @@ const program = new Command('warren-deploy').description("deploys warren's stack
 const withTarget = (command: Command) =>
   command
     .requiredOption('--region <region>', 'AWS region of both stacks')
-    .option('--param <Key=Value>', 'a stack parameter (repeatable): see the README for each one', collect, [])
+    .option('--param <Key=Value>', 'a stack parameter (repeatable): see docs/configuration.md for each one', collect, [])
     .option('--s3-bucket <bucket>', 'bucket for templates above 51,200 bytes')
     .option('--dry-run', 'print the commands without running them');
 

@@ -68,7 +68,18 @@ export function splitParams(
 }
 
 export function stackNames(clusterName: string) {
-  return { image: `${clusterName}-image`, cluster: `${clusterName}-cluster`, functions: `warren-${clusterName}`, stage: clusterName };
+  return {
+    image: `${clusterName}-image`,
+    cluster: `${clusterName}-cluster`,
+    functions: `warren-${clusterName}`,
+    stage: clusterName,
+    /** the heal function's name: serverless names a function <service>-<stage>-<function> */
+    healFunction: deployedFunctionName(clusterName, 'heal'),
+  };
+}
+
+export function deployedFunctionName(clusterName: string, fn: string): string {
+  return `warren-${clusterName}-${fn}`;
 }
 
 export function cloudFormationDeploy(templateFile: string, stackName: string, params: Record<string, string>, target: Target): string[] {

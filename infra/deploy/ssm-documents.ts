@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { parse } from 'yaml';
 
 /**
@@ -20,6 +20,14 @@ export function firstSentence(description: string): string {
   return description.split(/(?<=\.)\s/)[0]!;
 }
 
+/** A document's script: the YAML names its file (`- NodeJoin.sh`), next to the YAML in infra/ssm. */
+export const SCRIPT_FILE = /^[A-Za-z][A-Za-z0-9-]*\.sh$/;
+
+function scriptOf(documentFile: string, entry: string): string {
+  if (!SCRIPT_FILE.test(entry)) throw new Error(`${documentFile}: runCommand names its script's file (e.g. - NodeJoin.sh), not ${JSON.stringify(entry.slice(0, 40))}`);
+  return readFileSync(join(dirname(documentFile), entry), 'utf8');
+}
+
 /** The line that stands for the shared opening in each script of infra/ssm (a comment, so the YAML reads on its own). */
 export const OPENING_MARKER = '# the shared opening follows here in the deployed document: infra/ssm/opening.sh';
 const OPENING_FILE = join(__dirname, '..', 'ssm', 'opening.sh');
@@ -27,6 +35,28 @@ const OPENING_FILE = join(__dirname, '..', 'ssm', 'opening.sh');
 /** infra/ssm/opening.sh as it deploys: without its comment-only lines and indentation. */
 export function sharedOpening(): string {
   return compactScript(readFileSync(OPENING_FILE, 'utf8')).replace(/^\n+|\n+$/g, '');
+}
+
+/** The line the build writes before the shared opening: the document's name and its parameters, for the opening's check. */
+function ownLine(file: string, content: Record<string, any>): string {
+  return `doc=${basename(file, '.yml')} params="${Object.keys(content.parameters ?? {}).join(' ')}"`;
+}
+
+/**
+ * A document's scripts as a reader (and shellcheck) sees what runs: each infra/ssm/<Document>.sh with the
+ * shared opening in its marker's place, comments and indentation kept.
+ */
+export function readableScripts(file: string): string[] {
+  const content = parse(readFileSync(file, 'utf8')) as Record<string, any>;
+  const opening = readFileSync(OPENING_FILE, 'utf8');
+  return (content.mainSteps ?? []).flatMap((step: any) =>
+    (step?.inputs?.runCommand ?? []).map((entry: string) =>
+      scriptOf(file, entry)
+        .split('\n')
+        .map((line) => (line.trim() === OPENING_MARKER ? `${ownLine(file, content)}\n${opening.trimEnd()}` : line))
+        .join('\n'),
+    ),
+  );
 }
 
 /**
@@ -40,11 +70,12 @@ export function sharedOpening(): string {
 export function readDeployedDocument(file: string, opening: unknown = sharedOpening()): Record<string, any> {
   const content = parse(readFileSync(file, 'utf8')) as Record<string, any>;
   if (typeof content.description === 'string') content.description = firstSentence(content.description);
-  const own = `doc=${basename(file, '.yml')} params="${Object.keys(content.parameters ?? {}).join(' ')}"`;
+  const own = ownLine(file, content);
   for (const step of content.mainSteps ?? []) {
     if (!Array.isArray(step?.inputs?.runCommand)) continue;
-    step.inputs.runCommand = step.inputs.runCommand.map((script: unknown) => {
-      if (typeof script !== 'string') return script;
+    step.inputs.runCommand = step.inputs.runCommand.map((entry: unknown) => {
+      if (typeof entry !== 'string') return entry;
+      const script = scriptOf(file, entry);
       const lines = script.split('\n');
       const at = lines.findIndex((line) => line.trim() === OPENING_MARKER);
       if (at < 0) return compactScript(script);

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the node scripts and the local nodes need (infra/node/packages.txt,
-# plus iproute2 for network namespaces) when any is missing. Needs root for apt-get.
+# plus iproute2 for network namespaces, debootstrap for the 4.x node roots, shellcheck for the suite's
+# check of every script) when any is missing. Needs root for apt-get.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 missing=()
-for pkg in $(grep -v "^#" "$here/packages.txt") iproute2 debootstrap; do
+for pkg in $(grep -v "^#" "$here/packages.txt") iproute2 debootstrap shellcheck; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 # the AWS CLI drives the sandbox's local AWS endpoint in the tests; any aws on PATH will do

@@ -8,9 +8,11 @@ import { DETAIL_TYPES, parseQueueMessage, SOURCES } from '../../shared/events';
 import type { EventKind } from '../../shared/events/types';
 import { createObservability, type Observability } from '../../shared/observability';
 import type { QueueBatchResponse, Wiring } from '../../shared/workflows/invocation';
+import { deployedFunctionName } from '../deploy/plan';
 import { deployed, deployedEnvironment } from '../deploy/settings';
 import { autoScalingApi } from './aws/autoscaling-api';
 import { ec2Api } from './aws/ec2-api';
+import { lambdaApi, type DeployedFunction } from './aws/lambda-api';
 import { elbv2Api } from './aws/elbv2-api';
 import { LocalAwsEndpoint } from './aws/endpoint';
 import { sqsApi } from './aws/sqs-api';
@@ -42,6 +44,8 @@ export interface SandboxOptions {
   /** local load balancer listener ports; 0 picks free ones */
   amqpPort?: number;
   managementPort?: number;
+  /** TLS listeners too (AMQPS, HTTPS) with a generated certificate, as the deployed NLB's with a CertificateArn (docs/tls.md) */
+  tls?: boolean;
   /** the local AWS endpoint's port; 0 picks a free one */
   awsPort?: number;
   /** how often the scheduled reconcile fires; 0 turns it off */
@@ -144,6 +148,7 @@ export class Sandbox {
     const nlb = await LocalNetworkLoadBalancer.start({
       resolve: (instanceId) => host.addressOf(instanceId),
       listenerPorts: { amqp: options.amqpPort ?? 0, management: options.managementPort ?? 0 },
+      ...(options.tls ? { tls: {} } : {}),
     });
     const provisional = sandboxConfig();
     const runCommand = new LocalRunCommand({ targets: host, scheduler, documentPrefix: provisional.ssmDocumentPrefix, agentOnlineDelayMs: 500 });
@@ -167,6 +172,7 @@ export class Sandbox {
           instances: () => ec2.describe().map((i) => i.instanceId),
         }),
         sqsApi([queue, queue.deadLetterQueue!, triageQueue, triageQueue.deadLetterQueue!]),
+        lambdaApi(deployedFunctions(), { region: REGION, account: ACCOUNT }),
       ],
       { region: REGION, port: options.awsPort },
     );
@@ -327,6 +333,23 @@ function sandboxEnvironment(aws?: LocalAwsEndpoint): Record<string, string> {
     SSM_COMMAND_TIMEOUT_SECONDS: '120',
     CRITICAL_RECHECK_SECONDS: '2',
   };
+}
+
+/** The functions as Lambda describes them: serverless.yml's, named as `serverless deploy --stage <cluster>` names them. */
+function deployedFunctions(): DeployedFunction[] {
+  const provider = deployed.serverless.provider as { runtime: string; architecture: string; memorySize: number };
+  // Lambda lists the variables set on a function; AWS_* are its own (AWS_ENDPOINT_URL is only the sandbox's wiring)
+  const environment = Object.fromEntries(Object.entries(sandboxEnvironment()).filter(([key]) => !key.startsWith('AWS_')));
+  return Object.entries(deployed.functions).map(([name, fn]) => ({
+    name: deployedFunctionName(SANDBOX_CLUSTER, name),
+    handler: (fn as { handler?: string }).handler ?? '',
+    description: (fn as { description?: string }).description ?? '',
+    timeoutSeconds: deployed.functionTimeoutSeconds[name]!,
+    memorySize: provider.memorySize,
+    runtime: provider.runtime,
+    architecture: provider.architecture,
+    environment,
+  }));
 }
 
 /** The configuration the workflows run with in the sandbox: the same loader, shorter bounds. */

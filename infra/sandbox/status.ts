@@ -7,7 +7,7 @@ export interface SandboxStatus {
   cluster: string;
   autoScalingGroupName: string;
   desiredCapacity: number;
-  /** the note of the group's warren:paused tag while warren is paused (README: Pause warren), else null */
+  /** the note of the group's warren:paused tag while warren is paused (docs/deploy.md: Pause warren), else null */
   paused: string | null;
   network: 'netns' | 'loopback';
   /** the RabbitMQ package the nodes run, e.g. 4.0.5-6+deb13u2 */
@@ -27,7 +27,14 @@ export interface SandboxStatus {
   policies: string[];
   /** every quorum queue and stream of every vhost, as the node that reported the members lists it; null when it could not list them */
   replicatedQueues: ReplicatedQueueView[] | null;
-  loadBalancer: { amqp: string; management: string; amqpUrl: string; managementUrl: string };
+  loadBalancer: {
+    amqp: string;
+    management: string;
+    amqpUrl: string;
+    managementUrl: string;
+    /** the TLS listeners of `up --tls` (docs/tls.md) and the CA file that verifies them; null without --tls */
+    tls: { amqps: string; https: string; amqpsUrl: string; httpsUrl: string; caFile: string } | null;
+  };
   /** the target groups' ARNs, as the local AWS endpoint knows them */
   targetGroups: { amqp: string; management: string };
   /** events waiting in the heal and triage queues, and dead letters of the heal queue */
@@ -116,6 +123,7 @@ export async function sandboxStatus(sandbox: Sandbox): Promise<SandboxStatus> {
   const live = members.filter((m) => m.lifecycleState === 'InService').map((m) => m.instanceId);
   const view = await clusterView(sandbox, live.length > 0 ? live : members.map((m) => m.instanceId));
   const endpoints = sandbox.nlb.endpoints();
+  const secure = sandbox.nlb.tlsEndpoints();
   const { user, password } = sandbox.credentials;
   return {
     cluster: sandbox.config.clusterName,
@@ -147,6 +155,15 @@ export async function sandboxStatus(sandbox: Sandbox): Promise<SandboxStatus> {
       management: `${endpoints.management.host}:${endpoints.management.port}`,
       amqpUrl: `amqp://${user}:${password}@${endpoints.amqp.host}:${endpoints.amqp.port}`,
       managementUrl: `http://${user}:${password}@${endpoints.management.host}:${endpoints.management.port}`,
+      tls: secure
+        ? {
+            amqps: `${secure.amqp.host}:${secure.amqp.port}`,
+            https: `${secure.management.host}:${secure.management.port}`,
+            amqpsUrl: `amqps://${user}:${password}@${secure.amqp.host}:${secure.amqp.port}`,
+            httpsUrl: `https://${user}:${password}@${secure.management.host}:${secure.management.port}`,
+            caFile: secure.caFile,
+          }
+        : null,
     },
     targetGroups: { ...sandbox.config.targetGroups },
     queue: { depth: sandbox.queued(), deadLetters: sandbox.queue.deadLetters.length, url: sandbox.config.healQueueUrl!, deadLetterUrl: sandbox.config.healDeadLetterQueueUrl! },

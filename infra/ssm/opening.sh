@@ -5,6 +5,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@"
 set -euo pipefail
 # An SSM agent before 3.3.2746.0 exports no SSM_ variable (no ENV_VAR interpolation): say so, touch nothing.
+# shellcheck disable=SC2154 # doc and params: the line the build writes right before this opening
 for p in $params; do [ -v "SSM_$p" ] || { echo "$doc: SSM_$p is not set: ENV_VAR parameters need SSM agent 3.3.2746.0 or later" >&2; exit 1; }; done
 export PATH="$PATH:/usr/sbin:/usr/local/sbin"
 self="${RABBITMQ_NODENAME:-rabbit@$(hostname -s)}"

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { reconcileRequest } from '../events/reconcile';
-import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient, type MessageAttributeValue } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient, type MessageAttributeValue } from '@aws-sdk/client-sqs';
 import type { Config } from '../config';
 import { ConfigError } from '../errors';
 import { ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, type HealQueue, type QueuedRecord, type RetryMark } from '../ports';
@@ -10,6 +10,7 @@ import type { ForwardedEvent, ForwardFailure } from '../ports';
 import { AwsRequestFailed, request } from './errors';
 
 const DEDUPLICATION_WINDOW_MS = 60_000;
+const DEPTH_ATTRIBUTES = ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] as const;
 
 /** SendMessageBatch takes 10 entries a call, of at most 256 KiB together (1 MiB in regions that raised it: the lower bound holds everywhere). */
 const ENTRIES_PER_CALL = 10;
@@ -153,6 +154,27 @@ export class SqsHealQueue implements HealQueue {
         }),
       ),
     );
+  }
+
+  /**
+   * GetQueueAttributes of the heal queue and its dead-letter queue, for `warren status`: events waiting
+   * or in flight (visible, in flight, delayed), and dead letters; null when no dead-letter queue is configured.
+   */
+  async depths(): Promise<{ depth: number; inFlight: number; deadLetters: number | null }> {
+    const count = async (queueUrl: string) => {
+      const answer = await request('GetQueueAttributes', () =>
+        this.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: [...DEPTH_ATTRIBUTES] })),
+      );
+      const of = (name: (typeof DEPTH_ATTRIBUTES)[number]) => Number(answer.Attributes?.[name] ?? 0);
+      return { visible: of('ApproximateNumberOfMessages'), inFlight: of('ApproximateNumberOfMessagesNotVisible'), delayed: of('ApproximateNumberOfMessagesDelayed') };
+    };
+    const heal = await count(this.queueUrl);
+    const dead = this.config.healDeadLetterQueueUrl ? await count(this.config.healDeadLetterQueueUrl) : undefined;
+    return {
+      depth: heal.visible + heal.inFlight + heal.delayed,
+      inFlight: heal.inFlight,
+      deadLetters: dead ? dead.visible + dead.inFlight + dead.delayed : null,
+    };
   }
 
   async hideFor(record: QueuedRecord, seconds: number): Promise<void> {

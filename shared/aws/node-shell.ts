@@ -45,7 +45,7 @@ export interface SsmNodeShellOptions {
 
 /**
  * Node operations over SSM Run Command. Each operation is a custom document; its parameters go
- * as SSM Parameters and never into a command line (DESIGN.md invariant 7).
+ * as SSM Parameters and never into a command line (docs/design.md invariant 7).
  */
 export class SsmNodeShell extends RunCommandShell {
   private readonly ssm: SSMClient;

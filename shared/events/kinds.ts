@@ -37,7 +37,7 @@ export const MAX_EVENT_BYTES = 256 * 1024;
 export const INSTANCE_ID_PATTERN = /^i-[0-9a-f]{8,17}$/;
 
 /*
- * Event data never reaches a shell (DESIGN.md invariant 7), yet every string we keep is held to a
+ * Event data never reaches a shell (docs/design.md invariant 7), yet every string we keep is held to a
  * pattern without shell metacharacters, so a forged event is refused here rather than trusted later.
  */
 export const instanceId = z.string().regex(INSTANCE_ID_PATTERN, 'not an EC2 instance id');

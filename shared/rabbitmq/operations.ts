@@ -159,8 +159,12 @@ export const nodeLeaveResult = z.discriminatedUnion('left', [
 export const nodeForgetResult = z.object({
   peer: nodeName,
   node: nodeName,
-  /** majority-lost: on Khepri with no majority of the members running nothing changed (a forget cannot complete) */
-  result: z.enum(['forgotten', 'absent', 'majority-lost']),
+  /**
+   * still-running: refused, the node still counts as running for the peer (invariant 1: a running node is
+   * never forgotten); majority-lost: on Khepri with no majority of the members running nothing changed
+   * (a forget cannot complete). Neither changed anything.
+   */
+  result: z.enum(['forgotten', 'absent', 'still-running', 'majority-lost']),
   /** the departed node did not answer and was disconnected from the members first */
   disconnected: z.boolean(),
   /** quorum queues and streams that still listed the node as a replica and no longer do */

@@ -1,6 +1,6 @@
 import { departedParam, isGoneInEc2, mayForget } from '../cluster/forget';
 import { nodeNameOf } from '../cluster/node-name';
-import { EventSkipped, NodeCommandFailed } from '../errors';
+import { EventSkipped, WarrenError } from '../errors';
 import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
 import { describeOurInstance, runningPeers } from './instances';
@@ -35,20 +35,18 @@ export async function gone(event: EventOf<'gone'>, deps: Deps): Promise<Outcome>
     metrics.count('UnsafeActionRefused');
     return { result: 'refused', reason: decision.reason };
   }
-  // One command: the forget document refuses while the node still runs, and that failure is retried.
+  // One command: the forget document refuses while the node still runs (still-running), and is retried.
   const peer = peers[0]!;
   ensureBudget(deps, config.bounds.ssmCommandSeconds * 1000, 'forget');
-  let forgotten;
-  try {
-    forgotten = await deps.nodes.run(peer.instanceId, 'forget', { NodeName: node, Departed: departedParam(instance.state) });
-  } catch (error) {
+  const forgotten = await deps.nodes.run(peer.instanceId, 'forget', { NodeName: node, Departed: departedParam(instance.state) });
+  if (forgotten.result === 'still-running') {
     // While the instance only shuts down, its node may still be stopping: the terminated event that
     // follows forgets it (disconnecting it if it went silent), so this one need not be retried.
-    if (instance.state === 'shutting-down' && error instanceof NodeCommandFailed && error.stderr.includes(`${node} is running`)) {
+    if (instance.state === 'shutting-down') {
       log.info('node still counted running while its instance shuts down; the terminated event forgets it', { instanceId, node });
       return { result: 'refused', reason: 'node still counted running while its instance shuts down' };
     }
-    throw error;
+    throw new WarrenError(`${node} is still counted running by ${peer.instanceId}: not forgotten, retried`);
   }
   if (forgotten.result === 'majority-lost') {
     // retrying cannot help: the recovery (NodeRecover) drops the lost members, and reconcile forgets the rest

@@ -3,7 +3,7 @@ import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
 import { abandon, awaitHealthy, continueMember, failureKind, gatherBatch, joinBatch, type Batch, type Launchee, type MemberOutcome } from './launch-batch';
 import { whilePaused } from './pause';
-import { actionStillOpen, assertOurGroup, completeAction, withHeartbeat } from './lifecycle-action';
+import { ALREADY_COMPLETED, actionStillOpen, assertOurGroup, completeAction, withHeartbeat } from './lifecycle-action';
 
 /**
  * Launch hook: the new instance becomes a verified running member, and only then gets traffic.
@@ -17,7 +17,7 @@ export async function launch(event: EventOf<'launch'>, deps: Deps): Promise<Outc
   assertOurGroup(deps, event.action);
   if (event.destination === 'WarmPool') return continueIntoWarmPool(deps, event);
   const primary: Launchee = { instanceId: event.instanceId, action: event.action, bound: event.time + deps.config.bounds.launchSeconds * 1000 };
-  if (!(await actionStillOpen(deps, event.action))) return { result: 'done', reason: 'lifecycle action already completed' };
+  if (!(await actionStillOpen(deps, event.action))) return { result: 'done', reason: ALREADY_COMPLETED };
   const paused = await whilePaused('launch', deps);
   if (paused) return paused;
   if (deps.clock.now() >= primary.bound) {
@@ -93,6 +93,6 @@ async function primaryFailed(deps: Deps, primary: Launchee, error: unknown): Pro
 
 function outcomeOf(member: MemberOutcome): Outcome {
   if (member.result === 'continued') return { result: 'continued' };
-  if (member.result === 'done' && member.reason === undefined) return { result: 'done', reason: 'lifecycle action already completed' };
+  if (member.result === 'done' && member.reason === undefined) return { result: 'done', reason: ALREADY_COMPLETED };
   return { result: member.result === 'abandoned' ? 'abandoned' : 'done', reason: member.reason };
 }

@@ -81,6 +81,9 @@ export function assertOurGroup(deps: Pick<Deps, 'config'>, action: LifecycleActi
   }
 }
 
+/** The outcome's reason when an earlier delivery (or an operator) already completed the action: success too. */
+export const ALREADY_COMPLETED = 'lifecycle action already completed';
+
 /** Completes the action; 'no-active-action' means an earlier delivery already did, which is success too. */
 export async function completeAction(
   deps: Pick<Deps, 'lifecycle' | 'log'>,

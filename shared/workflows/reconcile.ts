@@ -1,7 +1,8 @@
-import { planReconcile, type ReconcileAction, type ReconcilePlan } from '../cluster/reconcile-plan';
+import { planReconcile, type ObservedCluster, type ReconcileAction, type ReconcilePlan } from '../cluster/reconcile-plan';
 import { joinableSeries } from '../cluster/versions';
 import { BudgetExhausted, WarrenError } from '../errors';
 import type { EventOf } from '../events/types';
+import type { GroupFacts, InstanceFacts } from '../ports';
 import type { NodeOperationParams, NodeRestartOutcome, NodeStatus, RestartStep } from '../rabbitmq/operations';
 import type { Deps, Outcome } from './deps';
 import { adoptOrphanedHooks, orphanedHooks } from './orphaned-hooks';
@@ -32,6 +33,11 @@ const EXECUTION_ORDER: Record<ReconcileAction['kind'], number> = {
   deregister: 8,
 };
 
+/** The plan's actions in the order reconcile runs them (a dry run reports them as planned). */
+export function inExecutionOrder(actions: readonly ReconcileAction[]): ReconcileAction[] {
+  return [...actions].sort((a, b) => EXECUTION_ORDER[a.kind] - EXECUTION_ORDER[b.kind]);
+}
+
 /** A replica repair or a feature-flag step changes nothing else: no policy, no default queue type (apply-policy owns those). */
 const NO_POLICY = { PolicyName: '', PolicyPattern: '', PolicyDefinition: '{}', PolicyApplyTo: 'queues', PolicyPriority: '0', DefaultQueueType: '' } as const;
 
@@ -53,14 +59,7 @@ export async function reconcile(event: EventOf<'reconcile'>, deps: Deps): Promis
     group = await deps.inventory.describeGroup();
     instances = await deps.inventory.describeGroupInstances();
   }
-  const targets = await deps.targets.describe();
-  const running = new Set(instances.filter((i) => i.state === 'running').map((i) => i.instanceId));
-  const asked = group.instances.filter((i) => i.lifecycleState === 'InService' && running.has(i.instanceId)).map((i) => i.instanceId);
-  // within the time this invocation has left (orphaned hooks may have used some): an unanswered status is only a finding
-  if (asked.length > 0) ensureBudget(deps, 1_000, 'member statuses');
-  const statuses: Map<string, NodeStatus | Error> = asked.length > 0 ? await deps.nodes.runOnMany(asked, 'status', {}, { timeoutSeconds: (deps.deadline - deps.clock.now()) / 1000 }) : new Map();
-
-  const plan = planReconcile({ group, instances, statuses, targets }, deps.config);
+  const plan = planReconcile(await observeMembers(group, instances, deps), deps.config);
   metrics.gauge('ClusterMembersRunning', plan.gauges.membersRunning);
   metrics.gauge('InServiceInstances', plan.gauges.inServiceInstances);
   metrics.gauge('Partitions', plan.gauges.partitions);
@@ -81,7 +80,7 @@ export async function reconcile(event: EventOf<'reconcile'>, deps: Deps): Promis
     return { result: 'done', reason: pauseReason(paused), details: planned };
   }
 
-  const ordered = [...plan.actions].sort((a, b) => EXECUTION_ORDER[a.kind] - EXECUTION_ORDER[b.kind]);
+  const ordered = inExecutionOrder(plan.actions);
   const failures: Array<{ action: ReconcileAction; error: string }> = [];
   for (const step of inSteps(ordered)) {
     try {
@@ -101,6 +100,20 @@ export async function reconcile(event: EventOf<'reconcile'>, deps: Deps): Promis
   const adoptedHooks = adopted.map((a) => ({ instanceId: a.instanceId, transition: a.transition, result: a.outcome.result }));
   if (ordered.length === 0 && adopted.length === 0) return { result: 'done', reason: 'nothing to repair', details: { actions: [] } };
   return { result: 'acted', details: { actions: ordered, ...(adopted.length > 0 ? { adoptedHooks } : {}) } };
+}
+
+/**
+ * What a plan is made of, besides the group and its instances: the targets, and the status of every
+ * InService running instance (NodeStatus, read-only). `warren status` reads the same.
+ */
+export async function observeMembers(group: GroupFacts, instances: InstanceFacts[], deps: Pick<Deps, 'targets' | 'nodes' | 'clock' | 'deadline'>): Promise<ObservedCluster> {
+  const targets = await deps.targets.describe();
+  const running = new Set(instances.filter((i) => i.state === 'running').map((i) => i.instanceId));
+  const asked = group.instances.filter((i) => i.lifecycleState === 'InService' && running.has(i.instanceId)).map((i) => i.instanceId);
+  // within the time this invocation has left (orphaned hooks may have used some): an unanswered status is only a finding
+  if (asked.length > 0) ensureBudget(deps, 1_000, 'member statuses');
+  const statuses: Map<string, NodeStatus | Error> = asked.length > 0 ? await deps.nodes.runOnMany(asked, 'status', {}, { timeoutSeconds: (deps.deadline - deps.clock.now()) / 1000 }) : new Map();
+  return { group, instances, statuses, targets };
 }
 
 /** One step per action, except the restarts of a partition's losing sides: those are one step together. */
@@ -161,6 +174,7 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
       });
       if (!done.candidate) throw new WarrenError(`no peer could forget ${action.node}`, { cause: done.errors[0] });
       if (done.value.result === 'majority-lost') throw new WarrenError(`${action.node} not forgotten: the metadata store lost its running majority`);
+      if (done.value.result === 'still-running') throw new WarrenError(`${action.node} not forgotten: ${done.candidate} still counts it running`);
       if (done.value.replicasRemoved > 0) deps.metrics.count('ReplicasRemoved', done.value.replicasRemoved);
       return;
     }

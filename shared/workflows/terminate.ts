@@ -3,7 +3,7 @@ import { BudgetExhausted, EventSkipped, WaitTimedOut, WarrenError } from '../err
 import type { EventOf } from '../events/types';
 import type { NodeLeaveOutcome } from '../rabbitmq/operations';
 import type { Deps, Outcome } from './deps';
-import { actionStillOpen, assertOurGroup, completeAction, LifecycleActionGone, withHeartbeat, type HookWatch } from './lifecycle-action';
+import { ALREADY_COMPLETED, actionStillOpen, assertOurGroup, completeAction, LifecycleActionGone, withHeartbeat, type HookWatch } from './lifecycle-action';
 import { runningPeers, takeOutOfTraffic } from './instances';
 import { whilePaused } from './pause';
 import { ensureBudget, firstThatAnswers, pollUntil } from './waiting';
@@ -17,7 +17,7 @@ type Verdict = { result: 'CONTINUE' | 'ABANDON'; reason?: string };
  */
 export async function terminate(event: EventOf<'terminate'>, deps: Deps): Promise<Outcome> {
   assertOurGroup(deps, event.action);
-  if (!(await actionStillOpen(deps, event.action))) return { result: 'done', reason: 'lifecycle action already completed' };
+  if (!(await actionStillOpen(deps, event.action))) return { result: 'done', reason: ALREADY_COMPLETED };
   const paused = await whilePaused('terminate', deps);
   if (paused) return paused;
   const leaveBound = event.time + deps.config.bounds.leaveWaitSeconds * 1000;
@@ -39,7 +39,7 @@ export async function terminate(event: EventOf<'terminate'>, deps: Deps): Promis
     verdict = { result: 'CONTINUE', reason: 'node unreachable; forgotten later by the gone path or reconcile' };
   }
   const completion = await completeAction(deps, event.action, verdict.result);
-  if (completion === 'already-completed') return { result: 'done', reason: 'lifecycle action already completed' };
+  if (completion === 'already-completed') return { result: 'done', reason: ALREADY_COMPLETED };
   return { result: verdict.result === 'CONTINUE' ? 'continued' : 'abandoned', reason: verdict.reason };
 }
 
@@ -85,6 +85,7 @@ async function leaveAndForget(event: EventOf<'terminate'>, deps: Deps, leaveBoun
     return nodes.run(peer.instanceId, 'forget', { NodeName: left.node, Departed: 'false' });
   });
   if (!forgotten.candidate) throw new WarrenError(`no peer could forget ${left.node}`, { cause: forgotten.errors[0] });
+  if (forgotten.value.result === 'still-running') throw new WarrenError(`${left.node} left but is still counted running by ${forgotten.candidate.instanceId}: not forgotten, retried`);
   if (forgotten.value.result === 'majority-lost') {
     log.warn('node left but is not forgotten: the metadata store has no running majority', { instanceId, node: left.node });
     metrics.count('ForgetHeldMajorityLost');

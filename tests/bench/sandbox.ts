@@ -259,9 +259,9 @@ export const sandboxHealing: Section = async ({ runs, quick, rabbitmq, log }) =>
     figure(SECTION, 'cleanup / bare forget', 'ratio', cleanupRatios),
   );
   goals.push(
-    goal(SECTION, 'launch to member <= 1.15 x peer discovery', 1.15, launchRatios, 'see README: the NodeJoin verification and policy calls after boot'),
-    goal(SECTION, `scale-out 3→${scaleTo} <= 1.5 x single launch`, 1.5, scaleRatios, 'see README'),
-    goal(SECTION, 'cleanup <= 2 x bare forget', 2, cleanupRatios, 'see README: each rabbitmqctl call costs a CLI start'),
+    goal(SECTION, 'launch to member <= 1.15 x peer discovery', 1.15, launchRatios, 'see docs/performance.md: the NodeJoin verification and policy calls after boot'),
+    goal(SECTION, `scale-out 3→${scaleTo} <= 1.5 x single launch`, 1.5, scaleRatios, 'see docs/performance.md'),
+    goal(SECTION, 'cleanup <= 2 x bare forget', 2, cleanupRatios, 'see docs/performance.md: each rabbitmqctl call costs a CLI start'),
   );
 
   const heals = sandbox.timeline.filter((h) => h.at >= measuredFrom);

@@ -3,7 +3,7 @@ import { SqsHealQueue } from '../../shared/aws/heal-queue';
 import { BACKENDS, startBackend, type Backend } from './backends';
 
 /*
- * moto and the local AWS answer every call SqsHealQueue makes (SendMessage, SendMessageBatch,
+ * moto and the local AWS answer every call SqsHealQueue makes (SendMessage, SendMessageBatch, GetQueueAttributes,
  * ChangeMessageVisibility): the assertions are one set. Only the local AWS can fail a call on purpose,
  * so how the adapter takes a call that failed after the SDK's retries is shown there alone.
  */
@@ -100,6 +100,11 @@ describe.each(BACKENDS)('%s', (name) => {
       const { Messages } = await receive(DEAD);
       expect(Messages).toHaveLength(1);
       expect(Messages![0]!.MessageAttributes).toMatchObject({ 'warren.attempt': { StringValue: '5' }, 'warren.error': { StringValue: 'NodeCommandFailed: join timed out' } });
+    });
+
+    it('counts the events waiting or in flight, and the dead letters, for `warren status`', async () => {
+      // each queue holds the one message received above, in flight
+      await expect(queue.depths()).resolves.toEqual({ depth: 1, inFlight: 1, deadLetters: 1 });
     });
   });
 

@@ -6,7 +6,7 @@ import { formatReport } from '../../infra/sandbox/chaos/report';
 import { runSoak, type SoakReport } from '../../infra/sandbox/chaos/soak';
 
 // The short chaos soak of `npm run chaos`, on real nodes: a few rounds of drawn faults while confirmed
-// publishers and consumers work through the load balancer. The long run and its report are in the README.
+// publishers and consumers work through the load balancer. The long run and its report are in docs/chaos.md.
 const ROUNDS = 3;
 // seed 25: a 14 s partition, a crash whose state-change event is missed, an ASG termination, each with
 // three control-plane faults answered beneath the SDK among others (SendCommand "not visible yet" and a

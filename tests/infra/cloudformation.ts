@@ -12,10 +12,12 @@ export interface Resource {
   Type: string;
   Properties: any;
   DependsOn?: string | string[];
+  Condition?: string;
 }
 export interface Template {
   Parameters?: Record<string, any>;
   Rules?: Record<string, any>;
+  Conditions?: Record<string, any>;
   Mappings?: Record<string, Record<string, Record<string, string>>>;
   Resources: Record<string, Resource>;
   Outputs?: Record<string, any>;

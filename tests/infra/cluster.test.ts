@@ -50,17 +50,24 @@ function ingressRules(template: Template): Ingress[] {
 
 const covers = (rule: Ingress, port: number) => rule.from <= port && port <= rule.to;
 
-/** Evaluates a rule assertion over parameter values, for the intrinsic functions of these rules only. */
-function holds(condition: any, parameters: Record<string, string>): unknown {
+/**
+ * Evaluates a rule assertion or a condition over parameter values, for the intrinsic functions of this
+ * template only; `conditions` are the template's, for a condition naming another.
+ */
+function holds(condition: any, parameters: Record<string, string>, conditions: Record<string, unknown> = {}): unknown {
   const [fn, args] = Object.entries(condition)[0] as [string, any];
   switch (fn) {
     case 'Ref':
       if (!(args in parameters)) throw new Error(`no value for parameter ${args}`);
       return parameters[args];
+    case 'Condition':
+      return holds(conditions[args], parameters, conditions);
     case 'Fn::Not':
-      return !holds(args[0], parameters);
+      return !holds(args[0], parameters, conditions);
+    case 'Fn::Or':
+      return args.some((arg: unknown) => holds(arg, parameters, conditions));
     case 'Fn::Equals':
-      return args.map((arg: unknown) => (typeof arg === 'object' ? holds(arg, parameters) : String(arg))).reduce((a: unknown, b: unknown) => a === b);
+      return args.map((arg: unknown) => (typeof arg === 'object' ? holds(arg, parameters, conditions) : String(arg))).reduce((a: unknown, b: unknown) => a === b);
     default:
       throw new Error(`${fn} is not evaluated here`);
   }
@@ -81,6 +88,14 @@ describe('the cluster stack', () => {
     }).join(separator);
   };
   afterAll(() => rmSync(out, { recursive: true, force: true }));
+  /** the listeners a stack with these parameters creates: each one's Condition evaluated */
+  const listenersWith = (parameters: Record<string, string>) =>
+    resourcesOf(template, 'AWS::ElasticLoadBalancingV2::Listener')
+      .filter(([, listener]) => !listener.Condition || holds({ Condition: listener.Condition }, parameters, template.Conditions))
+      .map(([, listener]) => listener.Properties)
+      .sort((a, b) => a.Port - b.Port);
+  const noTls = { CertificateArn: '', PlainListeners: 'true' };
+  const certificate = 'arn:aws:acm:eu-west-1:123456789012:certificate/0b5e4c9e-1c9b-4b6f-9d3e-2f0a1a2b3c4d';
 
   it('passes cfn-lint, as built and as every template under infra/ is written', () => {
     const sources = templatesUnderInfra();
@@ -100,7 +115,7 @@ describe('the cluster stack', () => {
       const name = file.replace(/\.yml$/, '');
       const document = documents.find((d) => d.Name['Fn::Sub'] === `\${ClusterName}-${name}`);
       expect(document).toMatchObject({ DocumentType: 'Command', DocumentFormat: 'YAML', UpdateMethod: 'NewVersion' });
-      // the file's YAML, each script without its comment-only lines (the shebang kept) and its lines' indentation
+      // the file's YAML, its script (infra/ssm/<Document>.sh) without comment-only lines (the shebang kept) and indentation
       const source = parse(readFileSync(join(ROOT, 'infra', 'ssm', file), 'utf8'));
       const script = document.Content.mainSteps[0].inputs.runCommand.map(resolveScript).join('\n') as string;
       expect({ ...document.Content, mainSteps: [] }).toEqual({ ...source, description: firstSentence(source.description), mainSteps: [] });
@@ -109,7 +124,9 @@ describe('the cluster stack', () => {
       const opening = `#!/bin/bash\ndoc=${name} params="${Object.keys(source.parameters ?? {}).join(' ')}"\n${sharedOpening()}\n`;
       expect(script.startsWith(opening)).toBe(true);
       const own = (lines: string) => lines.split('\n').filter((line) => !/^\s*#/.test(line)).map((line) => line.trimStart());
-      expect(own(script.slice(opening.length))).toEqual(own(source.mainSteps[0].inputs.runCommand.join('\n')));
+      // the script is the .sh file the YAML names, next to it
+      expect(source.mainSteps[0].inputs.runCommand).toEqual([`${name}.sh`]);
+      expect(own(script.slice(opening.length))).toEqual(own(readFileSync(join(ROOT, 'infra', 'ssm', `${name}.sh`), 'utf8')));
       // what the sandbox and the integration tests run is byte for byte what deploys
       expect(loadDocument(name).script).toBe(script);
     }
@@ -218,8 +235,7 @@ describe('the cluster stack', () => {
     expect(withThree).toHaveLength(3);
     const [[, balancer]] = resourcesOf(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer') as [[string, any]];
     expect(balancer.Properties).toMatchObject({ Type: 'network', Scheme: 'internal' });
-    const listeners = resourcesOf(template, 'AWS::ElasticLoadBalancingV2::Listener').map(([, l]) => l.Properties.Port).sort((a, b) => a - b);
-    expect(listeners).toEqual([5672, 15672]);
+    expect(listenersWith(noTls).map((listener) => listener.Port)).toEqual([5672, 15672]);
     for (const [, targetGroup] of resourcesOf(template, 'AWS::ElasticLoadBalancingV2::TargetGroup')) {
       expect(targetGroup.Properties).toMatchObject({ Protocol: 'TCP', TargetType: 'instance' });
       expect(targetGroup.Properties.HealthCheckIntervalSeconds).toBeLessThanOrEqual(10);
@@ -227,6 +243,58 @@ describe('the cluster stack', () => {
       expect(targetGroup.Properties.HealthCheckTimeoutSeconds).toBe(5);
       expect(targetGroup.Properties.HealthCheckTimeoutSeconds).toBeLessThan(targetGroup.Properties.HealthCheckIntervalSeconds);
     }
+  });
+
+  describe('TLS on the load balancer (docs/tls.md)', () => {
+    const forwardsTo = (listener: any) => listener.DefaultActions.map((action: any) => [action.Type, action.TargetGroupArn]);
+    const byPort = (parameters: Record<string, string>) => Object.fromEntries(listenersWith(parameters).map((l) => [l.Port, l]));
+
+    it('is off by default: plain TCP on 5672 and 15672 only', () => {
+      const { CertificateArn, PlainListeners } = template.Parameters!;
+      expect(CertificateArn).toMatchObject({ Type: 'String', Default: '' });
+      expect(PlainListeners).toMatchObject({ Type: 'String', Default: 'true', AllowedValues: ['true', 'false'] });
+
+      const listeners = listenersWith(noTls);
+
+      expect(listeners.map((l) => [l.Port, l.Protocol])).toEqual([[5672, 'TCP'], [15672, 'TCP']]);
+      for (const listener of listeners) expect(listener.Certificates).toBeUndefined();
+    });
+
+    it('with a certificate, terminates AMQPS on 5671 and management on 443 at the NLB, forwarding to the plain target groups', () => {
+      const listeners = byPort({ CertificateArn: certificate, PlainListeners: 'true' });
+
+      expect(Object.keys(listeners).map(Number).sort((a, b) => a - b)).toEqual([443, 5671, 5672, 15672]);
+      for (const port of [5671, 443]) {
+        expect(listeners[port]).toMatchObject({ Protocol: 'TLS', Certificates: [{ CertificateArn: { Ref: 'CertificateArn' } }] });
+        // TLS 1.2 and 1.3 only: CloudFormation's default, ELBSecurityPolicy-2016-08, still allows TLS 1.0
+        expect(listeners[port].SslPolicy).toBe('ELBSecurityPolicy-TLS13-1-2-2021-06');
+      }
+      expect(forwardsTo(listeners[5671])).toEqual(forwardsTo(listeners[5672]));
+      expect(forwardsTo(listeners[443])).toEqual(forwardsTo(listeners[15672]));
+      expect(forwardsTo(listeners[5671])).toEqual([['forward', { Ref: 'AmqpTargetGroup' }]]);
+      expect(forwardsTo(listeners[443])).toEqual([['forward', { Ref: 'ManagementTargetGroup' }]]);
+      // the nodes keep plain 5672 and 15672 behind the NLB
+      const targetGroups = Object.fromEntries(resourcesOf(template, 'AWS::ElasticLoadBalancingV2::TargetGroup').map(([name, tg]) => [name, tg.Properties]));
+      expect(targetGroups.AmqpTargetGroup).toMatchObject({ Protocol: 'TCP', Port: 5672 });
+      expect(targetGroups.ManagementTargetGroup).toMatchObject({ Protocol: 'TCP', Port: 15672 });
+    });
+
+    it('turns the plain listeners off only when TLS serves: the load balancer never has no listener', () => {
+      expect(listenersWith({ CertificateArn: certificate, PlainListeners: 'false' }).map((l) => [l.Port, l.Protocol])).toEqual([[443, 'TLS'], [5671, 'TLS']]);
+      expect(listenersWith({ CertificateArn: '', PlainListeners: 'false' }).map((l) => [l.Port, l.Protocol])).toEqual([[5672, 'TCP'], [15672, 'TCP']]);
+    });
+
+    it('admits each listener port on the load balancer from the CIDR of its plain twin, and no further', () => {
+      const balancerRules = ingressRules(template).filter((rule) => JSON.stringify(rule.group) === JSON.stringify({ Ref: 'LoadBalancerSecurityGroup' }));
+      const cidrsOf = (port: number) => balancerRules.filter((rule) => covers(rule, port)).map((rule) => rule.cidr);
+      const allListeners = listenersWith({ CertificateArn: certificate, PlainListeners: 'true' });
+
+      for (const port of [5671, 5672]) expect(cidrsOf(port)).toEqual([{ Ref: 'ClientCidr' }]);
+      for (const port of [443, 15672]) expect(cidrsOf(port)).toEqual([{ Ref: 'AdminCidr' }]);
+      // nothing outside the listener ports, and every listener port covered
+      const open = balancerRules.flatMap((rule) => Array.from({ length: rule.to - rule.from + 1 }, (_, n) => rule.from + n)).sort((a, b) => a - b);
+      expect(open).toEqual(allListeners.map((l) => l.Port));
+    });
   });
 
   it('gives the nodes SSM access and nothing else', () => {

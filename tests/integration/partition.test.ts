@@ -33,7 +33,8 @@ beforeAll(async () => {
 // pause_minority and the restart of a losing side are Mnesia's: 4.3 (Khepri) has neither
 const MNESIA_LINES = ['3.10', '4.0'] as const;
 
-describe.each(MNESIA_LINES)('on RabbitMQ %s', (line) => {
+/** One generation's 3-node cluster and its three stories; the generations run side by side (the cuts wait on net_ticktime, not on the CPU). */
+function partitionLine(line: (typeof MNESIA_LINES)[number]) {
   const major = Number(line.split('.')[0]) as 3 | 4;
   let cluster: NodeCluster;
   let nodes: SandboxNode[];
@@ -84,7 +85,7 @@ describe.each(MNESIA_LINES)('on RabbitMQ %s', (line) => {
     return parseNodeOutput('restart', run.stdout);
   };
 
-  beforeAll(async () => {
+  const setup = async () => {
     cluster = await startCluster({ size: 3, prefix: `part${major}`, rabbitmq: line });
     nodes = cluster.nodes;
     const byInstance = new Map(nodes.map((node) => [instanceIdOf(node), node]));
@@ -104,14 +105,15 @@ describe.each(MNESIA_LINES)('on RabbitMQ %s', (line) => {
     }
     // a first real tick applies the version's policy, so later plans show only what the cut causes
     await tick(false);
-  });
+  };
 
-  afterAll(async () => {
+  const teardown = async () => {
     await endpoint?.close();
     await cluster?.destroy();
-  });
+  };
 
-  it('with the shipped pause_minority, the cut node pauses, reconcile leaves it paused, and the cluster heals itself', async () => {
+  /** With the shipped pause_minority, the cut node pauses, reconcile leaves it paused, and the cluster heals itself. */
+  const pauseMinority = async () => {
     const before = await Promise.all(winners().map(appIdentity));
     const plans: Array<{ actions: ReconcileAction[]; loserPaused: boolean }> = [];
     const cutAt = Date.now();
@@ -156,9 +158,10 @@ describe.each(MNESIA_LINES)('on RabbitMQ %s', (line) => {
     expect(healed.details!.actions).toEqual([]);
     expect(await Promise.all(winners().map(appIdentity))).toEqual(before);
     console.log(`RabbitMQ ${line}, pause_minority: paused ${pausedAfter} s after the cut, all running ${healedAfter} s after reconnecting`);
-  });
+  };
 
-  it('repairs a partition that outlived the cut by restarting the losing node only', async () => {
+  /** A partition that outlived the cut is repaired by restarting the losing node only. */
+  const outlivedCut = async () => {
     for (const node of nodes) {
       const set = await cluster.rabbitmqctl(node, ['eval', 'application:set_env(rabbit, cluster_partition_handling, ignore).']);
       expect(set.stdout.trim()).toBe('ok');
@@ -208,9 +211,10 @@ describe.each(MNESIA_LINES)('on RabbitMQ %s', (line) => {
     expect((next.details!.actions as ReconcileAction[]).filter((a) => a.kind !== 'register')).toEqual([]);
     expect(next.details!.partition).toBeUndefined();
     console.log(`RabbitMQ ${line}, ignore: partition seen from both sides ${partitionLasted} s after the cut; reconcile repaired it in ${repairTook} s`);
-  });
+  };
 
-  it('NodeRestart refuses to stop while no survivor runs, and stops and starts in halves; NodeJoin still starts an app stopped by hand', async () => {
+  /** NodeRestart refuses to stop while no survivor runs, and stops and starts in halves; NodeJoin still starts an app stopped by hand. */
+  const restartInHalves = async () => {
     const survivors = winners().map((n) => n.name).join(',');
     const nobody = `rabbit@${loser().hostname.replace(/-\d+$/, '-99')}`;
 
@@ -229,5 +233,27 @@ describe.each(MNESIA_LINES)('on RabbitMQ %s', (line) => {
     const join = await cluster.runDocument(loser(), 'NodeJoin', { Peers: survivors, GrowQuorum: 'false', TimeoutSeconds: '180' });
     expect({ exitCode: join.exitCode, stderr: join.stderr }).toMatchObject({ exitCode: 0 });
     expect(parseNodeOutput('join', join.stdout)).toMatchObject({ node: loser().name, action: 'already-member', members: { running: nodes.map((n) => n.name).sort() } });
-  });
+  };
+
+  return { line, setup, teardown, pauseMinority, outlivedCut, restartInHalves };
+}
+
+type Line = ReturnType<typeof partitionLine>;
+/** Runs a story on every line at once and waits for all of them; a failure names its line. */
+async function onEveryLine(lines: Line[], story: (l: Line) => Promise<void>) {
+  const settled = await Promise.allSettled(lines.map(story));
+  const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [`RabbitMQ ${lines[i]!.line}: ${String(s.reason?.stack ?? s.reason)}`] : []));
+  if (failed.length > 0) throw new Error(failed.join('\n\n'));
+}
+
+describe(`on RabbitMQ ${MNESIA_LINES.join(' and ')}, side by side`, () => {
+  const lines = MNESIA_LINES.map(partitionLine);
+  beforeAll(() => onEveryLine(lines, (l) => l.setup()));
+  afterAll(() => onEveryLine(lines, (l) => l.teardown()));
+
+  it('with the shipped pause_minority, the cut node pauses, reconcile leaves it paused, and the cluster heals itself', () =>
+    onEveryLine(lines, (l) => l.pauseMinority()));
+  it('repairs a partition that outlived the cut by restarting the losing node only', () => onEveryLine(lines, (l) => l.outlivedCut()));
+  it('NodeRestart refuses to stop while no survivor runs, and stops and starts in halves; NodeJoin still starts an app stopped by hand', () =>
+    onEveryLine(lines, (l) => l.restartInHalves()));
 });

@@ -1,9 +1,13 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { connect } from 'amqplib';
 import { RUNS_DIR } from '../../infra/sandbox/nodes';
 import { runProcess, type ProcessResult } from '../../infra/sandbox/nodes/process';
 import type { SandboxStatus } from '../../infra/sandbox/status';
+import type { ClusterStatus } from '../../infra/operate/status';
+import type { PlanReport } from '../../infra/operate/view';
 
 // The real command line against a real sandbox: one daemon for the file, in a private state dir.
 jest.setTimeout(180_000);
@@ -39,7 +43,8 @@ describe('warren sandbox, the command line', () => {
   });
 
   it('up --nodes 2 returns once both instances are InService members with healthy targets, and status --json agrees', async () => {
-    const up = await warren('up', '--nodes', '2', '--json');
+    // --tls: the TLS listeners (docs/tls.md) ride along on this sandbox; the story below uses them
+    const up = await warren('up', '--nodes', '2', '--tls', '--json');
     const status = await warren('status', '--json');
 
     expect(up.exitCode).toBe(0);
@@ -59,6 +64,35 @@ describe('warren sandbox, the command line', () => {
     }
     expect(printed.members.running).toHaveLength(2);
     expect((JSON.parse(up.stdout) as SandboxStatus).instances.map((i) => i.id).sort()).toEqual(printed.instances.map((i) => i.id).sort());
+  });
+
+  it('up --tls serves amqps:// and https:// through the load balancer, verified with the CA file status names', async () => {
+    const { tls } = (JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus).loadBalancer;
+    const ca = readFileSync(tls!.caFile);
+    const shown = await warren('status');
+
+    const connection = await connect(tls!.amqpsUrl, { ca: [ca] });
+    let got: string | undefined;
+    try {
+      const channel = await connection.createConfirmChannel();
+      const { queue } = await channel.assertQueue('', { exclusive: true });
+      channel.sendToQueue(queue, Buffer.from('through the TLS listener'));
+      await channel.waitForConfirms();
+      got = (await channel.get(queue, { noAck: true }) || undefined)?.content.toString();
+    } finally {
+      await connection.close();
+    }
+    const overview = await new Promise<{ status?: number; body: string }>((resolve, reject) => {
+      https.get(new URL('/api/overview', tls!.httpsUrl), { ca }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk)).on('end', () => resolve({ status: res.statusCode, body }));
+      }).on('error', reject);
+    });
+
+    expect(got).toBe('through the TLS listener');
+    expect(overview.status).toBe(200);
+    expect(JSON.parse(overview.body)).toHaveProperty('rabbitmq_version');
+    expect(shown.stdout).toContain(`amqps ${tls!.amqps}   https ${tls!.https}   CA file ${tls!.caFile}`);
   });
 
   it('is driven with the AWS CLI through its local AWS endpoint, as an account is', async () => {
@@ -93,7 +127,7 @@ describe('warren sandbox, the command line', () => {
     expect(health.TargetHealthDescriptions.find((d: { Target: { Id: string } }) => d.Target.Id === added.id).TargetHealth.State).toBe('healthy');
     expect(queue.Attributes).toMatchObject({ FifoQueue: 'true', ApproximateNumberOfMessages: '0' });
 
-    // the pause switch, with the README's two commands
+    // the pause switch, with the two commands of docs/deploy.md
     const pauseTag = `ResourceId=${group},ResourceType=auto-scaling-group,Key=warren:paused`;
     await aws('autoscaling', 'create-or-update-tags', '--tags', `${pauseTag},Value=alice: rebuilding node 3,PropagateAtLaunch=false`);
     const paused = await aws('autoscaling', 'describe-auto-scaling-groups', '--auto-scaling-group-names', group);
@@ -104,6 +138,56 @@ describe('warren sandbox, the command line', () => {
     const resumed = await aws('autoscaling', 'describe-auto-scaling-groups', '--auto-scaling-group-names', group);
     expect(paused.AutoScalingGroups[0].Tags).toEqual([{ ResourceId: group, ResourceType: 'auto-scaling-group', Key: 'warren:paused', Value: 'alice: rebuilding node 3', PropagateAtLaunch: false }]);
     expect(resumed.AutoScalingGroups[0].Tags).toEqual([]);
+  });
+
+  it('warren status and warren plan read it as a deployed cluster, through its AWS endpoint with the operator\'s credentials', async () => {
+    const sandbox = JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus;
+    const { endpoint, region, accessKeyId, secretAccessKey } = sandbox.aws;
+    const env = { ...process.env, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_PAGER: '' };
+    const operator = (...args: string[]) =>
+      runProcess(process.execPath, [LAUNCHER, ...args, '--cluster', sandbox.cluster, '--region', region, '--endpoint-url', endpoint], { env, timeoutMs: 120_000 });
+    const aws = async (...args: string[]) => {
+      const result = await runProcess('aws', ['--endpoint-url', endpoint, '--region', region, '--output', 'json', ...args], { env, timeoutMs: 60_000 });
+      expect({ args, exitCode: result.exitCode, stderr: result.stderr }).toMatchObject({ exitCode: 0 });
+      return result.stdout.trim() ? JSON.parse(result.stdout) : {};
+    };
+    const inService = sandbox.instances.filter((i) => i.lifecycleState === 'InService');
+
+    const status = await operator('status', '--json');
+    const converged = await operator('plan', '--json');
+
+    expect({ exitCode: status.exitCode, stderr: status.stderr }).toMatchObject({ exitCode: 0 });
+    const shown = JSON.parse(status.stdout) as ClusterStatus;
+    expect(shown).toMatchObject({ cluster: sandbox.cluster, autoScalingGroupName: sandbox.autoScalingGroupName, desiredCapacity: sandbox.desiredCapacity, paused: null });
+    expect(shown.members.running).toEqual(sandbox.members.running);
+    expect(shown.members.partitions).toEqual({});
+    expect(shown.instances.filter((i) => i.lifecycleState === 'InService').map((i) => [i.id, i.node, i.running, i.targets]).sort()).toEqual(
+      inService.map((i) => [i.id, i.node, true, { amqp: 'healthy', management: 'healthy' }]).sort(),
+    );
+    expect(shown.queue).toMatchObject({ url: sandbox.queue.url, deadLetterUrl: sandbox.queue.deadLetterUrl, deadLetters: sandbox.queue.deadLetters });
+    expect(converged.exitCode).toBe(0);
+    expect(JSON.parse(converged.stdout) as PlanReport).toMatchObject({ cluster: sandbox.cluster, actions: [], paused: null });
+
+    // something wrong while warren is paused (so no reconcile tick repairs it): a target out of its group
+    const group = sandbox.autoScalingGroupName;
+    const out = inService[0]!.id;
+    const pauseTag = `ResourceId=${group},ResourceType=auto-scaling-group,Key=warren:paused`;
+    await aws('autoscaling', 'create-or-update-tags', '--tags', `${pauseTag},Value=plan test,PropagateAtLaunch=false`);
+    await aws('elbv2', 'deregister-targets', '--target-group-arn', sandbox.targetGroups.management, '--targets', `Id=${out}`);
+    for (let tries = 0; tries < 50; tries++) {
+      const health = await aws('elbv2', 'describe-target-health', '--target-group-arn', sandbox.targetGroups.management);
+      if (!health.TargetHealthDescriptions.some((d: { Target: { Id: string } }) => d.Target.Id === out)) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const held = await operator('plan');
+    const heldStatus = await operator('status');
+    await aws('elbv2', 'register-targets', '--target-group-arn', sandbox.targetGroups.management, '--targets', `Id=${out}`);
+    await aws('autoscaling', 'delete-tags', '--tags', pauseTag);
+
+    expect(held.exitCode).toBe(0);
+    expect(held.stdout).toContain('warren is PAUSED (warren:paused tag on the group: plan test)');
+    expect(held.stdout).toContain(`1. register instanceId=${out}`);
+    expect(heldStatus.stdout).toMatch(new RegExp(`${out} .* unused\\s*$`, 'm'));
   });
 
   it('refuses a second up while one runs and says how to stop it', async () => {
@@ -129,11 +213,13 @@ describe('warren sandbox, the command line', () => {
   it('down removes the nodes it created and the state dir', async () => {
     const run = runOf();
     expect(await leftoversOf(run)).not.toEqual([]);
+    const { caFile } = (JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus).loadBalancer.tls!;
 
     const down = await warren('down');
 
     expect(down.exitCode).toBe(0);
     expect(await leftoversOf(run)).toEqual([]);
+    expect(existsSync(dirname(caFile))).toBe(false);
     expect(existsSync(stateDir)).toBe(false);
     expect((await warren('status')).exitCode).not.toBe(0);
   });

@@ -74,11 +74,14 @@ describe('SSM Run Command on instances backed by real RabbitMQ nodes', () => {
     }
   });
 
-  it('surfaces a script that refuses as NodeCommandFailed carrying its stderr', async () => {
-    const forgetting = shell.run('i-0000000000000000a', 'forget', { NodeName: nameOf('i-0000000000000000b'), Departed: 'true' });
+  it('answers a refusal as a result (a running node is not forgotten), and surfaces a script that fails as NodeCommandFailed carrying its stderr', async () => {
+    const refused = await shell.run('i-0000000000000000a', 'forget', { NodeName: nameOf('i-0000000000000000b'), Departed: 'true' });
+    // a definition RabbitMQ's policy validation rejects: rabbitmqctl set_policy fails, and so the script
+    const failing = shell.run('i-0000000000000000a', 'applyPolicy', { ...noPolicy, PolicyName: 'warren-bad', PolicyPattern: '.*', PolicyDefinition: '{"no-such-key":1}' });
 
-    await expect(forgetting).rejects.toBeInstanceOf(NodeCommandFailed);
-    await expect(forgetting).rejects.toMatchObject({ status: 'Failed', stderr: expect.stringContaining('is running; refusing to forget it') });
+    expect(refused).toEqual({ peer: nameOf('i-0000000000000000a'), node: nameOf('i-0000000000000000b'), result: 'still-running', disconnected: false, replicasRemoved: 0 });
+    await expect(failing).rejects.toBeInstanceOf(NodeCommandFailed);
+    await expect(failing).rejects.toMatchObject({ status: 'Failed', stderr: expect.stringContaining('no-such-key') });
   });
 
   it('rejects an injection attempt at send time, before anything runs on the node', async () => {

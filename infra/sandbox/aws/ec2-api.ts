@@ -27,7 +27,7 @@ const INSTANCE_ID = /^i-([0-9a-f]{8}|[0-9a-f]{17})$/;
 
 type Matcher = (instance: Ec2Instance) => string[];
 
-/** The filters asked for (warren's inventory, the README's and the tests' calls; `tag:<key>` apart): the values an instance has for each. */
+/** The filters asked for (warren's inventory, the AWS CLI calls of docs/sandbox.md and docs/operations.md, and the tests' calls; `tag:<key>` apart): the values an instance has for each. */
 const FILTERS: Record<string, Matcher> = {
   'instance-id': (instance) => [instance.instanceId],
   'instance-state-name': (instance) => [instance.state],

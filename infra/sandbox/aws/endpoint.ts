@@ -121,7 +121,7 @@ export class LocalAwsEndpoint {
     }
     let call: ApiCall | undefined;
     try {
-      const { operation, input } = decode(api, request.headers, body);
+      const { operation, input } = decode(api, request.headers, body, { method: request.method ?? 'GET', url: request.url ?? '/' });
       call = { at: Date.now(), service: api.service, operation, input };
       this.calls.push(call);
       const handler = api.operations[operation];

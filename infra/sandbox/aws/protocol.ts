@@ -3,13 +3,13 @@ import { XMLBuilder } from 'fast-xml-parser';
 
 /**
  * The AWS wire protocols the local endpoint answers, as the SDK v3 clients and the AWS CLI speak them:
- * the EC2 query protocol (EC2), awsQuery (Auto Scaling, Elastic Load Balancing v2), awsJson1_1 (SSM)
- * and awsJson1_0 (SQS). A service is told apart by the credential scope of the SigV4 signature, as
- * AWS tells its endpoints apart by host name.
+ * the EC2 query protocol (EC2), awsQuery (Auto Scaling, Elastic Load Balancing v2), awsJson1_1 (SSM),
+ * awsJson1_0 (SQS) and restJson1 (Lambda, whose operation is the request's method and path). A service
+ * is told apart by the credential scope of the SigV4 signature, as AWS tells its endpoints apart by host name.
  */
 
-export type ServiceName = 'ec2' | 'autoscaling' | 'elasticloadbalancing' | 'ssm' | 'sqs';
-export type Protocol = 'ec2' | 'awsQuery' | 'awsJson1_1' | 'awsJson1_0';
+export type ServiceName = 'ec2' | 'autoscaling' | 'elasticloadbalancing' | 'ssm' | 'sqs' | 'lambda';
+export type Protocol = 'ec2' | 'awsQuery' | 'awsJson1_1' | 'awsJson1_0' | 'restJson1';
 
 /** An AWS error response: its code, message and HTTP status as the API reference gives them. */
 export class ApiError extends Error {
@@ -75,7 +75,16 @@ export interface ServiceApi {
   xmlns?: string;
   /** X-Amz-Target prefix of JSON protocols, e.g. AmazonSSM */
   targetPrefix?: string;
+  /** restJson1: the operation a method and path name, and the input members its path and query carry */
+  routes?: RestRoute[];
   operations: Record<string, Operation>;
+}
+
+export interface RestRoute {
+  method: string;
+  path: RegExp;
+  operation: string;
+  input: (path: RegExpExecArray, query: URLSearchParams) => Record<string, unknown>;
 }
 
 export interface DecodedRequest {
@@ -94,7 +103,8 @@ export function signedService(authorization: string | undefined): string | undef
   return /Credential=[^/]+\/[^/]+\/[^/]+\/([^/]+)\/aws4_request/.exec(authorization ?? '')?.[1];
 }
 
-export function decode(api: ServiceApi, headers: Record<string, string | string[] | undefined>, body: string): DecodedRequest {
+export function decode(api: ServiceApi, headers: Record<string, string | string[] | undefined>, body: string, target = { method: 'POST', url: '/' }): DecodedRequest {
+  if (api.protocol === 'restJson1') return decodeRest(api, target, body);
   if (api.protocol === 'awsJson1_0' || api.protocol === 'awsJson1_1') {
     const target = String(headers['x-amz-target'] ?? '');
     const operation = target.startsWith(`${api.targetPrefix}.`) ? target.slice(api.targetPrefix!.length + 1) : '';
@@ -111,6 +121,21 @@ export function decode(api: ServiceApi, headers: Record<string, string | string[
   form.delete('Action');
   form.delete('Version');
   return { operation, input: queryInput(form) };
+}
+
+function decodeRest(api: ServiceApi, target: { method: string; url: string }, body: string): DecodedRequest {
+  const url = new URL(target.url, 'http://endpoint');
+  let members: Record<string, unknown>;
+  try {
+    members = body ? JSON.parse(body) : {};
+  } catch {
+    throw new ApiError('SerializationException', 'the request body is not JSON');
+  }
+  for (const route of api.routes ?? []) {
+    const path = route.method === target.method ? route.path.exec(url.pathname) : null;
+    if (path) return { operation: route.operation, input: { ...members, ...route.input(path, url.searchParams) } };
+  }
+  throw new ApiError('UnknownOperationException', `no operation answers ${target.method} ${url.pathname}`, 404);
 }
 
 /**
@@ -154,6 +179,9 @@ function xmlShape(value: unknown, listItem: 'item' | 'member'): unknown {
 const jsonType = (api: ServiceApi) => `application/x-amz-json-${api.protocol === 'awsJson1_0' ? '1.0' : '1.1'}`;
 
 export function encodeResult(api: ServiceApi, operation: string, output: unknown, requestId = randomUUID()): EncodedResponse {
+  if (api.protocol === 'restJson1') {
+    return { status: 200, headers: { 'content-type': 'application/json', 'x-amzn-requestid': requestId }, body: JSON.stringify(jsonShape(output ?? {})) };
+  }
   if (api.protocol === 'awsJson1_0' || api.protocol === 'awsJson1_1') {
     return { status: 200, headers: { 'content-type': jsonType(api), 'x-amzn-requestid': requestId }, body: JSON.stringify(jsonShape(output ?? {})) };
   }
@@ -182,6 +210,13 @@ export function encodeError(api: ServiceApi, error: ApiError, requestId = random
         body: JSON.stringify({ __type: type, message: error.message }),
       };
     }
+    case 'restJson1':
+      // Lambda names the error in a header; its body says whose fault it is, as Lambda's own answers do
+      return {
+        status: error.status,
+        headers: { 'content-type': 'application/json', 'x-amzn-requestid': requestId, 'x-amzn-errortype': error.code },
+        body: JSON.stringify({ Type: error.fault === 'Sender' ? 'User' : 'Service', Message: error.message }),
+      };
     case 'ec2':
       return {
         status: error.status,
@@ -235,6 +270,7 @@ export const THROTTLING: Record<ServiceName, ApiError> = {
   elasticloadbalancing: QUERY_THROTTLING,
   ssm: new ApiError('ThrottlingException', 'Rate exceeded', 400),
   sqs: new ApiError('RequestThrottled', 'Request is throttled.', 403),
+  lambda: new ApiError('TooManyRequestsException', 'Rate exceeded.', 429),
 };
 
 export const INTERNAL_FAILURE: Record<ServiceName, ApiError> = {
@@ -243,4 +279,5 @@ export const INTERNAL_FAILURE: Record<ServiceName, ApiError> = {
   elasticloadbalancing: INTERNAL,
   ssm: new ApiError('InternalServerError', 'An error occurred on the server side.', 500),
   sqs: INTERNAL,
+  lambda: new ApiError('ServiceException', 'The AWS Lambda service encountered an internal error.', 500),
 };

@@ -7,7 +7,7 @@ import type { ApiOperation, EventTarget, FaultKind } from './faults';
 /** Marks every failure the soak injects, so a dead letter can be traced to its fault. */
 export const INJECTED = 'chaos-injected';
 
-/** One invariant of ../shared/DESIGN.md seen broken, with the round it happened in. */
+/** One invariant of docs/design.md seen broken, with the round it happened in. */
 export interface Violation {
   round: number;
   invariant: string;

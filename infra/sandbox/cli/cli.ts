@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { addOperatorCommands } from '../../operate/commands';
 import { NEWEST_RABBITMQ, removeLeftovers, type RabbitMqLine } from '../nodes';
 import { processLives, type ProcessResult } from '../nodes/process';
 import type { SandboxStatus } from '../status';
@@ -47,7 +48,7 @@ function logTail(p: StatePaths, lines = 20): string {
   return existsSync(p.log) ? readFileSync(p.log, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '(no log)';
 }
 
-async function up(options: { nodes: number; network?: string; rabbitmq?: RabbitMqLine; amqpPort?: number; managementPort?: number; json?: boolean; timeout: number }): Promise<void> {
+async function up(options: { nodes: number; network?: string; rabbitmq?: RabbitMqLine; amqpPort?: number; managementPort?: number; tls?: boolean; json?: boolean; timeout: number }): Promise<void> {
   const running = runningDaemon(paths);
   if (running !== undefined) throw new UsageError(`a sandbox is already running (daemon pid ${running}): stop it with \`npx warren sandbox down\``);
   const isRoot = process.getuid?.() === 0;
@@ -75,6 +76,7 @@ async function up(options: { nodes: number; network?: string; rabbitmq?: RabbitM
     rabbitmq: options.rabbitmq ?? (network === 'loopback' ? '3.10' : undefined),
     amqpPort: options.amqpPort,
     managementPort: options.managementPort,
+    tls: options.tls === true,
     convergeTimeoutMs: options.timeout * 1000,
   };
   const log = openSync(paths.log, 'a');
@@ -200,6 +202,7 @@ export function program(): Command {
     .option('--rabbitmq <line>', 'RabbitMQ 3.10 (Debian 12: 3.10.8), 4.0 (Debian 13: 4.0.5) or 4.3 (Debian 14: 4.3.6; their roots built once into .warren/roots); default: the newest available', rabbitmqLine)
     .option('--amqp-port <port>', 'the load balancer AMQP listener port (0: any free port)', integer(0, 65535))
     .option('--management-port <port>', 'the load balancer management listener port (0: any free port)', integer(0, 65535))
+    .option('--tls', 'also TLS listeners (amqps://, https://) with a generated certificate; status shows their CA file')
     .option('--timeout <seconds>', 'how long to wait for convergence', integer(1, 3600), 300)
     .option('--json', 'print the status as JSON')
     .action(async (options) => {
@@ -265,6 +268,7 @@ export function program(): Command {
       print('converged');
     });
   sandbox.command('down').description('stop the sandbox and remove everything it created (also after the daemon crashed)').action(down);
+  addOperatorCommands(warren);
   return warren;
 }
 

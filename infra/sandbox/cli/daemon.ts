@@ -19,6 +19,7 @@ export const DaemonOptions = z.object({
   rabbitmq: z.enum(RABBITMQ_LINES).optional(),
   amqpPort: z.number().int().min(0).max(65535).optional(),
   managementPort: z.number().int().min(0).max(65535).optional(),
+  tls: z.boolean().optional(),
   convergeTimeoutMs: z.number().int().positive(),
 });
 export type DaemonOptions = z.infer<typeof DaemonOptions>;

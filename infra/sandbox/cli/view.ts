@@ -19,6 +19,9 @@ export function formatStatus(status: SandboxStatus): string {
     `cluster ${status.cluster}   RabbitMQ ${status.rabbitmq}   network ${status.network}   auto scaling group ${status.autoScalingGroupName}   desired capacity ${status.desiredCapacity}`,
     `load balancer   amqp ${status.loadBalancer.amqp}   management ${status.loadBalancer.management}`,
     `                ${status.loadBalancer.amqpUrl}`,
+    ...(status.loadBalancer.tls
+      ? [`tls             amqps ${status.loadBalancer.tls.amqps}   https ${status.loadBalancer.tls.https}   CA file ${status.loadBalancer.tls.caFile}`, `                ${status.loadBalancer.tls.amqpsUrl}`]
+      : []),
     '',
     instances,
     '',

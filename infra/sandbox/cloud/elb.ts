@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Log, TargetGroupKey, TargetState } from '../../../shared/ports';
 import { ApiError } from '../aws/protocol';
+import { generateListenerCertificate, type ListenerCertificate } from './listener-certificate';
 
 /** Where an instance's RabbitMQ listens: its own IP in namespace mode, 127.0.0.1 with distinct ports on loopback. */
 export interface TargetAddress {
@@ -81,12 +83,17 @@ interface Target extends TargetHealthDescription {
   drainTimer?: NodeJS.Timeout;
   /** bumped on every (de)registration so a probe that was under way then cannot start a second loop */
   probeRun: number;
-  /** client-side sockets of connections forwarded to this target */
+  /** client-side TCP sockets of connections forwarded to this target */
   connections: Set<net.Socket>;
 }
 
 /** How long the listener waits for a target to accept before giving up on the client's connection. */
 const TARGET_CONNECT_TIMEOUT_MS = 10_000;
+/** How long a TLS listener waits for a client to finish its handshake. */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** A listener's protocol, as ELBv2 names it: TLS ends at the load balancer and goes on as TCP. */
+export type ListenerProtocol = 'TCP' | 'TLS';
 
 /**
  * One TCP target group with its listener, like an NLB target group: instance targets checked by real
@@ -96,7 +103,7 @@ export class LocalTargetGroup {
   private readonly targets = new Map<string, Target>();
   private readonly changes = new EventEmitter();
   private readonly sockets = new Set<net.Socket>();
-  private server?: net.Server;
+  private readonly servers: Partial<Record<ListenerProtocol, net.Server>> = {};
   private nextPick = 0;
   private closed = false;
 
@@ -109,17 +116,25 @@ export class LocalTargetGroup {
     this.changes.setMaxListeners(0);
   }
 
-  /** Starts the listener on 127.0.0.1; port 0 picks a free one. */
-  async listen(port = 0): Promise<void> {
-    const server = (this.server = net.createServer((client) => this.forward(client)));
+  /**
+   * Starts a listener on 127.0.0.1; port 0 picks a free one. With a certificate it is a TLS listener:
+   * it completes the client's handshake, then forwards the plaintext like the TCP listener does.
+   */
+  async listen(port = 0, certificate?: Pick<ListenerCertificate, 'key' | 'cert'>): Promise<void> {
+    const protocol: ListenerProtocol = certificate ? 'TLS' : 'TCP';
+    if (this.servers[protocol]) throw new Error(`the ${this.key} target group already has a ${protocol} listener`);
+    // TLS 1.2 and 1.3 only, as the deployed listeners' security policy (infra/cluster.yml)
+    const context = certificate && tls.createSecureContext({ key: certificate.key, cert: certificate.cert, minVersion: 'TLSv1.2' });
+    const server = net.createServer((client) => (context ? this.terminateTls(client, context) : this.forward(client)));
+    this.servers[protocol] = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject).listen(port, '127.0.0.1', () => resolve(void server.off('error', reject)));
     });
   }
 
-  listenerAddress(): { host: string; port: number } {
-    const address = this.server?.address();
-    if (!address || typeof address === 'string') throw new Error(`the ${this.key} listener is not listening`);
+  listenerAddress(protocol: ListenerProtocol = 'TCP'): { host: string; port: number } {
+    const address = this.servers[protocol]?.address();
+    if (!address || typeof address === 'string') throw new Error(`the ${this.key} ${protocol} listener is not listening`);
     return { host: address.address, port: address.port };
   }
 
@@ -177,9 +192,9 @@ export class LocalTargetGroup {
     this.targets.clear();
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
-    const server = this.server;
-    this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    const servers = Object.values(this.servers);
+    for (const protocol of Object.keys(this.servers) as ListenerProtocol[]) delete this.servers[protocol];
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.changes.removeAllListeners();
   }
 
@@ -273,19 +288,35 @@ export class LocalTargetGroup {
     return [...this.targets.values()].filter((target) => target.state === 'initial' || target.state === 'unhealthy');
   }
 
-  private forward(client: net.Socket): void {
+  /** The TLS listener's side of a connection: the handshake with the client, then the same forwarding. */
+  private terminateTls(raw: net.Socket, context: tls.SecureContext): void {
+    this.sockets.add(raw);
+    raw.once('close', () => this.sockets.delete(raw));
+    raw.on('error', () => raw.destroy());
+    const client = new tls.TLSSocket(raw, { isServer: true, secureContext: context });
+    // a failed handshake is the client's problem: it sees the alert, the listener just closes
+    client.on('error', () => client.destroy());
+    client.setTimeout(TLS_HANDSHAKE_TIMEOUT_MS, () => client.destroy());
+    client.once('secure', () => {
+      client.setTimeout(0);
+      this.forward(client, raw);
+    });
+  }
+
+  /** `raw` is the client's TCP connection, the one a reset goes to; `client` carries the bytes (the TLS session, if any). */
+  private forward(client: net.Socket, raw: net.Socket = client): void {
     this.sockets.add(client);
     client.once('close', () => this.sockets.delete(client));
     client.on('error', () => client.destroy());
     const candidates = this.routable();
     if (candidates.length === 0) {
-      client.resetAndDestroy();
+      raw.resetAndDestroy();
       return;
     }
     const target = candidates[this.nextPick++ % candidates.length]!;
     const upstream = net.connect({ host: target.ip, port: target.port });
     this.sockets.add(upstream);
-    target.connections.add(client);
+    target.connections.add(raw);
     upstream.setTimeout(TARGET_CONNECT_TIMEOUT_MS, () => upstream.destroy());
     upstream.once('connect', () => upstream.setTimeout(0));
     upstream.on('error', () => upstream.destroy());
@@ -294,7 +325,7 @@ export class LocalTargetGroup {
       client.destroy();
     });
     client.once('close', () => {
-      target.connections.delete(client);
+      target.connections.delete(raw);
       upstream.destroy();
     });
     client.pipe(upstream);
@@ -307,11 +338,25 @@ export interface NetworkLoadBalancerOptions {
   settings?: Partial<Omit<TargetGroupSettings, 'healthCheck'>> & { healthCheck?: Partial<HealthCheckSettings> };
   /** listener ports on 127.0.0.1; 0 (the default) picks free ones */
   listenerPorts?: Partial<Record<TargetGroupKey, number>>;
+  /**
+   * TLS listeners as well, in front of the same target groups, like the deployed NLB's with a
+   * CertificateArn (docs/tls.md), with a certificate generated for 127.0.0.1; ports 0 pick free ones.
+   */
+  tls?: { listenerPorts?: Partial<Record<TargetGroupKey, number>> };
   log?: Log;
 }
 
-/** The cluster's NLB: one TCP listener and target group for AMQP, one for the management API. */
+/** Where clients connect to the TLS listeners, and the CA file that verifies them. */
+export interface TlsEndpoints {
+  amqp: { host: string; port: number };
+  management: { host: string; port: number };
+  caFile: string;
+}
+
+/** The cluster's NLB: one TCP listener and target group for AMQP, one for the management API; TLS listeners when asked. */
 export class LocalNetworkLoadBalancer {
+  private certificate?: ListenerCertificate;
+
   private constructor(readonly groups: Record<TargetGroupKey, LocalTargetGroup>) {}
 
   static async start(options: NetworkLoadBalancerOptions): Promise<LocalNetworkLoadBalancer> {
@@ -327,6 +372,11 @@ export class LocalNetworkLoadBalancer {
     try {
       await nlb.groups.amqp.listen(options.listenerPorts?.amqp ?? 0);
       await nlb.groups.management.listen(options.listenerPorts?.management ?? 0);
+      if (options.tls) {
+        const certificate = (nlb.certificate = await generateListenerCertificate());
+        await nlb.groups.amqp.listen(options.tls.listenerPorts?.amqp ?? 0, certificate);
+        await nlb.groups.management.listen(options.tls.listenerPorts?.management ?? 0, certificate);
+      }
     } catch (error) {
       await nlb.close();
       throw error;
@@ -339,7 +389,15 @@ export class LocalNetworkLoadBalancer {
     return { amqp: this.groups.amqp.listenerAddress(), management: this.groups.management.listenerAddress() };
   }
 
+  /** The TLS listeners (AMQPS, HTTPS) and their CA file; undefined when the load balancer has none. */
+  tlsEndpoints(): TlsEndpoints | undefined {
+    if (!this.certificate) return undefined;
+    return { amqp: this.groups.amqp.listenerAddress('TLS'), management: this.groups.management.listenerAddress('TLS'), caFile: this.certificate.caFile };
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.groups.amqp.close(), this.groups.management.close()]);
+    this.certificate?.remove();
+    this.certificate = undefined;
   }
 }

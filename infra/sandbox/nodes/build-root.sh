@@ -36,6 +36,7 @@ if [ ! -f "$marker" ]; then
   [ -x "$tmp/usr/lib/rabbitmq/bin/rabbitmq-server" ] || { echo "the $suite root has no rabbitmq-server" >&2; exit 1; }
   # a minbase root of forky has no /etc/hosts, over which in-root.sh binds the namespace's own
   [ -e "$tmp/etc/hosts" ] || printf '127.0.0.1 localhost\n' >"$tmp/etc/hosts"
+  # shellcheck disable=SC2016 # ${Version} is dpkg-query's format, not the shell's
   chroot "$tmp" dpkg-query -W -f='${Version}' rabbitmq-server >"$tmp/.warren-root"
   mv "$tmp" "$dir"
 fi

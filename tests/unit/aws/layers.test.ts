@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 /*
- * The layers of README "Layers": the adapters of shared/aws speak AWS and know nothing of the workflows
+ * The layers of docs/architecture.md "Layers": the adapters of shared/aws speak AWS and know nothing of the workflows
  * that use them; the composition that wires the two is functions/wire.ts, shared by the Lambda
  * handlers and the sandbox.
  */

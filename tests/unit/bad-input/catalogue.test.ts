@@ -4,7 +4,7 @@ import { loadFixture, type FixtureName } from '../../events/load';
 import { aws, awsRequests, ENV, GROUP, invoke, OUR_ALARM_PREFIX, resetAws, sqsBatch, withoutPowertoolsDevMode } from './handler-harness';
 
 /*
- * The bad-input catalogue (issue 5, DESIGN.md invariants 7 and 8): every row goes through the
+ * The bad-input catalogue (issue 5, docs/design.md invariants 7 and 8): every row goes through the
  * deployed handler, with the real adapters and SDK clients, and must end the same way: one WARN
  * line "event skipped" with the reason, no AWS request beyond the reads needed to learn that the
  * event is not ours (so no change in AWS, and no node command, which would be an SSM SendCommand),

@@ -13,6 +13,13 @@ import { OPENING_MARKER } from '../../../infra/deploy/ssm-documents';
 import { NODE_OPERATIONS } from '../../../shared/rabbitmq/operations';
 
 const documents = Object.values(NODE_OPERATIONS).map((op) => op.document);
+/** A document's script as written: infra/ssm/<Document>.sh, the file its YAML names. */
+const scriptSource = (name: string) => {
+  const { parse } = jest.requireActual<typeof import('yaml')>('yaml');
+  const yaml = parse(readFileSync(join(SSM_DOCUMENT_DIR, `${name}.yml`), 'utf8')) as { mainSteps: Array<{ inputs: { runCommand: string[] } }> };
+  expect(yaml.mainSteps.map((step) => step.inputs.runCommand)).toEqual([[`${name}.sh`]]);
+  return readFileSync(join(SSM_DOCUMENT_DIR, `${name}.sh`), 'utf8');
+};
 
 describe('SSM documents', () => {
   it('exist exactly once per node operation', () => {
@@ -22,8 +29,7 @@ describe('SSM documents', () => {
   });
 
   it.each(documents)('%s has no here-document, no line continuation glued to the next line and no code line starting with #: the template strips indentation and comment lines', (name) => {
-    const { parse } = jest.requireActual<typeof import('yaml')>('yaml');
-    const source = (parse(readFileSync(join(SSM_DOCUMENT_DIR, `${name}.yml`), 'utf8')) as { mainSteps: Array<{ inputs: { runCommand: string[] } }> }).mainSteps[0]!.inputs.runCommand[0]!;
+    const source = scriptSource(name);
 
     expect(source).not.toMatch(/<<-?\s*['"]?[A-Za-z_]/);
     // a line starting with # is dropped as a comment: only "# ..." is one (Erlang's #{...} at a line start would vanish)
@@ -37,8 +43,7 @@ describe('SSM documents', () => {
     expect(opening.split('\n').filter((line) => /^\s*#[^\s!]/.test(line))).toEqual([]);
     expect(opening).not.toMatch(/[^\s\\]\\\n/);
     for (const name of documents) {
-      const { parse } = jest.requireActual<typeof import('yaml')>('yaml');
-      const source = (parse(readFileSync(join(SSM_DOCUMENT_DIR, `${name}.yml`), 'utf8')) as { mainSteps: Array<{ inputs: { runCommand: string[] } }> }).mainSteps[0]!.inputs.runCommand[0]!;
+      const source = scriptSource(name);
       expect(source.split('\n').slice(0, 2)).toEqual(['#!/bin/bash', OPENING_MARKER]);
       expect(source.split(OPENING_MARKER)).toHaveLength(2);
     }

@@ -112,6 +112,8 @@ export interface LocalAwsOptions {
   group?: Partial<AutoScalingGroupOptions>;
   bootMs?: number;
   maxAttempts?: number;
+  /** more services the same endpoint answers */
+  apis?: ServiceApi[];
 }
 
 /**
@@ -136,6 +138,7 @@ export async function localAws(options: LocalAwsOptions = {}) {
       { arn: TARGET_GROUP_ARNS.amqp, group: targetGroups.amqp },
       { arn: TARGET_GROUP_ARNS.management, group: targetGroups.management },
     ]),
+    ...(options.apis ?? []),
   ]);
   const clients = clientsFor(endpoint, options.maxAttempts);
   const config = { autoScalingGroupName: GROUP_NAME, targetGroups: TARGET_GROUP_ARNS };

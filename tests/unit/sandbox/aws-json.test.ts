@@ -55,7 +55,7 @@ mainSteps:
     inputs:
       timeoutSeconds: "60"
       runCommand:
-        - printf '%s' "$TEST_STATUS"
+        - NodeStatus.sh
 `,
   NodeDrain: `schemaVersion: "2.2"
 description: test NodeDrain, sleeps as long as its instance was told, then drains
@@ -66,7 +66,7 @@ mainSteps:
     inputs:
       timeoutSeconds: "300"
       runCommand:
-        - sleep "\${TEST_SLEEP:-0}"; printf '{"node":"%s","drained":true}\\n' "$TEST_NODE"
+        - NodeDrain.sh
 `,
   NodeForget: `schemaVersion: "2.2"
 description: test NodeForget, which refuses like the real one when the node still runs
@@ -88,7 +88,17 @@ mainSteps:
     inputs:
       timeoutSeconds: "120"
       runCommand:
-        - echo "node $SSM_NodeName is running; refusing to forget it (departed=$SSM_Departed)" >&2; exit 2
+        - NodeForget.sh
+`,
+};
+
+/** Their scripts, each in the file its document names, as in infra/ssm. */
+const SCRIPTS: Record<string, string> = {
+  NodeStatus: `printf '%s' "$TEST_STATUS"
+`,
+  NodeDrain: `sleep "\${TEST_SLEEP:-0}"; printf '{"node":"%s","drained":true}\\n' "$TEST_NODE"
+`,
+  NodeForget: `echo "node $SSM_NodeName is running; refusing to forget it (departed=$SSM_Departed)" >&2; exit 2
 `,
 };
 
@@ -150,6 +160,7 @@ describe('SSM Run Command through the local endpoint, by SsmNodeShell', () => {
   beforeAll(async () => {
     directory = mkdtempSync(join(tmpdir(), 'warren-ssm-documents-'));
     for (const [name, text] of Object.entries(DOCUMENTS)) writeFileSync(join(directory, `${name}.yml`), text);
+    for (const [name, text] of Object.entries(SCRIPTS)) writeFileSync(join(directory, `${name}.sh`), text);
     targets = new ScriptTargets(directory);
     runCommand = new LocalRunCommand({ targets, scheduler: realTimeScheduler, documentPrefix: PREFIX, agentPollMs: 20, documentDirectory: directory });
     endpoint = await LocalAwsEndpoint.start(

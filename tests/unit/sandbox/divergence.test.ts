@@ -13,7 +13,7 @@ function status(replicatedQueues: ReplicatedQueueView[] | null): SandboxStatus {
     members: { all: nodes, running: nodes, partitions: {} },
     policies: ['warren-quorum'],
     replicatedQueues,
-    loadBalancer: { amqp: '', management: '', amqpUrl: '', managementUrl: '' },
+    loadBalancer: { amqp: '', management: '', amqpUrl: '', managementUrl: '', tls: null },
     targetGroups: { amqp: '', management: '' },
     queue: { depth: 0, deadLetters: 0, url: '', deadLetterUrl: '' },
     aws: { endpoint: '', region: '', accessKeyId: '', secretAccessKey: '' },

@@ -55,7 +55,7 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
       const { NodeName } = params as NodeOperationParams['forget'];
       if (!(node.running && node.member)) throw new NodeCommandFailed(instance.id, 'forget', 'Failed', 'peer is not a running member');
       const target = [...cloud.instances.values()].find((i) => i.node.name === NodeName);
-      if (target?.node.running) throw new NodeCommandFailed(instance.id, 'forget', 'Failed', `${NodeName} is running`);
+      if (target?.node.running) return { peer: node.name, node: NodeName, result: 'still-running', disconnected: false, replicasRemoved: 0 };
       // the document holds the forget on Khepri while no majority of the members runs
       if (cloud.metadataStore === 'khepri' && cloud.runningMembers().length <= cloud.allMembers().length / 2) {
         return { peer: node.name, node: NodeName, result: 'majority-lost', disconnected: false, replicasRemoved: 0 };
