@@ -7,11 +7,10 @@ import { QUEUE_TYPES, type QueueType } from './rabbitmq/operations';
  * reported with the name of its variable; nothing runs on a half-valid configuration.
  */
 
-const seconds = (fallback: number, min: number, max: number) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+const seconds = (fallback: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
 /** PutLifecycleHook's LifecycleHookName: 1-255 of letters, digits, - _ / */
-const hookName = z.string().regex(/^[A-Za-z0-9\-_\/]{1,255}$/, 'not a lifecycle hook name');
+const hookName = z.string().regex(/^[A-Za-z0-9\-_/]{1,255}$/, 'not a lifecycle hook name');
 
 const targetGroupArn = z
   .string()
@@ -26,14 +25,17 @@ const alarmRule = z.object({
 export type AlarmRule = z.infer<typeof alarmRule>;
 
 const jsonOf = <T extends z.ZodTypeAny>(schema: T) =>
-  z.string().transform((text, ctx) => {
-    try {
-      return JSON.parse(text);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'not valid JSON' });
-      return z.NEVER;
-    }
-  }).pipe(schema);
+  z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
 
 /** Classic mirroring keys (ha-mode, ha-params, ha-sync-mode, ...): RabbitMQ 4.0 refuses any policy carrying one. */
 export function mirroringKeys(definition: Record<string, unknown>): string[] {
@@ -44,21 +46,27 @@ export function mirroringKeys(definition: Record<string, unknown>): string[] {
 // they refuse would make SSM refuse the whole command (tests/unit/cluster/policy-documents.test.ts).
 export const POLICY_PARAMETER_PATTERNS = {
   PolicyName: /^[A-Za-z0-9_.-]{0,64}$/,
-  PolicyPattern: /^[A-Za-z0-9_.*+?^$|()\[\]{}\\,:@/-]{0,255}$/,
-  PolicyDefinition: /^\{[A-Za-z0-9_":,.{}\[\] @-]{0,2000}\}$/,
+  PolicyPattern: /^[A-Za-z0-9_.*+?^$|()[\]{}\\,:@/-]{0,255}$/,
+  PolicyDefinition: /^\{[A-Za-z0-9_":,.{}[\] @-]{0,2000}\}$/,
 } as const;
 
 const policyName = (min: number) => z.string().regex(POLICY_PARAMETER_PATTERNS.PolicyName, 'letters, digits, _ . - only, at most 64').min(min);
-const policyPattern = z.string().regex(POLICY_PARAMETER_PATTERNS.PolicyPattern, 'a character outside letters, digits and _.*+?^$|()[]{}\\,:@/-, or longer than 255');
+const policyPattern = z
+  .string()
+  .regex(POLICY_PARAMETER_PATTERNS.PolicyPattern, 'a character outside letters, digits and _.*+?^$|()[]{}\\,:@/-, or longer than 255');
 /** A policy definition: a flat JSON object; without mirroring keys when the policy is for 4.x. */
 const policyDefinition = (fallback: string, { mirroring }: { mirroring: 'allowed' | 'refused' }) =>
   jsonOf(z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])))
     .superRefine((definition, ctx) => {
       if (!POLICY_PARAMETER_PATTERNS.PolicyDefinition.test(JSON.stringify(definition))) {
-        ctx.addIssue({ code: 'custom', message: 'as sent (compact JSON) it has a character outside letters, digits and _":,.{}[] @-, or is over 2000 characters' });
+        ctx.addIssue({
+          code: 'custom',
+          message: 'as sent (compact JSON) it has a character outside letters, digits and _":,.{}[] @-, or is over 2000 characters',
+        });
       }
       const keys = mirroring === 'refused' ? mirroringKeys(definition) : [];
-      if (keys.length > 0) ctx.addIssue({ code: 'custom', message: `mirroring keys ${keys.join(', ')} are not allowed: RabbitMQ 4.0 removed classic mirroring` });
+      if (keys.length > 0)
+        ctx.addIssue({ code: 'custom', message: `mirroring keys ${keys.join(', ')} are not allowed: RabbitMQ 4.0 removed classic mirroring` });
     })
     .prefault(fallback);
 

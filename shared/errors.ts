@@ -16,7 +16,10 @@ export class ConfigError extends WarrenError {}
 
 /** Thrown by converters and workflows for an event that must be acknowledged without any action. */
 export class EventSkipped extends WarrenError {
-  constructor(readonly reason: string, readonly details: Record<string, unknown> = {}) {
+  constructor(
+    readonly reason: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
     super(`event skipped: ${reason}`);
   }
 }
@@ -36,14 +39,22 @@ export class NodeCommandFailed extends WarrenError {
 
 /** A node command printed something that is not the JSON document its operation promises. */
 export class NodeOutputInvalid extends WarrenError {
-  constructor(readonly instanceId: string, readonly operation: string, readonly stdout: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly instanceId: string,
+    readonly operation: string,
+    readonly stdout: string,
+    options?: { cause?: unknown },
+  ) {
     super(`${operation} on ${instanceId} printed output that does not parse: ${stdout.slice(0, 300)}`, options);
   }
 }
 
 /** A safety rule refused an action; `reason` is the rule, for logs and metrics. */
 export class UnsafeActionRefused extends WarrenError {
-  constructor(readonly action: string, readonly reason: string) {
+  constructor(
+    readonly action: string,
+    readonly reason: string,
+  ) {
     super(`refused ${action}: ${reason}`);
   }
 }

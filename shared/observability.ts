@@ -59,10 +59,8 @@ export function withCorrelation(logger: Logger, eventId: string): Log {
 }
 
 function logPort(logger: Logger): Log {
-  const write =
-    (level: 'debug' | 'info' | 'warn' | 'error') =>
-    (message: string, extra?: Record<string, unknown>) =>
-      extra === undefined ? logger[level](message) : logger[level](message, extra);
+  const write = (level: 'debug' | 'info' | 'warn' | 'error') => (message: string, extra?: Record<string, unknown>) =>
+    extra === undefined ? logger[level](message) : logger[level](message, extra);
   return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
 }
 

@@ -6,8 +6,29 @@ import { parse, type CollectionTag, type ScalarTag } from 'yaml';
  * template read here is the template CloudFormation sees.
  */
 const FUNCTIONS = [
-  'Base64', 'Cidr', 'EachMemberEquals', 'EachMemberIn', 'Equals', 'FindInMap', 'GetAZs', 'ImportValue', 'Join', 'Select',
-  'Split', 'Sub', 'Transform', 'And', 'If', 'Not', 'Or', 'ValueOf', 'ValueOfAll', 'RefAll', 'Contains', 'Length', 'ToJsonString',
+  'Base64',
+  'Cidr',
+  'EachMemberEquals',
+  'EachMemberIn',
+  'Equals',
+  'FindInMap',
+  'GetAZs',
+  'ImportValue',
+  'Join',
+  'Select',
+  'Split',
+  'Sub',
+  'Transform',
+  'And',
+  'If',
+  'Not',
+  'Or',
+  'ValueOf',
+  'ValueOfAll',
+  'RefAll',
+  'Contains',
+  'Length',
+  'ToJsonString',
 ];
 
 const longName = (name: string) => `Fn::${name}`;
@@ -25,7 +46,9 @@ const CLOUDFORMATION_TAGS = [
   ...tagsFor('Ref', (value) => ({ Ref: value })),
   ...tagsFor('Condition', (value) => ({ Condition: value })),
   // !GetAtt Resource.Attribute is the short form of [Resource, Attribute]
-  ...tagsFor('GetAtt', (value) => ({ 'Fn::GetAtt': typeof value === 'string' ? [value.slice(0, value.indexOf('.')), value.slice(value.indexOf('.') + 1)] : value })),
+  ...tagsFor('GetAtt', (value) => ({
+    'Fn::GetAtt': typeof value === 'string' ? [value.slice(0, value.indexOf('.')), value.slice(value.indexOf('.') + 1)] : value,
+  })),
   ...FUNCTIONS.flatMap((name) => tagsFor(name, (value) => ({ [longName(name)]: value }))),
 ];
 

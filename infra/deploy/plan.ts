@@ -85,13 +85,18 @@ export function deployedFunctionName(clusterName: string, fn: string): string {
 export function cloudFormationDeploy(templateFile: string, stackName: string, params: Record<string, string>, target: Target): string[] {
   const overrides = Object.entries(params).map(([key, value]) => `${key}=${value}`);
   return [
-    'cloudformation', 'deploy',
-    '--template-file', templateFile,
-    '--stack-name', stackName,
-    '--capabilities', 'CAPABILITY_IAM',
+    'cloudformation',
+    'deploy',
+    '--template-file',
+    templateFile,
+    '--stack-name',
+    stackName,
+    '--capabilities',
+    'CAPABILITY_IAM',
     '--no-fail-on-empty-changeset',
     ...(target.s3Bucket ? ['--s3-bucket', target.s3Bucket] : []),
-    '--region', target.region,
+    '--region',
+    target.region,
     ...(overrides.length > 0 ? ['--parameter-overrides', ...overrides] : []),
   ];
 }
@@ -189,7 +194,11 @@ export function removePlan(input: RemoveInput): PlannedStep[] {
   const functions: Step = { title: `functions stack ${names.functions}`, command: 'npx', args: ['serverless', 'remove', '--stage', names.stage, ...region] };
   const cluster: Step[] = [
     { title: `cluster stack ${names.cluster}`, command: 'aws', args: ['cloudformation', 'delete-stack', '--stack-name', names.cluster, ...region] },
-    { title: `wait for ${names.cluster} to be deleted`, command: 'aws', args: ['cloudformation', 'wait', 'stack-delete-complete', '--stack-name', names.cluster, ...region] },
+    {
+      title: `wait for ${names.cluster} to be deleted`,
+      command: 'aws',
+      args: ['cloudformation', 'wait', 'stack-delete-complete', '--stack-name', names.cluster, ...region],
+    },
   ];
   return [...(input.clusterStackExists ? hooks : []), ...(input.functionsStackExists ? [functions] : []), ...(input.clusterStackExists ? cluster : [])];
 }
@@ -206,7 +215,11 @@ export function imagePlan(params: string[], target: Target, imageTemplate: strin
   const split = splitParams(params, { cluster: known.image, functions: [] });
   const names = stackNames(split.cluster.ClusterName ?? defaultClusterName());
   return [
-    { title: `image stack ${names.image} (builds the AMI; about 30 minutes)`, command: 'aws', args: cloudFormationDeploy(imageTemplate, names.image, split.cluster, target) },
+    {
+      title: `image stack ${names.image} (builds the AMI; about 30 minutes)`,
+      command: 'aws',
+      args: cloudFormationDeploy(imageTemplate, names.image, split.cluster, target),
+    },
     { title: 'the AMI id', command: 'aws', args: describeOutputs(names.image, target) },
   ];
 }

@@ -24,7 +24,8 @@ export function firstSentence(description: string): string {
 export const SCRIPT_FILE = /^[A-Za-z][A-Za-z0-9-]*\.sh$/;
 
 function scriptOf(documentFile: string, entry: string): string {
-  if (!SCRIPT_FILE.test(entry)) throw new Error(`${documentFile}: runCommand names its script's file (e.g. - NodeJoin.sh), not ${JSON.stringify(entry.slice(0, 40))}`);
+  if (!SCRIPT_FILE.test(entry))
+    throw new Error(`${documentFile}: runCommand names its script's file (e.g. - NodeJoin.sh), not ${JSON.stringify(entry.slice(0, 40))}`);
   return readFileSync(join(dirname(documentFile), entry), 'utf8');
 }
 

@@ -85,7 +85,10 @@ async function explained<T>(connected: Connected, read: () => Promise<T>): Promi
     return await read();
   } catch (error) {
     if (!(error instanceof AutoScalingGroupNotFound)) throw error;
-    throw new OperatorInputError(`cluster ${connected.config.clusterName}: its Auto Scaling group ${connected.config.autoScalingGroupName} does not exist in ${connected.region}`, { cause: error });
+    throw new OperatorInputError(
+      `cluster ${connected.config.clusterName}: its Auto Scaling group ${connected.config.autoScalingGroupName} does not exist in ${connected.region}`,
+      { cause: error },
+    );
   }
 }
 

@@ -168,7 +168,11 @@ export class Sandbox {
           { arn: provisional.targetGroups.management, group: nlb.groups.management },
         ]),
         ssmApi(runCommand, {
-          instancesTagged: (key, values) => ec2.describe().filter((i) => i.state !== 'terminated' && values.includes(i.tags[key.replace(/^tag:/, '')] ?? '')).map((i) => i.instanceId),
+          instancesTagged: (key, values) =>
+            ec2
+              .describe()
+              .filter((i) => i.state !== 'terminated' && values.includes(i.tags[key.replace(/^tag:/, '')] ?? ''))
+              .map((i) => i.instanceId),
           instances: () => ec2.describe().map((i) => i.instanceId),
         }),
         sqsApi([queue, queue.deadLetterQueue!, triageQueue, triageQueue.deadLetterQueue!]),
@@ -179,7 +183,23 @@ export class Sandbox {
     const telemetry = options.observability ?? createObservability(SANDBOX_CLUSTER);
     let sandbox: Sandbox | undefined;
     try {
-      sandbox = new Sandbox(sandboxConfig(aws), host.cluster.mode, runtime, note, scheduler, bus, host, ec2, group, nlb, runCommand, queue, triageQueue, aws, telemetry);
+      sandbox = new Sandbox(
+        sandboxConfig(aws),
+        host.cluster.mode,
+        runtime,
+        note,
+        scheduler,
+        bus,
+        host,
+        ec2,
+        group,
+        nlb,
+        runCommand,
+        queue,
+        triageQueue,
+        aws,
+        telemetry,
+      );
       triage = sandbox.triageFunction;
     } catch (error) {
       await aws.close();
@@ -243,14 +263,31 @@ export class Sandbox {
   /** A CloudWatch alarm going to ALARM, with the InstanceId dimension when given. */
   raiseAlarm(alarmName: string, instanceId?: string): AwsEvent {
     const metric = instanceId
-      ? [{ id: 'm1', metricStat: { metric: { namespace: 'AWS/EC2', name: 'StatusCheckFailed', dimensions: { InstanceId: instanceId } }, period: 60, stat: 'Maximum' }, returnData: true }]
-      : [{ id: 'm1', metricStat: { metric: { namespace: 'warren', name: 'Partitions', dimensions: { cluster: SANDBOX_CLUSTER } }, period: 60, stat: 'Maximum' }, returnData: true }];
-    return this.bus.publish(SOURCES.cloudWatch, DETAIL_TYPES.alarmStateChange, [`arn:aws:cloudwatch:${this.bus.region}:${this.bus.account}:alarm:${alarmName}`], {
-      alarmName,
-      state: { value: 'ALARM', reason: 'raised in the sandbox', timestamp: new Date(this.scheduler.now()).toISOString() },
-      previousState: { value: 'OK', reason: 'sandbox', timestamp: new Date(this.scheduler.now()).toISOString() },
-      configuration: { metrics: metric },
-    });
+      ? [
+          {
+            id: 'm1',
+            metricStat: { metric: { namespace: 'AWS/EC2', name: 'StatusCheckFailed', dimensions: { InstanceId: instanceId } }, period: 60, stat: 'Maximum' },
+            returnData: true,
+          },
+        ]
+      : [
+          {
+            id: 'm1',
+            metricStat: { metric: { namespace: 'warren', name: 'Partitions', dimensions: { cluster: SANDBOX_CLUSTER } }, period: 60, stat: 'Maximum' },
+            returnData: true,
+          },
+        ];
+    return this.bus.publish(
+      SOURCES.cloudWatch,
+      DETAIL_TYPES.alarmStateChange,
+      [`arn:aws:cloudwatch:${this.bus.region}:${this.bus.account}:alarm:${alarmName}`],
+      {
+        alarmName,
+        state: { value: 'ALARM', reason: 'raised in the sandbox', timestamp: new Date(this.scheduler.now()).toISOString() },
+        previousState: { value: 'OK', reason: 'sandbox', timestamp: new Date(this.scheduler.now()).toISOString() },
+        configuration: { metrics: metric },
+      },
+    );
   }
 
   /** An event delivered exactly as EventBridge would deliver it to the rules. */
@@ -264,7 +301,10 @@ export class Sandbox {
     const { user, password } = this.credentials;
     const add = await this.host.rabbitmqctl(instanceId, ['add_user', user, password]);
     if (add.exitCode !== 0 && !/already exists/.test(add.stderr + add.stdout)) throw new Error(`add_user failed: ${add.stderr}`);
-    for (const args of [['set_user_tags', user, 'administrator'], ['set_permissions', '-p', '/', user, '.*', '.*', '.*']]) {
+    for (const args of [
+      ['set_user_tags', user, 'administrator'],
+      ['set_permissions', '-p', '/', user, '.*', '.*', '.*'],
+    ]) {
       const result = await this.host.rabbitmqctl(instanceId, args);
       if (result.exitCode !== 0) throw new Error(`${args[0]} failed: ${result.stderr}`);
     }

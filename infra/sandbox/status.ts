@@ -82,8 +82,13 @@ async function clusterView(sandbox: Sandbox, instanceIds: string[]): Promise<Clu
   };
   for (const id of instanceIds) {
     const status = await ask(id, ['cluster_status']);
-    if (!status || status.exitCode !== 0) continue;
-    const parsed = JSON.parse(status.stdout) as { disk_nodes?: string[]; ram_nodes?: string[]; running_nodes?: string[]; partitions?: Record<string, string[]> };
+    if (status?.exitCode !== 0) continue;
+    const parsed = JSON.parse(status.stdout) as {
+      disk_nodes?: string[];
+      ram_nodes?: string[];
+      running_nodes?: string[];
+      partitions?: Record<string, string[]>;
+    };
     const policies = await ask(id, ['list_policies', '-p', '/']);
     return {
       all: [...(parsed.disk_nodes ?? []), ...(parsed.ram_nodes ?? [])].sort(),
@@ -108,7 +113,14 @@ async function replicatedQueues(ask: Ask, id: string): Promise<ReplicatedQueueVi
     if (listed?.exitCode !== 0) return null;
     for (const queue of JSON.parse(listed.stdout) as Array<{ name: string; type: string; members: string[]; online: string[]; leader?: string }>) {
       if (queue.type !== 'quorum' && queue.type !== 'stream') continue;
-      views.push({ type: queue.type, vhost, name: queue.name, members: [...queue.members].sort(), online: [...queue.online].sort(), leader: queue.leader ?? '' });
+      views.push({
+        type: queue.type,
+        vhost,
+        name: queue.name,
+        members: [...queue.members].sort(),
+        online: [...queue.online].sort(),
+        leader: queue.leader ?? '',
+      });
     }
   }
   return views.sort((a, b) => `${a.vhost}/${a.name}`.localeCompare(`${b.vhost}/${b.name}`));
@@ -166,7 +178,12 @@ export async function sandboxStatus(sandbox: Sandbox): Promise<SandboxStatus> {
         : null,
     },
     targetGroups: { ...sandbox.config.targetGroups },
-    queue: { depth: sandbox.queued(), deadLetters: sandbox.queue.deadLetters.length, url: sandbox.config.healQueueUrl!, deadLetterUrl: sandbox.config.healDeadLetterQueueUrl! },
+    queue: {
+      depth: sandbox.queued(),
+      deadLetters: sandbox.queue.deadLetters.length,
+      url: sandbox.config.healQueueUrl!,
+      deadLetterUrl: sandbox.config.healDeadLetterQueueUrl!,
+    },
     aws: { endpoint: sandbox.aws.url, region: sandbox.aws.region, ...sandbox.aws.clientOptions().credentials },
   };
 }
@@ -181,7 +198,10 @@ export function divergence(status: SandboxStatus, policyName: string): string[] 
   const reasons: string[] = [];
   const inService = status.instances.filter((i) => i.lifecycleState === 'InService');
   if (inService.length !== status.desiredCapacity) reasons.push(`${inService.length} InService instances, desired ${status.desiredCapacity}`);
-  const expected = inService.map((i) => i.node).filter((n): n is string => n !== null).sort();
+  const expected = inService
+    .map((i) => i.node)
+    .filter((n): n is string => n !== null)
+    .sort();
   if (JSON.stringify(expected) !== JSON.stringify(status.members.running)) {
     reasons.push(`running members ${JSON.stringify(status.members.running)} are not the InService nodes ${JSON.stringify(expected)}`);
   }
@@ -194,7 +214,8 @@ export function divergence(status: SandboxStatus, policyName: string): string[] 
     }
   }
   for (const instance of status.instances.filter((i) => i.lifecycleState !== 'InService')) {
-    if (instance.targets.amqp !== 'unused' || instance.targets.management !== 'unused') reasons.push(`${instance.id} (${instance.lifecycleState}) still registered`);
+    if (instance.targets.amqp !== 'unused' || instance.targets.management !== 'unused')
+      reasons.push(`${instance.id} (${instance.lifecycleState}) still registered`);
   }
   if (Object.keys(status.members.partitions).length > 0) reasons.push(`partitions: ${JSON.stringify(status.members.partitions)}`);
   if (policyName !== '' && !status.policies.includes(policyName)) reasons.push(`policy ${policyName} missing`);
@@ -203,7 +224,8 @@ export function divergence(status: SandboxStatus, policyName: string): string[] 
   for (const queue of status.replicatedQueues ?? []) {
     const where = `${queue.type === 'stream' ? 'stream' : 'quorum queue'} ${queue.vhost === '/' ? '' : `${queue.vhost}/`}${queue.name}`;
     if (!queue.leader || !queue.online.includes(queue.leader)) reasons.push(`${where} has no running leader`);
-    if (JSON.stringify(queue.members) !== JSON.stringify(expected)) reasons.push(`${where} has replicas on ${JSON.stringify(queue.members)}, not on the InService nodes`);
+    if (JSON.stringify(queue.members) !== JSON.stringify(expected))
+      reasons.push(`${where} has replicas on ${JSON.stringify(queue.members)}, not on the InService nodes`);
     const notRunning = queue.members.filter((m) => !queue.online.includes(m));
     if (notRunning.length > 0) reasons.push(`${where} replicas not running: ${notRunning.join(', ')}`);
   }

@@ -91,6 +91,7 @@ const eventualConsistencyMiddleware: DeserializeMiddleware<object, object> = (ne
   }
 };
 
+// biome-ignore lint/suspicious/noExplicitAny: every client's own input and output types; the middleware reads neither
 function withEventualConsistencyRetries<C extends { middlewareStack: MiddlewareStack<any, any> }>(client: C): C {
   // inside the retry middleware (finalizeRequest), around the deserializer that throws the service error
   client.middlewareStack.add(eventualConsistencyMiddleware, { name: 'warrenEventualConsistency', step: 'deserialize', priority: 'high' });
@@ -100,8 +101,7 @@ function withEventualConsistencyRetries<C extends { middlewareStack: MiddlewareS
 export const createEc2Client = (options?: ClientOptions) => withEventualConsistencyRetries(new EC2Client(clientConfig(options)));
 export const createAutoScalingClient = (options?: ClientOptions) => withEventualConsistencyRetries(new AutoScalingClient(clientConfig(options)));
 export const createSsmClient = (options?: ClientOptions) => withEventualConsistencyRetries(new SSMClient(clientConfig(options)));
-export const createElbv2Client = (options?: ClientOptions) =>
-  withEventualConsistencyRetries(new ElasticLoadBalancingV2Client(clientConfig(options)));
+export const createElbv2Client = (options?: ClientOptions) => withEventualConsistencyRetries(new ElasticLoadBalancingV2Client(clientConfig(options)));
 export const createSqsClient = (options?: ClientOptions) => withEventualConsistencyRetries(new SQSClient(clientConfig(options)));
 
 export function createAwsClients(options?: ClientOptions): AwsClients {

@@ -89,7 +89,12 @@ export abstract class RunCommandShell implements NodeShell {
   protected abstract readonly maxWaitSeconds: number;
   abstract isAgentOnline(instanceId: string): Promise<boolean>;
   /** SendCommand with `deliverySeconds` as its TimeoutSeconds; resolves with the command id. */
-  protected abstract send<O extends NodeOperation>(instanceIds: string[], operation: O, params: NodeOperationParams[O], deliverySeconds: number): Promise<string>;
+  protected abstract send<O extends NodeOperation>(
+    instanceIds: string[],
+    operation: O,
+    params: NodeOperationParams[O],
+    deliverySeconds: number,
+  ): Promise<string>;
   /** Waits up to `waitSeconds` for the invocation's terminal status; Unanswered when the bound came first. */
   protected abstract invocation(commandId: string, instanceId: string, waitSeconds: number): Promise<InvocationResult | Unanswered>;
   /**
@@ -167,9 +172,15 @@ export abstract class RunCommandShell implements NodeShell {
     const invocation = await this.invocation(commandId, instanceId, waitSeconds);
     if ('unanswered' in invocation) {
       const cancelled = await this.cancelAbandoned(commandId, [instanceId], operation);
-      throw new NodeCommandFailed(instanceId, operation, 'TimedOut', `no terminal status within ${waitSeconds}s${invocation.lastStatus ? ` (last seen: ${invocation.lastStatus})` : ''}; ${cancelled}`, {
-        cause: invocation.cause,
-      });
+      throw new NodeCommandFailed(
+        instanceId,
+        operation,
+        'TimedOut',
+        `no terminal status within ${waitSeconds}s${invocation.lastStatus ? ` (last seen: ${invocation.lastStatus})` : ''}; ${cancelled}`,
+        {
+          cause: invocation.cause,
+        },
+      );
     }
     return result(instanceId, operation, invocation);
   }
@@ -207,11 +218,19 @@ export abstract class RunCommandShell implements NodeShell {
           if (!isTerminalStatus(invocation?.Status)) {
             results.set(
               instanceId,
-              new NodeCommandFailed(instanceId, 'status', 'TimedOut', `no terminal status within ${waitSeconds}s (last seen: ${invocation?.Status ?? 'not listed'}); ${cancelled}`),
+              new NodeCommandFailed(
+                instanceId,
+                'status',
+                'TimedOut',
+                `no terminal status within ${waitSeconds}s (last seen: ${invocation?.Status ?? 'not listed'}); ${cancelled}`,
+              ),
             );
           } else if (invocation!.Status !== 'Success') {
             // the listed output is reason enough: no call per failed instance
-            results.set(instanceId, new NodeCommandFailed(instanceId, 'status', invocation!.StatusDetails || invocation!.Status!, listedStderr(invocation!.Output)));
+            results.set(
+              instanceId,
+              new NodeCommandFailed(instanceId, 'status', invocation!.StatusDetails || invocation!.Status!, listedStderr(invocation!.Output)),
+            );
           } else {
             try {
               summaries.push({ instanceId, commandId, summary: parseNodeStatusSummary(invocation!.Output ?? '') });
@@ -253,13 +272,21 @@ export abstract class RunCommandShell implements NodeShell {
     for (const { instanceId, summary } of reporters) {
       if (outcomes.has(instanceId)) continue;
       if (!members) {
-        outcomes.set(instanceId, new NodeCommandFailed(instanceId, 'status', 'MembersUnavailable', `no full output of the view ${summary.membersDigest} could be read`, { cause: lastFailure }));
+        outcomes.set(
+          instanceId,
+          new NodeCommandFailed(instanceId, 'status', 'MembersUnavailable', `no full output of the view ${summary.membersDigest} could be read`, {
+            cause: lastFailure,
+          }),
+        );
         continue;
       }
       try {
         outcomes.set(instanceId, withMembers(summary, members));
       } catch (error) {
-        outcomes.set(instanceId, asCommandFailure(new NodeOutputInvalid(instanceId, 'status', JSON.stringify(summary), { cause: error }), instanceId, 'status'));
+        outcomes.set(
+          instanceId,
+          asCommandFailure(new NodeOutputInvalid(instanceId, 'status', JSON.stringify(summary), { cause: error }), instanceId, 'status'),
+        );
       }
     }
     return outcomes;

@@ -7,7 +7,10 @@ import { WarrenError } from '../errors';
 
 /** An AWS API call failed for a reason the adapter does not translate; the event is retried. */
 export class AwsRequestFailed extends WarrenError {
-  constructor(readonly operation: string, cause: unknown) {
+  constructor(
+    readonly operation: string,
+    cause: unknown,
+  ) {
     super(`${operation} failed: ${errorName(cause)}: ${errorMessage(cause)}`, { cause });
   }
 }

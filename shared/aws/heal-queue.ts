@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { reconcileRequest } from '../events/reconcile';
-import { ChangeMessageVisibilityCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient, type MessageAttributeValue } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, GetQueueAttributesCommand, SendMessageCommand, type SQSClient, type MessageAttributeValue } from '@aws-sdk/client-sqs';
 import type { Config } from '../config';
 import { ConfigError } from '../errors';
 import { ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, type HealQueue, type QueuedRecord, type RetryMark } from '../ports';
@@ -166,7 +166,11 @@ export class SqsHealQueue implements HealQueue {
         this.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: [...DEPTH_ATTRIBUTES] })),
       );
       const of = (name: (typeof DEPTH_ATTRIBUTES)[number]) => Number(answer.Attributes?.[name] ?? 0);
-      return { visible: of('ApproximateNumberOfMessages'), inFlight: of('ApproximateNumberOfMessagesNotVisible'), delayed: of('ApproximateNumberOfMessagesDelayed') };
+      return {
+        visible: of('ApproximateNumberOfMessages'),
+        inFlight: of('ApproximateNumberOfMessagesNotVisible'),
+        delayed: of('ApproximateNumberOfMessagesDelayed'),
+      };
     };
     const heal = await count(this.queueUrl);
     const dead = this.config.healDeadLetterQueueUrl ? await count(this.config.healDeadLetterQueueUrl) : undefined;
@@ -179,7 +183,13 @@ export class SqsHealQueue implements HealQueue {
 
   async hideFor(record: QueuedRecord, seconds: number): Promise<void> {
     await request('ChangeMessageVisibility', () =>
-      this.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: this.queueUrl, ReceiptHandle: record.receiptHandle, VisibilityTimeout: Math.max(0, Math.min(43_200, seconds)) })),
+      this.sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: this.queueUrl,
+          ReceiptHandle: record.receiptHandle,
+          VisibilityTimeout: Math.max(0, Math.min(43_200, seconds)),
+        }),
+      ),
     );
   }
 }

@@ -1,11 +1,7 @@
-import {
-  AutoScalingClient,
-  DescribeAutoScalingGroupsCommand,
-  SetInstanceHealthCommand,
-} from '@aws-sdk/client-auto-scaling';
+import { type AutoScalingClient, DescribeAutoScalingGroupsCommand, SetInstanceHealthCommand } from '@aws-sdk/client-auto-scaling';
 import {
   CreateTagsCommand,
-  EC2Client,
+  type EC2Client,
   paginateDescribeInstances,
   type DescribeInstancesCommandInput,
   type Filter,
@@ -117,9 +113,7 @@ export class Ec2AutoScalingInventory implements Inventory {
   /** The grace period is not respected: warren has already decided the node is broken. */
   async markUnhealthy(instanceId: string): Promise<void> {
     await request('SetInstanceHealth', () =>
-      this.autoScaling.send(
-        new SetInstanceHealthCommand({ InstanceId: instanceId, HealthStatus: 'Unhealthy', ShouldRespectGracePeriod: false }),
-      ),
+      this.autoScaling.send(new SetInstanceHealthCommand({ InstanceId: instanceId, HealthStatus: 'Unhealthy', ShouldRespectGracePeriod: false })),
     );
   }
 

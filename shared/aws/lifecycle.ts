@@ -1,8 +1,4 @@
-import {
-  AutoScalingClient,
-  CompleteLifecycleActionCommand,
-  RecordLifecycleActionHeartbeatCommand,
-} from '@aws-sdk/client-auto-scaling';
+import { type AutoScalingClient, CompleteLifecycleActionCommand, RecordLifecycleActionHeartbeatCommand } from '@aws-sdk/client-auto-scaling';
 import type { Lifecycle, LifecycleActionRef } from '../ports';
 import { createAutoScalingClient } from './clients';
 import { AwsRequestFailed, errorMessage, errorName } from './errors';

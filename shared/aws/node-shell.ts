@@ -4,9 +4,10 @@ import {
   GetCommandInvocationCommand,
   paginateListCommandInvocations,
   SendCommandCommand,
-  SSMClient,
+  type SSMClient,
   waitUntilCommandExecuted,
   type CommandInvocation,
+  type DescribeInstanceInformationCommandOutput,
   type GetCommandInvocationCommandOutput,
   type SendCommandCommandInput,
 } from '@aws-sdk/client-ssm';
@@ -66,16 +67,14 @@ export class SsmNodeShell extends RunCommandShell {
 
   /** An instance SSM does not know yet (InvalidInstanceId) has no agent online yet: the caller's poll asks again. */
   override async isAgentOnline(instanceId: string): Promise<boolean> {
-    let answer;
+    let answer: DescribeInstanceInformationCommandOutput;
     try {
       answer = await this.ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: 'InstanceIds', Values: [instanceId] }] }));
     } catch (error) {
       if (errorName(error) === 'InvalidInstanceId') return false;
       throw new AwsRequestFailed('DescribeInstanceInformation', error);
     }
-    return (answer.InstanceInformationList ?? []).some(
-      (information) => information.InstanceId === instanceId && information.PingStatus === 'Online',
-    );
+    return (answer.InstanceInformationList ?? []).some((information) => information.InstanceId === instanceId && information.PingStatus === 'Online');
   }
 
   protected async send<O extends NodeOperation>(instanceIds: string[], operation: O, params: NodeOperationParams[O], deliverySeconds: number): Promise<string> {
@@ -156,22 +155,26 @@ export class SsmNodeShell extends RunCommandShell {
   protected async listedInvocations(commandId: string, instanceIds: string[], waitSeconds: number): Promise<Map<string, ListedInvocation>> {
     const asked = new Set(instanceIds);
     let latest = new Map<string, ListedInvocation>();
-    await createWaiter({ client: this.ssm, maxWaitTime: waitSeconds, ...this.pollWithin(waitSeconds) }, { CommandId: commandId, Details: true }, async (client, input) => {
-      const listed = new Map<string, ListedInvocation>();
-      try {
-        // a fresh input each poll: the paginator writes its NextToken into the one it is given
-        for await (const page of paginateListCommandInvocations({ client, pageSize: INVOCATIONS_PER_PAGE }, { ...input })) {
-          for (const invocation of page.CommandInvocations ?? []) {
-            if (invocation.InstanceId && asked.has(invocation.InstanceId)) listed.set(invocation.InstanceId, listedInvocation(invocation));
+    await createWaiter(
+      { client: this.ssm, maxWaitTime: waitSeconds, ...this.pollWithin(waitSeconds) },
+      { CommandId: commandId, Details: true },
+      async (client, input) => {
+        const listed = new Map<string, ListedInvocation>();
+        try {
+          // a fresh input each poll: the paginator writes its NextToken into the one it is given
+          for await (const page of paginateListCommandInvocations({ client, pageSize: INVOCATIONS_PER_PAGE }, { ...input })) {
+            for (const invocation of page.CommandInvocations ?? []) {
+              if (invocation.InstanceId && asked.has(invocation.InstanceId)) listed.set(invocation.InstanceId, listedInvocation(invocation));
+            }
           }
+        } catch (error) {
+          if (errorName(error) === 'InvalidCommandId') return { state: WaiterState.RETRY };
+          throw new AwsRequestFailed('ListCommandInvocations', error);
         }
-      } catch (error) {
-        if (errorName(error) === 'InvalidCommandId') return { state: WaiterState.RETRY };
-        throw new AwsRequestFailed('ListCommandInvocations', error);
-      }
-      latest = listed;
-      return { state: instanceIds.every((id) => isTerminalStatus(listed.get(id)?.Status)) ? WaiterState.SUCCESS : WaiterState.RETRY };
-    });
+        latest = listed;
+        return { state: instanceIds.every((id) => isTerminalStatus(listed.get(id)?.Status)) ? WaiterState.SUCCESS : WaiterState.RETRY };
+      },
+    );
     return latest;
   }
 

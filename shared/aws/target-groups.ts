@@ -1,7 +1,7 @@
 import {
   DeregisterTargetsCommand,
   DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client,
+  type ElasticLoadBalancingV2Client,
   RegisterTargetsCommand,
   waitUntilTargetDeregistered,
   waitUntilTargetInService,
@@ -50,9 +50,7 @@ export class Elbv2TargetGroups implements TargetGroups {
     await Promise.all(
       KEYS.map(async (key) => {
         try {
-          await this.elbv2.send(
-            new DeregisterTargetsCommand({ TargetGroupArn: this.config.targetGroups[key], Targets: [{ Id: instanceId }] }),
-          );
+          await this.elbv2.send(new DeregisterTargetsCommand({ TargetGroupArn: this.config.targetGroups[key], Targets: [{ Id: instanceId }] }));
         } catch (error) {
           // an instance EC2 no longer knows cannot be a target: already deregistered
           if (errorName(error) === 'InvalidTargetException') return;
@@ -86,12 +84,7 @@ export class Elbv2TargetGroups implements TargetGroups {
     return { amqp: amqp!, management: management! };
   }
 
-  private async waitForAll(
-    instanceId: string,
-    timeoutSeconds: number,
-    goal: string,
-    waiter: typeof waitUntilTargetInService,
-  ): Promise<void> {
+  private async waitForAll(instanceId: string, timeoutSeconds: number, goal: string, waiter: typeof waitUntilTargetInService): Promise<void> {
     // the SDK waiter refuses a maxWaitTime at or below minDelay; a shorter bound still gets its checks
     const maxWaitTime = Math.max(timeoutSeconds, this.poll.minDelay + 1);
     await Promise.all(

@@ -49,7 +49,8 @@ export function partitionSides(statuses: NodeStatus[]): string[][] {
 export function decidePartitionRepair(statuses: NodeStatus[], mainView: string[]): PartitionDecision | undefined {
   const sides = partitionSides(statuses);
   if (sides.length === 0) return undefined;
-  if (sides.length === 1) return { sides, losers: [], hold: 'one-side-answered', detail: 'only one side reports the partition: which side is losing is not known' };
+  if (sides.length === 1)
+    return { sides, losers: [], hold: 'one-side-answered', detail: 'only one side reports the partition: which side is losing is not known' };
   const seen = new Set<string>();
   for (const node of sides.flat()) {
     if (seen.has(node)) return { sides, losers: [], hold: 'sides-overlap', detail: `${node} is on more than one side` };

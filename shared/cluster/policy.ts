@@ -10,7 +10,14 @@ export interface PolicyChoice {
 }
 
 // An empty name applies nothing; the other values are the documents' defaults, which their patterns accept.
-const NO_POLICY: PolicyParams = { PolicyName: '', PolicyPattern: '', PolicyDefinition: '{}', PolicyApplyTo: 'queues', PolicyPriority: '0', DefaultQueueType: '' };
+const NO_POLICY: PolicyParams = {
+  PolicyName: '',
+  PolicyPattern: '',
+  PolicyDefinition: '{}',
+  PolicyApplyTo: 'queues',
+  PolicyPriority: '0',
+  DefaultQueueType: '',
+};
 
 function policyParams(policy: PolicySettings): Omit<PolicyParams, 'DefaultQueueType'> {
   if (!policy.name) return NO_POLICY;

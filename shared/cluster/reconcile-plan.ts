@@ -159,7 +159,10 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
     else findings.push({ kind: 'member-down', node, instanceId, reason: decision.reason });
   }
 
-  const decided = decidePartitionRepair(answered.map(([, s]) => s), main?.members ?? []);
+  const decided = decidePartitionRepair(
+    answered.map(([, s]) => s),
+    main?.members ?? [],
+  );
   // The documented recovery stops every node of the losing sides before any starts: all of them or none.
   const stuck = decided && !decided.hold ? decided.losers.find((node) => !restartable(observed, instanceOfNode.get(node), node, lifecycleOf)) : undefined;
   const partition: PartitionDecision | undefined = stuck
@@ -209,7 +212,15 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
     actions.push({ kind: 'deregister', instanceId });
   }
 
-  const partitioned = [...new Set(answered.flatMap(([, s]) => Object.entries(s.partitions).filter(([, p]) => p.length > 0).map(([n]) => n)))].sort();
+  const partitioned = [
+    ...new Set(
+      answered.flatMap(([, s]) =>
+        Object.entries(s.partitions)
+          .filter(([, p]) => p.length > 0)
+          .map(([n]) => n),
+      ),
+    ),
+  ].sort();
   if (partitioned.length > 0) findings.push({ kind: 'partitioned', nodes: partitioned });
 
   const split = allViews.length > 1 || partitioned.length > 0 || partition !== undefined;
@@ -227,11 +238,15 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
   if (main && flagsDisabled > 0) {
     const versions = new Set(main.reporters.map(([, s]) => s.version));
     const launching = observed.group.instances.some((i) => (i.lifecycleState ?? '').startsWith('Pending'));
-    const held = split ? 'cluster-split'
-      : versions.size > 1 ? 'versions-differ'
-      : main.reporters.length < runningMembers.size ? 'member-unanswered'
-      : launching ? 'launch-in-progress'
-      : undefined;
+    const held = split
+      ? 'cluster-split'
+      : versions.size > 1
+        ? 'versions-differ'
+        : main.reporters.length < runningMembers.size
+          ? 'member-unanswered'
+          : launching
+            ? 'launch-in-progress'
+            : undefined;
     findings.push({ kind: 'feature-flags-disabled', count: flagsDisabled, ...(held ? { held } : {}) });
     if (!held) actions.push({ kind: 'enable-feature-flags', instanceId: main.reporters[0]![0] });
   }
@@ -255,7 +270,14 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
     runningMembers: [...runningMembers].sort(),
     peerInstanceIds,
     clusterVersion: main?.reporters[0]?.[1].version,
-    gauges: { membersRunning: runningMembers.size, inServiceInstances: inService.length, partitions: partitioned.length, deprecatedFeaturesUsed: deprecated.length, ...(quorumQueues ? { quorumQueues } : {}), ...(khepri ? { metadataMajorityLost: majorityLost ? 1 : 0 } : {}) },
+    gauges: {
+      membersRunning: runningMembers.size,
+      inServiceInstances: inService.length,
+      partitions: partitioned.length,
+      deprecatedFeaturesUsed: deprecated.length,
+      ...(quorumQueues ? { quorumQueues } : {}),
+      ...(khepri ? { metadataMajorityLost: majorityLost ? 1 : 0 } : {}),
+    },
     ...(partition ? { partition } : {}),
   };
 }
@@ -285,5 +307,7 @@ function restartable(observed: ObservedCluster, instanceId: string | undefined, 
   if (!instanceId) return false;
   const status = observed.statuses.get(instanceId);
   const ec2 = observed.instances.find((i) => i.instanceId === instanceId);
-  return lifecycleOf.get(instanceId) === 'InService' && ec2?.state === 'running' && !!status && !(status instanceof Error) && status.node === node && status.running;
+  return (
+    lifecycleOf.get(instanceId) === 'InService' && ec2?.state === 'running' && !!status && !(status instanceof Error) && status.node === node && status.running
+  );
 }

@@ -32,9 +32,7 @@ export const alarmStateChangeEvent = envelope.extend({
 export function toAlarmEvent(raw: unknown): EventOf<'alarm'> {
   const event = parseOrSkip(alarmStateChangeEvent, raw, 'alarm state change');
   const detail = event.detail;
-  const instanceIds = new Set(
-    (detail.configuration?.metrics ?? []).flatMap((metric) => metric.metricStat?.metric.dimensions?.InstanceId ?? []),
-  );
+  const instanceIds = new Set((detail.configuration?.metrics ?? []).flatMap((metric) => metric.metricStat?.metric.dimensions?.InstanceId ?? []));
   return {
     kind: 'alarm',
     id: event.id,

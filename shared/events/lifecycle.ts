@@ -1,15 +1,7 @@
 import * as z from 'zod';
 import { EventSkipped } from '../errors';
 import type { LifecycleActionRef } from '../ports';
-import {
-  LIFECYCLE_TRANSITIONS,
-  autoScalingGroupName,
-  envelope,
-  instanceId,
-  lifecycleActionToken,
-  lifecycleHookName,
-  parseOrSkip,
-} from './kinds';
+import { LIFECYCLE_TRANSITIONS, autoScalingGroupName, envelope, instanceId, lifecycleActionToken, lifecycleHookName, parseOrSkip } from './kinds';
 
 /** Shared by the launch and terminate converters: both lifecycle actions carry the same detail. */
 export const lifecycleActionEvent = envelope.extend({

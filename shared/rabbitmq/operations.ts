@@ -84,7 +84,10 @@ const nodeStatusFacts = z.object({
    */
   metadataLeader: nodeName.nullable().default(null),
   /** deprecated features the cluster uses (3.13 and later), by RabbitMQ's names; empty when not running */
-  deprecatedFeaturesUsed: z.array(z.string().regex(/^[a-z0-9_]{1,64}$/)).max(32).default([]),
+  deprecatedFeaturesUsed: z
+    .array(z.string().regex(/^[a-z0-9_]{1,64}$/))
+    .max(32)
+    .default([]),
   /**
    * The health of every quorum queue's replicas, judged by the first running member (by name) of the
    * node's view; null on every other node, on a node that could not list its queues, and from a

@@ -45,7 +45,8 @@ export async function alarm(event: EventOf<'alarm'>, deps: Deps): Promise<Outcom
   const running = ec2.filter((i) => i.state === 'running').map((i) => i.instanceId);
   if (running.length > 0) ensureBudget(deps, 1_000, 'member statuses');
   // bounded by the time this invocation has left: a status that did not come back is a NodeCommandFailed, not a healthy member
-  const statuses = running.length > 0 ? await deps.nodes.runOnMany(running, 'status', {}, { timeoutSeconds: (deps.deadline - deps.clock.now()) / 1000 }) : new Map();
+  const statuses =
+    running.length > 0 ? await deps.nodes.runOnMany(running, 'status', {}, { timeoutSeconds: (deps.deadline - deps.clock.now()) / 1000 }) : new Map();
   const runningMembers = running.filter((id) => {
     const status = statuses.get(id);
     return status !== undefined && !(status instanceof Error) && status.running;

@@ -84,20 +84,32 @@ export async function answerLambda(payload: unknown, wiring: Wiring, remainingMs
   const deadline = wiring.clock.now() + remainingMs() - DEADLINE_MARGIN_MS;
   const queue = wiring.queue;
   try {
-    if (records.length === 0) await handleOne(() => { throw new EventSkipped('SQS batch without records'); }, undefined, wiring, deadline);
+    if (records.length === 0)
+      await handleOne(
+        () => {
+          throw new EventSkipped('SQS batch without records');
+        },
+        undefined,
+        wiring,
+        deadline,
+      );
     // a record SQS would not name cannot be reported: skipped with its reason, or, failing, the whole batch fails
     for (const record of records) if (!messageIdOf(record)) await handleOne(() => parseQueueMessage(bodyOf(record)), undefined, wiring, deadline);
     const named = records.filter((record) => messageIdOf(record) !== undefined) as SQSRecord[];
     const answer = async (record: SQSRecord) => {
-      const handedOn = queue
-        ? await answerRecord(record, record.messageId, queue, wiring, deadline)
-        : (await handleOne(() => parseQueueMessage(bodyOf(record)), record.messageId, wiring, deadline), 'done');
+      if (!queue) {
+        await handleOne(() => parseQueueMessage(bodyOf(record)), record.messageId, wiring, deadline);
+        return;
+      }
+      const handedOn = await answerRecord(record, record.messageId, queue, wiring, deadline);
       if (handedOn === 'not-handed-on') throw new Error(`record ${record.messageId} goes back to the queue`);
     };
     const response = await processPartialResponse({ Records: named }, answer, new SqsFifoPartialProcessorAsync(), { throwOnFullBatchFailure: false });
     const failed = response.batchItemFailures.map((failure) => failure.itemIdentifier);
     if (failed.length > 1) {
-      withCorrelation(wiring.telemetry.logger, failed[0]!).warn('records after the failed one go back to the queue unprocessed, in order', { messageIds: failed.slice(1) });
+      withCorrelation(wiring.telemetry.logger, failed[0]!).warn('records after the failed one go back to the queue unprocessed, in order', {
+        messageIds: failed.slice(1),
+      });
     }
     return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
   } finally {
@@ -144,7 +156,9 @@ async function answerRecord(record: unknown, messageId: string, queue: HealQueue
       // SQS redelivers it then; shortening its invisibility keeps that to seconds rather than the visibility timeout
       const delaySeconds = next.kind === 'retry' ? next.delaySeconds : 0;
       log.error('could not hand the failed event on; it goes back to the queue', { messageId, error: describe(sendError) });
-      await queue.hideFor(queued, delaySeconds).catch((hideError: unknown) => log.warn('could not shorten its invisibility', { messageId, error: describe(hideError) }));
+      await queue
+        .hideFor(queued, delaySeconds)
+        .catch((hideError: unknown) => log.warn('could not shorten its invisibility', { messageId, error: describe(hideError) }));
       return 'not-handed-on';
     }
   }

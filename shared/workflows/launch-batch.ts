@@ -91,9 +91,18 @@ async function settleLaunches(deps: Deps, primary: Launchee, hook: HookWatch): P
   for (;;) {
     if (hook.gone) throw new LifecycleActionGone('gathering the launch batch');
     const group = await deps.inventory.describeGroup();
-    const launching = group.instances.filter((i) => i.instanceId !== primary.instanceId && (i.lifecycleState === 'Pending' || i.lifecycleState === 'Pending:Wait'));
+    const launching = group.instances.filter(
+      (i) => i.instanceId !== primary.instanceId && (i.lifecycleState === 'Pending' || i.lifecycleState === 'Pending:Wait'),
+    );
     // an instance that cannot even be asked about is not waited for: its own event deals with it
-    const answers = await Promise.all(launching.map((i) => deps.nodes.isAgentOnline(i.instanceId).then((up) => (up ? 'online' : 'offline'), () => 'unknown')));
+    const answers = await Promise.all(
+      launching.map((i) =>
+        deps.nodes.isAgentOnline(i.instanceId).then(
+          (up) => (up ? 'online' : 'offline'),
+          () => 'unknown',
+        ),
+      ),
+    );
     const online = new Set(launching.filter((_, n) => answers[n] === 'online').map((i) => i.instanceId));
     if (!answers.includes('offline') || deps.clock.now() >= until) return { group, online };
     const pause = Math.min(BATCH_POLL_MS, until - deps.clock.now());
@@ -112,12 +121,17 @@ async function companionsOf(deps: Deps, primary: Launchee, group: GroupFacts, fa
     // its own bound: its event came just after its launch; without a launch time, the primary's bound
     const bound = fact.launchTime === undefined ? primary.bound : fact.launchTime + launchSeconds * 1000;
     if (deps.clock.now() >= bound) return [];
-    const action: LifecycleActionRef = { autoScalingGroupName: primary.action.autoScalingGroupName, lifecycleHookName: primary.action.lifecycleHookName, instanceId: i.instanceId };
+    const action: LifecycleActionRef = {
+      autoScalingGroupName: primary.action.autoScalingGroupName,
+      lifecycleHookName: primary.action.lifecycleHookName,
+      instanceId: i.instanceId,
+    };
     return [{ instanceId: i.instanceId, action, bound }];
   });
   const open = await Promise.all(candidates.map((c) => actionStillOpen(deps, c.action).catch(() => false)));
   const companions = candidates.filter((_, n) => open[n]);
-  if (companions.length > 0) deps.log.info('joining the other pending launches in the same batch', { instanceId: primary.instanceId, companions: companions.map((c) => c.instanceId) });
+  if (companions.length > 0)
+    deps.log.info('joining the other pending launches in the same batch', { instanceId: primary.instanceId, companions: companions.map((c) => c.instanceId) });
   return companions;
 }
 
@@ -175,7 +189,12 @@ export async function joinBatch(deps: Deps, batch: Batch, since: number): Promis
       },
     };
   } else {
-    deps.log.info('joining the running members', { instanceId: batch.primary.instanceId, peers: membership.peers, version: membership.version, from: membership.source });
+    deps.log.info('joining the running members', {
+      instanceId: batch.primary.instanceId,
+      peers: membership.peers,
+      version: membership.version,
+      from: membership.source,
+    });
     // The policy and the default queue type are cluster-wide: the event's own join re-applies them
     // for the whole batch, and every companion is spared the CLI calls (a shared CPU in the sandbox).
     const policy = choosePolicy(deps, membership.version, { instanceId: batch.primary.instanceId });
@@ -185,7 +204,13 @@ export async function joinBatch(deps: Deps, batch: Batch, since: number): Promis
     };
   }
 
-  const primary = serveMember(deps, batch.primary, async () => plans.primary, since, (joined) => founderJoined(joined)).then(
+  const primary = serveMember(
+    deps,
+    batch.primary,
+    async () => plans.primary,
+    since,
+    (joined) => founderJoined(joined),
+  ).then(
     (result): MemberOutcome => ({ instanceId: batch.primary.instanceId, result }),
     (error: unknown): MemberOutcome => {
       founderFailed(new WarrenError('the founder did not become a member', { cause: error }));
@@ -202,7 +227,13 @@ export async function joinBatch(deps: Deps, batch: Batch, since: number): Promis
 }
 
 /** join → verify → tag → register → healthy → CONTINUE, heartbeating this member's own hook throughout. */
-async function serveMember(deps: Deps, member: Launchee, planned: () => Promise<JoinPlan>, since: number, onJoined?: (joined: NodeJoined) => void): Promise<'continued' | 'done'> {
+async function serveMember(
+  deps: Deps,
+  member: Launchee,
+  planned: () => Promise<JoinPlan>,
+  since: number,
+  onJoined?: (joined: NodeJoined) => void,
+): Promise<'continued' | 'done'> {
   const { config, log, nodes } = deps;
   const { instanceId } = member;
   const health = await withHeartbeat(deps, member.action, async (hook) => {

@@ -106,13 +106,18 @@ export async function reconcile(event: EventOf<'reconcile'>, deps: Deps): Promis
  * What a plan is made of, besides the group and its instances: the targets, and the status of every
  * InService running instance (NodeStatus, read-only). `warren status` reads the same.
  */
-export async function observeMembers(group: GroupFacts, instances: InstanceFacts[], deps: Pick<Deps, 'targets' | 'nodes' | 'clock' | 'deadline'>): Promise<ObservedCluster> {
+export async function observeMembers(
+  group: GroupFacts,
+  instances: InstanceFacts[],
+  deps: Pick<Deps, 'targets' | 'nodes' | 'clock' | 'deadline'>,
+): Promise<ObservedCluster> {
   const targets = await deps.targets.describe();
   const running = new Set(instances.filter((i) => i.state === 'running').map((i) => i.instanceId));
   const asked = group.instances.filter((i) => i.lifecycleState === 'InService' && running.has(i.instanceId)).map((i) => i.instanceId);
   // within the time this invocation has left (orphaned hooks may have used some): an unanswered status is only a finding
   if (asked.length > 0) ensureBudget(deps, 1_000, 'member statuses');
-  const statuses: Map<string, NodeStatus | Error> = asked.length > 0 ? await deps.nodes.runOnMany(asked, 'status', {}, { timeoutSeconds: (deps.deadline - deps.clock.now()) / 1000 }) : new Map();
+  const statuses: Map<string, NodeStatus | Error> =
+    asked.length > 0 ? await deps.nodes.runOnMany(asked, 'status', {}, { timeoutSeconds: (deps.deadline - deps.clock.now()) / 1000 }) : new Map();
   return { group, instances, statuses, targets };
 }
 
@@ -134,15 +139,18 @@ async function restartLosingSides(actions: RestartAction[], deps: Deps): Promise
   const params = (Step: RestartStep) => ({ Survivors: survivors.join(','), Step, TimeoutSeconds: String(config.bounds.ssmCommandSeconds) });
   const instanceIds = actions.map((action) => action.instanceId);
   ensureBudget(deps, (actions.length === 1 ? 1 : 2) * config.bounds.ssmCommandSeconds * 1000, 'restart');
-  const started = actions.length === 1
-    ? new Map([[instanceIds[0]!, await nodes.run(instanceIds[0]!, 'restart', params('restart'))]])
-    : await stopThenStart(instanceIds, deps, params);
+  const started =
+    actions.length === 1
+      ? new Map([[instanceIds[0]!, await nodes.run(instanceIds[0]!, 'restart', params('restart'))]])
+      : await stopThenStart(instanceIds, deps, params);
   for (const action of actions) {
     const outcome = started.get(action.instanceId);
     if (outcome instanceof Error) throw outcome;
     if (!outcome?.done) throw new WarrenError(`restart of ${action.node} refused: ${outcome ? `${outcome.reason}: ${outcome.detail}` : 'no result'}`);
     if (!outcome.running || !outcome.members.running.includes(action.node) || !survivors.some((node) => outcome.members.running.includes(node))) {
-      throw new WarrenError(`${action.node} restarted but is not a running member with the winning side (it sees ${outcome.members.running.join(', ') || 'nothing'})`);
+      throw new WarrenError(
+        `${action.node} restarted but is not a running member with the winning side (it sees ${outcome.members.running.join(', ') || 'nothing'})`,
+      );
     }
   }
   metrics.count('PartitionRepairs');
@@ -189,7 +197,12 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
       if (!repaired.joined) throw new WarrenError(repaired.detail);
       deps.metrics.count('ReplicasGrown', repaired.quorumGrown + repaired.streamsGrown);
       deps.metrics.count('ReplicasRecreated', repaired.replicasRecreated);
-      deps.log.info('replicas repaired', { node: repaired.node, grown: repaired.quorumGrown, streamsGrown: repaired.streamsGrown, recreated: repaired.replicasRecreated });
+      deps.log.info('replicas repaired', {
+        node: repaired.node,
+        grown: repaired.quorumGrown,
+        streamsGrown: repaired.streamsGrown,
+        recreated: repaired.replicasRecreated,
+      });
       return;
     }
     case 'join': {
@@ -223,7 +236,10 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
       if (!recovered.recovered) throw new WarrenError(`recovery on ${action.node} refused: ${recovered.reason}: ${recovered.detail}`);
       deps.metrics.count('MajorityRecoveries');
       deps.log.warn('recovered from a lost metadata majority: the survivor runs standalone, replacements join it', {
-        node: recovered.node, dropped: recovered.drops, quorumQueues: recovered.quorumQueues, messages: recovered.messages,
+        node: recovered.node,
+        dropped: recovered.drops,
+        quorumQueues: recovered.quorumQueues,
+        messages: recovered.messages,
       });
       return;
     }

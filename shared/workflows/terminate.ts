@@ -85,7 +85,8 @@ async function leaveAndForget(event: EventOf<'terminate'>, deps: Deps, leaveBoun
     return nodes.run(peer.instanceId, 'forget', { NodeName: left.node, Departed: 'false' });
   });
   if (!forgotten.candidate) throw new WarrenError(`no peer could forget ${left.node}`, { cause: forgotten.errors[0] });
-  if (forgotten.value.result === 'still-running') throw new WarrenError(`${left.node} left but is still counted running by ${forgotten.candidate.instanceId}: not forgotten, retried`);
+  if (forgotten.value.result === 'still-running')
+    throw new WarrenError(`${left.node} left but is still counted running by ${forgotten.candidate.instanceId}: not forgotten, retried`);
   if (forgotten.value.result === 'majority-lost') {
     log.warn('node left but is not forgotten: the metadata store has no running majority', { instanceId, node: left.node });
     metrics.count('ForgetHeldMajorityLost');

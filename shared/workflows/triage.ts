@@ -73,7 +73,7 @@ async function membersOrEveryone(received: Received[], deps: TriageDeps): Promis
     return await deps.inventory.groupMembersAmong(instances);
   } catch (error) {
     deps.metrics.count('TriageFailedOpen');
-    deps.log.warn('EC2 could not say which instances are the group\'s: forwarding the whole batch', { error: describe(error), records: received.length });
+    deps.log.warn("EC2 could not say which instances are the group's: forwarding the whole batch", { error: describe(error), records: received.length });
     return new Set(instances);
   }
 }

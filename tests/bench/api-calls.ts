@@ -1,8 +1,5 @@
 import { createHash } from 'node:crypto';
-import {
-  DescribeAutoScalingGroupsCommand,
-  type AutoScalingGroup,
-} from '@aws-sdk/client-auto-scaling';
+import { DescribeAutoScalingGroupsCommand, type AutoScalingGroup } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, type DescribeInstancesCommandInput, type Reservation } from '@aws-sdk/client-ec2';
 import { DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import {
@@ -201,7 +198,8 @@ async function countReconcile(size: number): Promise<Counted> {
 
   // DescribeTargetHealth has no paging: one answer holds every target of the group
   stubs.elasticloadbalancing.on(DescribeTargetHealthCommand).callsFake((input) => {
-    if (![config.targetGroups.amqp, config.targetGroups.management].includes(input.TargetGroupArn!)) throw awsError('TargetGroupNotFound', 'unknown target group');
+    if (![config.targetGroups.amqp, config.targetGroups.management].includes(input.TargetGroupArn!))
+      throw awsError('TargetGroupNotFound', 'unknown target group');
     return {
       TargetHealthDescriptions: instances.map((instance) => ({ Target: { Id: instance.instanceId, Port: 5672 }, TargetHealth: { State: 'healthy' } })),
     };
@@ -243,7 +241,8 @@ async function countReconcile(size: number): Promise<Counted> {
   });
   stubs.ssm.on(ListCommandInvocationsCommand).callsFake((input) => {
     const max = input.MaxResults ?? LIMITS.listCommandInvocationsPage;
-    if (max < 1 || max > LIMITS.listCommandInvocationsPage) throw awsError('ValidationException', `maxResults must be from 1 to ${LIMITS.listCommandInvocationsPage}`);
+    if (max < 1 || max > LIMITS.listCommandInvocationsPage)
+      throw awsError('ValidationException', `maxResults must be from 1 to ${LIMITS.listCommandInvocationsPage}`);
     const { items, NextToken } = page(commands.get(input.CommandId!) ?? [], max, input.NextToken);
     const CommandInvocations: CommandInvocation[] = items.map((instanceId) => ({
       CommandId: input.CommandId,
@@ -251,15 +250,22 @@ async function countReconcile(size: number): Promise<Counted> {
       Status: 'Success',
       StatusDetails: 'Success',
       // the plugin Output is stdout (then stderr after the separator; NodeStatus writes none), cut like SSM cuts it
-      ...(input.Details ? { CommandPlugins: [{ Name: 'nodeStatus', Status: 'Success', ResponseCode: 0, Output: stdout.get(instanceId)!.slice(0, LIMITS.listOutputChars) }] } : {}),
+      ...(input.Details
+        ? { CommandPlugins: [{ Name: 'nodeStatus', Status: 'Success', ResponseCode: 0, Output: stdout.get(instanceId)!.slice(0, LIMITS.listOutputChars) }] }
+        : {}),
     }));
     return { CommandInvocations, NextToken };
   });
   stubs.ssm.on(DescribeInstanceInformationCommand).callsFake((input: DescribeInstanceInformationCommandInput) => {
     const { min, max } = LIMITS.describeInstanceInformationPage;
-    if (input.MaxResults !== undefined && (input.MaxResults < min || input.MaxResults > max)) throw awsError('ValidationException', `MaxResults must be from ${min} to ${max}`);
+    if (input.MaxResults !== undefined && (input.MaxResults < min || input.MaxResults > max))
+      throw awsError('ValidationException', `MaxResults must be from ${min} to ${max}`);
     const asked = new Set(input.Filters?.find((filter) => filter.Key === 'InstanceIds')?.Values ?? instances.map((instance) => instance.instanceId));
-    const { items, NextToken } = page(instances.filter((instance) => asked.has(instance.instanceId)), input.MaxResults ?? max, input.NextToken);
+    const { items, NextToken } = page(
+      instances.filter((instance) => asked.has(instance.instanceId)),
+      input.MaxResults ?? max,
+      input.NextToken,
+    );
     return { InstanceInformationList: items.map((instance) => ({ InstanceId: instance.instanceId, PingStatus: 'Online' })), NextToken };
   });
 
@@ -292,7 +298,7 @@ async function countReconcile(size: number): Promise<Counted> {
     const first = stdout.get(instances[0]!.instanceId)!;
     return { outcome: outcome.reason ?? outcome.result, calls, line1Chars: first.indexOf('\n'), stdoutChars: first.length };
   } finally {
-    Object.values(stubs).forEach((stub) => stub.restore());
+    for (const stub of Object.values(stubs)) stub.restore();
   }
 }
 
@@ -305,7 +311,9 @@ export const apiCalls: Section = async ({ quick, log }) => {
   for (const size of sizes) {
     const result = await countReconcile(size);
     counted.set(size, result);
-    log(`N=${size}: ${total(result)} calls (${[...result.calls].map(([op, n]) => `${op} ${n}`).join(', ')}); reconcile: ${result.outcome}; NodeStatus stdout ${result.stdoutChars} characters, line 1 ${result.line1Chars}`);
+    log(
+      `N=${size}: ${total(result)} calls (${[...result.calls].map(([op, n]) => `${op} ${n}`).join(', ')}); reconcile: ${result.outcome}; NodeStatus stdout ${result.stdoutChars} characters, line 1 ${result.line1Chars}`,
+    );
   }
 
   const note = 'one reconcile, counted once per size (deterministic: commands complete at once, so waiters and listings poll their minimum)';
@@ -322,7 +330,13 @@ export const apiCalls: Section = async ({ quick, log }) => {
   const largest = sizes[sizes.length - 1]!;
   const smallest = sizes[0]!;
   figures.push(
-    figure(SECTION, `N=${largest} NodeStatus stdout per node`, 'bytes', [counted.get(largest)!.stdoutChars], `GetCommandInvocation returns at most ${LIMITS.getOutputChars} characters of it; its line 1 is in the goals below`),
+    figure(
+      SECTION,
+      `N=${largest} NodeStatus stdout per node`,
+      'bytes',
+      [counted.get(largest)!.stdoutChars],
+      `GetCommandInvocation returns at most ${LIMITS.getOutputChars} characters of it; its line 1 is in the goals below`,
+    ),
   );
 
   const goals: Goal[] = [];
@@ -331,7 +345,15 @@ export const apiCalls: Section = async ({ quick, log }) => {
   goals.push(goal(SECTION, 'reconcile SendCommand = 1 at every size', 1, [mostCommands], `${mostCommands} SendCommands at N=${worst}`));
 
   const longestLine1 = Math.max(...sizes.map((size) => counted.get(size)!.line1Chars));
-  goals.push(goal(SECTION, `NodeStatus line 1 <= ${LIMITS.listOutputChars} characters at every size`, LIMITS.listOutputChars, [longestLine1], `line 1 is ${longestLine1} characters: listings would cut it`));
+  goals.push(
+    goal(
+      SECTION,
+      `NodeStatus line 1 <= ${LIMITS.listOutputChars} characters at every size`,
+      LIMITS.listOutputChars,
+      [longestLine1],
+      `line 1 is ${longestLine1} characters: listings would cut it`,
+    ),
+  );
 
   const base = counted.get(smallest)!;
   const top = counted.get(largest)!;

@@ -25,7 +25,12 @@ it('npm run bench -- --quick measures every section and writes the figures', asy
     }
     for (const g of written.goals) expect({ goal: g.name, finite: Number.isFinite(g.measured) }).toEqual({ goal: g.name, finite: true });
     expect(written.goals.map((g) => g.name)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^launch to member/), expect.stringMatching(/^scale-out/), expect.stringMatching(/^cleanup/), expect.stringMatching(/^cold start heal/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/^launch to member/),
+        expect.stringMatching(/^scale-out/),
+        expect.stringMatching(/^cleanup/),
+        expect.stringMatching(/^cold start heal/),
+      ]),
     );
     // the table is printed on stdout
     expect(result.stdout).toContain('section');

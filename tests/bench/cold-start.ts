@@ -33,7 +33,8 @@ import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balan
 import { Logger } from '@aws-lambda-powertools/logger';
 export const touched = [EC2Client, SSMClient, AutoScalingClient, ElasticLoadBalancingV2Client, Logger].map((value) => value.name);
 `;
-const NAIVE_NOTE = 'esbuild --bundle --platform=node and nothing else (unminified, default mainFields: the CommonJS builds) of @aws-sdk/client-ec2, -ssm, -auto-scaling, -elastic-load-balancing-v2 and @aws-lambda-powertools/logger';
+const NAIVE_NOTE =
+  'esbuild --bundle --platform=node and nothing else (unminified, default mainFields: the CommonJS builds) of @aws-sdk/client-ec2, -ssm, -auto-scaling, -elastic-load-balancing-v2 and @aws-lambda-powertools/logger';
 
 /*
  * The handlers read their configuration at module load, so the child gets a valid one: the values
@@ -141,7 +142,15 @@ export const coldStart: Section = async ({ runs, log }) => {
     for (const bundle of functions) {
       const ms = samples.get(bundle.name)!;
       const ratios = ms.map((value, index) => value / naiveMs[index]!);
-      figures.push(figure(SECTION, `load ${bundle.name}`, 'ms', ms, 'require() in a fresh node process: module evaluation and the handler init (configuration, clients, logger, metrics)'));
+      figures.push(
+        figure(
+          SECTION,
+          `load ${bundle.name}`,
+          'ms',
+          ms,
+          'require() in a fresh node process: module evaluation and the handler init (configuration, clients, logger, metrics)',
+        ),
+      );
       figures.push(figure(SECTION, `load ${bundle.name} / naive`, 'ratio', ratios, 'pair by pair within each run'));
       goals.push(
         goal(

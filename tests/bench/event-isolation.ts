@@ -27,7 +27,8 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-const latencies = (run: TrafficResult) => run.lifecycle.map((action) => (action.completedAt === undefined ? Number.POSITIVE_INFINITY : action.completedAt - action.sentAt));
+const latencies = (run: TrafficResult) =>
+  run.lifecycle.map((action) => (action.completedAt === undefined ? Number.POSITIVE_INFINITY : action.completedAt - action.sentAt));
 const billed = (invocations: TrafficResult['heal']) => invocations.reduce((sum, invocation) => sum + invocation.billedMs, 0);
 
 interface RunFigures {
@@ -52,7 +53,10 @@ function compare(quiet: TrafficResult, busy: TrafficResult): RunFigures {
     healOnForeign: foreignHeals.length,
     healOnForeignBilledS: billed(foreignHeals) / 1000,
     notContinued: busy.lifecycle.filter((action) => action.result !== 'CONTINUE').length,
-    ownEc2P99Ms: percentile(busy.ownEc2.map((event) => (event.handledAt ?? Number.POSITIVE_INFINITY) - event.sentAt), 99),
+    ownEc2P99Ms: percentile(
+      busy.ownEc2.map((event) => (event.handledAt ?? Number.POSITIVE_INFINITY) - event.sentAt),
+      99,
+    ),
     triageInvocations: busy.triage.length - quiet.triage.length,
     triageBilledMs: billed(busy.triage) - billed(quiet.triage),
   };
@@ -72,8 +76,10 @@ export const eventIsolation: Section = async ({ runs, quick, log }) => {
         const busy = await runTraffic({ routing, foreignPerHour: rate, seed });
         const figuresOfRun = compare(quiet, busy);
         perRun.set(`${routing}:${rate}`, [...(perRun.get(`${routing}:${rate}`) ?? []), figuresOfRun]);
-        if (routing === 'fifo-only') healBilledPerForeignEvent.push(figuresOfRun.healOnForeignBilledS * 1000 / figuresOfRun.healOnForeign);
-        log(`run ${run + 1}, ${ROUTINGS[routing]}, ${rate}/h: added p99 ${(figuresOfRun.addedP99Ms / 1000).toFixed(3)} s, ${figuresOfRun.healOnForeign} heal invocations on foreign events`);
+        if (routing === 'fifo-only') healBilledPerForeignEvent.push((figuresOfRun.healOnForeignBilledS * 1000) / figuresOfRun.healOnForeign);
+        log(
+          `run ${run + 1}, ${ROUTINGS[routing]}, ${rate}/h: added p99 ${(figuresOfRun.addedP99Ms / 1000).toFixed(3)} s, ${figuresOfRun.healOnForeign} heal invocations on foreign events`,
+        );
       }
     }
   }
@@ -85,26 +91,71 @@ export const eventIsolation: Section = async ({ runs, quick, log }) => {
       const samples = perRun.get(`${routing}:${rate}`)!;
       const name = (what: string) => `${what}, ${rate}/h, ${ROUTINGS[routing]}`;
       figures.push(
-        figure(SECTION, name('added latency of a lifecycle action, median'), 's', samples.map((s) => s.addedP50Ms / 1000)),
-        figure(SECTION, name('added latency of a lifecycle action, p99'), 's', samples.map((s) => s.addedP99Ms / 1000)),
-        figure(SECTION, name('heal invocations on foreign events'), 'calls', samples.map((s) => s.healOnForeign)),
-        figure(SECTION, name('heal billed s on foreign events'), 's', samples.map((s) => s.healOnForeignBilledS)),
-        figure(SECTION, name('lifecycle actions not continued'), 'calls', samples.map((s) => s.notContinued)),
-        figure(SECTION, name("group's own EC2 event to heal, p99"), 's', samples.map((s) => s.ownEc2P99Ms / 1000)),
+        figure(
+          SECTION,
+          name('added latency of a lifecycle action, median'),
+          's',
+          samples.map((s) => s.addedP50Ms / 1000),
+        ),
+        figure(
+          SECTION,
+          name('added latency of a lifecycle action, p99'),
+          's',
+          samples.map((s) => s.addedP99Ms / 1000),
+        ),
+        figure(
+          SECTION,
+          name('heal invocations on foreign events'),
+          'calls',
+          samples.map((s) => s.healOnForeign),
+        ),
+        figure(
+          SECTION,
+          name('heal billed s on foreign events'),
+          's',
+          samples.map((s) => s.healOnForeignBilledS),
+        ),
+        figure(
+          SECTION,
+          name('lifecycle actions not continued'),
+          'calls',
+          samples.map((s) => s.notContinued),
+        ),
+        figure(
+          SECTION,
+          name("group's own EC2 event to heal, p99"),
+          's',
+          samples.map((s) => s.ownEc2P99Ms / 1000),
+        ),
       );
       if (routing !== 'triage') continue;
       figures.push(
-        figure(SECTION, name('triage invocations per 1,000 foreign events'), 'calls', samples.map((s) => (s.triageInvocations / rate) * 1000)),
-        figure(SECTION, name('triage billed ms per 1,000 foreign events'), 'ms', samples.map((s) => (s.triageBilledMs / rate) * 1000)),
+        figure(
+          SECTION,
+          name('triage invocations per 1,000 foreign events'),
+          'calls',
+          samples.map((s) => (s.triageInvocations / rate) * 1000),
+        ),
+        figure(
+          SECTION,
+          name('triage billed ms per 1,000 foreign events'),
+          'ms',
+          samples.map((s) => (s.triageBilledMs / rate) * 1000),
+        ),
       );
       goals.push(
-        goal(SECTION, `foreign events add <= ${MAX_ADDED_P99_S} s p99 to a lifecycle action, ${rate}/h (s)`, MAX_ADDED_P99_S, samples.map((s) => s.addedP99Ms / 1000)),
+        goal(
+          SECTION,
+          `foreign events add <= ${MAX_ADDED_P99_S} s p99 to a lifecycle action, ${rate}/h (s)`,
+          MAX_ADDED_P99_S,
+          samples.map((s) => s.addedP99Ms / 1000),
+        ),
         goal(
           SECTION,
           `triage cost per foreign event <= ${MAX_COST_PER_EVENT_IN_HEAL_INVOCATIONS} heal invocation (billed ms), ${rate}/h`,
           MAX_COST_PER_EVENT_IN_HEAL_INVOCATIONS,
           samples.map((s) => s.triageBilledMs / rate / oneHealMs),
-          `at ${rate}/h a ${windowS} s batching window gathers about ${(rate / 3600 * windowS + 1).toFixed(1)} events: each batch costs one call, so the cost per event falls as the churn rises`,
+          `at ${rate}/h a ${windowS} s batching window gathers about ${((rate / 3600) * windowS + 1).toFixed(1)} events: each batch costs one call, so the cost per event falls as the churn rises`,
         ),
         goal(
           SECTION,

@@ -43,7 +43,9 @@ export const nodeStatusCost: Section = async ({ runs, quick, rabbitmq, log }) =>
         figure(SECTION, 'one RabbitMQ CLI start (floor)', 's', floor, note),
         figure(SECTION, 'NodeStatus / one CLI start', 'ratio', ratios),
       ],
-      goals: quick ? [] : [goal(SECTION, `NodeStatus within ${GOAL_STARTS} CLI starts of CPU`, GOAL_STARTS, ratios, 'more CLI starts than the eval and cluster_status')],
+      goals: quick
+        ? []
+        : [goal(SECTION, `NodeStatus within ${GOAL_STARTS} CLI starts of CPU`, GOAL_STARTS, ratios, 'more CLI starts than the eval and cluster_status')],
     };
   } finally {
     await cluster.destroy();

@@ -35,7 +35,14 @@ function formatValue(value: number, unit: Figure['unit']): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function report(figures: Figure[], goals: Goal[]): string {
@@ -57,7 +64,9 @@ async function main(): Promise<void> {
     return n;
   };
   const options = new Command('bench')
-    .description('warren against the floor: cold start, AWS calls per reconcile, healing on real RabbitMQ nodes, isolation from other fleets\' EC2 events on virtual time')
+    .description(
+      "warren against the floor: cold start, AWS calls per reconcile, healing on real RabbitMQ nodes, isolation from other fleets' EC2 events on virtual time",
+    )
     .option('--json <file>', 'also write every figure, sample and goal as JSON')
     .option('--runs <n>', 'runs per figure (medians of these)', positive, 5)
     .option('--quick', 'one run at the smallest sizes: the CI smoke, no goal is judged on it')
@@ -86,12 +95,15 @@ async function main(): Promise<void> {
   process.stdout.write(`${report(figures, goals)}\n`);
   if (options.json) {
     const machine = { node: process.version, cpus: (await import('node:os')).cpus().length, at: new Date().toISOString() };
-    writeFileSync(options.json, `${JSON.stringify({ quick, runs, rabbitmq: options.rabbitmq, seconds: Math.round((Date.now() - started) / 1000), machine, figures, goals }, null, 2)}\n`);
+    writeFileSync(
+      options.json,
+      `${JSON.stringify({ quick, runs, rabbitmq: options.rabbitmq, seconds: Math.round((Date.now() - started) / 1000), machine, figures, goals }, null, 2)}\n`,
+    );
     process.stderr.write(`bench: figures written to ${options.json}\n`);
   }
 }
 
 main().catch((error) => {
-  process.stderr.write(`bench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });

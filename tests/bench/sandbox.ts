@@ -37,7 +37,11 @@ async function startupCompleteAt(node: SandboxNode, timeoutMs: number): Promise<
   const file = join(node.dir, 'log', `${node.name}.log`);
   const until = now() + timeoutMs;
   for (;;) {
-    const line = existsSync(file) ? readFileSync(file, 'utf8').split('\n').find((l) => l.includes('Server startup complete')) : undefined;
+    const line = existsSync(file)
+      ? readFileSync(file, 'utf8')
+          .split('\n')
+          .find((l) => l.includes('Server startup complete'))
+      : undefined;
     const stamp = line?.match(/^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d{3})\d*([+-]\d\d:\d\d)/);
     if (stamp) return Date.parse(`${stamp[1]}T${stamp[2]}${stamp[3]}`);
     if (now() > until) throw new Error(`${node.name} did not log its startup within ${timeoutMs} ms`);
@@ -58,7 +62,10 @@ function activityAt(sandbox: Sandbox, instanceId: string, to: string): number | 
 
 function joinEndedAt(sandbox: Sandbox, instanceId: string): number {
   const sent = sandbox.runCommand.sent.filter((c) => c.DocumentName.endsWith('NodeJoin') && c.InstanceIds.includes(instanceId));
-  const ends = sent.map((c) => sandbox.runCommand.getCommandInvocation(c.CommandId, instanceId)).filter((i) => i.Status === 'Success').map((i) => i.ExecutionEndDateTime!);
+  const ends = sent
+    .map((c) => sandbox.runCommand.getCommandInvocation(c.CommandId, instanceId))
+    .filter((i) => i.Status === 'Success')
+    .map((i) => i.ExecutionEndDateTime!);
   if (ends.length === 0) throw new Error(`no successful NodeJoin on ${instanceId}`);
   return Math.min(...ends);
 }
@@ -91,7 +98,9 @@ function watchTargets(sandbox: Sandbox, instanceId: string): { registeredAt?: nu
       if (healthy.size === 2) watch.healthyAt ??= now();
     }),
   );
-  watch.stop = () => offs.forEach((off) => off());
+  watch.stop = () => {
+    for (const off of offs) off();
+  };
   return watch;
 }
 
@@ -102,7 +111,9 @@ async function launchPair(sandbox: Sandbox): Promise<LaunchSample> {
   const floor = await sandbox.host.cluster.addNode();
   writeFileSync(
     join(floor.dir, 'etc/conf.d/90-warren-peers.conf'),
-    ['cluster_formation.peer_discovery_backend = classic_config', ...peers.map((p, i) => `cluster_formation.classic_config.nodes.${i + 1} = ${p}`), ''].join('\n'),
+    ['cluster_formation.peer_discovery_backend = classic_config', ...peers.map((p, i) => `cluster_formation.classic_config.nodes.${i + 1} = ${p}`), ''].join(
+      '\n',
+    ),
   );
   const launched = nextLaunchEvents(sandbox, known, 1);
   sandbox.group.setDesiredCapacity(sandbox.group.describe().desiredCapacity + 1);
@@ -231,7 +242,12 @@ export const sandboxHealing: Section = async ({ runs, quick, rabbitmq, log }) =>
     }
     // one reconcile, to count its commands like the other heals'
     const reconciles = sandbox.timeline.filter((h) => h.kind === 'reconcile').length;
-    sandbox.bus.publish(SOURCES.schedule, DETAIL_TYPES.scheduledEvent, [`arn:aws:events:${sandbox.bus.region}:${sandbox.bus.account}:rule/warren-reconcile`], {});
+    sandbox.bus.publish(
+      SOURCES.schedule,
+      DETAIL_TYPES.scheduledEvent,
+      [`arn:aws:events:${sandbox.bus.region}:${sandbox.bus.account}:rule/warren-reconcile`],
+      {},
+    );
     await waitUntil('the reconcile ran', () => sandbox.timeline.filter((h) => h.kind === 'reconcile').length > reconciles);
   } finally {
     await sandbox.stop();
@@ -244,7 +260,13 @@ export const sandboxHealing: Section = async ({ runs, quick, rabbitmq, log }) =>
   figures.push(
     figure(SECTION, 'launch event → verified member (policy applied)', 'ms', ms(pick('launchToMemberMs'))),
     figure(SECTION, 'floor: bare node booted with the peer list → member', 'ms', ms(pick('floorMs'))),
-    figure(SECTION, 'registration → healthy in both target groups', 'ms', ms(pick('registrationToHealthyMs')), 'bound by the health check: 1 s interval, 2 passes'),
+    figure(
+      SECTION,
+      'registration → healthy in both target groups',
+      'ms',
+      ms(pick('registrationToHealthyMs')),
+      'bound by the health check: 1 s interval, 2 passes',
+    ),
     figure(SECTION, 'launch event → hook completed (CONTINUE)', 'ms', ms(pick('eventToHookCompletedMs'))),
     figure(SECTION, `scale-out 3 → ${scaleTo}: first launch event → last InService`, 'ms', ms(pick('scaleOutMs'))),
     figure(SECTION, 'crash: terminated event → node forgotten', 'ms', ms(pick('cleanupMs'))),
@@ -259,7 +281,13 @@ export const sandboxHealing: Section = async ({ runs, quick, rabbitmq, log }) =>
     figure(SECTION, 'cleanup / bare forget', 'ratio', cleanupRatios),
   );
   goals.push(
-    goal(SECTION, 'launch to member <= 1.15 x peer discovery', 1.15, launchRatios, 'see docs/performance.md: the NodeJoin verification and policy calls after boot'),
+    goal(
+      SECTION,
+      'launch to member <= 1.15 x peer discovery',
+      1.15,
+      launchRatios,
+      'see docs/performance.md: the NodeJoin verification and policy calls after boot',
+    ),
     goal(SECTION, `scale-out 3→${scaleTo} <= 1.5 x single launch`, 1.5, scaleRatios, 'see docs/performance.md'),
     goal(SECTION, 'cleanup <= 2 x bare forget', 2, cleanupRatios, 'see docs/performance.md: each rabbitmqctl call costs a CLI start'),
   );

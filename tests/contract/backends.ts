@@ -194,8 +194,14 @@ async function startLocalBackend(world: World): Promise<Backend> {
     // SSM runs the real documents of infra/ssm on every instance, each as a plain process (see MillisecondHost)
     const runCommand = new LocalRunCommand({ targets: host, scheduler, documentPrefix: SSM_DOCUMENT_PREFIX, agentOnlineDelayMs: 0, agentPollMs: 20 });
     const tagged = (key: string, values: string[]) =>
-      ec2.describe().filter((instance) => instance.state !== 'terminated' && values.includes(instance.tags[key] ?? '')).map((instance) => instance.instanceId);
-    const apis: ServiceApi[] = [ec2Api(ec2), ssmApi(runCommand, { instancesTagged: tagged, instances: () => ec2.describe().map((instance) => instance.instanceId) })];
+      ec2
+        .describe()
+        .filter((instance) => instance.state !== 'terminated' && values.includes(instance.tags[key] ?? ''))
+        .map((instance) => instance.instanceId);
+    const apis: ServiceApi[] = [
+      ec2Api(ec2),
+      ssmApi(runCommand, { instancesTagged: tagged, instances: () => ec2.describe().map((instance) => instance.instanceId) }),
+    ];
 
     let group: LocalAutoScalingGroup | undefined;
     let groupInstanceIds: string[] = [];
@@ -229,10 +235,12 @@ async function startLocalBackend(world: World): Promise<Backend> {
         amqp: targetGroupArn(bus, world.targetGroups.amqp, 1),
         management: targetGroupArn(bus, world.targetGroups.management, 2),
       };
-      apis.push(elbv2Api([
-        { arn: targetGroupArns.amqp, group: groups.amqp },
-        { arn: targetGroupArns.management, group: groups.management },
-      ]));
+      apis.push(
+        elbv2Api([
+          { arn: targetGroupArns.amqp, group: groups.amqp },
+          { arn: targetGroupArns.management, group: groups.management },
+        ]),
+      );
     }
 
     const queues = (world.queues ?? []).map((spec) => localQueue(bus, spec));
@@ -268,7 +276,10 @@ async function startLocalBackend(world: World): Promise<Backend> {
  */
 async function bringIntoService(group: LocalAutoScalingGroup, desired: number): Promise<string[]> {
   group.start();
-  await until(`${desired} launches waiting on the launch hook`, () => group.activeActions().filter((action) => action.transition === 'launching').length === desired);
+  await until(
+    `${desired} launches waiting on the launch hook`,
+    () => group.activeActions().filter((action) => action.transition === 'launching').length === desired,
+  );
   for (const action of group.activeActions()) {
     group.completeLifecycleAction({ groupName: group.name, hookName: action.hookName, token: action.token, result: 'CONTINUE' });
   }
@@ -371,7 +382,15 @@ class MillisecondHost implements InstanceHost, CommandTargets {
 
 /** The PATH an instance's SSM agent gives a script, before the document adds the sbin folders. */
 const INSTANCE_PATH = '/usr/local/bin:/usr/bin:/bin';
-const RABBITMQ_PROGRAMS = ['rabbitmqctl', 'rabbitmq-diagnostics', 'rabbitmq-plugins', 'rabbitmq-queues', 'rabbitmq-server', 'rabbitmq-streams', 'rabbitmq-upgrade'];
+const RABBITMQ_PROGRAMS = [
+  'rabbitmqctl',
+  'rabbitmq-diagnostics',
+  'rabbitmq-plugins',
+  'rabbitmq-queues',
+  'rabbitmq-server',
+  'rabbitmq-streams',
+  'rabbitmq-upgrade',
+];
 
 /**
  * The program that runs a document's script with no RabbitMQ program on its PATH: bash itself, or,

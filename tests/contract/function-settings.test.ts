@@ -30,12 +30,28 @@ const BACKENDS: Record<string, () => Promise<Backend>> = {
       new CreateRoleCommand({ RoleName: `${FUNCTION}-role`, AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [] }) }),
     );
     await new LambdaClient({ endpoint, region, credentials }).send(
-      new CreateFunctionCommand({ FunctionName: FUNCTION, Role: role.Role!.Arn!, Runtime: 'nodejs22.x', Handler: 'functions/heal/handler.handler', Code: { ZipFile: EMPTY_ZIP }, Environment: { Variables: ENVIRONMENT } }),
+      new CreateFunctionCommand({
+        FunctionName: FUNCTION,
+        Role: role.Role!.Arn!,
+        Runtime: 'nodejs22.x',
+        Handler: 'functions/heal/handler.handler',
+        Code: { ZipFile: EMPTY_ZIP },
+        Environment: { Variables: ENVIRONMENT },
+      }),
     );
     return moto;
   },
   async 'local AWS'() {
-    const fn = { name: FUNCTION, handler: 'functions/heal/handler.handler', description: '', timeoutSeconds: 900, memorySize: 256, runtime: 'nodejs22.x', architecture: 'arm64', environment: ENVIRONMENT };
+    const fn = {
+      name: FUNCTION,
+      handler: 'functions/heal/handler.handler',
+      description: '',
+      timeoutSeconds: 900,
+      memorySize: 256,
+      runtime: 'nodejs22.x',
+      architecture: 'arm64',
+      environment: ENVIRONMENT,
+    };
     const endpoint = await LocalAwsEndpoint.start([lambdaApi([fn], { region: 'us-east-1', account: '123456789012' })], { region: 'us-east-1' });
     return { clientOptions: { ...endpoint.clientOptions(), maxAttempts: 2, retryDelayMs: 10 }, stop: () => endpoint.close() };
   },

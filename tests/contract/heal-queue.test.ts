@@ -32,7 +32,12 @@ describe.each(BACKENDS)('%s', (name) => {
 
   const receive = (queue: string) =>
     backend.clients.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: backend.queueUrls[queue], MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['MessageGroupId'] }),
+      new ReceiveMessageCommand({
+        QueueUrl: backend.queueUrls[queue],
+        MaxNumberOfMessages: 10,
+        MessageAttributeNames: ['All'],
+        MessageSystemAttributeNames: ['MessageGroupId'],
+      }),
     );
 
   it('collapses reconciles enqueued within one minute into one message', async () => {
@@ -54,7 +59,10 @@ describe.each(BACKENDS)('%s', (name) => {
 
   it("forwards events into the cluster's group in order, a repeated event once", async () => {
     const queue = new SqsHealQueue({ clusterName: 'orders', healQueueUrl: backend.queueUrls[FORWARDED] }, backend.clients);
-    const events = Array.from({ length: 12 }, (_, n) => ({ id: `evt-${n}`, body: JSON.stringify({ id: `evt-${n}`, 'detail-type': 'EC2 Instance State-change Notification' }) }));
+    const events = Array.from({ length: 12 }, (_, n) => ({
+      id: `evt-${n}`,
+      body: JSON.stringify({ id: `evt-${n}`, 'detail-type': 'EC2 Instance State-change Notification' }),
+    }));
 
     // twelve events take two SendMessageBatch calls; the first two are delivered again
     await expect(queue.forward(events)).resolves.toEqual([]);
@@ -65,7 +73,8 @@ describe.each(BACKENDS)('%s', (name) => {
       bodies.push(...batch.Messages.map((message) => message.Body!));
       expect(batch.Messages.every((message) => message.Attributes?.MessageGroupId === 'orders')).toBe(true);
       // a FIFO group hands out its next messages once those in flight are gone
-      for (const message of batch.Messages) await backend.clients.sqs.send(new DeleteMessageCommand({ QueueUrl: backend.queueUrls[FORWARDED], ReceiptHandle: message.ReceiptHandle }));
+      for (const message of batch.Messages)
+        await backend.clients.sqs.send(new DeleteMessageCommand({ QueueUrl: backend.queueUrls[FORWARDED], ReceiptHandle: message.ReceiptHandle }));
       if (bodies.length > events.length) break;
     }
     expect(bodies).toEqual(events.map((event) => event.body));
@@ -75,7 +84,10 @@ describe.each(BACKENDS)('%s', (name) => {
     let queue: SqsHealQueue;
 
     beforeAll(() => {
-      queue = new SqsHealQueue({ clusterName: 'orders', healQueueUrl: backend.queueUrls[RETRY], healDeadLetterQueueUrl: backend.queueUrls[DEAD] }, backend.clients);
+      queue = new SqsHealQueue(
+        { clusterName: 'orders', healQueueUrl: backend.queueUrls[RETRY], healDeadLetterQueueUrl: backend.queueUrls[DEAD] },
+        backend.clients,
+      );
     });
 
     it('sends it again with its mark, once however often the send is repeated, and lets the received copy be hidden', async () => {
@@ -89,17 +101,27 @@ describe.each(BACKENDS)('%s', (name) => {
       expect(Messages![0]).toMatchObject({
         Body: failed.body,
         Attributes: { MessageGroupId: 'orders' },
-        MessageAttributes: { 'warren.attempt': { DataType: 'Number', StringValue: '2' }, 'warren.notBefore': { DataType: 'Number', StringValue: '1764104410000' } },
+        MessageAttributes: {
+          'warren.attempt': { DataType: 'Number', StringValue: '2' },
+          'warren.notBefore': { DataType: 'Number', StringValue: '1764104410000' },
+        },
       });
       await expect(queue.hideFor({ ...failed, receiptHandle: Messages![0]!.ReceiptHandle! }, 20)).resolves.toBeUndefined();
     });
 
     it('dead-letters it with its attempts and error', async () => {
-      await queue.deadLetter({ messageId: 'b7a6c5d4-0000-4000-8000-000000000002', receiptHandle: 'unused', body: '{"id":"evt-2"}', groupId: 'orders' }, 5, 'NodeCommandFailed: join timed out');
+      await queue.deadLetter(
+        { messageId: 'b7a6c5d4-0000-4000-8000-000000000002', receiptHandle: 'unused', body: '{"id":"evt-2"}', groupId: 'orders' },
+        5,
+        'NodeCommandFailed: join timed out',
+      );
 
       const { Messages } = await receive(DEAD);
       expect(Messages).toHaveLength(1);
-      expect(Messages![0]!.MessageAttributes).toMatchObject({ 'warren.attempt': { StringValue: '5' }, 'warren.error': { StringValue: 'NodeCommandFailed: join timed out' } });
+      expect(Messages![0]!.MessageAttributes).toMatchObject({
+        'warren.attempt': { StringValue: '5' },
+        'warren.error': { StringValue: 'NodeCommandFailed: join timed out' },
+      });
     });
 
     it('counts the events waiting or in flight, and the dead letters, for `warren status`', async () => {
@@ -125,10 +147,17 @@ describe.each(BACKENDS)('%s', (name) => {
       });
 
       it('rides out a throttled SendMessage with the SDK retry', async () => {
-        const queue = new SqsHealQueue({ clusterName: 'orders', healQueueUrl: backend.queueUrls[RETRY], healDeadLetterQueueUrl: backend.queueUrls[DEAD] }, backend.clients);
+        const queue = new SqsHealQueue(
+          { clusterName: 'orders', healQueueUrl: backend.queueUrls[RETRY], healDeadLetterQueueUrl: backend.queueUrls[DEAD] },
+          backend.clients,
+        );
         backend.armThrottling!('SendMessage', 1);
 
-        await queue.deadLetter({ messageId: 'b7a6c5d4-0000-4000-8000-000000000003', receiptHandle: 'unused', body: '{"id":"evt-3"}', groupId: 'orders-2' }, 5, 'timed out');
+        await queue.deadLetter(
+          { messageId: 'b7a6c5d4-0000-4000-8000-000000000003', receiptHandle: 'unused', body: '{"id":"evt-3"}', groupId: 'orders-2' },
+          5,
+          'timed out',
+        );
 
         const { Messages } = await receive(DEAD);
         expect(Messages?.map((message) => message.Body)).toEqual(['{"id":"evt-3"}']);

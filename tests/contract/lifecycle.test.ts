@@ -12,7 +12,7 @@ import { BACKENDS, startBackend, until, type Backend } from './backends';
  * They are tested on the local AWS alone; the moto block below proves each is still lacking, so an
  * upgrade that adds one fails here and the call can join the shared assertions.
  */
-export const MOTO_LACKS = {
+const MOTO_LACKS = {
   CompleteLifecycleAction: 'not implemented by moto 5.x (HTTP 500)',
   RecordLifecycleActionHeartbeat: 'not implemented by moto 5.x (HTTP 500)',
 } as const;
@@ -69,7 +69,10 @@ describe.each(BACKENDS)('%s', (name) => {
         await backend.clients.autoScaling.send(new SetDesiredCapacityCommand({ AutoScalingGroupName: GROUP, DesiredCapacity: 4 }));
         let waiting: string[] = [];
         await until('two launches waiting on the hook', () => {
-          waiting = backend.local!.group!.describe().instances.filter((member) => member.lifecycleState === 'Pending:Wait').map((member) => member.instanceId);
+          waiting = backend
+            .local!.group!.describe()
+            .instances.filter((member) => member.lifecycleState === 'Pending:Wait')
+            .map((member) => member.instanceId);
           return waiting.length === 2;
         });
         launched = waiting;
@@ -82,8 +85,7 @@ describe.each(BACKENDS)('%s', (name) => {
         );
         return String(event!.detail.LifecycleActionToken);
       };
-      const stateOf = async (instanceId: string) =>
-        (await inventory.describeGroup()).instances.find((instance) => instance.instanceId === instanceId);
+      const stateOf = async (instanceId: string) => (await inventory.describeGroup()).instances.find((instance) => instance.instanceId === instanceId);
 
       it("heartbeats and completes a launch by its event's token; once done, both say so", async () => {
         const action = ref(launched[0]!, launchToken(launched[0]!));

@@ -20,8 +20,7 @@ export async function startMoto(): Promise<Moto> {
   const probe = spawnSync('python3', ['-c', 'import moto.server, flask'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
     throw new Error(
-      'contract tests need python3 with moto[server] (pip install "moto[server]"): ' +
-        (probe.error?.message ?? probe.stderr.trim().split('\n').pop()),
+      `contract tests need python3 with moto[server] (pip install "moto[server]"): ${probe.error?.message ?? probe.stderr.trim().split('\n').pop()}`,
     );
   }
   const port = await freePort();

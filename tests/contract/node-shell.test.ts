@@ -12,18 +12,18 @@ import { BACKENDS, SSM_DOCUMENT_PREFIX, startBackend, type Backend } from './bac
  * is told apart below, as are the calls moto lacks.
  */
 
-/** Calls both have, answered differently: the shared tests assert each backend's answer, naming the entry. */
-export const MOTO_ANSWERS_DIFFERENTLY = {
-  GetCommandInvocation: 'moto answers Success with an empty stdout without running anything; the local AWS answers what the document did',
-  SendCommand: 'moto adds every instance it knows to a command sent without Targets, so only inclusion of the asked instance is shared',
-} as const;
+/*
+ * Calls both have, answered differently (the shared tests assert each backend's answer):
+ * - GetCommandInvocation: moto answers Success with an empty stdout without running anything; the local AWS answers what the document did.
+ * - SendCommand: moto adds every instance it knows to a command sent without Targets, so only inclusion of the asked instance is shared.
+ */
 
 /**
  * Calls SsmNodeShell makes that moto (5.2.1) lacks: its server answers each with an HTML error page
  * (HTTP 500). They are tested on the local AWS alone; the moto block proves each still lacking, so an
  * upgrade that adds one fails here and the call can join the shared assertions.
  */
-export const MOTO_LACKS = {
+const MOTO_LACKS = {
   ListCommandInvocations: 'not implemented by moto 5.x: the listing runOnMany(status) reads',
   DescribeInstanceInformation: 'not implemented by moto 5.x: isAgentOnline',
   CancelCommand: 'not implemented by moto 5.x: the cancel of a command whose wait gave up',
@@ -66,7 +66,10 @@ describe.each(BACKENDS)('%s', (name) => {
     } else {
       // the real NodeForget refuses: the instance's RabbitMQ is not running (there is none)
       await expect(attempt).rejects.toThrow(NodeCommandFailed);
-      await expect(attempt).rejects.toMatchObject({ status: 'Failed', stderr: expect.stringContaining('is not running, so it cannot forget rabbit@ip-10-0-9-9') });
+      await expect(attempt).rejects.toMatchObject({
+        status: 'Failed',
+        stderr: expect.stringContaining('is not running, so it cannot forget rabbit@ip-10-0-9-9'),
+      });
     }
     const sent = await commands();
     expect(sent).toHaveLength(1);

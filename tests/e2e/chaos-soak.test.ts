@@ -18,9 +18,12 @@ describe('a short chaos soak', () => {
   let report: SoakReport;
   const lines: string[] = [];
 
-  beforeAll(async () => {
-    report = await runSoak({ rounds: ROUNDS, seed: SEED, convergeBoundMs: 360_000, log: (line) => lines.push(line) });
-  }, ROUNDS * 420_000 + 240_000);
+  beforeAll(
+    async () => {
+      report = await runSoak({ rounds: ROUNDS, seed: SEED, convergeBoundMs: 360_000, log: (line) => lines.push(line) });
+    },
+    ROUNDS * 420_000 + 240_000,
+  );
 
   afterAll(() => {
     // the round log is the first thing to read when the soak fails

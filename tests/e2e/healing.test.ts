@@ -33,7 +33,12 @@ describe('the sandbox heals membership changes end to end', () => {
     const victimNode = nodeName(sandbox, victim);
 
     sandbox.raiseAlarm('warren-sandbox-node-status-check', victim);
-    await waitFor('victim terminated', CONVERGE_MS, () => (sandbox.ec2.get(victim)?.state === 'terminated' ? true : undefined), () => lifecyclePath(sandbox, victim));
+    await waitFor(
+      'victim terminated',
+      CONVERGE_MS,
+      () => (sandbox.ec2.get(victim)?.state === 'terminated' ? true : undefined),
+      () => lifecyclePath(sandbox, victim),
+    );
     await expectConvergedCluster(sandbox);
 
     expect(lifecyclePath(sandbox, victim)).toContain('Terminating:Wait');
@@ -60,10 +65,20 @@ describe('the sandbox heals membership changes end to end', () => {
     try {
       sandbox.group.setDesiredCapacity(5);
       [added] = launchedSince(sandbox, before) as [string];
-      await waitFor('added instance in service', CONVERGE_MS, () => (inService(sandbox).includes(added) ? true : undefined), () => lifecyclePath(sandbox, added));
+      await waitFor(
+        'added instance in service',
+        CONVERGE_MS,
+        () => (inService(sandbox).includes(added) ? true : undefined),
+        () => lifecyclePath(sandbox, added),
+      );
       victim = inService(sandbox).find((id) => id !== added)!;
       sandbox.group.terminateInstance(victim, true);
-      await waitFor('victim terminated', CONVERGE_MS, () => (sandbox.ec2.get(victim)?.state === 'terminated' ? true : undefined), () => lifecyclePath(sandbox, victim));
+      await waitFor(
+        'victim terminated',
+        CONVERGE_MS,
+        () => (sandbox.ec2.get(victim)?.state === 'terminated' ? true : undefined),
+        () => lifecyclePath(sandbox, victim),
+      );
       terminatedAt = Date.now();
       // the victim's own state changes arrive last, long after its hook was completed
       await waitFor('late terminated event handled', lateMs + 60_000, () =>
@@ -74,7 +89,9 @@ describe('the sandbox heals membership changes end to end', () => {
     }
     await expectConvergedCluster(sandbox);
 
-    const duplicated = sandbox.bus.published.filter((e) => e['detail-type'].endsWith('Lifecycle Action') && [added, victim].includes(String(e.detail.EC2InstanceId)));
+    const duplicated = sandbox.bus.published.filter(
+      (e) => e['detail-type'].endsWith('Lifecycle Action') && [added, victim].includes(String(e.detail.EC2InstanceId)),
+    );
     expect(duplicated.length).toBeGreaterThanOrEqual(2);
     expect(healsOf(sandbox, added, 'launch').map((h) => h.outcome)).toEqual(['continued']);
     expect(healsOf(sandbox, victim, 'terminate').map((h) => h.outcome)).toEqual(['continued']);
@@ -120,7 +137,12 @@ describe('the sandbox heals membership changes end to end', () => {
     expect((await clusterSeenFrom(sandbox, member)).running).toContain(nodeName(sandbox, added));
     sandbox.reconcileNow();
     await sandbox.queue.idle();
-    await waitFor('added targets healthy', 60_000, () => (targetStates(sandbox, added).amqp === 'healthy' && targetStates(sandbox, added).management === 'healthy' ? true : undefined), () => targetStates(sandbox, added));
+    await waitFor(
+      'added targets healthy',
+      60_000,
+      () => (targetStates(sandbox, added).amqp === 'healthy' && targetStates(sandbox, added).management === 'healthy' ? true : undefined),
+      () => targetStates(sandbox, added),
+    );
 
     await expectConvergedCluster(sandbox);
     expect(sandbox.timeline.filter((h) => h.kind === 'reconcile' && h.at >= storyStarted).map((h) => h.outcome)).toEqual(['acted', 'acted']);
@@ -133,7 +155,12 @@ describe('the sandbox heals membership changes end to end', () => {
     sandbox.runCommand.injectFault({ document: 'NodeJoin', times: 1, effect: { kind: 'fail', stderr: 'e2e: the first join fails' } });
     sandbox.group.setDesiredCapacity(inService(sandbox).length + 1);
     const [added] = launchedSince(sandbox, before) as [string];
-    await waitFor('added instance in service', CONVERGE_MS, () => (inService(sandbox).includes(added) ? true : undefined), () => lifecyclePath(sandbox, added));
+    await waitFor(
+      'added instance in service',
+      CONVERGE_MS,
+      () => (inService(sandbox).includes(added) ? true : undefined),
+      () => lifecyclePath(sandbox, added),
+    );
     await expectConvergedCluster(sandbox);
 
     const [failed, retried, ...more] = healsOf(sandbox, added, 'launch');

@@ -99,7 +99,9 @@ export function everInstance(sandbox: Sandbox): Set<string> {
 export async function expectConvergedCluster(sandbox: Sandbox): Promise<SandboxStatus> {
   await sandbox.waitConverged(CONVERGE_MS);
   const status = await sandboxStatus(sandbox);
-  const nodes = inService(sandbox).map((id) => nodeName(sandbox, id)).sort();
+  const nodes = inService(sandbox)
+    .map((id) => nodeName(sandbox, id))
+    .sort();
   const seen = await clusterSeenFrom(sandbox, inService(sandbox)[0]!);
   expect(seen.running).toEqual(nodes);
   expect(seen.all).toEqual(nodes);

@@ -61,7 +61,7 @@ describe('data survives and unsafe leaves wait', () => {
     try {
       const reader = await consumer.createChannel();
       const message = await reader.get(QUEUE, { noAck: false });
-      expect(message && message.content.toString()).toBe(body);
+      expect(message === false ? 'no message' : message.content.toString()).toBe(body);
       // returned to the queue: the next story counts on a queue with data in it
       if (message) reader.nack(message, false, true);
       await reader.close();
@@ -84,10 +84,14 @@ describe('data survives and unsafe leaves wait', () => {
     const stop = await sandbox.host.rabbitmqctl(stopped, ['stop_app']);
     expect(stop.exitCode).toBe(0);
     sandbox.group.terminateInstance(leaving, true);
-    const firstAction = await waitFor('terminate hook open', 60_000, () => sandbox.group.activeActions().find((a) => a.instanceId === leaving && a.transition === 'terminating'));
+    const firstAction = await waitFor('terminate hook open', 60_000, () =>
+      sandbox.group.activeActions().find((a) => a.instanceId === leaving && a.transition === 'terminating'),
+    );
     // two heartbeats later the hook is still open and its timeout has moved on: warren is holding it
     const heartbeaten = await waitFor('two heartbeats on the held hook', 60_000, () =>
-      sandbox.group.activeActions().find((a) => a.instanceId === leaving && a.timeoutAt >= firstAction.timeoutAt + 2 * sandbox.config.bounds.heartbeatIntervalSeconds * 1000 - 1_000),
+      sandbox.group
+        .activeActions()
+        .find((a) => a.instanceId === leaving && a.timeoutAt >= firstAction.timeoutAt + 2 * sandbox.config.bounds.heartbeatIntervalSeconds * 1000 - 1_000),
     );
 
     expect(heartbeaten.token).toBe(firstAction.token);
@@ -97,7 +101,12 @@ describe('data survives and unsafe leaves wait', () => {
 
     const start = await sandbox.host.rabbitmqctl(stopped, ['start_app']);
     expect(start.exitCode).toBe(0);
-    await waitFor('held instance terminated', CONVERGE_MS, () => (sandbox.ec2.get(leaving)?.state === 'terminated' ? true : undefined), () => lifecyclePath(sandbox, leaving));
+    await waitFor(
+      'held instance terminated',
+      CONVERGE_MS,
+      () => (sandbox.ec2.get(leaving)?.state === 'terminated' ? true : undefined),
+      () => lifecyclePath(sandbox, leaving),
+    );
     await expectConvergedCluster(sandbox);
 
     expect(healsOf(sandbox, leaving, 'terminate').map((h) => h.outcome)).toContain('continued');
@@ -113,10 +122,20 @@ describe('data survives and unsafe leaves wait', () => {
     sandbox.group.setDesiredCapacity(3);
     const [doomed] = launchedSince(sandbox, before) as [string];
     sandbox.runCommand.setAgentConnected(doomed, false);
-    await waitFor('doomed launch abandoned', CONVERGE_MS, () => (lifecyclePath(sandbox, doomed).includes('Terminating') ? true : undefined), () => lifecyclePath(sandbox, doomed));
+    await waitFor(
+      'doomed launch abandoned',
+      CONVERGE_MS,
+      () => (lifecyclePath(sandbox, doomed).includes('Terminating') ? true : undefined),
+      () => lifecyclePath(sandbox, doomed),
+    );
     // the agent comes back once the launch is given up, so its terminate hook needs no SSM delivery timeout
     sandbox.runCommand.setAgentConnected(doomed, true);
-    await waitFor('doomed instance terminated', CONVERGE_MS, () => (sandbox.ec2.get(doomed)?.state === 'terminated' ? true : undefined), () => lifecyclePath(sandbox, doomed));
+    await waitFor(
+      'doomed instance terminated',
+      CONVERGE_MS,
+      () => (sandbox.ec2.get(doomed)?.state === 'terminated' ? true : undefined),
+      () => lifecyclePath(sandbox, doomed),
+    );
     await expectConvergedCluster(sandbox);
 
     expect(healsOf(sandbox, doomed, 'launch').map((h) => h.outcome)).toEqual([expect.stringMatching(/^abandoned: SSM agent online/)]);

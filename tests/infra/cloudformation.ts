@@ -50,7 +50,6 @@ export function cfnLint(files: string[]): string {
   return `${lint.stdout}${lint.stderr}`.trim() + (lint.status === 0 ? '' : `\n(cfn-lint exit status ${lint.status})`);
 }
 
-export const resourcesOf = (template: Template, type: string) =>
-  Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
+export const resourcesOf = (template: Template, type: string) => Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
 
 export const asList = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);

@@ -36,7 +36,13 @@ interface Ingress {
 
 function ingressRules(template: Template): Ingress[] {
   const inline = resourcesOf(template, 'AWS::EC2::SecurityGroup').flatMap(([name, sg]) =>
-    asList(sg.Properties.SecurityGroupIngress).map((rule: any) => ({ group: { Ref: name }, from: rule.FromPort, to: rule.ToPort, cidr: rule.CidrIp, sourceGroup: rule.SourceSecurityGroupId })),
+    asList(sg.Properties.SecurityGroupIngress).map((rule: any) => ({
+      group: { Ref: name },
+      from: rule.FromPort,
+      to: rule.ToPort,
+      cidr: rule.CidrIp,
+      sourceGroup: rule.SourceSecurityGroupId,
+    })),
   );
   const separate = resourcesOf(template, 'AWS::EC2::SecurityGroupIngress').map(([, rule]) => ({
     group: rule.Properties.GroupId,
@@ -67,7 +73,9 @@ function holds(condition: any, parameters: Record<string, string>, conditions: R
     case 'Fn::Or':
       return args.some((arg: unknown) => holds(arg, parameters, conditions));
     case 'Fn::Equals':
-      return args.map((arg: unknown) => (typeof arg === 'object' ? holds(arg, parameters, conditions) : String(arg))).reduce((a: unknown, b: unknown) => a === b);
+      return args
+        .map((arg: unknown) => (typeof arg === 'object' ? holds(arg, parameters, conditions) : String(arg)))
+        .reduce((a: unknown, b: unknown) => a === b);
     default:
       throw new Error(`${fn} is not evaluated here`);
   }
@@ -81,11 +89,13 @@ describe('the cluster stack', () => {
   const resolveScript = (script: unknown): string => {
     if (typeof script === 'string') return script;
     const [separator, parts] = (script as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
-    return parts.map((part) => {
-      if (typeof part === 'string') return part;
-      const [map, top, second] = (part as { 'Fn::FindInMap': [string, string, string] })['Fn::FindInMap'];
-      return template.Mappings![map]![top]![second]!;
-    }).join(separator);
+    return parts
+      .map((part) => {
+        if (typeof part === 'string') return part;
+        const [map, top, second] = (part as { 'Fn::FindInMap': [string, string, string] })['Fn::FindInMap'];
+        return template.Mappings![map]![top]![second]!;
+      })
+      .join(separator);
   };
   afterAll(() => rmSync(out, { recursive: true, force: true }));
   /** the listeners a stack with these parameters creates: each one's Condition evaluated */
@@ -123,7 +133,11 @@ describe('the cluster stack', () => {
       // the shebang, the document's own line, the shared opening (held once in the template), then the file's script
       const opening = `#!/bin/bash\ndoc=${name} params="${Object.keys(source.parameters ?? {}).join(' ')}"\n${sharedOpening()}\n`;
       expect(script.startsWith(opening)).toBe(true);
-      const own = (lines: string) => lines.split('\n').filter((line) => !/^\s*#/.test(line)).map((line) => line.trimStart());
+      const own = (lines: string) =>
+        lines
+          .split('\n')
+          .filter((line) => !/^\s*#/.test(line))
+          .map((line) => line.trimStart());
       // the script is the .sh file the YAML names, next to it
       expect(source.mainSteps[0].inputs.runCommand).toEqual([`${name}.sh`]);
       expect(own(script.slice(opening.length))).toEqual(own(readFileSync(join(ROOT, 'infra', 'ssm', `${name}.sh`), 'utf8')));
@@ -152,7 +166,9 @@ describe('the cluster stack', () => {
 
   it('refuses the cluster sizes the shipped partition handling cannot serve: two nodes both pause on any cut', () => {
     expect(readFileSync(join(ROOT, 'infra', 'node', 'rabbitmq.conf'), 'utf8')).toMatch(/^cluster_partition_handling = pause_minority$/m);
-    const sizeRules = Object.values(template.Rules!).flatMap((rule: any) => rule.Assertions).filter((a: any) => /ClusterSize/.test(JSON.stringify(a.Assert)));
+    const sizeRules = Object.values(template.Rules!)
+      .flatMap((rule: any) => rule.Assertions)
+      .filter((a: any) => /ClusterSize/.test(JSON.stringify(a.Assert)));
     const refusals = (parameters: Record<string, string>) => sizeRules.filter((a: any) => !holds(a.Assert, parameters)).map((a: any) => a.AssertDescription);
     const { ClusterSize, MaxClusterSize } = template.Parameters!;
     const sizes = Array.from({ length: ClusterSize.MaxValue - ClusterSize.MinValue + 1 }, (_, n) => ClusterSize.MinValue + n);
@@ -256,14 +272,21 @@ describe('the cluster stack', () => {
 
       const listeners = listenersWith(noTls);
 
-      expect(listeners.map((l) => [l.Port, l.Protocol])).toEqual([[5672, 'TCP'], [15672, 'TCP']]);
+      expect(listeners.map((l) => [l.Port, l.Protocol])).toEqual([
+        [5672, 'TCP'],
+        [15672, 'TCP'],
+      ]);
       for (const listener of listeners) expect(listener.Certificates).toBeUndefined();
     });
 
     it('with a certificate, terminates AMQPS on 5671 and management on 443 at the NLB, forwarding to the plain target groups', () => {
       const listeners = byPort({ CertificateArn: certificate, PlainListeners: 'true' });
 
-      expect(Object.keys(listeners).map(Number).sort((a, b) => a - b)).toEqual([443, 5671, 5672, 15672]);
+      expect(
+        Object.keys(listeners)
+          .map(Number)
+          .sort((a, b) => a - b),
+      ).toEqual([443, 5671, 5672, 15672]);
       for (const port of [5671, 443]) {
         expect(listeners[port]).toMatchObject({ Protocol: 'TLS', Certificates: [{ CertificateArn: { Ref: 'CertificateArn' } }] });
         // TLS 1.2 and 1.3 only: CloudFormation's default, ELBSecurityPolicy-2016-08, still allows TLS 1.0
@@ -280,8 +303,14 @@ describe('the cluster stack', () => {
     });
 
     it('turns the plain listeners off only when TLS serves: the load balancer never has no listener', () => {
-      expect(listenersWith({ CertificateArn: certificate, PlainListeners: 'false' }).map((l) => [l.Port, l.Protocol])).toEqual([[443, 'TLS'], [5671, 'TLS']]);
-      expect(listenersWith({ CertificateArn: '', PlainListeners: 'false' }).map((l) => [l.Port, l.Protocol])).toEqual([[5672, 'TCP'], [15672, 'TCP']]);
+      expect(listenersWith({ CertificateArn: certificate, PlainListeners: 'false' }).map((l) => [l.Port, l.Protocol])).toEqual([
+        [443, 'TLS'],
+        [5671, 'TLS'],
+      ]);
+      expect(listenersWith({ CertificateArn: '', PlainListeners: 'false' }).map((l) => [l.Port, l.Protocol])).toEqual([
+        [5672, 'TCP'],
+        [15672, 'TCP'],
+      ]);
     });
 
     it('admits each listener port on the load balancer from the CIDR of its plain twin, and no further', () => {

@@ -28,13 +28,25 @@ const resolve = (step: Step | OutputsStep) => ('build' in step ? step.build(outp
 
 describe('deploying both stacks', () => {
   it('creates a new cluster without nodes, deploys warren from its outputs, then sizes the cluster', () => {
-    const plan = deployPlan({ params: [...clusterParams, 'minHealthyMembers=2'], target, clusterTemplate: 'dist/infra/cluster.json', clusterStackExists: false }).map(resolve);
+    const plan = deployPlan({
+      params: [...clusterParams, 'minHealthyMembers=2'],
+      target,
+      clusterTemplate: 'dist/infra/cluster.json',
+      clusterStackExists: false,
+    }).map(resolve);
     expect(plan.map((step) => step.command)).toEqual(['aws', 'npx', 'aws']);
     expect(plan[0]!.args.slice(0, 2)).toEqual(['cloudformation', 'deploy']);
-    expect(plan[0]!.args).toEqual(expect.arrayContaining(['--stack-name', 'prod-mq-cluster', '--template-file', 'dist/infra/cluster.json', '--region', 'eu-west-1']));
+    expect(plan[0]!.args).toEqual(
+      expect.arrayContaining(['--stack-name', 'prod-mq-cluster', '--template-file', 'dist/infra/cluster.json', '--region', 'eu-west-1']),
+    );
     expect(overrides(plan[0]!)).toEqual([...clusterParams, 'ClusterSize=0']);
     expect(plan[1]!.args).toEqual([
-      'serverless', 'deploy', '--stage', 'prod-mq', '--region', 'eu-west-1',
+      'serverless',
+      'deploy',
+      '--stage',
+      'prod-mq',
+      '--region',
+      'eu-west-1',
       '--param=minHealthyMembers=2',
       '--param=clusterName=prod-mq',
       '--param=asgName=prod-mq',
@@ -47,7 +59,12 @@ describe('deploying both stacks', () => {
   });
 
   it('updates an existing cluster stack first, then the functions, with the size given', () => {
-    const plan = deployPlan({ params: [...clusterParams, 'ClusterSize=5'], target: { ...target, s3Bucket: 'b' }, clusterTemplate: 't.json', clusterStackExists: true }).map(resolve);
+    const plan = deployPlan({
+      params: [...clusterParams, 'ClusterSize=5'],
+      target: { ...target, s3Bucket: 'b' },
+      clusterTemplate: 't.json',
+      clusterStackExists: true,
+    }).map(resolve);
     expect(plan.map((step) => step.args[0])).toEqual(['cloudformation', 'serverless']);
     expect(overrides(plan[0]!)).toContain('ClusterSize=5');
     expect(plan[0]!.args).toEqual(expect.arrayContaining(['--s3-bucket', 'b']));
@@ -86,11 +103,22 @@ describe('deploying both stacks', () => {
       'aws cloudformation wait',
     ]);
     // every hook the template gives the group, on the group the cluster stack outputs
-    const [[, group]] = Object.entries(readCloudFormation(join(ROOT, 'infra', 'cluster.yml')).Resources).filter(([, r]: [string, any]) => r.Type === 'AWS::AutoScaling::AutoScalingGroup') as [[string, any]];
+    const [[, group]] = Object.entries(readCloudFormation(join(ROOT, 'infra', 'cluster.yml')).Resources).filter(
+      ([, r]: [string, any]) => r.Type === 'AWS::AutoScaling::AutoScalingGroup',
+    ) as [[string, any]];
     const hooks = group.Properties.LifecycleHookSpecificationList.map((h: any) => [h.LifecycleTransition, h.LifecycleHookName]);
     expect(hooks.map(([transition]: string[]) => transition).sort()).toEqual(['autoscaling:EC2_INSTANCE_LAUNCHING', 'autoscaling:EC2_INSTANCE_TERMINATING']);
     expect(plan.slice(0, 2).map((step) => step.args)).toEqual(
-      hooks.map(([, name]: string[]) => ['autoscaling', 'delete-lifecycle-hook', '--auto-scaling-group-name', 'prod-mq', '--lifecycle-hook-name', name, '--region', 'eu-west-1']),
+      hooks.map(([, name]: string[]) => [
+        'autoscaling',
+        'delete-lifecycle-hook',
+        '--auto-scaling-group-name',
+        'prod-mq',
+        '--lifecycle-hook-name',
+        name,
+        '--region',
+        'eu-west-1',
+      ]),
     );
     expect(plan[2]!.args).toEqual(expect.arrayContaining(['--stage', 'prod-mq']));
     expect(plan[3]!.args).toEqual(expect.arrayContaining(['--stack-name', 'prod-mq-cluster']));
@@ -127,7 +155,10 @@ describe('deploying both stacks', () => {
   });
 
   it('prints the whole deploy with --dry-run, offline', () => {
-    const commands = dryRun('deploy', clusterParams.flatMap((p) => ['--param', p]));
+    const commands = dryRun(
+      'deploy',
+      clusterParams.flatMap((p) => ['--param', p]),
+    );
     expect(commands.map((line) => line.split(' ').slice(1, 4).join(' '))).toEqual([
       'aws cloudformation deploy',
       'npx serverless deploy',
@@ -139,7 +170,11 @@ describe('deploying both stacks', () => {
 
 /** `npm run <command> -- --dry-run`, offline: the commands it would run, each line starting with "$ ". */
 function dryRun(command: 'deploy' | 'remove', params: string[]): string[] {
-  const run = spawnSync('npx', ['tsx', 'infra/deploy/deploy.ts', command, '--dry-run', '--region', 'eu-west-1', ...params], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  const run = spawnSync('npx', ['tsx', 'infra/deploy/deploy.ts', command, '--dry-run', '--region', 'eu-west-1', ...params], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   return run.stdout.split('\n').filter((line) => line.startsWith('$ '));

@@ -7,21 +7,29 @@ import GithubSlugger from 'github-slugger';
  * the repository, and every #anchor a heading of the file it names (GitHub's own slugs, github-slugger).
  */
 const ROOT = join(__dirname, '..', '..');
-const pages = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const pages = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** The anchors a markdown page has: its headings' slugs (numbered on repeats, as GitHub does) and explicit ids. */
 function anchorsOf(file: string): Set<string> {
   const slugger = new GithubSlugger();
   const text = readFileSync(file, 'utf8').replace(/^```[\s\S]*?^```/gm, '');
   const anchors = new Set<string>();
-  for (const [, heading] of text.matchAll(/^#{1,6}\s+(.+?)\s*#*$/gm)) anchors.add(slugger.slug(heading!.replace(/`/g, '').replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')));
+  for (const [, heading] of text.matchAll(/^#{1,6}\s+(.+?)\s*#*$/gm))
+    anchors.add(slugger.slug(heading!.replace(/`/g, '').replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')));
   for (const [, id] of text.matchAll(/<a (?:id|name)="([^"]+)"/g)) anchors.add(id!);
   return anchors;
 }
 
 /** The relative links of a markdown page, outside code blocks and code spans: [text](target) and ![alt](target). */
 function linksOf(file: string): string[] {
-  const text = readFileSync(file, 'utf8').replace(/^```[\s\S]*?^```/gm, '').replace(/`[^`\n]*`/g, '');
+  const text = readFileSync(file, 'utf8')
+    .replace(/^```[\s\S]*?^```/gm, '')
+    .replace(/`[^`\n]*`/g, '');
   return [...text.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1]!).filter((target) => !/^[a-z]+:/i.test(target));
 }
 

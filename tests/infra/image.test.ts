@@ -16,7 +16,10 @@ describe('the node image recipe', () => {
   const [[, component]] = resourcesOf(template, 'AWS::ImageBuilder::Component') as [[string, any]];
   const document = parse(component.Properties.Data);
   const build = document.phases.find((p: any) => p.name === 'build');
-  const script = build.steps.filter((s: any) => s.action === 'ExecuteBash').flatMap((s: any) => s.inputs.commands).join('\n');
+  const script = build.steps
+    .filter((s: any) => s.action === 'ExecuteBash')
+    .flatMap((s: any) => s.inputs.commands)
+    .join('\n');
   const created = build.steps.filter((s: any) => s.action === 'CreateFile').flatMap((s: any) => s.inputs);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 

@@ -36,7 +36,9 @@ describe('the functions stack, packaged offline', () => {
     const targeting = (queue: string) => rules.filter((r) => r.Properties.Targets?.some((t: any) => t.Arn?.['Fn::GetAtt']?.[0] === queue));
     const detailTypes = (list: typeof rules) => list.flatMap((r) => r.Properties.EventPattern?.['detail-type'] ?? []).sort();
     const ec2 = ['EC2 Instance Rebalance Recommendation', 'EC2 Instance State-change Notification', 'EC2 Spot Instance Interruption Warning'];
-    expect(detailTypes(targeting('HealQueue'))).toEqual(expect.arrayContaining(['EC2 Instance-launch Lifecycle Action', 'EC2 Instance-terminate Lifecycle Action']));
+    expect(detailTypes(targeting('HealQueue'))).toEqual(
+      expect.arrayContaining(['EC2 Instance-launch Lifecycle Action', 'EC2 Instance-terminate Lifecycle Action']),
+    );
     expect(detailTypes(targeting('HealQueue')).filter((type) => ec2.includes(type))).toEqual([]);
     expect(targeting('HealQueue').some((r) => r.Properties.ScheduleExpression)).toBe(true);
     const groups = new Set(targeting('HealQueue').flatMap((r) => r.Properties.Targets.map((t: any) => t.SqsParameters.MessageGroupId)));
@@ -49,11 +51,14 @@ describe('the functions stack, packaged offline', () => {
   });
 
   it('lets only the EC2 rules send to the triage queue, which the triage function takes in batches with a window', () => {
-    const senders = (policy: string) => template.Resources[policy]!.Properties.PolicyDocument.Statement[0].Condition.ArnEquals['aws:SourceArn'].map((arn: any) => arn['Fn::GetAtt'][0]);
+    const senders = (policy: string) =>
+      template.Resources[policy]!.Properties.PolicyDocument.Statement[0].Condition.ArnEquals['aws:SourceArn'].map((arn: any) => arn['Fn::GetAtt'][0]);
     expect(senders('TriageQueuePolicy').sort()).toEqual(['InstanceStateRule', 'InterruptionRule']);
     expect(senders('HealQueuePolicy')).not.toContain('InstanceStateRule');
     expect(senders('HealQueuePolicy')).not.toContain('InterruptionRule');
-    const mapping = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping' && r.Properties.EventSourceArn['Fn::GetAtt'][0] === 'TriageQueue')!;
+    const mapping = Object.values(template.Resources).find(
+      (r) => r.Type === 'AWS::Lambda::EventSourceMapping' && r.Properties.EventSourceArn['Fn::GetAtt'][0] === 'TriageQueue',
+    )!;
     const triage = template.Resources[mapping.Properties.FunctionName['Fn::GetAtt'][0]]!;
     expect(triage.Properties.Handler).toBe('functions/triage/handler.handler');
     // above 10 records Lambda requires a batching window of at least 1 s on a standard queue
@@ -63,7 +68,10 @@ describe('the functions stack, packaged offline', () => {
     const queue = template.Resources.TriageQueue!.Properties;
     expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(triage.Properties.Timeout);
     const dlq = queue.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
-    const watched = Object.values(template.Resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm').flatMap((r) => r.Properties.Dimensions ?? []).map((d: any) => d.Value?.['Fn::GetAtt']?.[0]);
+    const watched = Object.values(template.Resources)
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+      .flatMap((r) => r.Properties.Dimensions ?? [])
+      .map((d: any) => d.Value?.['Fn::GetAtt']?.[0]);
     expect(watched).toContain(dlq);
   });
 
@@ -98,7 +106,9 @@ describe('the functions stack, packaged offline', () => {
     expect(alarmRules).toHaveLength(1);
     expect(alarmRules[0]!.Properties.EventPattern.detail).toEqual({ alarmName: [{ prefix: 'warren-' }], state: { value: ['ALARM'] } });
     const [target] = alarmRules[0]!.Properties.Targets;
-    const lifecycleRule = Object.values(template.Resources).find((r) => r.Type === 'AWS::Events::Rule' && r.Properties.EventPattern?.source?.includes('aws.autoscaling'))!;
+    const lifecycleRule = Object.values(template.Resources).find(
+      (r) => r.Type === 'AWS::Events::Rule' && r.Properties.EventPattern?.source?.includes('aws.autoscaling'),
+    )!;
     expect(target).toEqual({ ...lifecycleRule.Properties.Targets[0], Id: target.Id });
     expect(target.SqsParameters).toEqual({ MessageGroupId: 'warren-demo' });
   });
@@ -119,20 +129,51 @@ describe('the functions stack, packaged offline', () => {
   it('alarms on heal failures with the dimensions the metrics are published with', () => {
     const failures = Object.values(template.Resources).find((r) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties.MetricName === 'HealFailures');
     // Powertools publishes every metric with the service dimension besides the configured cluster one
-    expect(failures?.Properties).toMatchObject({ Namespace: 'warren', Dimensions: [{ Name: 'cluster', Value: 'warren-demo' }, { Name: 'service', Value: 'warren' }] });
+    expect(failures?.Properties).toMatchObject({
+      Namespace: 'warren',
+      Dimensions: [
+        { Name: 'cluster', Value: 'warren-demo' },
+        { Name: 'service', Value: 'warren' },
+      ],
+    });
     expect(failures?.Properties.AlarmName.startsWith('warren-')).toBe(false);
   });
 
   it('alarms on quorum queues without a leader and on a lost Khepri majority at once, and on degraded replicas that outlive three reconcile ticks', () => {
-    const alarmOn = (metric: string) => Object.values(template.Resources).find((r) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties.MetricName === metric)?.Properties;
+    const alarmOn = (metric: string) =>
+      Object.values(template.Resources).find((r) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties.MetricName === metric)?.Properties;
     // the gauges are published once a reconcile tick: an alarm period shorter than the schedule would see gaps
     const tickSeconds = Number(/^rate\((\d+) minutes?\)$/.exec(deployed.reconcileSchedule)?.[1]) * 60;
     expect(tickSeconds).toBeGreaterThan(0);
-    expect(alarmOn('QuorumQueuesLeaderless')).toMatchObject({ Namespace: 'warren', Statistic: 'Maximum', Period: tickSeconds, EvaluationPeriods: 1, Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
-    expect(alarmOn('MetadataMajorityLost')).toMatchObject({ Namespace: 'warren', Statistic: 'Maximum', Period: tickSeconds, EvaluationPeriods: 1, Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
-    expect(alarmOn('QuorumQueuesDegraded')).toMatchObject({ Namespace: 'warren', Statistic: 'Minimum', Period: tickSeconds, EvaluationPeriods: 3, Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    expect(alarmOn('QuorumQueuesLeaderless')).toMatchObject({
+      Namespace: 'warren',
+      Statistic: 'Maximum',
+      Period: tickSeconds,
+      EvaluationPeriods: 1,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    expect(alarmOn('MetadataMajorityLost')).toMatchObject({
+      Namespace: 'warren',
+      Statistic: 'Maximum',
+      Period: tickSeconds,
+      EvaluationPeriods: 1,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    expect(alarmOn('QuorumQueuesDegraded')).toMatchObject({
+      Namespace: 'warren',
+      Statistic: 'Minimum',
+      Period: tickSeconds,
+      EvaluationPeriods: 3,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
     for (const metric of ['QuorumQueuesLeaderless', 'QuorumQueuesDegraded', 'MetadataMajorityLost']) {
-      expect(alarmOn(metric)!.Dimensions).toEqual([{ Name: 'cluster', Value: 'warren-demo' }, { Name: 'service', Value: 'warren' }]);
+      expect(alarmOn(metric)!.Dimensions).toEqual([
+        { Name: 'cluster', Value: 'warren-demo' },
+        { Name: 'service', Value: 'warren' },
+      ]);
     }
   });
 
@@ -141,7 +182,20 @@ describe('the functions stack, packaged offline', () => {
     const [body, values] = dashboard.Properties.DashboardBody['Fn::Sub'];
     const parsed = JSON.parse(body.replace(/\$\{[^}]+\}/g, 'x'));
     const metricNames = parsed.widgets.flatMap((w: any) => w.properties.metrics.map((m: string[]) => m[1]));
-    for (const name of ['GroupDesiredCapacity', 'GroupInServiceInstances', 'ClusterMembersRunning', 'Partitions', 'PartitionRepairs', 'launchDuration', 'reconcileDuration', 'HealFailures', 'QuorumQueuesDegraded', 'QuorumQueuesLeaderless', 'Paused', 'EventsPaused']) {
+    for (const name of [
+      'GroupDesiredCapacity',
+      'GroupInServiceInstances',
+      'ClusterMembersRunning',
+      'Partitions',
+      'PartitionRepairs',
+      'launchDuration',
+      'reconcileDuration',
+      'HealFailures',
+      'QuorumQueuesDegraded',
+      'QuorumQueuesLeaderless',
+      'Paused',
+      'EventsPaused',
+    ]) {
       expect(metricNames).toContain(name);
     }
     expect(values).toMatchObject({ Cluster: 'warren-demo', Group: 'warren-demo-asg' });

@@ -54,7 +54,14 @@ describe('least-privilege roles, derived from the code', () => {
   it('derives from the code what each function sends, alarm runbooks included in heal', () => {
     expect(needs.heal.kinds).toEqual(expect.arrayContaining(['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm']));
     expect(needs.heal.actions).toEqual(
-      expect.arrayContaining(['autoscaling:CompleteLifecycleAction', 'ssm:SendCommand', 'elasticloadbalancing:RegisterTargets', 'autoscaling:SetInstanceHealth', 'sqs:SendMessage', 'sqs:ChangeMessageVisibility']),
+      expect.arrayContaining([
+        'autoscaling:CompleteLifecycleAction',
+        'ssm:SendCommand',
+        'elasticloadbalancing:RegisterTargets',
+        'autoscaling:SetInstanceHealth',
+        'sqs:SendMessage',
+        'sqs:ChangeMessageVisibility',
+      ]),
     );
     // every command an adapter can send is reachable from one function or another, or is the operator's
     expect([...new Set([...FUNCTIONS.flatMap((name) => needs[name].actions), ...OPERATOR_ONLY_ACTIONS])].sort()).toEqual(everyAdapterAction());
@@ -108,7 +115,11 @@ describe('least-privilege roles, derived from the code', () => {
   it('scopes lifecycle actions and instance health to the cluster group, targets to its two groups', () => {
     const heal = statementsOf(packaged.template, handlers.heal);
     const groupArn = /autoScalingGroup:\*:autoScalingGroupName\/warren-demo-asg"/;
-    for (const grant of [...grantsOf(heal, 'autoscaling:CompleteLifecycleAction'), ...grantsOf(heal, 'autoscaling:RecordLifecycleActionHeartbeat'), ...grantsOf(heal, 'autoscaling:SetInstanceHealth')]) {
+    for (const grant of [
+      ...grantsOf(heal, 'autoscaling:CompleteLifecycleAction'),
+      ...grantsOf(heal, 'autoscaling:RecordLifecycleActionHeartbeat'),
+      ...grantsOf(heal, 'autoscaling:SetInstanceHealth'),
+    ]) {
       expect(resourceText(grant)).toMatch(groupArn);
     }
     for (const grant of grantsOf(heal, 'elasticloadbalancing:RegisterTargets')) {

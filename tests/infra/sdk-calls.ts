@@ -175,7 +175,8 @@ function adapterClasses(): Map<string, AdapterClass> {
     for (const statement of source.statements) {
       if (!ts.isClassDeclaration(statement) || !statement.name) continue;
       const heritage = (kind: ts.SyntaxKind) =>
-        statement.heritageClauses?.filter((clause) => clause.token === kind).flatMap((clause) => clause.types.map((type) => type.expression.getText(source))) ?? [];
+        statement.heritageClauses?.filter((clause) => clause.token === kind).flatMap((clause) => clause.types.map((type) => type.expression.getText(source))) ??
+        [];
       const methods = new Map<string, ts.Node>();
       for (const member of statement.members) {
         if ((ts.isMethodDeclaration(member) || ts.isConstructorDeclaration(member)) && member.body) {
@@ -221,7 +222,7 @@ function actionsOfMethod(classes: Map<string, AdapterClass>, concrete: AdapterCl
     // a waiter counts wherever it is named, called here or handed to a helper as an argument
     if (ts.isIdentifier(node) && /^(waitUntil|paginate)/.test(node.text)) {
       const pkg = declaring.imports.get(node.text);
-      if (pkg && IAM_PREFIX[pkg]) commandsOfHelper(pkg, node.text).forEach((operation) => actions.add(`${IAM_PREFIX[pkg]}:${operation}`));
+      if (pkg && IAM_PREFIX[pkg]) for (const operation of commandsOfHelper(pkg, node.text)) actions.add(`${IAM_PREFIX[pkg]}:${operation}`);
     }
     if (!ts.isCallExpression(node)) return;
     const callee = node.expression;
@@ -229,7 +230,7 @@ function actionsOfMethod(classes: Map<string, AdapterClass>, concrete: AdapterCl
       const name = callee.name.text;
       let candidate: AdapterClass | undefined = concrete;
       while (candidate && !candidate.methods.has(name)) candidate = candidate.base ? classes.get(candidate.base) : undefined;
-      if (candidate) actionsOfMethod(classes, concrete, name, seen).forEach((action) => actions.add(action));
+      if (candidate) for (const action of actionsOfMethod(classes, concrete, name, seen)) actions.add(action);
     }
   });
   return actions;
@@ -259,7 +260,9 @@ export function functionNeeds(handlerFile: string): FunctionNeeds {
   const kinds = byKinds ? acceptedKinds(handlerFile) : [];
   // every lambdaHandler runs its workflows inside the invocation shell (its own calls only: it imports every workflow)
   const shell = () => portCallsIn([program().getSourceFile(INVOCATION_SHELL)!]);
-  const calls = [...(byKinds ? new Set([...portCalls(workflowModules(kinds)), ...shell()]) : portCallsIn(declarationsReachedFrom(entryDeclaration(handlerFile))))].sort();
+  const calls = [
+    ...(byKinds ? new Set([...portCalls(workflowModules(kinds)), ...shell()]) : portCallsIn(declarationsReachedFrom(entryDeclaration(handlerFile)))),
+  ].sort();
   const classes = adapterClasses();
   const byPortCall: Record<string, string[]> = {};
   for (const call of calls) {
@@ -277,7 +280,7 @@ export function everyAdapterAction(): string[] {
     if (adapter.abstract) continue;
     let owner: AdapterClass | undefined = adapter;
     while (owner) {
-      for (const method of owner.methods.keys()) actionsOfMethod(classes, adapter, method).forEach((action) => actions.add(action));
+      for (const method of owner.methods.keys()) for (const action of actionsOfMethod(classes, adapter, method)) actions.add(action);
       owner = owner.base ? classes.get(owner.base) : undefined;
     }
   }

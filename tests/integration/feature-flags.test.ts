@@ -26,7 +26,8 @@ describe('stable feature flags left disabled', () => {
     await cluster?.destroy();
   });
 
-  const disabledSeenBy = async (index: number) => parseNodeOutput('status', (await cluster.runDocument(cluster.nodes[index]!, 'NodeStatus')).stdout).featureFlagsDisabled;
+  const disabledSeenBy = async (index: number) =>
+    parseNodeOutput('status', (await cluster.runDocument(cluster.nodes[index]!, 'NodeStatus')).stdout).featureFlagsDisabled;
   const enable = async () => {
     const run = await cluster.runDocument(cluster.nodes[1]!, 'NodeApplyPolicy', { ...NO_POLICY, EnableFeatureFlags: 'true' });
     expect(run.exitCode).toBe(0);

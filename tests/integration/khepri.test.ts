@@ -1,5 +1,5 @@
 import * as amqp from 'amqplib';
-import { NodeCluster, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
+import { type NodeCluster, type SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
 import { joinableSeries } from '../../shared/cluster/versions';
 import { planReconcile, type ReconcilePlan } from '../../shared/cluster/reconcile-plan';
 import type { Ec2State, TargetState } from '../../shared/ports';
@@ -39,12 +39,26 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
     const ids = nodes.map(instanceIdOf);
     const targets = new Map<string, TargetState>(ids.map((id) => [id, 'healthy']));
     const statuses = new Map(await Promise.all(asked.map(async (node) => [instanceIdOf(node), await statusOf(node)] as const)));
-    return planReconcile({
-      group: { name: 'rabbit-asg', minSize: 1, maxSize: 9, desiredCapacity: 3, instances: ids.map((instanceId) => ({ instanceId, lifecycleState: 'InService', healthStatus: 'Healthy', availabilityZone: 'a' })) },
-      instances: nodes.map((node) => ({ instanceId: instanceIdOf(node), state: ec2[instanceIdOf(node)] ?? 'running', nodeName: node.name, autoScalingGroupName: 'rabbit-asg' })),
-      statuses,
-      targets: { amqp: targets, management: new Map(targets) },
-    }, settings);
+    return planReconcile(
+      {
+        group: {
+          name: 'rabbit-asg',
+          minSize: 1,
+          maxSize: 9,
+          desiredCapacity: 3,
+          instances: ids.map((instanceId) => ({ instanceId, lifecycleState: 'InService', healthStatus: 'Healthy', availabilityZone: 'a' })),
+        },
+        instances: nodes.map((node) => ({
+          instanceId: instanceIdOf(node),
+          state: ec2[instanceIdOf(node)] ?? 'running',
+          nodeName: node.name,
+          autoScalingGroupName: 'rabbit-asg',
+        })),
+        statuses,
+        targets: { amqp: targets, management: new Map(targets) },
+      },
+      settings,
+    );
   };
   const until = async <T>(what: string, boundMs: number, probe: () => Promise<T | undefined>): Promise<T> => {
     const deadline = Date.now() + boundMs;
@@ -61,7 +75,11 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
     nodes = [...cluster.nodes].sort((a, b) => a.name.localeCompare(b.name));
     await cluster.declareQueue(nodes[0]!, 'ledger', 'quorum');
     // confirmed messages that must outlive every story below, the loss of the majority included
-    for (const args of [['add_user', USER, USER], ['set_permissions', USER, '.*', '.*', '.*']]) expect((await cluster.rabbitmqctl(nodes[0]!, args)).exitCode).toBe(0);
+    for (const args of [
+      ['add_user', USER, USER],
+      ['set_permissions', USER, '.*', '.*', '.*'],
+    ])
+      expect((await cluster.rabbitmqctl(nodes[0]!, args)).exitCode).toBe(0);
     const connection = await amqp.connect(`amqp://${USER}:${USER}@${nodes[0]!.ip}:5672`);
     const channel = await connection.createConfirmChannel();
     for (const message of LEDGER) channel.sendToQueue('ledger', Buffer.from(message), { persistent: true });
@@ -79,7 +97,13 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
     const whole = await plan();
 
     const status = (await statusOf(nodes[2]!)) as NodeStatus;
-    expect(status).toMatchObject({ version: expect.stringMatching(/^4\.3\./), metadataStore: 'khepri', running: true, featureFlagsDisabled: 0, deprecatedFeaturesUsed: ['transient_nonexcl_queues'] });
+    expect(status).toMatchObject({
+      version: expect.stringMatching(/^4\.3\./),
+      metadataStore: 'khepri',
+      running: true,
+      featureFlagsDisabled: 0,
+      deprecatedFeaturesUsed: ['transient_nonexcl_queues'],
+    });
     expect(nodes.map((n) => n.name)).toContain(status.metadataLeader);
     expect(whole.actions.filter((a) => a.kind !== 'apply-policy')).toEqual([]);
     expect(whole.findings).toContainEqual({ kind: 'deprecated-features-used', features: ['transient_nonexcl_queues'] });
@@ -133,8 +157,11 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
 
     const drops = dead.map((n) => n.name).sort();
     expect(lost.findings).toContainEqual({
-      kind: 'majority-lost', running: [survivor.name], members: nodes.map((n) => n.name).sort(),
-      recovery: { instanceId: instanceIdOf(survivor), node: survivor.name, drops }, held: 'operator',
+      kind: 'majority-lost',
+      running: [survivor.name],
+      members: nodes.map((n) => n.name).sort(),
+      recovery: { instanceId: instanceIdOf(survivor), node: survivor.name, drops },
+      held: 'operator',
     });
     expect(lost.actions.filter((a) => a.kind !== 'deregister')).toEqual([]);
     expect(lost.gauges.metadataMajorityLost).toBe(1);
@@ -150,7 +177,12 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
     // majority then needs (measured without this check: the survivor took it into its membership)
     const early = await cluster.addNode();
     replacements.push(early);
-    const joined = await cluster.runDocument(early, 'NodeJoin', { Peers: survivor.name, GrowQuorum: 'true', TimeoutSeconds: '120', JoinableSeries: joinableSeries('4.3.6') });
+    const joined = await cluster.runDocument(early, 'NodeJoin', {
+      Peers: survivor.name,
+      GrowQuorum: 'true',
+      TimeoutSeconds: '120',
+      JoinableSeries: joinableSeries('4.3.6'),
+    });
     expect(parseNodeOutput('join', joined.stdout)).toMatchObject({ node: early.name, joined: false, reason: 'majority-lost' });
     const seen = await cluster.rabbitmqctlJson<{ disk_nodes: string[] }>(survivor, ['cluster_status']);
     expect([...seen.disk_nodes].sort()).toEqual(nodes.map((n) => n.name).sort());
@@ -172,12 +204,20 @@ describe('on RabbitMQ 4.3 (Khepri)', () => {
     expect(parseNodeOutput('recover', run.stdout)).toEqual({ node: survivor.name, recovered: true, drops, quorumQueues: 1, messages: LEDGER.length });
     expect(await membersOf(survivor)).toEqual({ all: [survivor.name], running: [survivor.name] });
     // a second run finds a majority (1 of 1): refused, nothing changes
-    expect(parseNodeOutput('recover', (await cluster.runDocument(survivor, 'NodeRecover', { DryRun: 'false' })).stdout)).toMatchObject({ recovered: false, reason: 'majority-present' });
+    expect(parseNodeOutput('recover', (await cluster.runDocument(survivor, 'NodeRecover', { DryRun: 'false' })).stdout)).toMatchObject({
+      recovered: false,
+      reason: 'majority-present',
+    });
 
     // the group replaces the two lost instances (the one refused above, retried, and one more): each joins the survivor as any launch does
     replacements.push(await cluster.addNode());
     for (const node of replacements) {
-      const joined = await cluster.runDocument(node, 'NodeJoin', { Peers: survivor.name, GrowQuorum: 'true', TimeoutSeconds: '120', JoinableSeries: joinableSeries('4.3.6') });
+      const joined = await cluster.runDocument(node, 'NodeJoin', {
+        Peers: survivor.name,
+        GrowQuorum: 'true',
+        TimeoutSeconds: '120',
+        JoinableSeries: joinableSeries('4.3.6'),
+      });
       expect(parseNodeOutput('join', joined.stdout)).toMatchObject({ joined: true, node: node.name });
     }
     const whole = [survivor, ...replacements].map((n) => n.name).sort();

@@ -1,4 +1,4 @@
-import { NodeCluster, RABBITMQ_LINES, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
+import { type NodeCluster, RABBITMQ_LINES, type SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
 import { readdirSync } from 'node:fs';
 import { joinableSeries } from '../../shared/cluster/versions';
 import { parseNodeOutput } from '../../shared/rabbitmq/operations';
@@ -56,7 +56,10 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
   describe('NodeJoin', () => {
     it('boots a fresh node with its peer list, applies the policy, grows quorum queues onto it, and a repeat is a no-op', async () => {
       const fresh = await cluster.addNode();
-      const peers = cluster.nodes.slice(0, 3).map((n) => n.name).join(',');
+      const peers = cluster.nodes
+        .slice(0, 3)
+        .map((n) => n.name)
+        .join(',');
 
       // what the launch sends: the series next to the cluster's, checked against the installed server
       const join = { Peers: peers, GrowQuorum: 'true', TimeoutSeconds: '120', JoinableSeries: joinableSeries(version), ...policy };
@@ -96,18 +99,28 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
         const before = await cluster.rabbitmqctlJson<ClusterStatus>(founder, ['cluster_status']);
 
         const result = await cluster.runDocument(old, 'NodeJoin', {
-          Peers: founder.name, GrowQuorum: 'true', TimeoutSeconds: '60', JoinableSeries: joinableSeries(version), ...policy,
+          Peers: founder.name,
+          GrowQuorum: 'true',
+          TimeoutSeconds: '60',
+          JoinableSeries: joinableSeries(version),
+          ...policy,
         });
 
         expect(result.exitCode).toBe(0);
         expect(parseNodeOutput('join', result.stdout)).toEqual({
-          node: old.name, joined: false, reason: 'version-incompatible', version: '4.0.5',
+          node: old.name,
+          joined: false,
+          reason: 'version-incompatible',
+          version: '4.0.5',
           detail: expect.stringContaining('RabbitMQ 4.0.5 cannot join this cluster: it takes the series 4.2, 4.3, 4.4'),
         });
         expect(readdirSync(old.env.RABBITMQ_MNESIA_BASE!)).toEqual([]);
         expect(readdirSync(old.env.RABBITMQ_CONFIG_FILES!)).toEqual([]);
         expect((await cluster.rabbitmqctl(old, ['-q', 'ping'])).exitCode).not.toBe(0);
-        expect(await cluster.rabbitmqctlJson<ClusterStatus>(founder, ['cluster_status'])).toMatchObject({ disk_nodes: before.disk_nodes, running_nodes: before.running_nodes });
+        expect(await cluster.rabbitmqctlJson<ClusterStatus>(founder, ['cluster_status'])).toMatchObject({
+          disk_nodes: before.disk_nodes,
+          running_nodes: before.running_nodes,
+        });
       });
     }
 
@@ -155,7 +168,7 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
         expect(status.defaultQueueType).toBe('quorum');
       });
 
-      it('refuses classic mirroring keys with RabbitMQ\'s own message, and nothing changes', async () => {
+      it("refuses classic mirroring keys with RabbitMQ's own message, and nothing changes", async () => {
         const result = await cluster.runDocument(founder, 'NodeApplyPolicy', policyFor[3]);
 
         expect(result.exitCode).not.toBe(0);

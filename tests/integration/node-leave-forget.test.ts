@@ -1,5 +1,5 @@
 import { existsSync, rmSync } from 'node:fs';
-import { InvalidDocumentParameters, NodeCluster, RABBITMQ_LINES, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
+import { InvalidDocumentParameters, type NodeCluster, RABBITMQ_LINES, type SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
 import { parseNodeOutput } from '../../shared/rabbitmq/operations';
 
 // The stories share one 3-node cluster and run in order: a refused leave, a leave, then forgets.
@@ -76,7 +76,13 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
       const result = await cluster.runDocument(first, 'NodeForget', { NodeName: second.name, Departed: 'true' });
 
       expect(result.exitCode).toBe(0);
-      expect(parseNodeOutput('forget', result.stdout)).toEqual({ peer: first.name, node: second.name, result: 'still-running', disconnected: false, replicasRemoved: 0 });
+      expect(parseNodeOutput('forget', result.stdout)).toEqual({
+        peer: first.name,
+        node: second.name,
+        result: 'still-running',
+        disconnected: false,
+        replicasRemoved: 0,
+      });
       const status = await cluster.rabbitmqctlJson<ClusterStatus>(first, ['cluster_status']);
       expect(status.disk_nodes).toContain(second.name);
     });
@@ -85,7 +91,13 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
       const forgotten = await cluster.runDocument(first, 'NodeForget', { NodeName: third.name });
       const repeated = await cluster.runDocument(first, 'NodeForget', { NodeName: third.name });
 
-      expect(parseNodeOutput('forget', forgotten.stdout)).toEqual({ peer: first.name, node: third.name, result: 'forgotten', disconnected: false, replicasRemoved: 0 });
+      expect(parseNodeOutput('forget', forgotten.stdout)).toEqual({
+        peer: first.name,
+        node: third.name,
+        result: 'forgotten',
+        disconnected: false,
+        replicasRemoved: 0,
+      });
       expect(repeated.exitCode).toBe(0);
       expect(parseNodeOutput('forget', repeated.stdout).result).toBe('absent');
       const status = await cluster.rabbitmqctlJson<ClusterStatus>(first, ['cluster_status']);
@@ -117,7 +129,13 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
       const seconds = (Date.now() - started) / 1000;
 
       // disconnected: the members still counted it running (net_ticktime is 60 s), and it did not answer
-      expect(parseNodeOutput('forget', departed.stdout)).toEqual({ peer: first.name, node: crashed.name, result: 'forgotten', disconnected: true, replicasRemoved: 0 });
+      expect(parseNodeOutput('forget', departed.stdout)).toEqual({
+        peer: first.name,
+        node: crashed.name,
+        result: 'forgotten',
+        disconnected: true,
+        replicasRemoved: 0,
+      });
       const seenBySecond = await cluster.rabbitmqctlJson<ClusterStatus>(second, ['cluster_status']);
       expect(seenBySecond.disk_nodes).not.toContain(crashed.name);
       expect(seenBySecond.running_nodes.sort()).toEqual([first.name, second.name].sort());

@@ -4,7 +4,7 @@ import { createAwsClients } from '../../shared/aws/clients';
 import { SsmNodeShell } from '../../shared/aws/node-shell';
 import { realTimeScheduler } from '../../infra/sandbox/cloud/scheduler';
 import { LocalRunCommand, type CommandTargets } from '../../infra/sandbox/cloud/ssm';
-import { NodeCluster, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
+import { type NodeCluster, type SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
 import type { ReconcileAction } from '../../shared/cluster/reconcile-plan';
 import { parseNodeOutput, type NodeStatus } from '../../shared/rabbitmq/operations';
 import { reconcile } from '../../shared/workflows/reconcile';
@@ -131,7 +131,13 @@ function partitionLine(line: (typeof MNESIA_LINES)[number]) {
     const whilePaused = await tick(true);
     // what a join would do to it: NodeJoin's start_app made a paused node serve alone (a split brain
     // that outlived the cut, seen here before NodeJoin refused); now it refuses and the node stays paused
-    const join = await cluster.runDocument(loser(), 'NodeJoin', { Peers: winners().map((n) => n.name).join(','), GrowQuorum: 'false', TimeoutSeconds: '30' });
+    const join = await cluster.runDocument(loser(), 'NodeJoin', {
+      Peers: winners()
+        .map((n) => n.name)
+        .join(','),
+      GrowQuorum: 'false',
+      TimeoutSeconds: '30',
+    });
     const stillPaused = await status(loser());
     expect({ exitCode: join.exitCode, stderr: join.stderr }).toEqual({ exitCode: 1, stderr: expect.stringContaining('paused by partition handling') });
     expect(stillPaused).toMatchObject({ running: false, paused: true });
@@ -194,9 +200,25 @@ function partitionLine(line: (typeof MNESIA_LINES)[number]) {
 
     expect(persisting.every(reportsPartition)).toBe(true);
     expect((persisting[2] as NodeStatus).members.running).toEqual([loser().name]);
-    const restart = { kind: 'restart', instanceId: instanceIdOf(loser()), node: loser().name, survivors: winners().map((n) => n.name).sort() };
+    const restart = {
+      kind: 'restart',
+      instanceId: instanceIdOf(loser()),
+      node: loser().name,
+      survivors: winners()
+        .map((n) => n.name)
+        .sort(),
+    };
     expect(planned.details!.actions).toEqual([restart, { kind: 'deregister', instanceId: instanceIdOf(loser()) }]);
-    expect(planned.details!.partition).toEqual({ sides: [winners().map((n) => n.name).sort(), [loser().name]], winner: restart.survivors, losers: [loser().name] });
+    expect(planned.details!.partition).toEqual({
+      sides: [
+        winners()
+          .map((n) => n.name)
+          .sort(),
+        [loser().name],
+      ],
+      winner: restart.survivors,
+      losers: [loser().name],
+    });
     expect(repaired.result).toBe('acted');
     expect(repaired.details!.actions).toContainEqual(restart);
     expect(runCommand.sent.filter((c) => c.DocumentName.endsWith('NodeRestart')).map((c) => c.InstanceIds)).toEqual([[instanceIdOf(loser())]]);
@@ -215,7 +237,9 @@ function partitionLine(line: (typeof MNESIA_LINES)[number]) {
 
   /** NodeRestart refuses to stop while no survivor runs, and stops and starts in halves; NodeJoin still starts an app stopped by hand. */
   const restartInHalves = async () => {
-    const survivors = winners().map((n) => n.name).join(',');
+    const survivors = winners()
+      .map((n) => n.name)
+      .join(',');
     const nobody = `rabbit@${loser().hostname.replace(/-\d+$/, '-99')}`;
 
     const refused = await resultOf(loser(), { Survivors: nobody, TimeoutSeconds: '120' });
@@ -232,7 +256,11 @@ function partitionLine(line: (typeof MNESIA_LINES)[number]) {
     await cluster.rabbitmqctl(loser(), ['stop_app']);
     const join = await cluster.runDocument(loser(), 'NodeJoin', { Peers: survivors, GrowQuorum: 'false', TimeoutSeconds: '180' });
     expect({ exitCode: join.exitCode, stderr: join.stderr }).toMatchObject({ exitCode: 0 });
-    expect(parseNodeOutput('join', join.stdout)).toMatchObject({ node: loser().name, action: 'already-member', members: { running: nodes.map((n) => n.name).sort() } });
+    expect(parseNodeOutput('join', join.stdout)).toMatchObject({
+      node: loser().name,
+      action: 'already-member',
+      members: { running: nodes.map((n) => n.name).sort() },
+    });
   };
 
   return { line, setup, teardown, pauseMinority, outlivedCut, restartInHalves };

@@ -1,4 +1,4 @@
-import { NodeCluster, RABBITMQ_LINES, SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
+import { type NodeCluster, RABBITMQ_LINES, type SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
 import { parseNodeOutput, type QuorumReplicas } from '../../shared/rabbitmq/operations';
 
 // Replicas of quorum queues and streams drift from the membership in three ways RabbitMQ itself does not
@@ -23,7 +23,12 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
     parseNodeOutput('status', (await cluster.runDocument(node, 'NodeStatus')).stdout).replicas;
   const healthy = (queues: number): QuorumReplicas => ({ queues, degraded: 0, leaderless: 0, missing: {}, stopped: {}, departed: {} });
   const repairOn = async (node: SandboxNode) => {
-    const result = await cluster.runDocument(node, 'NodeJoin', { ...NO_POLICY, Peers: cluster.nodes.map((n) => n.name).join(','), GrowQuorum: 'true', TimeoutSeconds: '60' });
+    const result = await cluster.runDocument(node, 'NodeJoin', {
+      ...NO_POLICY,
+      Peers: cluster.nodes.map((n) => n.name).join(','),
+      GrowQuorum: 'true',
+      TimeoutSeconds: '60',
+    });
     expect(result).toMatchObject({ exitCode: 0 });
     return parseNodeOutput('join', result.stdout);
   };
@@ -46,8 +51,10 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
     // a second vhost: the report and the repairs cover every vhost, not only "/"
     const vhost = await cluster.rabbitmqctl(first, ['add_vhost', 'orders']);
     expect(vhost.exitCode).toBe(0);
-    const declared = await cluster.rabbitmqctl(first, ['eval',
-      `rabbit_amqqueue:declare(rabbit_misc:r(<<"orders">>, queue, <<"shipments">>), true, false, [{<<"x-queue-type">>, longstr, <<"quorum">>}], none, <<"warren-test">>).`]);
+    const declared = await cluster.rabbitmqctl(first, [
+      'eval',
+      `rabbit_amqqueue:declare(rabbit_misc:r(<<"orders">>, queue, <<"shipments">>), true, false, [{<<"x-queue-type">>, longstr, <<"quorum">>}], none, <<"warren-test">>).`,
+    ]);
     expect(declared.stdout).toMatch(/^\{new,/);
   });
 
@@ -61,7 +68,7 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
     expect(await replicasSeenBy(third)).toBeNull();
   });
 
-  it('a replica that stopped on a running member is reported stopped and re-created by the member\'s NodeJoin', async () => {
+  it("a replica that stopped on a running member is reported stopped and re-created by the member's NodeJoin", async () => {
     const stopped = await cluster.rabbitmqctl(second, ['eval', `ra:stop_server(quorum_queues, {'%2F_payments', node()}).`]);
     expect(stopped.stdout.trim()).toBe('ok');
 
@@ -71,7 +78,10 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
   });
 
   it('a member without a replica (a grow that did nothing) is reported missing and grown by its NodeJoin', async () => {
-    for (const [vhost, queue] of [['/', 'invoices'], ['orders', 'shipments']] as const) {
+    for (const [vhost, queue] of [
+      ['/', 'invoices'],
+      ['orders', 'shipments'],
+    ] as const) {
       const removed = await cluster.exec(first, 'rabbitmq-queues', ['--node', first.name, 'delete_member', '-p', vhost, queue, third.name]);
       expect(removed.exitCode).toBe(0);
     }
@@ -82,13 +92,14 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
     expect(await repairOn(third)).toMatchObject({ quorumGrown: 2, streamsGrown: 1, replicasRecreated: 0 });
     expect(await replicasSeenBy(first)).toEqual(healthy(4));
     const all = [first.name, second.name, third.name].sort();
-    expect(await membersOf()).toEqual({ '/payments': all, '/invoices': all, '/events': all, 'ordersshipments': all });
+    expect(await membersOf()).toEqual({ '/payments': all, '/invoices': all, '/events': all, ordersshipments: all });
   });
 
   it('a node that left the cluster but not its queues is reported departed, and NodeForget on a peer removes it', async () => {
     await cluster.killNode(third);
     // what 4.3 leaves behind (measured): the node out of the cluster, still a member of its queues
-    const forgetMembershipOnly = major === 3 ? `rabbit_mnesia:forget_cluster_node('${third.name}', false).` : `rabbit_db_cluster:forget_member('${third.name}', false).`;
+    const forgetMembershipOnly =
+      major === 3 ? `rabbit_mnesia:forget_cluster_node('${third.name}', false).` : `rabbit_db_cluster:forget_member('${third.name}', false).`;
     expect((await cluster.rabbitmqctl(first, ['eval', forgetMembershipOnly])).stdout.trim()).toBe('ok');
 
     expect(await replicasSeenBy(first)).toEqual({ ...healthy(4), degraded: 4, departed: { [third.name]: 4 } });
@@ -96,7 +107,7 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
     expect(parseNodeOutput('forget', forget.stdout)).toMatchObject({ node: third.name, result: 'absent', replicasRemoved: 4 });
     expect(await replicasSeenBy(first)).toEqual(healthy(4));
     const survivors = [first.name, second.name].sort();
-    expect(await membersOf()).toEqual({ '/payments': survivors, '/invoices': survivors, '/events': survivors, 'ordersshipments': survivors });
+    expect(await membersOf()).toEqual({ '/payments': survivors, '/invoices': survivors, '/events': survivors, ordersshipments: survivors });
   });
 
   it('a queue without a running majority is counted leaderless, never missing or stopped, and NodeJoin leaves it alone', async () => {

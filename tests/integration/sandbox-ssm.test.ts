@@ -38,7 +38,9 @@ beforeAll(async () => {
   runCommand = new LocalRunCommand({ targets: host, scheduler: realTimeScheduler, documentPrefix: config.ssmDocumentPrefix, agentPollMs: 100 });
   // warren's own adapter, over real SDK clients, against the local endpoint
   endpoint = await LocalAwsEndpoint.start([ssmApi(runCommand)], { region: 'us-east-1' });
-  shell = new SsmNodeShell(config, createAwsClients({ ...endpoint.clientOptions(), maxAttempts: 2, retryDelayMs: 10 }), { poll: { minDelay: 0.2, maxDelay: 1 } });
+  shell = new SsmNodeShell(config, createAwsClients({ ...endpoint.clientOptions(), maxAttempts: 2, retryDelayMs: 10 }), {
+    poll: { minDelay: 0.2, maxDelay: 1 },
+  });
   await host.boot(pendingInstance('i-0000000000000000a'));
   await host.boot(pendingInstance('i-0000000000000000b'));
 });
@@ -59,7 +61,9 @@ describe('SSM Run Command on instances backed by real RabbitMQ nodes', () => {
     expect(joined).toMatchObject({ node: nameOf('i-0000000000000000b'), action: 'booted-with-peers' });
     const seen = await host.cluster.rabbitmqctlJson<{ running_nodes: string[] }>(host.nodeOf('i-0000000000000000a')!, ['cluster_status']);
     expect(seen.running_nodes.sort()).toEqual([nameOf('i-0000000000000000a'), nameOf('i-0000000000000000b')].sort());
-    expect(endpoint.calls.filter((call) => call.operation === 'SendCommand' && call.input.DocumentName === `${config.ssmDocumentPrefix}NodeJoin`)).toHaveLength(2);
+    expect(endpoint.calls.filter((call) => call.operation === 'SendCommand' && call.input.DocumentName === `${config.ssmDocumentPrefix}NodeJoin`)).toHaveLength(
+      2,
+    );
   });
 
   it('asks both instances for their status in one command', async () => {
@@ -77,9 +81,20 @@ describe('SSM Run Command on instances backed by real RabbitMQ nodes', () => {
   it('answers a refusal as a result (a running node is not forgotten), and surfaces a script that fails as NodeCommandFailed carrying its stderr', async () => {
     const refused = await shell.run('i-0000000000000000a', 'forget', { NodeName: nameOf('i-0000000000000000b'), Departed: 'true' });
     // a definition RabbitMQ's policy validation rejects: rabbitmqctl set_policy fails, and so the script
-    const failing = shell.run('i-0000000000000000a', 'applyPolicy', { ...noPolicy, PolicyName: 'warren-bad', PolicyPattern: '.*', PolicyDefinition: '{"no-such-key":1}' });
+    const failing = shell.run('i-0000000000000000a', 'applyPolicy', {
+      ...noPolicy,
+      PolicyName: 'warren-bad',
+      PolicyPattern: '.*',
+      PolicyDefinition: '{"no-such-key":1}',
+    });
 
-    expect(refused).toEqual({ peer: nameOf('i-0000000000000000a'), node: nameOf('i-0000000000000000b'), result: 'still-running', disconnected: false, replicasRemoved: 0 });
+    expect(refused).toEqual({
+      peer: nameOf('i-0000000000000000a'),
+      node: nameOf('i-0000000000000000b'),
+      result: 'still-running',
+      disconnected: false,
+      replicasRemoved: 0,
+    });
     await expect(failing).rejects.toBeInstanceOf(NodeCommandFailed);
     await expect(failing).rejects.toMatchObject({ status: 'Failed', stderr: expect.stringContaining('no-such-key') });
   });

@@ -107,7 +107,8 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficResult
     let facts = parsed.get(body);
     if (!facts) {
       const raw = JSON.parse(body);
-      parsed.set(body, (facts = { id: String(raw.id), instanceId: String(raw.detail?.['instance-id'] ?? raw.detail?.EC2InstanceId ?? '') }));
+      facts = { id: String(raw.id), instanceId: String(raw.detail?.['instance-id'] ?? raw.detail?.EC2InstanceId ?? '') };
+      parsed.set(body, facts);
     }
     return facts;
   };
@@ -115,8 +116,14 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficResult
 
   const inventory: Inventory = {
     ...cloud.inventory,
-    describeInstances: async (ids) => (await clock.sleep(LATENCY_MS.describeInstances), cloud.inventory.describeInstances(ids)),
-    groupMembersAmong: async (ids) => (await clock.sleep(LATENCY_MS.describeInstances), cloud.inventory.groupMembersAmong(ids)),
+    describeInstances: async (ids) => {
+      await clock.sleep(LATENCY_MS.describeInstances);
+      return cloud.inventory.describeInstances(ids);
+    },
+    groupMembersAmong: async (ids) => {
+      await clock.sleep(LATENCY_MS.describeInstances);
+      return cloud.inventory.groupMembersAmong(ids);
+    },
   };
   const lifecycle: Lifecycle = {
     ...cloud.lifecycle,
@@ -155,7 +162,15 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficResult
       if (own) own.handledAt = clock.now() - start;
     }
     const { log: _log, deadline: _deadline, ...ports } = cloud.deps();
-    const wiring: Wiring = { ...ports, inventory, lifecycle, queue: healQueueOnModel(fifo), metrics: cloud.metrics, telemetry, accepts: ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm'] };
+    const wiring: Wiring = {
+      ...ports,
+      inventory,
+      lifecycle,
+      queue: healQueueOnModel(fifo),
+      metrics: cloud.metrics,
+      telemetry,
+      accepts: ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm'],
+    };
     const began = clock.now();
     return answerLambda(event, wiring, () => timeoutMs - (clock.now() - began));
   });
@@ -170,7 +185,9 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficResult
           }
         : Reflect.get(target, property, receiver),
   });
-  const triage = triageFunction(scheduler, { config: cloud.config, inventory, queue: forwardingQueue, metrics: cloud.metrics, telemetry }, (run) => invocation(result.triage, run));
+  const triage = triageFunction(scheduler, { config: cloud.config, inventory, queue: forwardingQueue, metrics: cloud.metrics, telemetry }, (run) =>
+    invocation(result.triage, run),
+  );
 
   /** EventBridge: lifecycle actions straight into the FIFO group; EC2 events by the routing under test. */
   const sendEc2 = (event: Record<string, any>) => (options.routing === 'triage' ? triage.send(JSON.stringify(event)) : fifo.send(JSON.stringify(event)));
@@ -179,7 +196,8 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficResult
     for (const { state, afterMs } of DEPARTURE) {
       scheduler.after(afterMs, () => {
         cloud.terminateInEc2(instanceId, state);
-        const event = instanceEvent(state, instanceId, `own-${(ownEvents += 1)}`, clock.now());
+        ownEvents += 1;
+        const event = instanceEvent(state, instanceId, `own-${ownEvents}`, clock.now());
         result.ownEc2.push({ eventId: event.id, sentAt: clock.now() - start });
         sendEc2(event);
       });
@@ -244,5 +262,9 @@ function silentTelemetry(cluster: string) {
 
 /** The triage function's workflow behind its standard queue, in process; `invoke` stands for Lambda between the two. */
 function triageFunction(scheduler: Scheduler, wiring: TriageWiring, invoke: (run: BatchFunction) => BatchFunction): LocalQueue {
-  return new LocalQueue(scheduler, triageQueueOptions(), invoke((event) => answerTriage(event, wiring)));
+  return new LocalQueue(
+    scheduler,
+    triageQueueOptions(),
+    invoke((event) => answerTriage(event, wiring)),
+  );
 }

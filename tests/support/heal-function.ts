@@ -19,25 +19,21 @@ export function healFunctionOn(cloud: FakeCloud) {
   const timeoutMs = deployed.functionTimeoutSeconds.heal! * 1000;
   const handled: Array<{ at: number; body: string; outcome: string }> = [];
   let queue: LocalQueue | undefined;
-  queue = new LocalQueue(
-    schedulerOn(cloud.clock),
-    healQueueOptions(cloud.config.clusterName),
-    async (event) => {
-      const started = cloud.clock.now();
-      const { log: _log, deadline: _deadline, queue: _fake, ...ports } = cloud.deps();
-      const wiring: Wiring = {
-        ...ports,
-        queue: healQueueOnModel(queue!),
-        telemetry,
-        accepts: HEAL_KINDS,
-        onRecordAnswered: ({ outcome, error, deferred }) => {
-          if (deferred) return;
-          handled.push({ at: started, body: event.Records[0]!.body, outcome: outcome ? outcome.result : `failed: ${String(error)}` });
-        },
-      };
-      return answerLambda(event, wiring, () => timeoutMs - (cloud.clock.now() - started));
-    },
-  );
+  queue = new LocalQueue(schedulerOn(cloud.clock), healQueueOptions(cloud.config.clusterName), async (event) => {
+    const started = cloud.clock.now();
+    const { log: _log, deadline: _deadline, queue: _fake, ...ports } = cloud.deps();
+    const wiring: Wiring = {
+      ...ports,
+      queue: healQueueOnModel(queue!),
+      telemetry,
+      accepts: HEAL_KINDS,
+      onRecordAnswered: ({ outcome, error, deferred }) => {
+        if (deferred) return;
+        handled.push({ at: started, body: event.Records[0]!.body, outcome: outcome ? outcome.result : `failed: ${String(error)}` });
+      },
+    };
+    return answerLambda(event, wiring, () => timeoutMs - (cloud.clock.now() - started));
+  });
   return {
     queue,
     /** every record the function answered, in order */

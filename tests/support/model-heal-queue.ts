@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { MessageAttribute } from '../../infra/sandbox/aws/sqs-api';
 import type { LocalQueue } from '../../infra/sandbox/queue';
 import { reconcileRequest } from '../../shared/events';
-import { ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, type ForwardedEvent, type ForwardFailure, type HealQueue, type QueuedRecord, type RetryMark } from '../../shared/ports';
+import {
+  ATTEMPT_ATTRIBUTE,
+  NOT_BEFORE_ATTRIBUTE,
+  type ForwardedEvent,
+  type ForwardFailure,
+  type HealQueue,
+  type QueuedRecord,
+  type RetryMark,
+} from '../../shared/ports';
 
 /**
  * The HealQueue port straight onto the queue model, for the tests on virtual time (the fake clock

@@ -9,10 +9,12 @@ const HEAL: EventKind[] = ['launch', 'terminate', 'gone', 'interruption', 'recon
 const NEW_ID = 'i-0aaaaaaaaaaaaaaa1';
 
 /** Built inside the capture: the Powertools logger takes hold of stdout when it is created. */
-const wire = (cloud: FakeCloud, accepts: EventKind[] = HEAL) => (): Wiring => {
-  const { log: _log, deadline: _deadline, ...ports } = cloud.deps();
-  return { ...ports, telemetry: createObservability('rabbit', {}), accepts };
-};
+const wire =
+  (cloud: FakeCloud, accepts: EventKind[] = HEAL) =>
+  (): Wiring => {
+    const { log: _log, deadline: _deadline, ...ports } = cloud.deps();
+    return { ...ports, telemetry: createObservability('rabbit', {}), accepts };
+  };
 
 const sqsBatch = (...bodies: string[]) => ({
   Records: bodies.map((body, i) => ({ messageId: `m-${i}`, eventSource: 'aws:sqs', body })),
@@ -28,7 +30,10 @@ function launchFor(instanceId: string, group = GROUP, at = Date.UTC(2024, 0, 1))
 }
 
 /** Runs `act` with stdout and stderr captured (Powertools writes warnings and errors to stderr). */
-async function captured<T>(act: (wiring: Wiring) => Promise<T>, wiring: () => Wiring): Promise<{ result?: T; error?: unknown; lines: Array<Record<string, any>> }> {
+async function captured<T>(
+  act: (wiring: Wiring) => Promise<T>,
+  wiring: () => Wiring,
+): Promise<{ result?: T; error?: unknown; lines: Array<Record<string, any>> }> {
   const chunks: string[] = [];
   const keep = (chunk: string | Uint8Array) => {
     chunks.push(chunk.toString());
@@ -40,10 +45,15 @@ async function captured<T>(act: (wiring: Wiring) => Promise<T>, wiring: () => Wi
   } catch (error) {
     return { error, lines: parse(chunks) };
   } finally {
-    spies.forEach((spy) => spy.mockRestore());
+    for (const spy of spies) spy.mockRestore();
   }
 }
-const parse = (chunks: string[]) => chunks.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+const parse = (chunks: string[]) =>
+  chunks
+    .join('')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
 
 /*
  * Malformed and foreign events (acknowledged, logged, nothing touched) are catalogued in
@@ -153,7 +163,13 @@ describe('one invocation of a warren function', () => {
 
     /** Records as Lambda builds them: with receipt handles, in the cluster's message group. */
     const received = (...bodies: string[]) => ({
-      Records: bodies.map((body, i) => ({ messageId: `m-${i}`, receiptHandle: `handle-${i}`, eventSource: 'aws:sqs', body, attributes: { MessageGroupId: 'test', ApproximateReceiveCount: '1' } })),
+      Records: bodies.map((body, i) => ({
+        messageId: `m-${i}`,
+        receiptHandle: `handle-${i}`,
+        eventSource: 'aws:sqs',
+        body,
+        attributes: { MessageGroupId: 'test', ApproximateReceiveCount: '1' },
+      })),
     });
     const queueCalls = (cloud: FakeCloud) => cloud.calls.filter((c) => c.port === 'queue').map((c) => ({ op: c.op, ...(c.args as object) }));
 
@@ -162,12 +178,19 @@ describe('one invocation of a warren function', () => {
       cloud.addMember('i-a');
       cloud.addLaunching(NEW_ID, 0);
       cloud.failCommand('i-a', 'status');
-      const later = JSON.stringify({ 'detail-type': 'Scheduled Event', source: 'aws.events', id: 'bbbbbbbb-1111-2222-3333-444444444444', time: '2024-01-01T00:00:00Z' });
+      const later = JSON.stringify({
+        'detail-type': 'Scheduled Event',
+        source: 'aws.events',
+        id: 'bbbbbbbb-1111-2222-3333-444444444444',
+        time: '2024-01-01T00:00:00Z',
+      });
 
       const { result } = await captured((w) => answerLambda(received(JSON.stringify(launchFor(NEW_ID)), later), w, () => 600_000), wire(cloud));
 
       expect(result).toEqual({ batchItemFailures: [] });
-      expect(queueCalls(cloud)).toEqual([{ op: 'retryLater', messageId: 'm-0', attempt: 2, notBefore: cloud.clock.now() + cloud.config.retry.firstDelaySeconds * 1000 }]);
+      expect(queueCalls(cloud)).toEqual([
+        { op: 'retryLater', messageId: 'm-0', attempt: 2, notBefore: cloud.clock.now() + cloud.config.retry.firstDelaySeconds * 1000 },
+      ]);
       expect(cloud.calls.some((c) => c.op === 'runOnMany:status')).toBe(true);
       expect(cloud.metric('HealRetries')).toBe(1);
     });
@@ -175,7 +198,9 @@ describe('one invocation of a warren function', () => {
     it('defers a retry that is not due yet without running it', async () => {
       const cloud = new FakeCloud();
       const batch = received(JSON.stringify(launchFor(NEW_ID)));
-      Object.assign(batch.Records[0]!, { messageAttributes: { 'warren.attempt': { stringValue: '2' }, 'warren.notBefore': { stringValue: String(cloud.clock.now() + 7_500) } } });
+      Object.assign(batch.Records[0]!, {
+        messageAttributes: { 'warren.attempt': { stringValue: '2' }, 'warren.notBefore': { stringValue: String(cloud.clock.now() + 7_500) } },
+      });
 
       const { result } = await captured((w) => answerLambda(batch, w, () => 600_000), wire(cloud));
 

@@ -16,11 +16,18 @@ describe('when a failed event is tried again (deployed retry settings)', () => {
   });
 
   it('resumes an invocation that ran out of time at once, without counting it as a failure', () => {
-    expect(redeliveryAfter(new BudgetExhausted('wait'), retry.maxAttempts, retry, NOW)).toEqual({ kind: 'retry', mark: { attempt: retry.maxAttempts, notBefore: NOW }, delaySeconds: 0 });
+    expect(redeliveryAfter(new BudgetExhausted('wait'), retry.maxAttempts, retry, NOW)).toEqual({
+      kind: 'retry',
+      mark: { attempt: retry.maxAttempts, notBefore: NOW },
+      delaySeconds: 0,
+    });
   });
 
   it('reads the mark from the record, a first attempt when unmarked or garbled', () => {
-    const marked = { messageAttributes: { 'warren.attempt': { stringValue: '3' }, 'warren.notBefore': { stringValue: String(NOW) } }, attributes: { ApproximateReceiveCount: '2' } };
+    const marked = {
+      messageAttributes: { 'warren.attempt': { stringValue: '3' }, 'warren.notBefore': { stringValue: String(NOW) } },
+      attributes: { ApproximateReceiveCount: '2' },
+    };
     expect(retryMarkOf(marked)).toEqual({ attempt: 3, notBefore: NOW });
     expect(retryMarkOf({ attributes: { ApproximateReceiveCount: '4' } })).toEqual({ attempt: 1, notBefore: 0 });
     expect(retryMarkOf({ messageAttributes: { 'warren.attempt': { stringValue: 'x; rm -rf /' } } })).toEqual({ attempt: 1, notBefore: 0 });

@@ -22,7 +22,12 @@ export interface Hit {
 }
 
 /** How the local AWS endpoint answers each API fault: the service's own throttling and 5xx responses, or silence. */
-const ENDPOINT_FAULT: Record<ApiFaultName, ApiFaultKind> = { 'api-throttling': 'throttling', 'api-5xx': '5xx', 'api-silent': 'silent', 'api-not-visible': 'not-yet-visible' };
+const ENDPOINT_FAULT: Record<ApiFaultName, ApiFaultKind> = {
+  'api-throttling': 'throttling',
+  'api-5xx': '5xx',
+  'api-silent': 'silent',
+  'api-not-visible': 'not-yet-visible',
+};
 type ApiFaultName = 'api-throttling' | 'api-5xx' | 'api-silent' | 'api-not-visible';
 
 interface ArmedEventFault {
@@ -139,7 +144,10 @@ export class ChaosControl {
       .describe()
       .instances.filter((i) => i.instanceId !== instanceId && i.lifecycleState === 'InService' && sandbox.host.isAlive(i.instanceId));
     if (!running.includes(node.name) || (running.length < 2 && others.length > 0)) {
-      this.violation('no target registered before membership', `${instanceId} (${node.name}) registered while its running nodes were ${JSON.stringify(running)}`);
+      this.violation(
+        'no target registered before membership',
+        `${instanceId} (${node.name}) registered while its running nodes were ${JSON.stringify(running)}`,
+      );
     }
   }
 

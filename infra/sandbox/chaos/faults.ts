@@ -7,7 +7,17 @@ import { unsafeUniformIntDistribution, type RandomGenerator } from 'pure-rand';
  * seed reproduces the schedule of faults, not every interleaving.
  */
 export const CLUSTER_FAULTS = ['asg-termination', 'crash', 'scale-out', 'scale-in', 'partition', 'alarm-burst'] as const;
-export const CONTROL_FAULTS = ['ssm-failure', 'ssm-timeout', 'api-throttling', 'api-5xx', 'duplicate-event', 'late-event', 'missed-event', 'api-silent', 'api-not-visible'] as const;
+export const CONTROL_FAULTS = [
+  'ssm-failure',
+  'ssm-timeout',
+  'api-throttling',
+  'api-5xx',
+  'duplicate-event',
+  'late-event',
+  'missed-event',
+  'api-silent',
+  'api-not-visible',
+] as const;
 /** control faults a round unless told otherwise */
 export const CONTROL_FAULTS_PER_ROUND = 3;
 export type ClusterFault = (typeof CLUSTER_FAULTS)[number];

@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   if (options.report) {
     mkdirSync(dirname(options.report), { recursive: true });
     writeFileSync(options.report, `${JSON.stringify(report, null, 2)}\n`);
-    writeFileSync(options.report.replace(/\.json$/, '') + '.md', markdown);
+    writeFileSync(`${options.report.replace(/\.json$/, '')}.md`, markdown);
   }
   process.stdout.write(`\n${markdown}`);
   const failed = report.messages.quorum.missing > 0 || report.violations.length > 0;

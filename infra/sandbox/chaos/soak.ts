@@ -145,8 +145,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       // the cluster fault is applied directly; a control fault counts once it hit a call, an event or a command
       const took = [...new Set([cluster.kind, ...control.hits.slice(hitsBefore).map((hit) => hit.kind)])];
       tookEffect += took.length;
-      roundLog.push({ round, faults: plan.faults.map(describeFault), took, converged: outcome.converged, convergeSeconds: seconds, ...(outcome.converged ? {} : { reasons: outcome.reasons }) });
-      if (!outcome.converged) control.violation('running members equal InService instances', `not converged after ${Math.round(bound / 1000)} s: ${outcome.reasons.join('; ')}`);
+      roundLog.push({
+        round,
+        faults: plan.faults.map(describeFault),
+        took,
+        converged: outcome.converged,
+        convergeSeconds: seconds,
+        ...(outcome.converged ? {} : { reasons: outcome.reasons }),
+      });
+      if (!outcome.converged)
+        control.violation('running members equal InService instances', `not converged after ${Math.round(bound / 1000)} s: ${outcome.reasons.join('; ')}`);
       checkRound(sandbox, control, activitiesBefore, cluster);
       for (const letter of sandbox.queue.deadLetters.slice(deadBefore)) {
         const explainedBy = control.explain(letter.error, round);
@@ -157,7 +165,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         const at = ((heal.at - roundStarted) / 1000).toFixed(1);
         log(`    +${at} s ${heal.kind} ${heal.instanceId ?? ''} ${(heal.durationMs / 1000).toFixed(1)} s: ${shortOutcome(heal.outcome, 160)}`);
       }
-      log(`round ${round}: ${outcome.converged ? `converged in ${seconds.toFixed(1)} s` : `NOT converged: ${outcome.reasons.join('; ')}`}; took effect: ${took.join(', ') || 'none'}`);
+      log(
+        `round ${round}: ${outcome.converged ? `converged in ${seconds.toFixed(1)} s` : `NOT converged: ${outcome.reasons.join('; ')}`}; took effect: ${took.join(', ') || 'none'}`,
+      );
     }
 
     const messages = await finishClients(sandbox, clients, log);
@@ -201,9 +211,13 @@ function arm(sandbox: Sandbox, control: ChaosControl, fault: PlannedFault): void
   switch (fault.kind) {
     case 'ssm-failure':
     case 'ssm-timeout': {
-      const effect =
-        fault.effect === 'fail' ? { kind: 'fail' as const, stderr: `${INJECTED}: ${fault.document} failed`, exitCode: 1 } : { kind: fault.effect };
-      sandbox.runCommand.injectFault({ document: fault.document, times: fault.times, effect, onTaken: (instanceId) => control.hits.push({ round: control.round, kind: fault.kind, what: `${fault.document} on ${instanceId}` }) });
+      const effect = fault.effect === 'fail' ? { kind: 'fail' as const, stderr: `${INJECTED}: ${fault.document} failed`, exitCode: 1 } : { kind: fault.effect };
+      sandbox.runCommand.injectFault({
+        document: fault.document,
+        times: fault.times,
+        effect,
+        onTaken: (instanceId) => control.hits.push({ round: control.round, kind: fault.kind, what: `${fault.document} on ${instanceId}` }),
+      });
       return;
     }
     case 'api-throttling':
@@ -264,7 +278,10 @@ async function inject(sandbox: Sandbox, fault: PlannedFault, log: (line: string)
       return;
     case 'alarm-burst': {
       const alarms = [
-        ...Array.from({ length: fault.nodeAlarms }, (_, i) => () => sandbox.raiseAlarm(`${SANDBOX_ALARM_PREFIX}node-status-check`, live[(fault.victim + i) % live.length])),
+        ...Array.from(
+          { length: fault.nodeAlarms },
+          (_, i) => () => sandbox.raiseAlarm(`${SANDBOX_ALARM_PREFIX}node-status-check`, live[(fault.victim + i) % live.length]),
+        ),
         ...Array.from({ length: fault.clusterAlarms }, () => () => sandbox.raiseAlarm(`${SANDBOX_ALARM_PREFIX}cluster-partitions`)),
       ];
       log(`  ${alarms.length} alarms within a second`);

@@ -24,7 +24,6 @@ const paths = statePaths();
 const stderr = (line: string) => process.stderr.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-
 /** A request to the running daemon, with the hint to start one when there is none. */
 async function ask<T>(route: string, body: unknown = {}, onProgress?: (reasons: string[]) => void): Promise<T> {
   const pid = runningDaemon(paths);
@@ -34,7 +33,9 @@ async function ask<T>(route: string, body: unknown = {}, onProgress?: (reasons: 
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ECONNREFUSED') {
-      throw new UsageError(`the sandbox daemon (pid ${pid}) does not answer on ${paths.socket}: look at \`npx warren sandbox logs\`, or remove it with \`npx warren sandbox down\``);
+      throw new UsageError(
+        `the sandbox daemon (pid ${pid}) does not answer on ${paths.socket}: look at \`npx warren sandbox logs\`, or remove it with \`npx warren sandbox down\``,
+      );
     }
     throw error;
   }
@@ -48,7 +49,16 @@ function logTail(p: StatePaths, lines = 20): string {
   return existsSync(p.log) ? readFileSync(p.log, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '(no log)';
 }
 
-async function up(options: { nodes: number; network?: string; rabbitmq?: RabbitMqLine; amqpPort?: number; managementPort?: number; tls?: boolean; json?: boolean; timeout: number }): Promise<void> {
+async function up(options: {
+  nodes: number;
+  network?: string;
+  rabbitmq?: RabbitMqLine;
+  amqpPort?: number;
+  managementPort?: number;
+  tls?: boolean;
+  json?: boolean;
+  timeout: number;
+}): Promise<void> {
   const running = runningDaemon(paths);
   if (running !== undefined) throw new UsageError(`a sandbox is already running (daemon pid ${running}): stop it with \`npx warren sandbox down\``);
   const isRoot = process.getuid?.() === 0;
@@ -110,7 +120,9 @@ async function up(options: { nodes: number; network?: string; rabbitmq?: RabbitM
         : `${(error as Error).message}\nthe sandbox daemon stopped; last log lines:\n${logTail(paths)}`,
     );
   }
-  stderr(`RabbitMQ ${status.rabbitmq}${options.rabbitmq === undefined && !status.rabbitmq.startsWith(NEWEST_RABBITMQ) && network === 'namespaces' ? ` (RabbitMQ ${NEWEST_RABBITMQ} is not available here: \`npx warren sandbox logs\` says why)` : ''}`);
+  stderr(
+    `RabbitMQ ${status.rabbitmq}${options.rabbitmq === undefined && !status.rabbitmq.startsWith(NEWEST_RABBITMQ) && network === 'namespaces' ? ` (RabbitMQ ${NEWEST_RABBITMQ} is not available here: \`npx warren sandbox logs\` says why)` : ''}`,
+  );
   stderr(`converged: ${status.instances.filter((i) => i.lifecycleState === 'InService').length} instances InService, running members and healthy targets`);
   printStatus(status, options.json === true);
 }
@@ -199,7 +211,11 @@ export function program(): Command {
     .description('start the sandbox in the background; returns once every instance is InService, a running member and a healthy target')
     .option('--nodes <n>', 'instances in the Auto Scaling group', integer(1, 9), 3)
     .option('--network <mode>', 'netns (root: one network namespace per instance) or loopback')
-    .option('--rabbitmq <line>', 'RabbitMQ 3.10 (Debian 12: 3.10.8), 4.0 (Debian 13: 4.0.5) or 4.3 (Debian 14: 4.3.6; their roots built once into .warren/roots); default: the newest available', rabbitmqLine)
+    .option(
+      '--rabbitmq <line>',
+      'RabbitMQ 3.10 (Debian 12: 3.10.8), 4.0 (Debian 13: 4.0.5) or 4.3 (Debian 14: 4.3.6; their roots built once into .warren/roots); default: the newest available',
+      rabbitmqLine,
+    )
     .option('--amqp-port <port>', 'the load balancer AMQP listener port (0: any free port)', integer(0, 65535))
     .option('--management-port <port>', 'the load balancer management listener port (0: any free port)', integer(0, 65535))
     .option('--tls', 'also TLS listeners (amqps://, https://) with a generated certificate; status shows their CA file')
@@ -254,11 +270,7 @@ export function program(): Command {
       process.stderr.write(result.stderr);
       process.exitCode = result.exitCode;
     });
-  sandbox
-    .command('logs')
-    .description("the daemon's log (Powertools JSON lines)")
-    .option('-f, --follow', 'keep printing new lines')
-    .action(logs);
+  sandbox.command('logs').description("the daemon's log (Powertools JSON lines)").option('-f, --follow', 'keep printing new lines').action(logs);
   sandbox
     .command('wait')
     .description('exit 0 once converged; otherwise non-zero with the reasons')

@@ -64,7 +64,12 @@ export class ConfirmedPublisher {
         // heartbeats notice a node that vanished without closing its sockets
         connection = await amqp.connect(`${this.url}?heartbeat=5`);
         let closed = false;
-        const gone = new Promise<void>((resolve) => connection!.on('close', () => ((closed = true), resolve())));
+        const gone = new Promise<void>((resolve) =>
+          connection!.on('close', () => {
+            closed = true;
+            resolve();
+          }),
+        );
         connection.on('error', (error: Error) => (this.lastError = error.message));
         const channel = await connection.createConfirmChannel();
         await channel.assertQueue(this.queue, queueOptions(this.queueType));
@@ -77,7 +82,11 @@ export class ConfirmedPublisher {
           );
           // a publish whose connection dies before the confirm arrives is unconfirmed, not lost
           let timer: NodeJS.Timeout | undefined;
-          const outcome = await Promise.race([confirm, gone.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, 15_000, false)))]);
+          const outcome = await Promise.race([
+            confirm,
+            gone.then(() => false),
+            new Promise<boolean>((resolve) => (timer = setTimeout(resolve, 15_000, false))),
+          ]);
           clearTimeout(timer);
           if (outcome) this.confirmed.add(id);
           else this.unconfirmed += 1;

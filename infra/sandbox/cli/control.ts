@@ -33,7 +33,6 @@ export function runningDaemon(paths: StatePaths): number | undefined {
   return Number.isInteger(pid) && pid > 0 && processLives(pid) ? pid : undefined;
 }
 
-
 /** Raised with the daemon's own message when a request fails on its side. */
 export class ControlError extends Error {
   constructor(message: string) {
@@ -69,8 +68,7 @@ export function callDaemon<T>(paths: StatePaths, path: string, body: unknown = {
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
           buffered += chunk;
-          let newline: number;
-          while ((newline = buffered.indexOf('\n')) >= 0) {
+          for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
             take(buffered.slice(0, newline));
             buffered = buffered.slice(newline + 1);
           }

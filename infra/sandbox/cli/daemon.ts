@@ -75,7 +75,10 @@ class Daemon {
 
   private async boot(): Promise<SandboxStatus> {
     this.sandbox = await this.starting;
-    this.log.info('sandbox nodes run RabbitMQ', { version: this.sandbox.rabbitmq.version, ...(this.sandbox.rabbitmqNote ? { note: this.sandbox.rabbitmqNote } : {}) });
+    this.log.info('sandbox nodes run RabbitMQ', {
+      version: this.sandbox.rabbitmq.version,
+      ...(this.sandbox.rabbitmqNote ? { note: this.sandbox.rabbitmqNote } : {}),
+    });
     this.writeSnapshot();
     const status = await this.sandbox.waitConverged(this.options.convergeTimeoutMs, (reasons) => this.report(reasons));
     this.writeSnapshot(status);

@@ -28,7 +28,9 @@ function watch(sandbox: Sandbox): () => void {
   let shown = 0;
   const timer = setInterval(() => {
     for (const record of sandbox.timeline.slice(shown)) {
-      say(`healed  ${[record.kind, record.instanceId].filter(Boolean).join(' ')} in ${(record.durationMs / 1000).toFixed(1)} s: ${shortOutcome(record.outcome)}`);
+      say(
+        `healed  ${[record.kind, record.instanceId].filter(Boolean).join(' ')} in ${(record.durationMs / 1000).toFixed(1)} s: ${shortOutcome(record.outcome)}`,
+      );
     }
     shown = sandbox.timeline.length;
   }, 250);
@@ -40,9 +42,14 @@ function watch(sandbox: Sandbox): () => void {
 
 async function converge(sandbox: Sandbox, step: string): Promise<SandboxStatus> {
   const started = Date.now();
-  const status = await sandbox.waitConverged(CONVERGE_TIMEOUT_MS, progressPrinter(step, (line) => process.stdout.write(`[${clock()}] waiting ${line}`)));
+  const status = await sandbox.waitConverged(
+    CONVERGE_TIMEOUT_MS,
+    progressPrinter(step, (line) => process.stdout.write(`[${clock()}] waiting ${line}`)),
+  );
   const inService = status.instances.filter((i) => i.lifecycleState === 'InService');
-  say(`converged after ${step} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${inService.length} InService, running ${status.members.running.join(', ')}`);
+  say(
+    `converged after ${step} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${inService.length} InService, running ${status.members.running.join(', ')}`,
+  );
   return status;
 }
 
@@ -55,8 +62,11 @@ async function clientsInstance(sandbox: Sandbox, status: SandboxStatus): Promise
   for (const instance of inService) {
     // the table form, because the JSON formatter prints a pid without its node name
     const listed = await sandbox.host.rabbitmqctl(instance.id, ['-q', '--no-table-headers', 'list_connections', 'pid', 'user']).catch(() => undefined);
-    if (!listed || listed.exitCode !== 0) continue;
-    const pid = listed.stdout.split('\n').map((line) => line.split('\t')).find(([, user]) => user?.trim() === sandbox.credentials.user)?.[0];
+    if (listed?.exitCode !== 0) continue;
+    const pid = listed.stdout
+      .split('\n')
+      .map((line) => line.split('\t'))
+      .find(([, user]) => user?.trim() === sandbox.credentials.user)?.[0];
     // a connection's pid names its node: <rabbit@host.1234.5678.0>
     const node = pid?.match(/^<(.*)\.\d+\.\d+\.\d+>$/)?.[1];
     const owner = node && sandbox.host.instanceOfNode(node);
@@ -119,7 +129,9 @@ async function main(): Promise<void> {
     }
 
     stopWatching();
-    process.stdout.write(`\n${formatStatus(await sandboxStatus(sandbox))}\n\nheals (time since the demo began)\n${formatTimeline(sandbox.timeline, began)}\n\n`);
+    process.stdout.write(
+      `\n${formatStatus(await sandboxStatus(sandbox))}\n\nheals (time since the demo began)\n${formatTimeline(sandbox.timeline, began)}\n\n`,
+    );
   } catch (error) {
     failed = true;
     stopWatching();

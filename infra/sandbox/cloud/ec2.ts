@@ -122,7 +122,11 @@ export class LocalEc2 {
       return;
     }
     if (instance.state !== 'pending' || this.dying.has(instance.instanceId)) return;
-    Object.assign(instance, { privateIp: booted.privateIp, hostname: booted.hostname, privateDnsName: privateDnsName(booted.privateIp, this.options.bus.region) });
+    Object.assign(instance, {
+      privateIp: booted.privateIp,
+      hostname: booted.hostname,
+      privateDnsName: privateDnsName(booted.privateIp, this.options.bus.region),
+    });
     Object.assign(instance.tags, booted.tags);
     this.move(instance, 'running');
   }

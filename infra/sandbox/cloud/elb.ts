@@ -373,7 +373,8 @@ export class LocalNetworkLoadBalancer {
       await nlb.groups.amqp.listen(options.listenerPorts?.amqp ?? 0);
       await nlb.groups.management.listen(options.listenerPorts?.management ?? 0);
       if (options.tls) {
-        const certificate = (nlb.certificate = await generateListenerCertificate());
+        const certificate = await generateListenerCertificate();
+        nlb.certificate = certificate;
         await nlb.groups.amqp.listen(options.tls.listenerPorts?.amqp ?? 0, certificate);
         await nlb.groups.management.listen(options.tls.listenerPorts?.management ?? 0, certificate);
       }

@@ -49,7 +49,10 @@ export class LocalEventBus {
   readonly published: AwsEvent[] = [];
   private readonly subscribers = new Set<Subscriber>();
 
-  constructor(private readonly scheduler: Scheduler, private readonly options: EventBusOptions = {}) {
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly options: EventBusOptions = {},
+  ) {
     this.account = options.account ?? '123456789012';
     this.region = options.region ?? 'us-east-1';
     this.faults = options.faults ?? {};
@@ -113,7 +116,11 @@ export function publishInstanceStateChange(bus: LocalEventBus, instanceId: strin
   return bus.publish(SOURCES.ec2, DETAIL_TYPES.instanceStateChange, [arn], { 'instance-id': instanceId, state });
 }
 
-export type LifecycleActionNotice = Pick<LifecycleAction, 'hookName' | 'token' | 'instanceId' | 'transition'> & { groupArn: string; groupName: string; notificationMetadata?: string };
+export type LifecycleActionNotice = Pick<LifecycleAction, 'hookName' | 'token' | 'instanceId' | 'transition'> & {
+  groupArn: string;
+  groupName: string;
+  notificationMetadata?: string;
+};
 
 /**
  * EC2 Instance-launch / -terminate Lifecycle Action, as the Auto Scaling event reference shows it,
@@ -121,19 +128,14 @@ export type LifecycleActionNotice = Pick<LifecycleAction, 'hookName' | 'token' |
  */
 export function publishLifecycleAction(bus: LocalEventBus, notice: LifecycleActionNotice): AwsEvent {
   const launching = notice.transition === 'launching';
-  return bus.publish(
-    SOURCES.autoScaling,
-    launching ? DETAIL_TYPES.launchLifecycleAction : DETAIL_TYPES.terminateLifecycleAction,
-    [notice.groupArn],
-    {
-      LifecycleActionToken: notice.token,
-      AutoScalingGroupName: notice.groupName,
-      LifecycleHookName: notice.hookName,
-      EC2InstanceId: notice.instanceId,
-      LifecycleTransition: launching ? LIFECYCLE_TRANSITIONS.launching : LIFECYCLE_TRANSITIONS.terminating,
-      ...(notice.notificationMetadata !== undefined ? { NotificationMetadata: notice.notificationMetadata } : {}),
-      Origin: launching ? 'EC2' : 'AutoScalingGroup',
-      Destination: launching ? 'AutoScalingGroup' : 'EC2',
-    },
-  );
+  return bus.publish(SOURCES.autoScaling, launching ? DETAIL_TYPES.launchLifecycleAction : DETAIL_TYPES.terminateLifecycleAction, [notice.groupArn], {
+    LifecycleActionToken: notice.token,
+    AutoScalingGroupName: notice.groupName,
+    LifecycleHookName: notice.hookName,
+    EC2InstanceId: notice.instanceId,
+    LifecycleTransition: launching ? LIFECYCLE_TRANSITIONS.launching : LIFECYCLE_TRANSITIONS.terminating,
+    ...(notice.notificationMetadata !== undefined ? { NotificationMetadata: notice.notificationMetadata } : {}),
+    Origin: launching ? 'EC2' : 'AutoScalingGroup',
+    Destination: launching ? 'AutoScalingGroup' : 'EC2',
+  });
 }

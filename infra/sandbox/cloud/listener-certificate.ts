@@ -33,7 +33,9 @@ export async function generateListenerCertificate(): Promise<ListenerCertificate
   try {
     // P-256: every TLS client warren's users run (Node, Erlang, Python, Java, curl) speaks it
     const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', String(VALID_DAYS)];
-    const result = await runProcess('openssl', [...args, '-subj', '/CN=127.0.0.1', '-addext', SUBJECT_ALT_NAMES, '-keyout', keyFile, '-out', caFile], { timeoutMs: 30_000 }).catch((error: NodeJS.ErrnoException) => {
+    const result = await runProcess('openssl', [...args, '-subj', '/CN=127.0.0.1', '-addext', SUBJECT_ALT_NAMES, '-keyout', keyFile, '-out', caFile], {
+      timeoutMs: 30_000,
+    }).catch((error: NodeJS.ErrnoException) => {
       throw error.code === 'ENOENT' ? new Error('the sandbox TLS listeners need the openssl command (apt-get install openssl)', { cause: error }) : error;
     });
     if (result.exitCode !== 0) throw new Error(`openssl could not generate the TLS listener certificate: ${result.stderr.trim()}`);

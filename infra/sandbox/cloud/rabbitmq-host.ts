@@ -59,7 +59,11 @@ export class RabbitMqInstanceHost implements InstanceHost, CommandTargets {
     if (!node) return;
     // an OS shutdown stops RabbitMQ first (its peers see the connections close instead of a silence),
     // and like systemd's stop timeout it does not wait long for it
-    if (how === 'orderly') await withinMs(ORDERLY_STOP_MS, this.cluster.stopNode(node).catch(() => undefined));
+    if (how === 'orderly')
+      await withinMs(
+        ORDERLY_STOP_MS,
+        this.cluster.stopNode(node).catch(() => undefined),
+      );
     // link first: a machine that dies sends its peers no FIN, so they must notice by themselves
     try {
       if (this.cluster.mode === 'namespaces') await this.cluster.setNetwork(node, false);

@@ -128,7 +128,10 @@ export class LocalRunCommand {
    * the others, and a command whose targets match nothing is sent all the same.
    */
   async sendCommand(
-    request: Omit<SentCommand, 'CommandId' | 'Parameters' | 'RequestedDateTime' | 'TimeoutSeconds'> & { Parameters?: Record<string, string | string[]>; TimeoutSeconds?: number },
+    request: Omit<SentCommand, 'CommandId' | 'Parameters' | 'RequestedDateTime' | 'TimeoutSeconds'> & {
+      Parameters?: Record<string, string | string[]>;
+      TimeoutSeconds?: number;
+    },
   ): Promise<string> {
     const document = this.documentNamed(request.DocumentName);
     const params = Object.fromEntries(Object.entries(request.Parameters ?? {}).map(([name, value]) => [name, Array.isArray(value) ? value.join(',') : value]));
@@ -156,7 +159,13 @@ export class LocalRunCommand {
     this.sent.push({ ...request, CommandId: commandId, InstanceIds: instanceIds, Parameters: params, RequestedDateTime: now, TimeoutSeconds: timeoutSeconds });
     const deliverBy = now + timeoutSeconds * 1000;
     for (const instanceId of instanceIds) {
-      const invocation: CommandInvocation = { CommandId: commandId, InstanceId: instanceId, DocumentName: request.DocumentName, ...UNSENT, RequestedDateTime: now };
+      const invocation: CommandInvocation = {
+        CommandId: commandId,
+        InstanceId: instanceId,
+        DocumentName: request.DocumentName,
+        ...UNSENT,
+        RequestedDateTime: now,
+      };
       const cancel = new AbortController();
       this.invocations.set(key(commandId, instanceId), { invocation, cancel });
       void this.deliver(invocation, document, params, deliverBy, cancel.signal);
@@ -180,16 +189,43 @@ export class LocalRunCommand {
   listCommandInvocations(request: { CommandId?: string; InstanceId?: string; Details?: boolean; MaxResults?: number; NextToken?: string }) {
     const commands = request.CommandId === undefined ? [...this.sent].reverse() : [this.commandOf(request.CommandId)];
     const listed = commands.flatMap((command) =>
-      this.invocationsOf(command).filter((invocation) => request.InstanceId === undefined || invocation.InstanceId === request.InstanceId).map((invocation) => ({ command, invocation })),
+      this.invocationsOf(command)
+        .filter((invocation) => request.InstanceId === undefined || invocation.InstanceId === request.InstanceId)
+        .map((invocation) => ({ command, invocation })),
     );
     const max = bounded(request.MaxResults, 'maxResults', [1, INVOCATIONS_PER_PAGE], 'ValidationException');
     const { items, NextToken } = page(listed, offsetOf(request.NextToken, listed.length), max);
     const urls = { StandardOutputUrl: '', StandardErrorUrl: '' };
     const CommandInvocations = items.map(({ command, invocation }) => {
-      const { CommandId, InstanceId, DocumentName, Status, StatusDetails, ResponseCode, ExecutionStartDateTime: started, ExecutionEndDateTime: ended } = invocation;
-      const plugin = { Name: PLUGIN_NAME, Status, StatusDetails, ResponseCode, Output: pluginOutput(invocation), ResponseStartDateTime: dateOf(started), ResponseFinishDateTime: dateOf(ended), ...urls };
+      const {
+        CommandId,
+        InstanceId,
+        DocumentName,
+        Status,
+        StatusDetails,
+        ResponseCode,
+        ExecutionStartDateTime: started,
+        ExecutionEndDateTime: ended,
+      } = invocation;
+      const plugin = {
+        Name: PLUGIN_NAME,
+        Status,
+        StatusDetails,
+        ResponseCode,
+        Output: pluginOutput(invocation),
+        ResponseStartDateTime: dateOf(started),
+        ResponseFinishDateTime: dateOf(ended),
+        ...urls,
+      };
       return {
-        ...{ CommandId, InstanceId, Comment: command.Comment ?? '', DocumentName, DocumentVersion: '$DEFAULT', RequestedDateTime: new Date(invocation.RequestedDateTime) },
+        ...{
+          CommandId,
+          InstanceId,
+          Comment: command.Comment ?? '',
+          DocumentName,
+          DocumentVersion: '$DEFAULT',
+          RequestedDateTime: new Date(invocation.RequestedDateTime),
+        },
         ...{ Status, StatusDetails, TraceOutput: '', ...urls, ServiceRole: '', NotificationConfig: NO_NOTIFICATIONS, CloudWatchOutputConfig: NO_CLOUDWATCH },
         CommandPlugins: request.Details ? [{ ...plugin, OutputS3Region: '', OutputS3BucketName: '', OutputS3KeyPrefix: '' }] : undefined,
       };
@@ -224,14 +260,20 @@ export class LocalRunCommand {
   cancelCommand(request: { CommandId: string; InstanceIds?: string[] }): void {
     const targeted = this.commandOf(request.CommandId).InstanceIds;
     if ((request.InstanceIds?.length ?? 0) > MAX_INSTANCE_IDS) {
-      throw invalid(`Value at 'instanceIds' failed to satisfy constraint: Member must have length less than or equal to ${MAX_INSTANCE_IDS}`, 'ValidationException');
+      throw invalid(
+        `Value at 'instanceIds' failed to satisfy constraint: Member must have length less than or equal to ${MAX_INSTANCE_IDS}`,
+        'ValidationException',
+      );
     }
     const now = this.options.scheduler.now();
     for (const instanceId of request.InstanceIds ?? targeted) {
       const tracked = this.invocations.get(key(request.CommandId, instanceId));
       if (!tracked || isTerminal(tracked.invocation)) continue;
       const running = tracked.invocation.Status === 'InProgress';
-      Object.assign(tracked.invocation, running ? { Status: 'Cancelling', StatusDetails: 'Cancelling' } : { Status: 'Cancelled', StatusDetails: 'Cancelled', ExecutionEndDateTime: now });
+      Object.assign(
+        tracked.invocation,
+        running ? { Status: 'Cancelling', StatusDetails: 'Cancelling' } : { Status: 'Cancelled', StatusDetails: 'Cancelled', ExecutionEndDateTime: now },
+      );
       tracked.cancel.abort();
     }
   }
@@ -273,11 +315,21 @@ export class LocalRunCommand {
     return this.options.scheduler.now() >= agent.since + (this.options.agentOnlineDelayMs ?? 0);
   }
 
-  private async deliver(invocation: CommandInvocation, document: CommandDocument, params: Record<string, string>, deliverBy: number, cancelled: AbortSignal): Promise<void> {
+  private async deliver(
+    invocation: CommandInvocation,
+    document: CommandDocument,
+    params: Record<string, string>,
+    deliverBy: number,
+    cancelled: AbortSignal,
+  ): Promise<void> {
     const { targets, scheduler } = this.options;
     const instanceId = invocation.InstanceId;
     // a cancelled invocation keeps the Cancelled it ends with, whatever its script did meanwhile
-    const end = (status: InvocationStatus, details: string, output: Partial<Pick<CommandInvocation, 'ResponseCode' | 'StandardOutputContent' | 'StandardErrorContent'>> = {}) => {
+    const end = (
+      status: InvocationStatus,
+      details: string,
+      output: Partial<Pick<CommandInvocation, 'ResponseCode' | 'StandardOutputContent' | 'StandardErrorContent'>> = {},
+    ) => {
       if (isTerminal(invocation)) return;
       if (cancelled.aborted) [status, details] = ['Cancelled', 'Cancelled'];
       Object.assign(invocation, { Status: status, StatusDetails: details, ExecutionEndDateTime: scheduler.now(), ...output });
@@ -311,7 +363,6 @@ export class LocalRunCommand {
     if (result.exitCode === 0) return end('Success', 'Success', output);
     end('Failed', 'Failed', output);
   }
-
 
   private commandOf(commandId: string): SentCommand {
     const command = this.sent.find((candidate) => candidate.CommandId === commandId);
@@ -360,8 +411,18 @@ function commandStatus(invocations: CommandInvocation[]): { Status: InvocationSt
   const any = (status: InvocationStatus) => invocations.some((invocation) => invocation.Status === status);
   const all = (status: InvocationStatus) => invocations.every((invocation) => invocation.Status === status);
   const Status: InvocationStatus = !invocations.every(isTerminal)
-    ? any('Cancelling') ? 'Cancelling' : all('Pending') ? 'Pending' : 'InProgress'
-    : all('Success') ? 'Success' : any('Cancelled') ? 'Cancelled' : any('Failed') ? 'Failed' : 'TimedOut';
+    ? any('Cancelling')
+      ? 'Cancelling'
+      : all('Pending')
+        ? 'Pending'
+        : 'InProgress'
+    : all('Success')
+      ? 'Success'
+      : any('Cancelled')
+        ? 'Cancelled'
+        : any('Failed')
+          ? 'Failed'
+          : 'TimedOut';
   if (Status !== 'TimedOut') return { Status, StatusDetails: Status };
   const timedOut = invocations.find((invocation) => invocation.Status === 'TimedOut')!;
   return { Status, StatusDetails: timedOut.StatusDetails === 'DeliveryTimedOut' ? 'Delivery Timed Out' : 'Execution Timed Out' };

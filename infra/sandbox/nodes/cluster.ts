@@ -2,17 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDocument, parameterEnvironment, truncateLikeSsm } from './documents';
-import {
-  RUNS_DIR,
-  canUseNamespaces,
-  createBridge,
-  createNamespace,
-  deleteBridge,
-  deleteNamespace,
-  setLinkUp,
-  writeHostsFiles,
-} from './network';
-import { ProcessResult, runProcess } from './process';
+import { RUNS_DIR, canUseNamespaces, createBridge, createNamespace, deleteBridge, deleteNamespace, setLinkUp, writeHostsFiles } from './network';
+import { type ProcessResult, runProcess } from './process';
 import { assertRabbitMqInstalled, prepareRabbitMq, type RabbitMqLine, type RabbitMqRuntime } from './versions';
 
 /** The node configuration the AMI ships; sandbox nodes boot from the same files. */
@@ -141,13 +132,21 @@ export class NodeCluster {
     }
     this.nodes.push(node);
     if (this.mode === 'namespaces') {
-      writeHostsFiles(this.nodes.map((n) => n.namespace!), this.nodes.map((n) => ({ ip: n.ip, hostname: n.hostname })));
+      writeHostsFiles(
+        this.nodes.map((n) => n.namespace!),
+        this.nodes.map((n) => ({ ip: n.ip, hostname: n.hostname })),
+      );
     }
     return node;
   }
 
   /** Runs a program on the node (inside its namespace) with the node's environment. */
-  exec(node: SandboxNode, command: string, args: string[], options: { timeoutMs?: number; cwd?: string; env?: Record<string, string>; signal?: AbortSignal } = {}): Promise<ProcessResult> {
+  exec(
+    node: SandboxNode,
+    command: string,
+    args: string[],
+    options: { timeoutMs?: number; cwd?: string; env?: Record<string, string>; signal?: AbortSignal } = {},
+  ): Promise<ProcessResult> {
     const env = { ...node.env, ...options.env };
     const [program, argv] = !node.namespace
       ? [command, args]
@@ -196,7 +195,14 @@ export class NodeCluster {
 
   /** Members (replicas) of each quorum queue and stream on the vhost (default "/"), as the node reports them. */
   async replicaMembers(node: SandboxNode, vhost = '/'): Promise<Record<string, string[]>> {
-    const queues = await this.rabbitmqctlJson<Array<{ name: string; type: string; members?: string[] }>>(node, ['list_queues', '-p', vhost, 'name', 'type', 'members']);
+    const queues = await this.rabbitmqctlJson<Array<{ name: string; type: string; members?: string[] }>>(node, [
+      'list_queues',
+      '-p',
+      vhost,
+      'name',
+      'type',
+      'members',
+    ]);
     return Object.fromEntries(queues.filter((q) => q.type === 'quorum' || q.type === 'stream').map((q) => [q.name, [...(q.members ?? [])].sort()]));
   }
 

@@ -43,7 +43,10 @@ export interface CommandDocument {
 
 /** SendCommand's InvalidParameters: a value was refused before anything ran on the node. */
 export class InvalidDocumentParameters extends Error {
-  constructor(readonly document: string, readonly problems: string[]) {
+  constructor(
+    readonly document: string,
+    readonly problems: string[],
+  ) {
     super(`${document}: invalid parameters: ${problems.join('; ')}`);
     this.name = 'InvalidDocumentParameters';
   }

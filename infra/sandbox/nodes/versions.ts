@@ -81,6 +81,9 @@ export async function chooseRabbitMq(requested?: RabbitMqLine): Promise<{ runtim
   try {
     return { runtime: await prepareRabbitMq(NEWEST_RABBITMQ) };
   } catch (error) {
-    return { runtime: await prepareRabbitMq('3.10'), note: `RabbitMQ ${NEWEST_RABBITMQ} is not available here (${(error as Error).message}); running RabbitMQ 3.10` };
+    return {
+      runtime: await prepareRabbitMq('3.10'),
+      note: `RabbitMQ ${NEWEST_RABBITMQ} is not available here (${(error as Error).message}); running RabbitMQ 3.10`,
+    };
   }
 }

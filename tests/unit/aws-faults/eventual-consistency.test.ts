@@ -29,8 +29,16 @@ const TAGS_NOT_FOUND = fault(400, 'InvalidInstanceID.NotFound', `The instance ID
 const AGENT_NOT_REGISTERED = fault(400, 'InvalidInstanceId', `Instances [[${ID}]] not in a valid state for account 123456789012`);
 const TARGET_NOT_READY = fault(400, 'InvalidTarget', `The following targets are not in a running state and cannot be registered: '${ID}'`);
 const sent = ok({ Command: { CommandId: 'cmd-0001', Status: 'Pending' } });
-const drained = ok({ CommandId: 'cmd-0001', InstanceId: ID, Status: 'Success', StandardOutputContent: '{"node":"rabbit@ip-10-0-1-5","drained":true}\n', StandardErrorContent: '' });
-const healthy = ok(`<TargetHealthDescriptions><member><Target><Id>${ID}</Id></Target><TargetHealth><State>healthy</State></TargetHealth></member></TargetHealthDescriptions>`);
+const drained = ok({
+  CommandId: 'cmd-0001',
+  InstanceId: ID,
+  Status: 'Success',
+  StandardOutputContent: '{"node":"rabbit@ip-10-0-1-5","drained":true}\n',
+  StandardErrorContent: '',
+});
+const healthy = ok(
+  `<TargetHealthDescriptions><member><Target><Id>${ID}</Id></Target><TargetHealth><State>healthy</State></TargetHealth></member></TargetHealthDescriptions>`,
+);
 
 async function failureOf(work: Promise<unknown>): Promise<AwsRequestFailed> {
   const failure = await work.catch((error: unknown) => error);
@@ -125,7 +133,9 @@ describe('ELB InvalidTarget', () => {
   });
 
   it('InvalidInstance while waiting for health is "not yet" for the waiter', async () => {
-    endpoint.next('DescribeTargetHealth', fault(400, 'InvalidInstance', 'not yet'), fault(400, 'InvalidInstance', 'not yet')).on('DescribeTargetHealth', healthy);
+    endpoint
+      .next('DescribeTargetHealth', fault(400, 'InvalidInstance', 'not yet'), fault(400, 'InvalidInstance', 'not yet'))
+      .on('DescribeTargetHealth', healthy);
 
     await targets().waitHealthy(ID, 5);
 
@@ -145,7 +155,10 @@ describe('Auto Scaling "No active Lifecycle Action found" (invariant 5), as the 
   });
 
   it('on RecordLifecycleActionHeartbeat means the action is over, not retried', async () => {
-    endpoint.on('RecordLifecycleActionHeartbeat', fault(400, 'ValidationError', 'No active Lifecycle Action found with token c613620e-07e2-4ed2-a9e2-ef8258911ade'));
+    endpoint.on(
+      'RecordLifecycleActionHeartbeat',
+      fault(400, 'ValidationError', 'No active Lifecycle Action found with token c613620e-07e2-4ed2-a9e2-ef8258911ade'),
+    );
 
     expect(await lifecycle().heartbeat({ ...action, lifecycleActionToken: 'c613620e-07e2-4ed2-a9e2-ef8258911ade' })).toBe('no-active-action');
     expect(endpoint.count('RecordLifecycleActionHeartbeat')).toBe(1);

@@ -52,20 +52,50 @@ interface AdapterMethod {
 
 const METHODS: Record<string, AdapterMethod> = {
   'Inventory.describeGroup': { service: 'autoScaling', operation: 'DescribeAutoScalingGroups', perAttempt: 1, call: (p) => p.inventory.describeGroup() },
-  'Inventory.describeInstances': { service: 'ec2', operation: 'DescribeInstances', perAttempt: 1, call: (p) => p.inventory.describeInstances([action.instanceId]) },
+  'Inventory.describeInstances': {
+    service: 'ec2',
+    operation: 'DescribeInstances',
+    perAttempt: 1,
+    call: (p) => p.inventory.describeInstances([action.instanceId]),
+  },
   'Inventory.describeGroupInstances': { service: 'ec2', operation: 'DescribeInstances', perAttempt: 1, call: (p) => p.inventory.describeGroupInstances() },
-  'Inventory.groupMembersAmong': { service: 'ec2', operation: 'DescribeInstances', perAttempt: 1, call: (p) => p.inventory.groupMembersAmong([action.instanceId]) },
-  'Inventory.tagNodeName': { service: 'ec2', operation: 'CreateTags', perAttempt: 1, call: (p) => p.inventory.tagNodeName(action.instanceId, 'rabbit@ip-10-0-1-5') },
-  'Inventory.markUnhealthy': { service: 'autoScaling', operation: 'SetInstanceHealth', perAttempt: 1, call: (p) => p.inventory.markUnhealthy(action.instanceId) },
+  'Inventory.groupMembersAmong': {
+    service: 'ec2',
+    operation: 'DescribeInstances',
+    perAttempt: 1,
+    call: (p) => p.inventory.groupMembersAmong([action.instanceId]),
+  },
+  'Inventory.tagNodeName': {
+    service: 'ec2',
+    operation: 'CreateTags',
+    perAttempt: 1,
+    call: (p) => p.inventory.tagNodeName(action.instanceId, 'rabbit@ip-10-0-1-5'),
+  },
+  'Inventory.markUnhealthy': {
+    service: 'autoScaling',
+    operation: 'SetInstanceHealth',
+    perAttempt: 1,
+    call: (p) => p.inventory.markUnhealthy(action.instanceId),
+  },
   'Lifecycle.heartbeat': { service: 'autoScaling', operation: 'RecordLifecycleActionHeartbeat', perAttempt: 1, call: (p) => p.lifecycle.heartbeat(action) },
   'Lifecycle.complete': { service: 'autoScaling', operation: 'CompleteLifecycleAction', perAttempt: 1, call: (p) => p.lifecycle.complete(action, 'CONTINUE') },
   'NodeShell.isAgentOnline': { service: 'ssm', operation: 'DescribeInstanceInformation', perAttempt: 1, call: (p) => p.nodes.isAgentOnline(action.instanceId) },
   'NodeShell.run (SendCommand)': { service: 'ssm', operation: 'SendCommand', perAttempt: 1, call: (p) => p.nodes.run(action.instanceId, 'drain', {}) },
-  'NodeShell.runOnMany (SendCommand)': { service: 'ssm', operation: 'SendCommand', perAttempt: 1, call: (p) => p.nodes.runOnMany([action.instanceId, 'i-0ddd3333eeee4444f'], 'status', {}) },
+  'NodeShell.runOnMany (SendCommand)': {
+    service: 'ssm',
+    operation: 'SendCommand',
+    perAttempt: 1,
+    call: (p) => p.nodes.runOnMany([action.instanceId, 'i-0ddd3333eeee4444f'], 'status', {}),
+  },
   'TargetGroups.register': { service: 'elbv2', operation: 'RegisterTargets', perAttempt: 2, call: (p) => p.targets.register(action.instanceId) },
   'TargetGroups.deregister': { service: 'elbv2', operation: 'DeregisterTargets', perAttempt: 2, call: (p) => p.targets.deregister(action.instanceId) },
   'TargetGroups.describe': { service: 'elbv2', operation: 'DescribeTargetHealth', perAttempt: 2, call: (p) => p.targets.describe() },
-  'HealQueue.enqueueReconcile': { service: 'sqs', operation: 'SendMessage', perAttempt: 1, call: (p) => p.queue.enqueueReconcile('alarm warren-orders-partitions') },
+  'HealQueue.enqueueReconcile': {
+    service: 'sqs',
+    operation: 'SendMessage',
+    perAttempt: 1,
+    call: (p) => p.queue.enqueueReconcile('alarm warren-orders-partitions'),
+  },
 };
 
 /** What each API answers when it throttles, and a 5xx each one sends (500 for some, 503 for others). */
@@ -98,7 +128,9 @@ const FAULTS: Array<[string, (service: Service) => Reply, (cause: Error & { $met
   ['a silent socket (timeout)', () => hang, (cause) => expect(cause.name).toBe('TimeoutError')],
 ];
 
-const matrix = Object.entries(METHODS).flatMap(([name, method]) => FAULTS.map(([faultName, reply, check]) => [`${name} under ${faultName}`, method, reply, check] as const));
+const matrix = Object.entries(METHODS).flatMap(([name, method]) =>
+  FAULTS.map(([faultName, reply, check]) => [`${name} under ${faultName}`, method, reply, check] as const),
+);
 
 describe('every AWS call is retried by the SDK, then fails with AwsRequestFailed carrying the SDK error', () => {
   it.each(matrix)('%s', async (_, method, replyFor, check) => {
@@ -128,10 +160,10 @@ describe('every AWS call is retried by the SDK, then fails with AwsRequestFailed
 
   it('succeeds without an error when AWS recovers before the attempts run out', async () => {
     endpoint.next('DescribeAutoScalingGroups', THROTTLING.autoScaling, SERVER_ERROR.autoScaling, hang);
-    endpoint.on(
-      'DescribeAutoScalingGroups',
-      { kind: 'ok', body: '<AutoScalingGroups><member><AutoScalingGroupName>orders-rabbitmq</AutoScalingGroupName><MinSize>3</MinSize><MaxSize>5</MaxSize><DesiredCapacity>3</DesiredCapacity><Instances/></member></AutoScalingGroups>' },
-    );
+    endpoint.on('DescribeAutoScalingGroups', {
+      kind: 'ok',
+      body: '<AutoScalingGroups><member><AutoScalingGroupName>orders-rabbitmq</AutoScalingGroupName><MinSize>3</MinSize><MaxSize>5</MaxSize><DesiredCapacity>3</DesiredCapacity><Instances/></member></AutoScalingGroups>',
+    });
 
     const group = await adapters().inventory.describeGroup();
 

@@ -107,7 +107,7 @@ describe('launch hook while AWS keeps failing', () => {
 
     // the failing deregister no longer keeps the hook open until its heartbeat timeout
     expect(failures.length).toBeGreaterThanOrEqual(1);
-    failures.forEach((failure) => expect(failure).toBeInstanceOf(AwsRequestFailed));
+    for (const failure of failures) expect(failure).toBeInstanceOf(AwsRequestFailed);
     expect(outcome).toMatchObject({ result: 'abandoned' });
     expect(cloud.calls.filter((c) => c.op === 'complete' && c.args === 'CONTINUE')).toEqual([]);
     expect(cloud.actions.get('i-new')!.state).toBe('ABANDON');

@@ -48,7 +48,12 @@ describe('forward: the triage survivors into the cluster message group', () => {
   it("answers the entries SQS failed in a partial answer, with SQS's reason", async () => {
     sqs.on(SendMessageBatchCommand).callsFake((input: { Entries: SendMessageBatchRequestEntry[] }) => ({
       Successful: input.Entries.filter((entry) => entry.Id !== '3').map((entry) => ({ Id: entry.Id, MessageId: 'm', MD5OfMessageBody: '' })),
-      Failed: input.Entries.filter((entry) => entry.Id === '3').map((entry) => ({ Id: entry.Id, SenderFault: false, Code: 'InternalError', Message: 'try again' })),
+      Failed: input.Entries.filter((entry) => entry.Id === '3').map((entry) => ({
+        Id: entry.Id,
+        SenderFault: false,
+        Code: 'InternalError',
+        Message: 'try again',
+      })),
     }));
 
     const refused = await queue().forward(events(12));
@@ -83,10 +88,22 @@ describe('the triage function over the adapters', () => {
 
   it('reports the records whose entries SendMessageBatch failed as batch item failures, so SQS delivers them again', async () => {
     const ids = ['i-0aaaaaaaaaaaaaaa1', 'i-0aaaaaaaaaaaaaaa2', 'i-0aaaaaaaaaaaaaaa3'];
-    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: ids.map((id) => ({ InstanceId: id, Tags: [{ Key: 'aws:autoscaling:groupName', Value: 'orders-rabbitmq' }] })) }] });
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolves({
+        Reservations: [{ Instances: ids.map((id) => ({ InstanceId: id, Tags: [{ Key: 'aws:autoscaling:groupName', Value: 'orders-rabbitmq' }] })) }],
+      });
     sqs.on(SendMessageBatchCommand).callsFake((input: { Entries: SendMessageBatchRequestEntry[] }) => ({
-      Successful: input.Entries.filter((entry) => entry.MessageDeduplicationId !== 'evt-1').map((entry) => ({ Id: entry.Id, MessageId: 'm', MD5OfMessageBody: '' })),
-      Failed: input.Entries.filter((entry) => entry.MessageDeduplicationId === 'evt-1').map((entry) => ({ Id: entry.Id, SenderFault: false, Code: 'InternalError' })),
+      Successful: input.Entries.filter((entry) => entry.MessageDeduplicationId !== 'evt-1').map((entry) => ({
+        Id: entry.Id,
+        MessageId: 'm',
+        MD5OfMessageBody: '',
+      })),
+      Failed: input.Entries.filter((entry) => entry.MessageDeduplicationId === 'evt-1').map((entry) => ({
+        Id: entry.Id,
+        SenderFault: false,
+        Code: 'InternalError',
+      })),
     }));
     const wiring = {
       config: testConfig,

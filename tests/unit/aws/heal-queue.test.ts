@@ -111,6 +111,10 @@ describe('handing a failed event on', () => {
 
     await queue.hideFor(record, 20);
 
-    expect(sqs).toHaveReceivedCommandWith(ChangeMessageVisibilityCommand, { QueueUrl: testConfig.healQueueUrl, ReceiptHandle: 'AQEB-handle', VisibilityTimeout: 20 });
+    expect(sqs).toHaveReceivedCommandWith(ChangeMessageVisibilityCommand, {
+      QueueUrl: testConfig.healQueueUrl,
+      ReceiptHandle: 'AQEB-handle',
+      VisibilityTimeout: 20,
+    });
   });
 });

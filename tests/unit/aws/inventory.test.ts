@@ -1,8 +1,4 @@
-import {
-  AutoScalingClient,
-  DescribeAutoScalingGroupsCommand,
-  SetInstanceHealthCommand,
-} from '@aws-sdk/client-auto-scaling';
+import { AutoScalingClient, DescribeAutoScalingGroupsCommand, SetInstanceHealthCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
@@ -72,7 +68,9 @@ describe('describeGroup', () => {
 describe('describeInstances', () => {
   it('asks by instance-id filter, so ids EC2 does not know are simply absent', async () => {
     ec2.on(DescribeInstancesCommand).resolves({
-      Reservations: [{ Instances: [instance('i-0known', 'running', { 'warren:node-name': 'rabbit@ip-10-0-1-5', 'aws:autoscaling:groupName': 'orders-rabbitmq' })] }],
+      Reservations: [
+        { Instances: [instance('i-0known', 'running', { 'warren:node-name': 'rabbit@ip-10-0-1-5', 'aws:autoscaling:groupName': 'orders-rabbitmq' })] },
+      ],
     });
 
     const facts = await inventory().describeInstances(['i-0known', 'i-0gone']);
@@ -96,7 +94,13 @@ describe('describeInstances', () => {
   it('reads the version tag and the launch time', async () => {
     const launched = new Date('2024-01-01T00:00:05Z');
     ec2.on(DescribeInstancesCommand).resolves({
-      Reservations: [{ Instances: [{ ...instance('i-0known', 'running', { 'warren:node-name': 'rabbit@ip-10-0-1-5', 'warren:rabbitmq-version': '3.13.7' }), LaunchTime: launched }] }],
+      Reservations: [
+        {
+          Instances: [
+            { ...instance('i-0known', 'running', { 'warren:node-name': 'rabbit@ip-10-0-1-5', 'warren:rabbitmq-version': '3.13.7' }), LaunchTime: launched },
+          ],
+        },
+      ],
     });
 
     const [facts] = await inventory().describeInstances(['i-0known']);

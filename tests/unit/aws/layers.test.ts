@@ -14,7 +14,11 @@ function importsOf(file: string): string[] {
 
 it('keeps the AWS adapters free of the workflows', () => {
   const adapters = readdirSync(join(root, 'shared', 'aws')).filter((name) => name.endsWith('.ts'));
-  const offending = adapters.flatMap((name) => importsOf(join(root, 'shared', 'aws', name)).filter((path) => /workflows/.test(path)).map((path) => `${name} imports ${path}`));
+  const offending = adapters.flatMap((name) =>
+    importsOf(join(root, 'shared', 'aws', name))
+      .filter((path) => /workflows/.test(path))
+      .map((path) => `${name} imports ${path}`),
+  );
 
   expect(adapters.length).toBeGreaterThan(5);
   expect(offending).toEqual([]);

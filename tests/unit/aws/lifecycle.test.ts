@@ -53,9 +53,7 @@ it('completes by instance id when there is no token', async () => {
 });
 
 it('reports an action AWS no longer has as already done', async () => {
-  autoScaling
-    .on(CompleteLifecycleActionCommand)
-    .rejects(validationError('No active Lifecycle Action found with token c613620e-07e2-4ed2-a9e2-ef8258911ade'));
+  autoScaling.on(CompleteLifecycleActionCommand).rejects(validationError('No active Lifecycle Action found with token c613620e-07e2-4ed2-a9e2-ef8258911ade'));
   autoScaling.on(RecordLifecycleActionHeartbeatCommand).rejects(validationError('No active Lifecycle Action found with instance ID i-0aaa'));
 
   expect(await lifecycle().complete(action, 'CONTINUE')).toBe('no-active-action');

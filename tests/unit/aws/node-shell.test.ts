@@ -90,14 +90,10 @@ describe('isAgentOnline', () => {
 
 describe('run', () => {
   it('sends the operation document with its parameters and waits past InvocationDoesNotExist', async () => {
-    ssm
-      .on(GetCommandInvocationCommand)
-      .rejectsOnce(notYet())
-      .resolvesOnce({ Status: 'InProgress' })
-      .resolves({
-        Status: 'Success',
-        StandardOutputContent: '{"peer":"rabbit@ip-10-0-1-5","node":"rabbit@ip-10-0-9-9","result":"forgotten","disconnected":false,"replicasRemoved":2}\n',
-      });
+    ssm.on(GetCommandInvocationCommand).rejectsOnce(notYet()).resolvesOnce({ Status: 'InProgress' }).resolves({
+      Status: 'Success',
+      StandardOutputContent: '{"peer":"rabbit@ip-10-0-1-5","node":"rabbit@ip-10-0-9-9","result":"forgotten","disconnected":false,"replicasRemoved":2}\n',
+    });
 
     const result = await shell({ cloudWatchLogGroup: '/warren/orders' }).run('i-0aaa', 'forget', { NodeName: 'rabbit@ip-10-0-9-9', Departed: 'true' });
 
@@ -197,7 +193,10 @@ describe('run', () => {
 
     expect(failure).toMatchObject({ name: 'NodeCommandFailed', status: 'TimedOut', message: expect.stringContaining('not cancelled') });
     expect(warnings).toEqual([
-      { message: expect.stringContaining('CancelCommand'), extra: expect.objectContaining({ commandId: 'cmd-1', instanceIds: ['i-0aaa'], error: expect.stringContaining('not authorized') }) },
+      {
+        message: expect.stringContaining('CancelCommand'),
+        extra: expect.objectContaining({ commandId: 'cmd-1', instanceIds: ['i-0aaa'], error: expect.stringContaining('not authorized') }),
+      },
     ]);
   });
 
@@ -206,8 +205,15 @@ describe('run', () => {
     const restart = (TimeoutSeconds: string) => ({ Survivors: 'rabbit@ip-10-0-1-5', Step: 'restart', TimeoutSeconds }) as const;
     const bound = testConfig.bounds.ssmCommandSeconds;
 
-    for (const [params, options] of [[restart(String(bound)), {}], [restart('20'), {}], [restart(String(bound)), { timeoutSeconds: 40 }], [restart('20'), { timeoutSeconds: 10 }]] as const) {
-      await shell().run('i-0aaa', 'restart', params, options).catch(() => undefined);
+    for (const [params, options] of [
+      [restart(String(bound)), {}],
+      [restart('20'), {}],
+      [restart(String(bound)), { timeoutSeconds: 40 }],
+      [restart('20'), { timeoutSeconds: 10 }],
+    ] as const) {
+      await shell()
+        .run('i-0aaa', 'restart', params, options)
+        .catch(() => undefined);
     }
 
     const sent = ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input);
@@ -226,8 +232,12 @@ describe('run', () => {
     ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' });
     const started = Date.now();
 
-    const late = await shell().run('i-0aaa', 'status', {}, { timeoutSeconds: 0.3 }).catch((error: unknown) => error);
-    const tooLate = await shell().run('i-0aaa', 'status', {}, { timeoutSeconds: 0 }).catch((error: unknown) => error);
+    const late = await shell()
+      .run('i-0aaa', 'status', {}, { timeoutSeconds: 0.3 })
+      .catch((error: unknown) => error);
+    const tooLate = await shell()
+      .run('i-0aaa', 'status', {}, { timeoutSeconds: 0 })
+      .catch((error: unknown) => error);
 
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(late).toMatchObject({ name: 'NodeCommandFailed', status: 'TimedOut', message: expect.stringContaining('within 0.3s') });
@@ -296,7 +306,10 @@ describe('runOnMany', () => {
 
     const results = await shell().runOnMany(ids, 'status', {});
 
-    const fetched = ssm.commandCalls(GetCommandInvocationCommand).map((call) => call.args[0].input.InstanceId).sort();
+    const fetched = ssm
+      .commandCalls(GetCommandInvocationCommand)
+      .map((call) => call.args[0].input.InstanceId)
+      .sort();
     expect(fetched).toEqual(['i-0aaa', 'i-0ccc']);
     expect(results.get('i-0bbb')).toMatchObject({ node: 'rabbit@ip-i-0bbb', members: left });
     expect(results.get('i-0ccc')).toMatchObject({ members: right });
@@ -343,9 +356,11 @@ describe('runOnMany', () => {
 
   it('cancels, in one CancelCommand, the instances whose status did not come back within the bound, and only those', async () => {
     const ids = ['i-0aaa', 'i-0bbb', 'i-0ccc'];
-    ssm.on(ListCommandInvocationsCommand).callsFake(
-      listing((id) => (id === 'i-0aaa' ? succeeded(id, status(nodeOf(id))) : { InstanceId: id, Status: id === 'i-0bbb' ? 'InProgress' : 'Pending' }), ids),
-    );
+    ssm
+      .on(ListCommandInvocationsCommand)
+      .callsFake(
+        listing((id) => (id === 'i-0aaa' ? succeeded(id, status(nodeOf(id))) : { InstanceId: id, Status: id === 'i-0bbb' ? 'InProgress' : 'Pending' }), ids),
+      );
     ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', StandardOutputContent: status(nodeOf('i-0aaa')) });
 
     const results = await shell().runOnMany(ids, 'status', {}, { timeoutSeconds: 0.2 });

@@ -13,8 +13,7 @@ import { testConfig } from './config';
 
 const elbv2 = mockClient(ElasticLoadBalancingV2Client);
 const { amqp, management } = testConfig.targetGroups;
-const groups = () =>
-  new Elbv2TargetGroups(testConfig, { elbv2: new ElasticLoadBalancingV2Client({}) }, { poll: { minDelay: 0.01, maxDelay: 0.02 } });
+const groups = () => new Elbv2TargetGroups(testConfig, { elbv2: new ElasticLoadBalancingV2Client({}) }, { poll: { minDelay: 0.01, maxDelay: 0.02 } });
 const health = (id: string, State: string) => ({ TargetHealthDescriptions: [{ Target: { Id: id }, TargetHealth: { State: State as never } }] });
 
 beforeEach(() => elbv2.reset());

@@ -65,7 +65,11 @@ const catalogue: Record<string, BadInput> = {
   // --- the SQS message itself
   'malformed JSON body': { fn: 'heal', payload: () => sqsBatch('{"source": "aws.autoscaling", "detail-type": '), reason: /message body is not JSON/ },
   'empty body': { fn: 'heal', payload: () => sqsBatch(''), reason: /message body is not JSON/ },
-  'body that is a JSON array': { fn: 'heal', payload: () => sqsBatch(JSON.stringify([fixture('scheduled-event')])), reason: /payload is an array, not an object/ },
+  'body that is a JSON array': {
+    fn: 'heal',
+    payload: () => sqsBatch(JSON.stringify([fixture('scheduled-event')])),
+    reason: /payload is an array, not an object/,
+  },
   'body that is a JSON number': { fn: 'heal', payload: () => sqsBatch('42'), reason: /payload is number, not an object/ },
   'body that is JSON null': { fn: 'heal', payload: () => sqsBatch('null'), reason: /payload is null, not an object/ },
   'body of 300 KB (SQS refuses above 256 KiB, so it cannot be an EventBridge delivery)': {
@@ -101,7 +105,11 @@ const catalogue: Record<string, BadInput> = {
     payload: () => onQueue(lifecycle('asg-launch-lifecycle-action', (raw) => (raw.source = 'com.example.autoscaling'))),
     reason: /no converter for "com.example.autoscaling"/,
   },
-  'Auto Scaling test notification sent straight to the queue': { fn: 'heal', payload: () => onQueue(fixture('asg-test-notification')), reason: /Auto Scaling test notification/ },
+  'Auto Scaling test notification sent straight to the queue': {
+    fn: 'heal',
+    payload: () => onQueue(fixture('asg-test-notification')),
+    reason: /Auto Scaling test notification/,
+  },
   'Auto Scaling test notification through EventBridge': {
     fn: 'heal',
     payload: () => onQueue(fixture('asg-test-notification-eventbridge')),
@@ -255,7 +263,10 @@ const catalogue: Record<string, BadInput> = {
   },
   'detail nested 100 000 levels deep': {
     fn: 'heal',
-    payload: () => sqsBatch(JSON.stringify(fixture('ec2-instance-state-change-terminated')).replace('"detail":{', `"detail":{"x":${'['.repeat(100_000)}${']'.repeat(100_000)},`)),
+    payload: () =>
+      sqsBatch(
+        JSON.stringify(fixture('ec2-instance-state-change-terminated')).replace('"detail":{', `"detail":{"x":${'['.repeat(100_000)}${']'.repeat(100_000)},`),
+      ),
     reason: /nested deeper than 32 levels/,
   },
   'a payload whose field throws when read (a converter crash is a skip, not a retry)': {
@@ -273,7 +284,24 @@ const catalogue: Record<string, BadInput> = {
     fn: 'alarm',
     payload: () => alarm((raw) => (raw.detail.alarmName = 'ServerCpuTooHigh')),
     // the alarm workflow reads the group before matching the runbook when the alarm names an instance
-    given: () => aws.autoScaling.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [{ AutoScalingGroupName: GROUP, MinSize: 3, MaxSize: 5, DesiredCapacity: 3, Instances: [], DefaultCooldown: 300, AvailabilityZones: [], HealthCheckType: 'EC2', CreatedTime: new Date() }] }),
+    given: () =>
+      aws.autoScaling
+        .on(DescribeAutoScalingGroupsCommand)
+        .resolves({
+          AutoScalingGroups: [
+            {
+              AutoScalingGroupName: GROUP,
+              MinSize: 3,
+              MaxSize: 5,
+              DesiredCapacity: 3,
+              Instances: [],
+              DefaultCooldown: 300,
+              AvailabilityZones: [],
+              HealthCheckType: 'EC2',
+              CreatedTime: new Date(),
+            },
+          ],
+        }),
     reads: ['DescribeAutoScalingGroupsCommand'],
     reason: /no runbook rule for alarm ServerCpuTooHigh/,
   },
@@ -284,13 +312,31 @@ const catalogue: Record<string, BadInput> = {
   },
   'alarm of ours in INSUFFICIENT_DATA': {
     fn: 'alarm',
-    payload: () => alarm((raw) => Object.assign(raw.detail, { alarmName: `${OUR_ALARM_PREFIX}node-cpu`, state: { ...raw.detail.state, value: 'INSUFFICIENT_DATA' } })),
+    payload: () =>
+      alarm((raw) => Object.assign(raw.detail, { alarmName: `${OUR_ALARM_PREFIX}node-cpu`, state: { ...raw.detail.state, value: 'INSUFFICIENT_DATA' } })),
     reason: /alarm state is INSUFFICIENT_DATA/,
   },
   'replace-instance alarm naming an instance outside the group': {
     fn: 'alarm',
     payload: () => alarm((raw) => (raw.detail.alarmName = `${OUR_ALARM_PREFIX}node-cpu`)),
-    given: () => aws.autoScaling.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [{ AutoScalingGroupName: GROUP, MinSize: 3, MaxSize: 5, DesiredCapacity: 3, Instances: [], DefaultCooldown: 300, AvailabilityZones: [], HealthCheckType: 'EC2', CreatedTime: new Date() }] }),
+    given: () =>
+      aws.autoScaling
+        .on(DescribeAutoScalingGroupsCommand)
+        .resolves({
+          AutoScalingGroups: [
+            {
+              AutoScalingGroupName: GROUP,
+              MinSize: 3,
+              MaxSize: 5,
+              DesiredCapacity: 3,
+              Instances: [],
+              DefaultCooldown: 300,
+              AvailabilityZones: [],
+              HealthCheckType: 'EC2',
+              CreatedTime: new Date(),
+            },
+          ],
+        }),
     reads: ['DescribeAutoScalingGroupsCommand'],
     reason: /instance i-12345678901234567 is not in group orders-rabbitmq/,
   },
@@ -304,7 +350,13 @@ const catalogue: Record<string, BadInput> = {
   'reconcile request from a source other than warren': {
     fn: 'heal',
     payload: () =>
-      onQueue({ id: 'a1b2c3d4-0000-4000-8000-000000000000', time: '2024-05-01T12:00:00Z', source: 'aws.events', 'detail-type': 'Reconcile Requested', detail: { reason: 'forged' } }),
+      onQueue({
+        id: 'a1b2c3d4-0000-4000-8000-000000000000',
+        time: '2024-05-01T12:00:00Z',
+        source: 'aws.events',
+        'detail-type': 'Reconcile Requested',
+        detail: { reason: 'forged' },
+      }),
     reason: /no converter for "aws.events" \/ "Reconcile Requested"/,
   },
   'reconcile request with a field warren never writes': {

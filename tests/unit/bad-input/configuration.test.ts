@@ -31,8 +31,14 @@ const configuration: Record<string, { env: Record<string, string | undefined>; n
   },
   // SSM reserves these document name prefixes: every SendCommand would name a document that cannot exist
   'SSM_DOCUMENT_PREFIX starting with aws': { env: { SSM_DOCUMENT_PREFIX: 'aws-mq-' }, names: /SSM_DOCUMENT_PREFIX: must not start with aws, amazon or amzn/ },
-  'SSM_DOCUMENT_PREFIX starting with Amazon, in another case': { env: { SSM_DOCUMENT_PREFIX: 'AmazonMQ-' }, names: /SSM_DOCUMENT_PREFIX: must not start with aws, amazon or amzn/ },
-  'SSM_DOCUMENT_PREFIX starting with amzn': { env: { SSM_DOCUMENT_PREFIX: 'amznorders-' }, names: /SSM_DOCUMENT_PREFIX: must not start with aws, amazon or amzn/ },
+  'SSM_DOCUMENT_PREFIX starting with Amazon, in another case': {
+    env: { SSM_DOCUMENT_PREFIX: 'AmazonMQ-' },
+    names: /SSM_DOCUMENT_PREFIX: must not start with aws, amazon or amzn/,
+  },
+  'SSM_DOCUMENT_PREFIX starting with amzn': {
+    env: { SSM_DOCUMENT_PREFIX: 'amznorders-' },
+    names: /SSM_DOCUMENT_PREFIX: must not start with aws, amazon or amzn/,
+  },
   'LAUNCH_TIMEOUT_SECONDS that is not a number': { env: { LAUNCH_TIMEOUT_SECONDS: 'ten minutes' }, names: /LAUNCH_TIMEOUT_SECONDS/ },
 };
 

@@ -40,7 +40,7 @@ export const aws = {
 };
 
 export function resetAws(): void {
-  Object.values(aws).forEach((client) => client.reset());
+  for (const client of Object.values(aws)) client.reset();
 }
 
 /** Every AWS request the function sent, as command class names, in the order of each client. */
@@ -126,12 +126,17 @@ export async function captured(act: () => Promise<unknown>): Promise<Invocation>
     return true;
   };
   const spies = [jest.spyOn(process.stdout, 'write').mockImplementation(keep), jest.spyOn(process.stderr, 'write').mockImplementation(keep)];
-  const lines = () => chunks.join('').split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+  const lines = () =>
+    chunks
+      .join('')
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line));
   try {
     return { result: await act(), lines: lines() };
   } catch (error) {
     return { error, lines: lines() };
   } finally {
-    spies.forEach((spy) => spy.mockRestore());
+    for (const spy of spies) spy.mockRestore();
   }
 }

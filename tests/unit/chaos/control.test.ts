@@ -20,7 +20,11 @@ const ATTEMPTS = 3;
 
 beforeEach(async () => {
   const bus = new LocalEventBus(realTimeScheduler);
-  const ec2 = new LocalEc2({ bus, scheduler: realTimeScheduler, host: { boot: async () => ({ privateIp: '10.0.1.5', hostname: 'ip-10-0-1-5' }), kill: async () => {} } });
+  const ec2 = new LocalEc2({
+    bus,
+    scheduler: realTimeScheduler,
+    host: { boot: async () => ({ privateIp: '10.0.1.5', hostname: 'ip-10-0-1-5' }), kill: async () => {} },
+  });
   aws = await LocalAwsEndpoint.start([ec2Api(ec2)], { region: 'us-east-1' });
   control = new ChaosControl();
   control.attach({ aws, bus, config: { targetGroups: { amqp: 'arn:amqp', management: 'arn:mgmt' } } } as unknown as Sandbox);
@@ -29,7 +33,7 @@ beforeEach(async () => {
 afterEach(() => aws.close());
 
 describe('the chaos control between warren and the local AWS', () => {
-  it('answers the armed operation with the service\'s throttling error; the SDK rides out fewer than its attempts', async () => {
+  it("answers the armed operation with the service's throttling error; the SDK rides out fewer than its attempts", async () => {
     control.round = 4;
     control.armApiFault('api-throttling', 'DescribeInstances', ATTEMPTS - 1);
 
@@ -42,7 +46,7 @@ describe('the chaos control between warren and the local AWS', () => {
     expect(aws.calls.map((call) => call.error ?? 'answered')).toEqual(['RequestLimitExceeded', 'RequestLimitExceeded', 'answered']);
   });
 
-  it('reaches warren as AwsRequestFailed with the service\'s code once the SDK gave up', async () => {
+  it("reaches warren as AwsRequestFailed with the service's code once the SDK gave up", async () => {
     control.armApiFault('api-5xx', 'DescribeInstances', ATTEMPTS);
 
     const failure = await inventory.describeGroupInstances().catch((error: unknown) => error);
@@ -67,7 +71,10 @@ describe('the chaos control between warren and the local AWS', () => {
     control.round = 7;
     const throttled = new Error('DeregisterTargets failed: Throttling: Rate exceeded [injected]');
     const failed = new Error('CompleteLifecycleAction failed: InternalFailure: The request processing has failed [injected]');
-    control.hits.push({ round: 7, kind: 'api-throttling', what: 'DeregisterTargets (elasticloadbalancing)' }, { round: 7, kind: 'api-5xx', what: 'CompleteLifecycleAction (autoscaling)' });
+    control.hits.push(
+      { round: 7, kind: 'api-throttling', what: 'DeregisterTargets (elasticloadbalancing)' },
+      { round: 7, kind: 'api-5xx', what: 'CompleteLifecycleAction (autoscaling)' },
+    );
     // what the soak's ssm faults record when the local Run Command takes them
     control.hits.push({ round: 7, kind: 'ssm-failure', what: 'NodeJoin on i-a01' }, { round: 7, kind: 'ssm-timeout', what: 'NodeLeave on i-b02' });
     const letter = (error: Error) => `AwsRequestFailed: ${error.message}`;
@@ -84,8 +91,12 @@ describe('the chaos control between warren and the local AWS', () => {
     expect(control.explain('NodeCommandFailed: join on i-c03 ended Failed: Error: unable to perform an operation on node', 3)).toBeUndefined();
     // a timeout is explained only by an ssm-timeout of this round or the one before
     expect(control.explain('NodeCommandFailed: join on i-c03 ended TimedOut: DeliveryTimedOut', 4)).toBeUndefined();
-    expect(control.explain('NodeCommandFailed: join on i-c03 ended TimedOut: DeliveryTimedOut', 3)).toBe('ssm-timeout (not matched to one command): NodeJoin on i-a01');
+    expect(control.explain('NodeCommandFailed: join on i-c03 ended TimedOut: DeliveryTimedOut', 3)).toBe(
+      'ssm-timeout (not matched to one command): NodeJoin on i-a01',
+    );
     // only the chaos control writes the marker, so it explains by itself
-    expect(control.explain(`AwsRequestFailed: SendCommand failed: ThrottlingException: Rate exceeded [${INJECTED}]`, 9)).toBe('an injected failure (no single hit matched)');
+    expect(control.explain(`AwsRequestFailed: SendCommand failed: ThrottlingException: Rate exceeded [${INJECTED}]`, 9)).toBe(
+      'an injected failure (no single hit matched)',
+    );
   });
 });

@@ -1,5 +1,13 @@
 import { xoroshiro128plus } from 'pure-rand';
-import { CLUSTER_FAULTS, CONTROL_FAULTS, CONTROL_FAULTS_PER_ROUND, FAULT_KINDS, FaultPlanner, type DrawLimits, type RoundPlan } from '../../../infra/sandbox/chaos/faults';
+import {
+  CLUSTER_FAULTS,
+  CONTROL_FAULTS,
+  CONTROL_FAULTS_PER_ROUND,
+  FAULT_KINDS,
+  FaultPlanner,
+  type DrawLimits,
+  type RoundPlan,
+} from '../../../infra/sandbox/chaos/faults';
 
 const limits: DrawLimits = { desiredCapacity: 4, minCapacity: 3, maxCapacity: 5, partitions: true };
 const schedule = (seed: number, rounds: number, given: DrawLimits = limits): RoundPlan[] => {

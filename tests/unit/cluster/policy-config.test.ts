@@ -5,8 +5,20 @@ describe('policy configuration', () => {
   it('describes both the 3.x and the 4.x policy by default', () => {
     const config = testConfig();
 
-    expect(config.haPolicy).toEqual({ name: 'ha-all', pattern: '', definition: { 'ha-mode': 'all', 'ha-sync-mode': 'automatic' }, applyTo: 'queues', priority: 0 });
-    expect(config.quorumPolicy).toEqual({ name: 'warren-quorum', pattern: '.*', definition: { 'queue-leader-locator': 'balanced' }, applyTo: 'queues', priority: 0 });
+    expect(config.haPolicy).toEqual({
+      name: 'ha-all',
+      pattern: '',
+      definition: { 'ha-mode': 'all', 'ha-sync-mode': 'automatic' },
+      applyTo: 'queues',
+      priority: 0,
+    });
+    expect(config.quorumPolicy).toEqual({
+      name: 'warren-quorum',
+      pattern: '.*',
+      definition: { 'queue-leader-locator': 'balanced' },
+      applyTo: 'queues',
+      priority: 0,
+    });
     expect(config.defaultQueueType).toBe('quorum');
   });
 

@@ -16,16 +16,25 @@ describe('policy parameters against the SSM documents', () => {
   });
 
   it.each([
-    ['the widest values the configuration accepts', {
-      QUORUM_POLICY_NAME: 'q.policy_1-x', QUORUM_POLICY_PATTERN: '^(orders|audit)\\.[a-z]+$', QUORUM_POLICY_DEFINITION: '{"max-length": 1000, "overflow": "reject-publish", "dead-letter-exchange": "dlx"}',
-      QUORUM_POLICY_APPLY_TO: 'all', QUORUM_POLICY_PRIORITY: '999', DEFAULT_QUEUE_TYPE: 'stream',
-    }],
+    [
+      'the widest values the configuration accepts',
+      {
+        QUORUM_POLICY_NAME: 'q.policy_1-x',
+        QUORUM_POLICY_PATTERN: '^(orders|audit)\\.[a-z]+$',
+        QUORUM_POLICY_DEFINITION: '{"max-length": 1000, "overflow": "reject-publish", "dead-letter-exchange": "dlx"}',
+        QUORUM_POLICY_APPLY_TO: 'all',
+        QUORUM_POLICY_PRIORITY: '999',
+        DEFAULT_QUEUE_TYPE: 'stream',
+      },
+    ],
     ['no 4.x policy and no default queue type', { QUORUM_POLICY_NAME: '', DEFAULT_QUEUE_TYPE: '' }],
   ])('fit both documents on 4.x with %s', (_, env) => {
     const { params } = policyParamsFor(testConfig(env), '4.0.5');
 
     for (const document of POLICY_DOCUMENTS) {
-      expect(() => parameterEnvironment(loadDocument(document), { ...params, ...(document === 'NodeJoin' ? { Peers: 'rabbit@ip-10-0-0-1' } : {}) })).not.toThrow();
+      expect(() =>
+        parameterEnvironment(loadDocument(document), { ...params, ...(document === 'NodeJoin' ? { Peers: 'rabbit@ip-10-0-0-1' } : {}) }),
+      ).not.toThrow();
     }
   });
 
@@ -49,7 +58,15 @@ describe('policy parameters against the SSM documents', () => {
   });
 
   it('sends the configured mirroring policy on 3.x and the quorum policy with the default queue type on 4.x', () => {
-    expect(policyParamsFor(testConfig(), '3.10.8').params).toMatchObject({ PolicyName: 'ha-all', PolicyDefinition: '{"ha-mode":"all","ha-sync-mode":"automatic"}', DefaultQueueType: '' });
-    expect(policyParamsFor(testConfig(), '4.0.5').params).toMatchObject({ PolicyName: 'warren-quorum', PolicyDefinition: '{"queue-leader-locator":"balanced"}', DefaultQueueType: 'quorum' });
+    expect(policyParamsFor(testConfig(), '3.10.8').params).toMatchObject({
+      PolicyName: 'ha-all',
+      PolicyDefinition: '{"ha-mode":"all","ha-sync-mode":"automatic"}',
+      DefaultQueueType: '',
+    });
+    expect(policyParamsFor(testConfig(), '4.0.5').params).toMatchObject({
+      PolicyName: 'warren-quorum',
+      PolicyDefinition: '{"queue-leader-locator":"balanced"}',
+      DefaultQueueType: 'quorum',
+    });
   });
 });

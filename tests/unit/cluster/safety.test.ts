@@ -7,9 +7,18 @@ import type { GroupFacts, GroupInstance } from '../../../shared/ports';
 import { testConfig } from './test-config';
 
 const member = (instanceId: string, lifecycleState = 'InService', healthStatus: GroupInstance['healthStatus'] = 'Healthy'): GroupInstance => ({
-  instanceId, lifecycleState, healthStatus, availabilityZone: 'us-east-1a',
+  instanceId,
+  lifecycleState,
+  healthStatus,
+  availabilityZone: 'us-east-1a',
 });
-const group = (instances: GroupInstance[], desiredCapacity = instances.length): GroupFacts => ({ name: 'rabbit-asg', minSize: 1, maxSize: 9, desiredCapacity, instances });
+const group = (instances: GroupInstance[], desiredCapacity = instances.length): GroupFacts => ({
+  name: 'rabbit-asg',
+  minSize: 1,
+  maxSize: 9,
+  desiredCapacity,
+  instances,
+});
 
 describe('node names', () => {
   it('derives the node name from the short host of the private DNS name', () => {
@@ -61,12 +70,19 @@ describe('mayForget (invariants 1 and 2)', () => {
   });
 
   it('allows a node that left cleanly while its instance is Terminating', () => {
-    expect(mayForget({ node: 'rabbit@ip-c', ec2State: 'running', asgLifecycleState: 'Terminating:Wait', leftCleanly: true, runningMembers: peers }).allowed).toBe(true);
-    expect(mayForget({ node: 'rabbit@ip-c', ec2State: 'running', asgLifecycleState: 'InService', leftCleanly: true, runningMembers: peers }).allowed).toBe(false);
+    expect(
+      mayForget({ node: 'rabbit@ip-c', ec2State: 'running', asgLifecycleState: 'Terminating:Wait', leftCleanly: true, runningMembers: peers }).allowed,
+    ).toBe(true);
+    expect(mayForget({ node: 'rabbit@ip-c', ec2State: 'running', asgLifecycleState: 'InService', leftCleanly: true, runningMembers: peers }).allowed).toBe(
+      false,
+    );
   });
 
   it('refuses when no other running member would remain', () => {
-    expect(mayForget({ node: 'rabbit@ip-c', ec2State: 'terminated', runningMembers: [] })).toEqual({ allowed: false, reason: 'no other running member would remain' });
+    expect(mayForget({ node: 'rabbit@ip-c', ec2State: 'terminated', runningMembers: [] })).toEqual({
+      allowed: false,
+      reason: 'no other running member would remain',
+    });
   });
 });
 
@@ -75,14 +91,28 @@ describe('policyParamsFor', () => {
     const choice = policyParamsFor(testConfig({ HA_POLICY_PATTERN: '^ha\\.' }), '3.10.8');
 
     expect(choice).toEqual({
-      params: { PolicyName: 'ha-all', PolicyPattern: '^ha\\.', PolicyDefinition: '{"ha-mode":"all","ha-sync-mode":"automatic"}', PolicyApplyTo: 'queues', PolicyPriority: '0', DefaultQueueType: '' },
+      params: {
+        PolicyName: 'ha-all',
+        PolicyPattern: '^ha\\.',
+        PolicyDefinition: '{"ha-mode":"all","ha-sync-mode":"automatic"}',
+        PolicyApplyTo: 'queues',
+        PolicyPriority: '0',
+        DefaultQueueType: '',
+      },
     });
   });
 
   it('sends the quorum policy and the default queue type to 4.x, and notes the mirroring keys it ignores', () => {
     const { params, omitted, ignored } = policyParamsFor(testConfig({ QUORUM_POLICY_PRIORITY: '5' }), '4.1.0');
 
-    expect(params).toEqual({ PolicyName: 'warren-quorum', PolicyPattern: '.*', PolicyDefinition: '{"queue-leader-locator":"balanced"}', PolicyApplyTo: 'queues', PolicyPriority: '5', DefaultQueueType: 'quorum' });
+    expect(params).toEqual({
+      PolicyName: 'warren-quorum',
+      PolicyPattern: '.*',
+      PolicyDefinition: '{"queue-leader-locator":"balanced"}',
+      PolicyApplyTo: 'queues',
+      PolicyPriority: '5',
+      DefaultQueueType: 'quorum',
+    });
     expect(JSON.stringify(params)).not.toContain('ha-');
     expect(omitted).toBeUndefined();
     expect(ignored).toBe(
@@ -99,11 +129,18 @@ describe('policyParamsFor', () => {
   });
 
   it('sends only the default queue type on 4.x when no quorum policy is configured', () => {
-    expect(policyParamsFor(testConfig({ QUORUM_POLICY_NAME: '' }), '4.0.5').params).toMatchObject({ PolicyName: '', PolicyDefinition: '{}', DefaultQueueType: 'quorum' });
+    expect(policyParamsFor(testConfig({ QUORUM_POLICY_NAME: '' }), '4.0.5').params).toMatchObject({
+      PolicyName: '',
+      PolicyDefinition: '{}',
+      DefaultQueueType: 'quorum',
+    });
   });
 
   it('sends nothing for an unknown version', () => {
-    expect(policyParamsFor(testConfig(), undefined)).toMatchObject({ params: { PolicyName: '', DefaultQueueType: '' }, omitted: expect.stringMatching(/unknown/) });
+    expect(policyParamsFor(testConfig(), undefined)).toMatchObject({
+      params: { PolicyName: '', DefaultQueueType: '' },
+      omitted: expect.stringMatching(/unknown/),
+    });
     expect(policyParamsFor(testConfig(), 'unknown').params.PolicyName).toBe('');
   });
 });
@@ -135,8 +172,17 @@ describe('policyMissing', () => {
 });
 
 describe('alarm decision', () => {
-  const runbook = testConfig({ ALARM_RUNBOOK: '[{"alarm":"node-down-","match":"prefix","action":"replace-instance"},{"alarm":"drift","action":"reconcile"}]' }).alarmRunbook;
-  const alarmOf = (alarmName: string, state: 'ALARM' | 'OK' = 'ALARM', instanceId?: string) => ({ kind: 'alarm' as const, id: 'e', time: 0, alarmName, state, instanceId });
+  const runbook = testConfig({
+    ALARM_RUNBOOK: '[{"alarm":"node-down-","match":"prefix","action":"replace-instance"},{"alarm":"drift","action":"reconcile"}]',
+  }).alarmRunbook;
+  const alarmOf = (alarmName: string, state: 'ALARM' | 'OK' = 'ALARM', instanceId?: string) => ({
+    kind: 'alarm' as const,
+    id: 'e',
+    time: 0,
+    alarmName,
+    state,
+    instanceId,
+  });
 
   it('matches by exact name or by prefix, and only in ALARM', () => {
     expect(matchRunbook(alarmOf('drift'), runbook, undefined).act).toBe('reconcile');
@@ -153,8 +199,29 @@ describe('alarm decision', () => {
 
   it('refuses while any instance is unhealthy or not InService, and below the minimum', () => {
     const healthy = ['i-1', 'i-2', 'i-3'];
-    expect(decideReplacement({ group: group([member('i-1'), member('i-2'), member('i-3', 'InService', 'Unhealthy')]), healthyRunningMemberIds: healthy, targetInstanceId: 'i-1', minHealthy: 1 }).allowed).toBe(false);
-    expect(decideReplacement({ group: group([member('i-1'), member('i-2'), member('i-3')]), healthyRunningMemberIds: healthy, targetInstanceId: 'i-1', minHealthy: 3 }).allowed).toBe(false);
-    expect(decideReplacement({ group: group([member('i-1'), member('i-2'), member('i-3')]), healthyRunningMemberIds: healthy, targetInstanceId: 'i-1', minHealthy: 2 }).allowed).toBe(true);
+    expect(
+      decideReplacement({
+        group: group([member('i-1'), member('i-2'), member('i-3', 'InService', 'Unhealthy')]),
+        healthyRunningMemberIds: healthy,
+        targetInstanceId: 'i-1',
+        minHealthy: 1,
+      }).allowed,
+    ).toBe(false);
+    expect(
+      decideReplacement({
+        group: group([member('i-1'), member('i-2'), member('i-3')]),
+        healthyRunningMemberIds: healthy,
+        targetInstanceId: 'i-1',
+        minHealthy: 3,
+      }).allowed,
+    ).toBe(false);
+    expect(
+      decideReplacement({
+        group: group([member('i-1'), member('i-2'), member('i-3')]),
+        healthyRunningMemberIds: healthy,
+        targetInstanceId: 'i-1',
+        minHealthy: 2,
+      }).allowed,
+    ).toBe(true);
   });
 });

@@ -17,7 +17,13 @@ const expected: Array<[FixtureName, WarrenEvent]> = [
   ],
   [
     'asg-terminate-lifecycle-action',
-    { kind: 'terminate', id: '12345678-1234-1234-1234-123456789012', time: at('2023-04-12T10:02:44Z'), instanceId: 'i-1234567890abcdef0', action: lifecycleRef },
+    {
+      kind: 'terminate',
+      id: '12345678-1234-1234-1234-123456789012',
+      time: at('2023-04-12T10:02:44Z'),
+      instanceId: 'i-1234567890abcdef0',
+      action: lifecycleRef,
+    },
   ],
   [
     'ec2-instance-state-change-terminated',
@@ -25,27 +31,71 @@ const expected: Array<[FixtureName, WarrenEvent]> = [
   ],
   [
     'ec2-spot-instance-interruption-warning',
-    { kind: 'interruption', id: '12345678-1234-1234-1234-123456789012', time: at('2023-04-12T11:15:00Z'), instanceId: 'i-1234567890abcdef0', reason: 'spot-interruption' },
+    {
+      kind: 'interruption',
+      id: '12345678-1234-1234-1234-123456789012',
+      time: at('2023-04-12T11:15:00Z'),
+      instanceId: 'i-1234567890abcdef0',
+      reason: 'spot-interruption',
+    },
   ],
   [
     'ec2-instance-rebalance-recommendation',
-    { kind: 'interruption', id: '12345678-1234-1234-1234-123456789012', time: at('2023-04-12T11:05:00Z'), instanceId: 'i-1234567890abcdef0', reason: 'rebalance-recommendation' },
+    {
+      kind: 'interruption',
+      id: '12345678-1234-1234-1234-123456789012',
+      time: at('2023-04-12T11:05:00Z'),
+      instanceId: 'i-1234567890abcdef0',
+      reason: 'rebalance-recommendation',
+    },
   ],
   [
     'cloudwatch-alarm-single-metric',
-    { kind: 'alarm', id: 'c4c1c1c9-6542-e61b-6ef0-8c4d36933a92', time: at('2019-10-02T17:04:40Z'), alarmName: 'ServerCpuTooHigh', state: 'ALARM', previousState: 'OK', instanceId: 'i-12345678901234567' },
+    {
+      kind: 'alarm',
+      id: 'c4c1c1c9-6542-e61b-6ef0-8c4d36933a92',
+      time: at('2019-10-02T17:04:40Z'),
+      alarmName: 'ServerCpuTooHigh',
+      state: 'ALARM',
+      previousState: 'OK',
+      instanceId: 'i-12345678901234567',
+    },
   ],
   [
     'cloudwatch-alarm-metric-math',
-    { kind: 'alarm', id: '2dde0eb1-528b-d2d5-9ca6-6d590caf2329', time: at('2019-10-02T17:20:48Z'), alarmName: 'TotalNetworkTrafficTooHigh', state: 'ALARM', previousState: 'INSUFFICIENT_DATA', instanceId: 'i-12345678901234567' },
+    {
+      kind: 'alarm',
+      id: '2dde0eb1-528b-d2d5-9ca6-6d590caf2329',
+      time: at('2019-10-02T17:20:48Z'),
+      alarmName: 'TotalNetworkTrafficTooHigh',
+      state: 'ALARM',
+      previousState: 'INSUFFICIENT_DATA',
+      instanceId: 'i-12345678901234567',
+    },
   ],
   [
     'cloudwatch-alarm-anomaly-detection',
-    { kind: 'alarm', id: 'daafc9f1-bddd-c6c9-83af-74971fcfc4ef', time: at('2019-10-03T16:00:04Z'), alarmName: 'EC2 CPU Utilization Anomaly', state: 'ALARM', previousState: 'OK', instanceId: 'i-12345678901234567' },
+    {
+      kind: 'alarm',
+      id: 'daafc9f1-bddd-c6c9-83af-74971fcfc4ef',
+      time: at('2019-10-03T16:00:04Z'),
+      alarmName: 'EC2 CPU Utilization Anomaly',
+      state: 'ALARM',
+      previousState: 'OK',
+      instanceId: 'i-12345678901234567',
+    },
   ],
   [
     'cloudwatch-alarm-composite',
-    { kind: 'alarm', id: 'd3dfc86d-384d-24c8-0345-9f7986db0b80', time: at('2022-07-22T15:57:45Z'), alarmName: 'ServiceAggregatedAlarm', state: 'ALARM', previousState: 'OK', instanceId: undefined },
+    {
+      kind: 'alarm',
+      id: 'd3dfc86d-384d-24c8-0345-9f7986db0b80',
+      time: at('2022-07-22T15:57:45Z'),
+      alarmName: 'ServiceAggregatedAlarm',
+      state: 'ALARM',
+      previousState: 'OK',
+      instanceId: undefined,
+    },
   ],
   ['scheduled-event', { kind: 'reconcile', id: '53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa', time: at('2015-10-08T16:53:06Z'), dryRun: false }],
 ];

@@ -58,13 +58,15 @@ describe('a launch lifecycle action of a group with a warm pool', () => {
         LifecycleActionToken: '71514b9d-6a40-4b26-8523-05e7e0000000',
         LifecycleActionResult: 'CONTINUE',
       });
-      expect(lines).toContainEqual(expect.objectContaining({
-        level: 'WARN',
-        message: 'event skipped',
-        reason: 'launch into the warm pool: its node joins when it leaves the pool for the group',
-        instanceId: 'i-1234567890abcdef0',
-        lifecycleAction: 'continued',
-      }));
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          level: 'WARN',
+          message: 'event skipped',
+          reason: 'launch into the warm pool: its node joins when it leaves the pool for the group',
+          instanceId: 'i-1234567890abcdef0',
+          lifecycleAction: 'continued',
+        }),
+      );
     });
   });
 });

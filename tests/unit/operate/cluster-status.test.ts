@@ -9,17 +9,56 @@ import { testConfig } from '../cluster/test-config';
 
 const name = (id: string) => `rabbit@ip-${id}`;
 const status = (id: string, running: string[], all = running, extra: Partial<NodeStatus> = {}): NodeStatus => ({
-  node: name(id), version: '4.3.6', running: true, paused: false, members: { all: all.map(name), running: running.map(name) },
-  partitions: {}, alarms: [], cookieHash: 'x', policies: ['warren-quorum'], defaultQueueType: 'quorum', underMaintenance: false, metadataStore: 'khepri',
-  featureFlagsDisabled: 0, metadataLeader: null, deprecatedFeaturesUsed: [], replicas: { queues: 2, degraded: 0, leaderless: 0, missing: {}, stopped: {}, departed: {} }, ...extra,
+  node: name(id),
+  version: '4.3.6',
+  running: true,
+  paused: false,
+  members: { all: all.map(name), running: running.map(name) },
+  partitions: {},
+  alarms: [],
+  cookieHash: 'x',
+  policies: ['warren-quorum'],
+  defaultQueueType: 'quorum',
+  underMaintenance: false,
+  metadataStore: 'khepri',
+  featureFlagsDisabled: 0,
+  metadataLeader: null,
+  deprecatedFeaturesUsed: [],
+  replicas: { queues: 2, degraded: 0, leaderless: 0, missing: {}, stopped: {}, departed: {} },
+  ...extra,
 });
-const inGroup = (instanceId: string, lifecycleState = 'InService'): GroupInstance => ({ instanceId, lifecycleState, healthStatus: 'Healthy', availabilityZone: 'eu-west-1a' });
+const inGroup = (instanceId: string, lifecycleState = 'InService'): GroupInstance => ({
+  instanceId,
+  lifecycleState,
+  healthStatus: 'Healthy',
+  availabilityZone: 'eu-west-1a',
+});
 
-function observed(parts: { group: GroupInstance[]; ec2: Array<[string, 'running' | 'terminated']>; statuses: Array<[string, NodeStatus | Error]>; healthy: string[]; paused?: string }): ObservedCluster {
+function observed(parts: {
+  group: GroupInstance[];
+  ec2: Array<[string, 'running' | 'terminated']>;
+  statuses: Array<[string, NodeStatus | Error]>;
+  healthy: string[];
+  paused?: string;
+}): ObservedCluster {
   const targets = new Map<string, TargetState>(parts.healthy.map((id) => [id, 'healthy']));
   return {
-    group: { name: 'prod-mq', minSize: 1, maxSize: 9, desiredCapacity: parts.group.length, instances: parts.group, ...(parts.paused === undefined ? {} : { paused: parts.paused }) },
-    instances: parts.ec2.map(([id, state]) => ({ instanceId: id, state, privateIp: '10.0.1.5', privateDnsName: `ip-${id}.eu-west-1.compute.internal`, nodeName: name(id), autoScalingGroupName: 'prod-mq' })),
+    group: {
+      name: 'prod-mq',
+      minSize: 1,
+      maxSize: 9,
+      desiredCapacity: parts.group.length,
+      instances: parts.group,
+      ...(parts.paused === undefined ? {} : { paused: parts.paused }),
+    },
+    instances: parts.ec2.map(([id, state]) => ({
+      instanceId: id,
+      state,
+      privateIp: '10.0.1.5',
+      privateDnsName: `ip-${id}.eu-west-1.compute.internal`,
+      nodeName: name(id),
+      autoScalingGroupName: 'prod-mq',
+    })),
     statuses: new Map(parts.statuses),
     targets: { amqp: targets, management: new Map(targets) },
   };
@@ -33,8 +72,16 @@ describe('warren status of a deployed cluster', () => {
     const shown = clusterStatusOf(
       observed({
         group: [inGroup('a'), inGroup('b'), inGroup('c', 'Pending:Wait')],
-        ec2: [['a', 'running'], ['b', 'running'], ['c', 'running'], ['old', 'terminated']],
-        statuses: [['a', status('a', ['a', 'b'])], ['b', status('b', ['a', 'b'])]],
+        ec2: [
+          ['a', 'running'],
+          ['b', 'running'],
+          ['c', 'running'],
+          ['old', 'terminated'],
+        ],
+        statuses: [
+          ['a', status('a', ['a', 'b'])],
+          ['b', status('b', ['a', 'b'])],
+        ],
         healthy: ['a', 'b'],
       }),
       config,
@@ -43,7 +90,13 @@ describe('warren status of a deployed cluster', () => {
     );
 
     expect(shown).toMatchObject({
-      cluster: 'prod-mq', region: 'eu-west-1', autoScalingGroupName: 'prod-mq', desiredCapacity: 3, paused: null, rabbitmq: '4.3.6', metadataStore: 'khepri',
+      cluster: 'prod-mq',
+      region: 'eu-west-1',
+      autoScalingGroupName: 'prod-mq',
+      desiredCapacity: 3,
+      paused: null,
+      rabbitmq: '4.3.6',
+      metadataStore: 'khepri',
       members: { all: [name('a'), name('b')], running: [name('a'), name('b')], partitions: {} },
       majorityLost: false,
       quorumQueues: { total: 2, degraded: 0, leaderless: 0 },
@@ -65,8 +118,16 @@ describe('warren status of a deployed cluster', () => {
     const shown = clusterStatusOf(
       observed({
         group: [inGroup('a'), inGroup('b'), inGroup('c')],
-        ec2: [['a', 'running'], ['b', 'running'], ['c', 'running']],
-        statuses: [['a', status('a', ['a'], ['a', 'b', 'c'])], ['b', new Error('NodeStatus on b ended TimedOut: \nmore')], ['c', status('c', [], ['a', 'b', 'c'], { running: false, metadataStore: '' })]],
+        ec2: [
+          ['a', 'running'],
+          ['b', 'running'],
+          ['c', 'running'],
+        ],
+        statuses: [
+          ['a', status('a', ['a'], ['a', 'b', 'c'])],
+          ['b', new Error('NodeStatus on b ended TimedOut: \nmore')],
+          ['c', status('c', [], ['a', 'b', 'c'], { running: false, metadataStore: '' })],
+        ],
         healthy: ['a'],
         paused: 'alice: rebuilding node 3',
       }),
@@ -89,7 +150,11 @@ describe('warren status of a deployed cluster', () => {
     const shown = clusterStatusOf(
       observed({
         group: [inGroup('a'), inGroup('b'), inGroup('c')],
-        ec2: [['a', 'running'], ['b', 'running'], ['c', 'running']],
+        ec2: [
+          ['a', 'running'],
+          ['b', 'running'],
+          ['c', 'running'],
+        ],
         statuses: [
           ['a', status('a', ['a', 'b'], ['a', 'b', 'c'], { partitions: { [name('a')]: [name('c')] } })],
           ['b', status('b', ['a', 'b'], ['a', 'b', 'c'])],
@@ -113,7 +178,11 @@ describe('warren plan, printed', () => {
 
   it('says there is nothing to do when reconcile would change nothing', () => {
     expect(formatPlan({ ...base, actions: [] })).toBe(
-      ['reconcile plan for cluster prod-mq in eu-west-1 (dry run: nothing was changed)', 'nothing to do: reconcile would change nothing', 'findings: none'].join('\n'),
+      [
+        'reconcile plan for cluster prod-mq in eu-west-1 (dry run: nothing was changed)',
+        'nothing to do: reconcile would change nothing',
+        'findings: none',
+      ].join('\n'),
     );
   });
 
@@ -121,7 +190,10 @@ describe('warren plan, printed', () => {
     const text = formatPlan({
       ...base,
       paused: '',
-      actions: [{ kind: 'forget', node: name('c'), instanceId: 'c', departed: 'true' }, { kind: 'register', instanceId: 'a' }],
+      actions: [
+        { kind: 'forget', node: name('c'), instanceId: 'c', departed: 'true' },
+        { kind: 'register', instanceId: 'a' },
+      ],
       orphanedHooks: [{ instanceId: 'd', transition: 'launch' }],
       findings: [{ kind: 'unreachable', instanceId: 'b', error: 'Undeliverable' }],
     });

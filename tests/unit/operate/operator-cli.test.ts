@@ -41,7 +41,14 @@ function healEnvironment(overrides: Record<string, string> = {}): Record<string,
 }
 
 const heal = (name: string, environment: Record<string, string>) => ({
-  name, handler: 'functions/heal/handler.handler', description: 'heal', timeoutSeconds: 900, memorySize: 256, runtime: 'nodejs22.x', architecture: 'arm64', environment,
+  name,
+  handler: 'functions/heal/handler.handler',
+  description: 'heal',
+  timeoutSeconds: 900,
+  memorySize: 256,
+  runtime: 'nodejs22.x',
+  architecture: 'arm64',
+  environment,
 });
 
 /** An account with warren deployed for cluster "orders" (an empty group) and a heal function of a cluster whose group is gone. */
@@ -86,7 +93,11 @@ describe('the settings of a deployed cluster', () => {
     endpoint.armFault({ kind: 'throttling', operation: 'GetFunctionConfiguration', times: 2 });
 
     await expect(deployedConfig('orders', { ...endpoint.clientOptions(), retryDelayMs: 10 })).resolves.toMatchObject({ clusterName: 'orders' });
-    expect(endpoint.calls.filter((call) => call.operation === 'GetFunctionConfiguration').map((call) => call.error)).toEqual(['TooManyRequestsException', 'TooManyRequestsException', undefined]);
+    expect(endpoint.calls.filter((call) => call.operation === 'GetFunctionConfiguration').map((call) => call.error)).toEqual([
+      'TooManyRequestsException',
+      'TooManyRequestsException',
+      undefined,
+    ]);
   });
 
   it('name a cluster without a heal function as not deployed, and refuse a function of another cluster', async () => {
@@ -113,7 +124,12 @@ describe('warren status and warren plan, the command line', () => {
     expect({ exitCode: result.exitCode, stderr: result.stderr }).toMatchObject({ exitCode: 0 });
     const shown = JSON.parse(result.stdout) as ClusterStatus;
     expect(shown).toMatchObject({
-      cluster: 'orders', region: REGION, autoScalingGroupName: GROUP_NAME, desiredCapacity: 0, paused: null, instances: [],
+      cluster: 'orders',
+      region: REGION,
+      autoScalingGroupName: GROUP_NAME,
+      desiredCapacity: 0,
+      paused: null,
+      instances: [],
       members: { all: [], running: [], partitions: {} },
       queue: { depth: 1, inFlight: 0, deadLetters: 0, url: QUEUE_URL },
       targetGroups: TARGET_GROUP_ARNS,

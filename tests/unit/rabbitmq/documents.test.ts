@@ -2,13 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  InvalidDocumentParameters,
-  SSM_DOCUMENT_DIR,
-  loadDocument,
-  parameterEnvironment,
-  truncateLikeSsm,
-} from '../../../infra/sandbox/nodes/documents';
+import { InvalidDocumentParameters, SSM_DOCUMENT_DIR, loadDocument, parameterEnvironment, truncateLikeSsm } from '../../../infra/sandbox/nodes/documents';
 import { OPENING_MARKER } from '../../../infra/deploy/ssm-documents';
 import { NODE_OPERATIONS } from '../../../shared/rabbitmq/operations';
 
@@ -23,19 +17,24 @@ const scriptSource = (name: string) => {
 
 describe('SSM documents', () => {
   it('exist exactly once per node operation', () => {
-    const files = readdirSync(SSM_DOCUMENT_DIR).filter((f) => f.endsWith('.yml')).map((f) => f.replace(/\.yml$/, ''));
+    const files = readdirSync(SSM_DOCUMENT_DIR)
+      .filter((f) => f.endsWith('.yml'))
+      .map((f) => f.replace(/\.yml$/, ''));
 
     expect(files.sort()).toEqual([...documents].sort());
   });
 
-  it.each(documents)('%s has no here-document, no line continuation glued to the next line and no code line starting with #: the template strips indentation and comment lines', (name) => {
-    const source = scriptSource(name);
+  it.each(documents)(
+    '%s has no here-document, no line continuation glued to the next line and no code line starting with #: the template strips indentation and comment lines',
+    (name) => {
+      const source = scriptSource(name);
 
-    expect(source).not.toMatch(/<<-?\s*['"]?[A-Za-z_]/);
-    // a line starting with # is dropped as a comment: only "# ..." is one (Erlang's #{...} at a line start would vanish)
-    expect(source.split('\n').filter((line) => /^\s*#[^\s!]/.test(line))).toEqual([]);
-    expect(source).not.toMatch(/[^\s\\]\\\n/);
-  });
+      expect(source).not.toMatch(/<<-?\s*['"]?[A-Za-z_]/);
+      // a line starting with # is dropped as a comment: only "# ..." is one (Erlang's #{...} at a line start would vanish)
+      expect(source.split('\n').filter((line) => /^\s*#[^\s!]/.test(line))).toEqual([]);
+      expect(source).not.toMatch(/[^\s\\]\\\n/);
+    },
+  );
 
   it('the shared opening keeps the same rules, and every script has its marker once, right after the shebang', () => {
     const opening = readFileSync(join(SSM_DOCUMENT_DIR, 'opening.sh'), 'utf8');
@@ -69,7 +68,16 @@ describe('SSM documents', () => {
 describe('SSM documents on an agent without ENV_VAR interpolation', () => {
   const withParameters = documents.filter((name) => Object.keys(loadDocument(name).parameters).length > 0);
   const REQUIRED = 'rabbit@ip-10-0-1-5';
-  const RABBITMQ_TOOLS = ['rabbitmqctl', 'rabbitmq-diagnostics', 'rabbitmq-queues', 'rabbitmq-upgrade', 'rabbitmq-server', 'rabbitmq-plugins', 'systemctl', 'service'];
+  const RABBITMQ_TOOLS = [
+    'rabbitmqctl',
+    'rabbitmq-diagnostics',
+    'rabbitmq-queues',
+    'rabbitmq-upgrade',
+    'rabbitmq-server',
+    'rabbitmq-plugins',
+    'systemctl',
+    'service',
+  ];
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'warren-documents-'));
@@ -85,7 +93,11 @@ describe('SSM documents on an agent without ENV_VAR interpolation', () => {
   /** Runs the document's script like the agent (bash, SSM_ variables exported), with some of them missing. */
   function runWithout(name: string, missing: (variable: string) => boolean) {
     const document = loadDocument(name);
-    const required = Object.fromEntries(Object.entries(document.parameters).filter(([, p]) => p.default === undefined).map(([n]) => [n, REQUIRED]));
+    const required = Object.fromEntries(
+      Object.entries(document.parameters)
+        .filter(([, p]) => p.default === undefined)
+        .map(([n]) => [n, REQUIRED]),
+    );
     const ssm = Object.entries(parameterEnvironment(document, required)).filter(([variable]) => !missing(variable));
     const script = join(dir, `${name}.sh`);
     writeFileSync(script, document.script);
@@ -141,7 +153,11 @@ describe('SSM documents on an agent without ENV_VAR interpolation', () => {
     // the build writes the list from the document's own parameters, ahead of the shared opening's guard
     const listed = lines.findIndex((line) => line.startsWith(`doc=${name} params=`));
     expect(listed).toBe(1);
-    expect(lines[listed]!.match(/params="([^"]*)"$/)![1]!.split(' ').sort()).toEqual(Object.keys(document.parameters).sort());
+    expect(
+      lines[listed]!.match(/params="([^"]*)"$/)![1]!
+        .split(' ')
+        .sort(),
+    ).toEqual(Object.keys(document.parameters).sort());
     expect(lines[guard]).toMatch(/^for p in \$params; /);
     expect(guard).toBeGreaterThan(listed);
     expect(firstRead).toBeGreaterThan(guard);
@@ -176,7 +192,7 @@ describe('parameterEnvironment', () => {
     expect(() => parameterEnvironment(loadDocument(name), values)).toThrow(InvalidDocumentParameters);
   });
 
-  it('exports NodeRestart\'s survivors with a restart of both halves by default', () => {
+  it("exports NodeRestart's survivors with a restart of both halves by default", () => {
     const env = parameterEnvironment(loadDocument('NodeRestart'), { Survivors: 'rabbit@ip-10-0-1-5,rabbit@ip-10-0-1-6' });
 
     expect(env).toMatchObject({ SSM_Survivors: 'rabbit@ip-10-0-1-5,rabbit@ip-10-0-1-6', SSM_Step: 'restart', SSM_TimeoutSeconds: '300' });

@@ -20,7 +20,12 @@ function threeMembers(env: Record<string, string> = {}) {
 }
 
 const alarmEvent = (cloud: FakeCloud, alarmName: string, instanceId?: string, state: EventOf<'alarm'>['state'] = 'ALARM'): EventOf<'alarm'> => ({
-  kind: 'alarm', id: 'evt-alarm', time: cloud.clock.now(), alarmName, state, instanceId,
+  kind: 'alarm',
+  id: 'evt-alarm',
+  time: cloud.clock.now(),
+  alarmName,
+  state,
+  instanceId,
 });
 
 describe('alarm workflow', () => {

@@ -6,7 +6,11 @@ import { FakeCloud } from './fake-cloud';
 // A peer may disconnect a silent node before forgetting it only when EC2 reports its instance terminated.
 
 const goneEvent = (cloud: FakeCloud, instanceId: string, state: 'shutting-down' | 'terminated'): EventOf<'gone'> => ({
-  kind: 'gone', id: `evt-gone-${instanceId}-${state}`, time: cloud.clock.now(), instanceId, state,
+  kind: 'gone',
+  id: `evt-gone-${instanceId}-${state}`,
+  time: cloud.clock.now(),
+  instanceId,
+  state,
 });
 const forgetParams = (cloud: FakeCloud) => cloud.commands('forget').map((c) => (c.args as { NodeName: string; Departed: string }).Departed);
 

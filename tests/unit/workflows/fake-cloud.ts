@@ -1,7 +1,19 @@
 import type { Config } from '../../../shared/config';
 import { NodeCommandFailed, WaitTimedOut } from '../../../shared/errors';
 import type {
-  Ec2State, ForwardedEvent, GroupFacts, HealQueue, InstanceFacts, Inventory, Lifecycle, LifecycleActionRef, Log, Metrics, NodeShell, TargetGroups, TargetState,
+  Ec2State,
+  ForwardedEvent,
+  GroupFacts,
+  HealQueue,
+  InstanceFacts,
+  Inventory,
+  Lifecycle,
+  LifecycleActionRef,
+  Log,
+  Metrics,
+  NodeShell,
+  TargetGroups,
+  TargetState,
 } from '../../../shared/ports';
 import type { NodeOperation, NodeOperationParams, NodeOperationResult, QuorumReplicas } from '../../../shared/rabbitmq/operations';
 import type { EventOf } from '../../../shared/events/types';
@@ -26,7 +38,14 @@ export interface FakeInstance {
   reachable: boolean;
   /** the agent takes every command and never answers (a hung node): each one ends TimedOut when its wait gives up */
   silent?: boolean;
-  node: { name: string; version: string; running: boolean; member: boolean; drained: boolean; critical?: { reason: 'quorum-critical' | 'mirror-sync-critical'; until: number } };
+  node: {
+    name: string;
+    version: string;
+    running: boolean;
+    member: boolean;
+    drained: boolean;
+    critical?: { reason: 'quorum-critical' | 'mirror-sync-critical'; until: number };
+  };
   /** the join command returns while the node is still outside the cluster */
   joinFailsSilently?: boolean;
   /** pause_minority holds the node's app stopped (NodeStatus: paused) */
@@ -38,7 +57,13 @@ export interface FakeInstance {
 /** A node command's own bound (NodeShell's options argument). */
 type CommandOptions = Parameters<NodeShell['run']>[3];
 
-export interface Call { at: number; port: 'asg' | 'ec2' | 'ssm' | 'elb' | 'lifecycle' | 'queue'; op: string; instanceId?: string; args?: unknown }
+export interface Call {
+  at: number;
+  port: 'asg' | 'ec2' | 'ssm' | 'elb' | 'lifecycle' | 'queue';
+  op: string;
+  instanceId?: string;
+  args?: unknown;
+}
 
 /**
  * An in-memory AWS + RabbitMQ for the workflows: ASG lifecycle states, EC2 states and tags, nodes with
@@ -122,7 +147,15 @@ export class FakeCloud {
   addInstance(id: string, lifecycle: string, version = '3.10.8'): FakeInstance {
     const host = `ip-10-0-0-${this.nextIp++}`;
     const instance: FakeInstance = {
-      id, lifecycle, health: 'Healthy', ec2: 'running', dns: `${host}.ec2.internal`, group: GROUP, launchedAt: this.clock.now(), agentOnlineAt: 0, reachable: true,
+      id,
+      lifecycle,
+      health: 'Healthy',
+      ec2: 'running',
+      dns: `${host}.ec2.internal`,
+      group: GROUP,
+      launchedAt: this.clock.now(),
+      agentOnlineAt: 0,
+      reachable: true,
       node: { name: `rabbit@${host}`, version, running: false, member: false, drained: false },
     };
     this.instances.set(id, instance);
@@ -133,7 +166,10 @@ export class FakeCloud {
   partitionInto(...sides: string[][]): void {
     const names = sides.map((side) => side.map((id) => this.get(id).node.name).sort());
     sides.forEach((side, n) => {
-      const unreachable = names.filter((_, other) => other !== n).flat().sort();
+      const unreachable = names
+        .filter((_, other) => other !== n)
+        .flat()
+        .sort();
       for (const id of side) this.get(id).partition = { view: names[n]!, unreachable };
     });
   }
@@ -149,11 +185,17 @@ export class FakeCloud {
   }
 
   runningMembers(): string[] {
-    return [...this.instances.values()].filter((i) => i.node.member && i.node.running).map((i) => i.node.name).sort();
+    return [...this.instances.values()]
+      .filter((i) => i.node.member && i.node.running)
+      .map((i) => i.node.name)
+      .sort();
   }
 
   allMembers(): string[] {
-    return [...this.instances.values()].filter((i) => i.node.member).map((i) => i.node.name).sort();
+    return [...this.instances.values()]
+      .filter((i) => i.node.member)
+      .map((i) => i.node.name)
+      .sort();
   }
 
   /** Node commands sent, each runOnMany counted once, like one SendCommand. */
@@ -184,8 +226,17 @@ export class FakeCloud {
 
   deps(overrides: Partial<Deps> = {}): Deps {
     return {
-      config: this.config, inventory: this.inventory, lifecycle: this.lifecycle, nodes: this.nodes, targets: this.targetGroups,
-      queue: this.queue, metrics: this.metrics, log: this.log, clock: this.clock, deadline: this.clock.now() + 86_400_000, ...overrides,
+      config: this.config,
+      inventory: this.inventory,
+      lifecycle: this.lifecycle,
+      nodes: this.nodes,
+      targets: this.targetGroups,
+      queue: this.queue,
+      metrics: this.metrics,
+      log: this.log,
+      clock: this.clock,
+      deadline: this.clock.now() + 86_400_000,
+      ...overrides,
     };
   }
 
@@ -195,7 +246,13 @@ export class FakeCloud {
 
   private facts(i: FakeInstance): InstanceFacts {
     return {
-      instanceId: i.id, state: i.ec2, privateDnsName: i.dns, autoScalingGroupName: i.group, nodeName: i.nodeTag, rabbitmqVersion: i.versionTag, launchTime: i.launchedAt,
+      instanceId: i.id,
+      state: i.ec2,
+      privateDnsName: i.dns,
+      autoScalingGroupName: i.group,
+      nodeName: i.nodeTag,
+      rabbitmqVersion: i.versionTag,
+      launchTime: i.launchedAt,
     };
   }
 
@@ -204,7 +261,10 @@ export class FakeCloud {
       this.record('asg', 'describeGroup');
       const instances = [...this.instances.values()].filter((i) => i.group === GROUP && i.lifecycle !== 'Terminated');
       return {
-        name: GROUP, minSize: 1, maxSize: 9, desiredCapacity: this.desiredCapacity ?? instances.length,
+        name: GROUP,
+        minSize: 1,
+        maxSize: 9,
+        desiredCapacity: this.desiredCapacity ?? instances.length,
         instances: instances.map((i) => ({ instanceId: i.id, lifecycleState: i.lifecycle, healthStatus: i.health, availabilityZone: 'us-east-1a' })),
         ...(this.paused === undefined ? {} : { paused: this.paused }),
       };
@@ -278,7 +338,7 @@ export class FakeCloud {
           results.set(id, error as NodeCommandFailed);
         }
       }
-      if (silent.length > 0) (await this.unanswered(silent, operation, options)).forEach((failure, n) => results.set(silent[n]!, failure));
+      if (silent.length > 0) for (const [n, failure] of (await this.unanswered(silent, operation, options)).entries()) results.set(silent[n]!, failure);
       return results;
     },
   };
@@ -287,7 +347,9 @@ export class FakeCloud {
   private async unanswered(ids: string[], operation: NodeOperation, options: CommandOptions = {}): Promise<NodeCommandFailed[]> {
     const waitSeconds = Math.min(this.config.bounds.ssmCommandSeconds, options.timeoutSeconds ?? Number.POSITIVE_INFINITY);
     if (waitSeconds > 0) await this.clock.sleep(waitSeconds * 1000);
-    return ids.map((id) => new NodeCommandFailed(id, operation, waitSeconds > 0 ? 'TimedOut' : 'NotSent', `no terminal status within ${waitSeconds}s; cancelled`));
+    return ids.map(
+      (id) => new NodeCommandFailed(id, operation, waitSeconds > 0 ? 'TimedOut' : 'NotSent', `no terminal status within ${waitSeconds}s; cancelled`),
+    );
   }
 
   private async execute<O extends NodeOperation>(id: string, operation: O, params: NodeOperationParams[O]): Promise<NodeOperationResult[O]> {
@@ -343,7 +405,12 @@ export class FakeCloud {
       this.reconcileRequests.push(reason);
     },
     forward: async (events) => {
-      this.record('queue', 'forward', undefined, events.map((event) => event.id));
+      this.record(
+        'queue',
+        'forward',
+        undefined,
+        events.map((event) => event.id),
+      );
       const refused = events.filter((event) => this.refuseForwarding.has(event.id));
       this.forwarded.push(...events.filter((event) => !this.refuseForwarding.has(event.id)));
       return refused.map((event) => ({ id: event.id, reason: 'InternalError: refused by the test' }));

@@ -1,6 +1,13 @@
 import { seriesOf } from '../../../shared/cluster/versions';
 import { NodeCommandFailed } from '../../../shared/errors';
-import { majorVersion, type NodeOperation, type NodeOperationParams, type NodeOperationResult, type NodeStatus, type PolicyParams } from '../../../shared/rabbitmq/operations';
+import {
+  majorVersion,
+  type NodeOperation,
+  type NodeOperationParams,
+  type NodeOperationResult,
+  type NodeStatus,
+  type PolicyParams,
+} from '../../../shared/rabbitmq/operations';
 import type { FakeCloud, FakeInstance } from './fake-cloud';
 
 /**
@@ -17,7 +24,13 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
       await cloud.clock.sleep(cloud.joinMs);
       // the document's version gate: refused before anything changes
       if (join.JoinableSeries && !join.JoinableSeries.split(',').includes(seriesOf(node.version) ?? '')) {
-        return { node: node.name, joined: false, reason: 'version-incompatible', version: node.version, detail: `RabbitMQ ${node.version} cannot join this cluster` };
+        return {
+          node: node.name,
+          joined: false,
+          reason: 'version-incompatible',
+          version: node.version,
+          detail: `RabbitMQ ${node.version} cannot join this cluster`,
+        };
       }
       const wasMember = node.member && node.running;
       const peers = join.Peers.split(',').filter(Boolean);
@@ -35,8 +48,15 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
       }
       const policy = applyPolicy(cloud, instance, join, 'join');
       const result: NodeOperationResult['join'] = {
-        node: node.name, joined: true, version: node.version, action: wasMember ? 'already-member' : 'booted-with-peers',
-        members: membersSeenBy(cloud, instance), policy, quorumGrown: 0, streamsGrown: 0, replicasRecreated: 0,
+        node: node.name,
+        joined: true,
+        version: node.version,
+        action: wasMember ? 'already-member' : 'booted-with-peers',
+        members: membersSeenBy(cloud, instance),
+        policy,
+        quorumGrown: 0,
+        streamsGrown: 0,
+        replicasRecreated: 0,
       };
       return result;
     }
@@ -117,7 +137,8 @@ function restart(cloud: FakeCloud, instance: FakeInstance, params: NodeOperation
   const node = instance.node;
   const step = params.Step;
   const survivors = params.Survivors.split(',');
-  const survivorRuns = !instance.partition?.cutLasts && [...cloud.instances.values()].some((i) => survivors.includes(i.node.name) && i.node.running && i.node.member);
+  const survivorRuns =
+    !instance.partition?.cutLasts && [...cloud.instances.values()].some((i) => survivors.includes(i.node.name) && i.node.running && i.node.member);
   if (step !== 'start' && node.running) {
     if (!survivorRuns) return { node: node.name, step, done: false, reason: 'no-survivor-running', detail: `none of ${params.Survivors} answers` };
     cloud.restartSteps.push({ instanceId: instance.id, step: 'stop' });
@@ -152,10 +173,21 @@ function membersSeenBy(cloud: FakeCloud, instance: FakeInstance) {
 function status(cloud: FakeCloud, instance: FakeInstance): NodeStatus {
   const node = instance.node;
   return {
-    node: node.name, version: node.version, running: node.running, paused: !node.running && !!instance.paused, members: membersSeenBy(cloud, instance),
-    partitions: partitionsOf(instance), alarms: [], cookieHash: 'c0ffee', policies: node.running ? [...cloud.policies] : [],
-    defaultQueueType: node.running ? cloud.defaultQueueType : '', underMaintenance: node.running && node.drained, metadataStore: node.running ? cloud.metadataStore : '', featureFlagsDisabled: node.running ? cloud.featureFlagsDisabled : 0,
-    metadataLeader: node.running && cloud.metadataStore === 'khepri' ? cloud.runningMembers()[0] ?? null : null, deprecatedFeaturesUsed: [],
+    node: node.name,
+    version: node.version,
+    running: node.running,
+    paused: !node.running && !!instance.paused,
+    members: membersSeenBy(cloud, instance),
+    partitions: partitionsOf(instance),
+    alarms: [],
+    cookieHash: 'c0ffee',
+    policies: node.running ? [...cloud.policies] : [],
+    defaultQueueType: node.running ? cloud.defaultQueueType : '',
+    underMaintenance: node.running && node.drained,
+    metadataStore: node.running ? cloud.metadataStore : '',
+    featureFlagsDisabled: node.running ? cloud.featureFlagsDisabled : 0,
+    metadataLeader: node.running && cloud.metadataStore === 'khepri' ? (cloud.runningMembers()[0] ?? null) : null,
+    deprecatedFeaturesUsed: [],
     // judged by the first running member of the node's own view, as NodeStatus does
     replicas: node.running && membersSeenBy(cloud, instance).running[0] === node.name ? cloud.replicas : null,
   };

@@ -5,10 +5,18 @@ import { interruption } from '../../../shared/workflows/interruption';
 import { FakeCloud } from './fake-cloud';
 
 const goneEvent = (cloud: FakeCloud, instanceId: string): EventOf<'gone'> => ({
-  kind: 'gone', id: `evt-gone-${instanceId}`, time: cloud.clock.now(), instanceId, state: 'terminated',
+  kind: 'gone',
+  id: `evt-gone-${instanceId}`,
+  time: cloud.clock.now(),
+  instanceId,
+  state: 'terminated',
 });
 const interruptionEvent = (cloud: FakeCloud, instanceId: string): EventOf<'interruption'> => ({
-  kind: 'interruption', id: `evt-int-${instanceId}`, time: cloud.clock.now(), instanceId, reason: 'spot-interruption',
+  kind: 'interruption',
+  id: `evt-int-${instanceId}`,
+  time: cloud.clock.now(),
+  instanceId,
+  reason: 'spot-interruption',
 });
 
 function threeMembers() {

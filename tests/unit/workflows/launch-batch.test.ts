@@ -21,7 +21,12 @@ describe('launch workflow, several launches at once', () => {
     const outcome = await launch(cloud.launchEvent('i-n1'), cloud.deps());
 
     expect(outcome).toMatchObject({ result: 'continued', details: { batch: { 'i-n2': 'continued' } } });
-    expect(cloud.commands().map((c) => `${c.op}@${c.instanceId}`).sort()).toEqual(['join@i-n1', 'join@i-n2']);
+    expect(
+      cloud
+        .commands()
+        .map((c) => `${c.op}@${c.instanceId}`)
+        .sort(),
+    ).toEqual(['join@i-n1', 'join@i-n2']);
     const [first, second] = cloud.commands('join');
     expect(first!.at).toBe(second!.at);
     for (const id of ['i-n1', 'i-n2']) {
@@ -33,7 +38,7 @@ describe('launch workflow, several launches at once', () => {
     expect(cloud.metric('LaunchContinued')).toBe(2);
   });
 
-  it('re-applies the cluster-wide policy once per batch, with the event\'s own join', async () => {
+  it("re-applies the cluster-wide policy once per batch, with the event's own join", async () => {
     const cloud = clusterOfTwoAndTwoNewcomers();
 
     await launch(cloud.launchEvent('i-n1'), cloud.deps());
@@ -106,7 +111,7 @@ describe('launch workflow, several launches at once', () => {
     expect(cloud.actions.get('i-n1')!.state).toBe('CONTINUE');
   });
 
-  it('continues the other one when the event\'s own join fails, and gives the event back for a retry', async () => {
+  it("continues the other one when the event's own join fails, and gives the event back for a retry", async () => {
     const cloud = clusterOfTwoAndTwoNewcomers();
     cloud.get('i-n1').joinFailsSilently = true;
 
@@ -154,7 +159,7 @@ describe('launch workflow, several launches at once', () => {
     expect(cloud.commands('join')[1]!.args).toMatchObject({ Peers: expect.stringContaining(cloud.get('i-n1').node.name) });
   });
 
-  it('founds the cluster with the event\'s instance and joins the others to it: one cluster', async () => {
+  it("founds the cluster with the event's instance and joins the others to it: one cluster", async () => {
     const cloud = new FakeCloud();
     for (const id of ['i-f1', 'i-f2', 'i-f3']) cloud.addLaunching(id, 0);
     const founder = cloud.get('i-f1').node.name;

@@ -73,7 +73,9 @@ describe('launch workflow with a warm pool', () => {
   it('leaves the warm pool of another group alone: its action is not ours to complete', async () => {
     const cloud = clusterAndAWarmingInstance();
 
-    await expect(launch(into(cloud, 'WarmPool', 'someone-elses-asg'), cloud.deps())).rejects.toMatchObject({ reason: 'lifecycle action of another Auto Scaling group' });
+    await expect(launch(into(cloud, 'WarmPool', 'someone-elses-asg'), cloud.deps())).rejects.toMatchObject({
+      reason: 'lifecycle action of another Auto Scaling group',
+    });
     expect(cloud.calls).toEqual([]);
     expect(cloud.actions.get('i-warm')!.state).toBe('open');
   });

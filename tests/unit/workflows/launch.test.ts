@@ -29,7 +29,11 @@ describe('launch workflow', () => {
     expect(cloud.actions.get('i-new')!.state).toBe('CONTINUE');
     const join = cloud.commands('join');
     expect(join).toHaveLength(1);
-    expect(join[0]!.args).toMatchObject({ Peers: [cloud.get('i-a').node.name, cloud.get('i-b').node.name].join(','), GrowQuorum: 'true', PolicyName: 'ha-all' });
+    expect(join[0]!.args).toMatchObject({
+      Peers: [cloud.get('i-a').node.name, cloud.get('i-b').node.name].join(','),
+      GrowQuorum: 'true',
+      PolicyName: 'ha-all',
+    });
   });
 
   it('names the peers and the version from the tags: one command, on the new node, none elsewhere', async () => {
@@ -43,7 +47,9 @@ describe('launch workflow', () => {
     expect(outcome.result).toBe('continued');
     expect(cloud.commands().map((c) => `${c.op}@${c.instanceId}`)).toEqual(['join@i-new']);
     expect(cloud.commands('join')[0]!.args).toMatchObject({
-      Peers: `${cloud.get('i-a').node.name},${cloud.get('i-b').node.name}`, PolicyName: 'warren-quorum', DefaultQueueType: 'quorum',
+      Peers: `${cloud.get('i-a').node.name},${cloud.get('i-b').node.name}`,
+      PolicyName: 'warren-quorum',
+      DefaultQueueType: 'quorum',
     });
   });
 
@@ -100,7 +106,13 @@ describe('launch workflow', () => {
 
     expect(outcome.result).toBe('continued');
     expect(cloud.commands().map((c) => `${c.op}@${c.instanceId}`)).toEqual(['status@i-a', 'join@i-new']);
-    expect(cloud.commands('join')[0]!.args).toMatchObject({ Peers: cloud.runningMembers().filter((n) => n !== cloud.get('i-new').node.name).join(','), PolicyName: 'ha-all' });
+    expect(cloud.commands('join')[0]!.args).toMatchObject({
+      Peers: cloud
+        .runningMembers()
+        .filter((n) => n !== cloud.get('i-new').node.name)
+        .join(','),
+      PolicyName: 'ha-all',
+    });
   });
 
   it('asks a seed while the tagged versions differ in major (an upgrade under way)', async () => {
@@ -303,7 +315,11 @@ describe('launch workflow', () => {
 
     await launch(cloud.launchEvent('i-new'), cloud.deps());
 
-    expect(cloud.commands('join')[0]!.args).toMatchObject({ PolicyName: 'ha-all', PolicyDefinition: '{"ha-mode":"all","ha-sync-mode":"automatic"}', DefaultQueueType: '' });
+    expect(cloud.commands('join')[0]!.args).toMatchObject({
+      PolicyName: 'ha-all',
+      PolicyDefinition: '{"ha-mode":"all","ha-sync-mode":"automatic"}',
+      DefaultQueueType: '',
+    });
     expect(cloud.defaultQueueType).toBe('');
   });
 
@@ -316,7 +332,12 @@ describe('launch workflow', () => {
 
     expect(outcome.result).toBe('continued');
     const join = cloud.commands('join')[0]!.args;
-    expect(join).toMatchObject({ PolicyName: 'warren-quorum', PolicyPattern: '.*', PolicyDefinition: '{"queue-leader-locator":"balanced"}', DefaultQueueType: 'quorum' });
+    expect(join).toMatchObject({
+      PolicyName: 'warren-quorum',
+      PolicyPattern: '.*',
+      PolicyDefinition: '{"queue-leader-locator":"balanced"}',
+      DefaultQueueType: 'quorum',
+    });
     expect(JSON.stringify(join)).not.toContain('ha-');
     expect([...cloud.policies]).toEqual(['warren-quorum']);
     expect(cloud.defaultQueueType).toBe('quorum');

@@ -28,7 +28,9 @@ function pausedCluster() {
 
 /** Nothing that changes a node, a target, a hook or the group: reads and the one heartbeat that asks whether a hook is open. */
 function changes(cloud: FakeCloud) {
-  return cloud.calls.filter((c) => !(c.op.startsWith('describe') || c.op === 'heartbeat' || c.op === 'isAgentOnline' || c.op === 'runOnMany:status' || c.op === 'groupMembersAmong'));
+  return cloud.calls.filter(
+    (c) => !(c.op.startsWith('describe') || c.op === 'heartbeat' || c.op === 'isAgentOnline' || c.op === 'runOnMany:status' || c.op === 'groupMembersAmong'),
+  );
 }
 
 describe('paused by the warren:paused tag on the group', () => {
@@ -43,7 +45,10 @@ describe('paused by the warren:paused tag on the group', () => {
     expect(cloud.actions.get('i-new')!.state).toBe('open');
     expect(cloud.get('i-new').node.member).toBe(false);
     expect(cloud.metric('EventsPaused')).toBe(1);
-    expect(cloud.logs.find((line) => line.message.startsWith('warren is paused'))).toMatchObject({ level: 'warn', extra: { paused: true, pauseNote: NOTE, kind: 'launch' } });
+    expect(cloud.logs.find((line) => line.message.startsWith('warren is paused'))).toMatchObject({
+      level: 'warn',
+      extra: { paused: true, pauseNote: NOTE, kind: 'launch' },
+    });
   });
 
   it('acknowledges a termination, a departed instance, a spot warning and an alarm without touching anything', async () => {
@@ -53,11 +58,17 @@ describe('paused by the warren:paused tag on the group', () => {
     expect(cloud.actions.get('i-c')!.state).toBe('open');
 
     cloud.terminateInEc2('i-b');
-    await expect(gone({ kind: 'gone', id: 'evt-gone', time: cloud.clock.now(), instanceId: 'i-b', state: 'terminated' }, cloud.deps())).resolves.toMatchObject({ result: 'done' });
+    await expect(gone({ kind: 'gone', id: 'evt-gone', time: cloud.clock.now(), instanceId: 'i-b', state: 'terminated' }, cloud.deps())).resolves.toMatchObject({
+      result: 'done',
+    });
     expect(cloud.allMembers()).toContain(cloud.get('i-b').node.name);
 
-    await expect(interruption({ kind: 'interruption', id: 'evt-int', time: cloud.clock.now(), instanceId: 'i-a', reason: 'spot-interruption' }, cloud.deps())).resolves.toMatchObject({ result: 'done' });
-    await expect(alarm({ kind: 'alarm', id: 'evt-alarm', time: cloud.clock.now(), alarmName: 'rabbit-node-down-i-a', state: 'ALARM', instanceId: 'i-a' }, cloud.deps())).resolves.toMatchObject({ result: 'done' });
+    await expect(
+      interruption({ kind: 'interruption', id: 'evt-int', time: cloud.clock.now(), instanceId: 'i-a', reason: 'spot-interruption' }, cloud.deps()),
+    ).resolves.toMatchObject({ result: 'done' });
+    await expect(
+      alarm({ kind: 'alarm', id: 'evt-alarm', time: cloud.clock.now(), alarmName: 'rabbit-node-down-i-a', state: 'ALARM', instanceId: 'i-a' }, cloud.deps()),
+    ).resolves.toMatchObject({ result: 'done' });
     expect(cloud.get('i-a').health).toBe('Healthy');
 
     expect(changes(cloud)).toEqual([]);
@@ -96,7 +107,12 @@ describe('paused by the warren:paused tag on the group', () => {
     cloud.addLaunching('i-new', 0);
     const event = cloud.launchEvent('i-new');
     cloud.clock.advance(cloud.config.bounds.launchSeconds * 1000);
-    const inventory = { ...cloud.inventory, describeGroup: async () => { throw new Error('DescribeAutoScalingGroups failed: Throttling'); } };
+    const inventory = {
+      ...cloud.inventory,
+      describeGroup: async () => {
+        throw new Error('DescribeAutoScalingGroups failed: Throttling');
+      },
+    };
 
     const outcome = await launch(event, cloud.deps({ inventory }));
 

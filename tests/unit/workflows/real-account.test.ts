@@ -16,7 +16,9 @@ const NEW = 'i-0bbbbbbbbbbbbbbb1';
 const RUNBOOK = JSON.stringify([{ alarm: 'warren-node-', match: 'prefix', action: 'replace-instance' }]);
 
 function deployedCluster() {
-  const cloud = new FakeCloud(deployedConfig({ ASG_NAME: GROUP, ALARM_RUNBOOK: RUNBOOK, HEAL_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/heal.fifo' }));
+  const cloud = new FakeCloud(
+    deployedConfig({ ASG_NAME: GROUP, ALARM_RUNBOOK: RUNBOOK, HEAL_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/heal.fifo' }),
+  );
   for (const id of MEMBERS) cloud.addMember(id, '3.10.8', 'both');
   return cloud;
 }

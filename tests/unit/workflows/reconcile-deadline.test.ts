@@ -21,7 +21,9 @@ describe('reconcile within the time the invocation has left', () => {
     await reconcile(tick, cloud.deps({ deadline }));
 
     expect(cloud.clock.now()).toBeLessThanOrEqual(deadline);
-    expect(cloud.logs).toContainEqual(expect.objectContaining({ message: 'reconcile finding', extra: expect.objectContaining({ kind: 'unreachable', instanceId: 'i-c' }) }));
+    expect(cloud.logs).toContainEqual(
+      expect.objectContaining({ message: 'reconcile finding', extra: expect.objectContaining({ kind: 'unreachable', instanceId: 'i-c' }) }),
+    );
     expect(cloud.indexOf('elb', 'deregister', 'i-c')).toBe(-1);
     expect(cloud.targets.get('i-c')).toBe('healthy');
   });

@@ -167,8 +167,16 @@ describe('reconcile workflow', () => {
 
       expect(cloud.commands().filter((c) => !c.op.endsWith('status'))).toEqual([]);
       // only the load balancer follows: the dead members' targets go
-      expect(outcome.details!.actions).toEqual([{ kind: 'deregister', instanceId: 'i-b' }, { kind: 'deregister', instanceId: 'i-c' }]);
-      expect(cloud.logs).toContainEqual(expect.objectContaining({ message: 'reconcile finding', extra: expect.objectContaining({ kind: 'majority-lost', held: 'operator', recovery: expect.objectContaining({ instanceId: 'i-a' }) }) }));
+      expect(outcome.details!.actions).toEqual([
+        { kind: 'deregister', instanceId: 'i-b' },
+        { kind: 'deregister', instanceId: 'i-c' },
+      ]);
+      expect(cloud.logs).toContainEqual(
+        expect.objectContaining({
+          message: 'reconcile finding',
+          extra: expect.objectContaining({ kind: 'majority-lost', held: 'operator', recovery: expect.objectContaining({ instanceId: 'i-a' }) }),
+        }),
+      );
       expect(cloud.metricLog).toContainEqual({ name: 'gauge:MetadataMajorityLost', value: 1 });
     });
 
@@ -280,13 +288,25 @@ describe('reconcile of a partition that outlived the cut', () => {
 
     expect(outcome.result).toBe('acted');
     expect(cloud.commands('restart').map((c) => [c.instanceId, c.args])).toEqual([
-      ['i-c', { Survivors: [cloud.get('i-a').node.name, cloud.get('i-b').node.name].join(','), Step: 'restart', TimeoutSeconds: String(cloud.config.bounds.ssmCommandSeconds) }],
+      [
+        'i-c',
+        {
+          Survivors: [cloud.get('i-a').node.name, cloud.get('i-b').node.name].join(','),
+          Step: 'restart',
+          TimeoutSeconds: String(cloud.config.bounds.ssmCommandSeconds),
+        },
+      ],
     ]);
-    expect(cloud.restartSteps).toEqual([{ instanceId: 'i-c', step: 'stop' }, { instanceId: 'i-c', step: 'start' }]);
+    expect(cloud.restartSteps).toEqual([
+      { instanceId: 'i-c', step: 'stop' },
+      { instanceId: 'i-c', step: 'start' },
+    ]);
     expect(cloud.commands('join')).toEqual([]);
     expect(cloud.metric('PartitionRepairs')).toBe(1);
     expect(cloud.indexOf('ssm', 'restart', 'i-c')).toBeLessThan(cloud.indexOf('elb', 'deregister', 'i-c'));
-    expect(cloud.logs).toContainEqual(expect.objectContaining({ message: 'reconcile partition decision', extra: expect.objectContaining({ restart: [cloud.get('i-c').node.name] }) }));
+    expect(cloud.logs).toContainEqual(
+      expect.objectContaining({ message: 'reconcile partition decision', extra: expect.objectContaining({ restart: [cloud.get('i-c').node.name] }) }),
+    );
 
     await reconcile(tick(cloud), cloud.deps());
 
@@ -301,8 +321,10 @@ describe('reconcile of a partition that outlived the cut', () => {
     await reconcile(tick(cloud), cloud.deps());
 
     expect(cloud.restartSteps).toEqual([
-      { instanceId: 'i-d', step: 'stop' }, { instanceId: 'i-e', step: 'stop' },
-      { instanceId: 'i-d', step: 'start' }, { instanceId: 'i-e', step: 'start' },
+      { instanceId: 'i-d', step: 'stop' },
+      { instanceId: 'i-e', step: 'stop' },
+      { instanceId: 'i-d', step: 'start' },
+      { instanceId: 'i-e', step: 'start' },
     ]);
     expect(cloud.restartSteps.some((s) => ['i-a', 'i-b', 'i-c'].includes(s.instanceId))).toBe(false);
     expect(cloud.metric('PartitionRepairs')).toBe(1);
@@ -321,7 +343,10 @@ describe('reconcile of a partition that outlived the cut', () => {
     // the next tick restarts the loser still running first, then joins the one left stopped
     await reconcile(tick(cloud), cloud.deps());
 
-    const ops = cloud.commands().map((c) => c.op).filter((op) => op !== 'runOnMany:status');
+    const ops = cloud
+      .commands()
+      .map((c) => c.op)
+      .filter((op) => op !== 'runOnMany:status');
     expect(ops.indexOf('restart')).toBeLessThan(ops.indexOf('join'));
     expect(cloud.runningMembers()).toHaveLength(5);
   });
@@ -332,7 +357,12 @@ describe('reconcile of a partition that outlived the cut', () => {
 
     await expect(reconcile(tick(cloud), cloud.deps())).rejects.toThrow(/restart/);
 
-    expect(cloud.logs).toContainEqual(expect.objectContaining({ message: 'reconcile action failed', extra: expect.objectContaining({ error: expect.stringContaining('no-survivor-running') }) }));
+    expect(cloud.logs).toContainEqual(
+      expect.objectContaining({
+        message: 'reconcile action failed',
+        extra: expect.objectContaining({ error: expect.stringContaining('no-survivor-running') }),
+      }),
+    );
     expect(cloud.restartSteps).toEqual([]);
     expect(cloud.get('i-c').node.running).toBe(true);
   });
@@ -353,7 +383,7 @@ describe('reconcile of a partition that outlived the cut', () => {
 });
 
 describe('reconcile workflow: quorum replicas', () => {
-  it('repairs a member\'s replicas with its own NodeJoin (no policy), removes a departed node\'s with NodeForget, and publishes the gauges', async () => {
+  it("repairs a member's replicas with its own NodeJoin (no policy), removes a departed node's with NodeForget, and publishes the gauges", async () => {
     const cloud = new FakeCloud();
     for (const id of ['i-a', 'i-b', 'i-c']) cloud.addMember(id);
     cloud.policies.add('ha-all');
@@ -365,7 +395,10 @@ describe('reconcile workflow: quorum replicas', () => {
     expect(outcome.result).toBe('acted');
     const [join, ...moreJoins] = cloud.commands('join');
     expect(moreJoins).toEqual([]);
-    expect(join).toMatchObject({ instanceId: [...cloud.instances.values()].find((i) => i.node.name === second)!.id, args: expect.objectContaining({ PolicyName: '', DefaultQueueType: '', GrowQuorum: 'true' }) });
+    expect(join).toMatchObject({
+      instanceId: [...cloud.instances.values()].find((i) => i.node.name === second)!.id,
+      args: expect.objectContaining({ PolicyName: '', DefaultQueueType: '', GrowQuorum: 'true' }),
+    });
     expect(cloud.commands('forget')).toEqual([expect.objectContaining({ args: { NodeName: 'rabbit@ip-10-0-9-9', Departed: 'false' } })]);
     // the departed node's replicas go before any member grows
     expect(cloud.calls.indexOf(cloud.commands('forget')[0]!)).toBeLessThan(cloud.calls.indexOf(join!));

@@ -15,7 +15,13 @@ function cloudWithNeighbours(): FakeCloud {
   return cloud;
 }
 
-const depsOf = (cloud: FakeCloud): TriageDeps => ({ config: cloud.config, inventory: cloud.inventory, queue: cloud.queue, metrics: cloud.metrics, log: cloud.log });
+const depsOf = (cloud: FakeCloud): TriageDeps => ({
+  config: cloud.config,
+  inventory: cloud.inventory,
+  queue: cloud.queue,
+  metrics: cloud.metrics,
+  log: cloud.log,
+});
 const bodies = (...events: Array<Record<string, any>>) => events.map((event) => JSON.stringify(event));
 const inventoryCalls = (cloud: FakeCloud) => cloud.calls.filter((call) => call.port === 'ec2' || call.port === 'asg');
 
@@ -37,7 +43,12 @@ describe('the triage step in front of the cluster FIFO group', () => {
     expect(cloud.metric('ForeignEventsDropped')).toBe(3);
     expect(cloud.metric('EventsForwarded')).toBe(1);
     const lines = cloud.logs.filter((line) => line.message === 'batch triaged');
-    expect(lines).toEqual([expect.objectContaining({ level: 'info', extra: expect.objectContaining({ records: 4, forwarded: 1, foreignDropped: 3, foreignInstances: [EKS_NODE, GONE_LONG_AGO] }) })]);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        extra: expect.objectContaining({ records: 4, forwarded: 1, foreignDropped: 3, foreignInstances: [EKS_NODE, GONE_LONG_AGO] }),
+      }),
+    ]);
   });
 
   it('sends nothing to the heal queue when the whole batch is foreign', async () => {
@@ -92,12 +103,15 @@ describe('the triage step in front of the cluster FIFO group', () => {
     expect(cloud.logs.find((line) => line.level === 'warn')?.message).toMatch(/refused/);
   });
 
-  it('forwards the whole batch when EC2 cannot say who is a member, rather than hold the group\'s own events back', async () => {
+  it("forwards the whole batch when EC2 cannot say who is a member, rather than hold the group's own events back", async () => {
     const cloud = cloudWithNeighbours();
     const deps = depsOf(cloud);
     deps.inventory = { ...cloud.inventory, groupMembersAmong: async () => Promise.reject(new Error('DescribeInstances failed: RequestLimitExceeded')) };
 
-    const answer = await triageBatch(sqsBatch(...bodies(instanceEvent('terminated', OURS, 'evt-2'), instanceEvent('terminated', EKS_NODE, 'evt-3'))).Records, deps);
+    const answer = await triageBatch(
+      sqsBatch(...bodies(instanceEvent('terminated', OURS, 'evt-2'), instanceEvent('terminated', EKS_NODE, 'evt-3'))).Records,
+      deps,
+    );
 
     expect(answer).toEqual({ batchItemFailures: [] });
     expect(cloud.forwarded.map((event) => event.id)).toEqual(['evt-2', 'evt-3']);
