@@ -46,8 +46,10 @@ export function mirroringKeys(definition: Record<string, unknown>): string[] {
 // they refuse would make SSM refuse the whole command (tests/unit/cluster/policy-documents.test.ts).
 export const POLICY_PARAMETER_PATTERNS = {
   PolicyName: /^[A-Za-z0-9_.-]{0,64}$/,
-  PolicyPattern: /^[A-Za-z0-9_.*+?^$|()[\]{}\\,:@/-]{0,255}$/,
-  PolicyDefinition: /^\{[A-Za-z0-9_":,.{}[\] @-]{0,2000}\}$/,
+  // biome-ignore lint/complexity/noUselessEscapeInRegex: byte for byte the documents' allowedPattern (policy-documents.test.ts)
+  PolicyPattern: /^[A-Za-z0-9_.*+?^$|()\[\]{}\\,:@/-]{0,255}$/,
+  // biome-ignore lint/complexity/noUselessEscapeInRegex: byte for byte the documents' allowedPattern (policy-documents.test.ts)
+  PolicyDefinition: /^\{[A-Za-z0-9_":,.{}\[\] @-]{0,2000}\}$/,
 } as const;
 
 const policyName = (min: number) => z.string().regex(POLICY_PARAMETER_PATTERNS.PolicyName, 'letters, digits, _ . - only, at most 64').min(min);

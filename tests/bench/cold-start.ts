@@ -5,7 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { build, type BuildOptions, type Metafile } from 'esbuild';
 import { figure, goal, median, type Figure, type Goal, type Section } from './figures';
-import { TEST_ENVIRONMENT } from '../unit/aws/config';
+import { TEST_ENVIRONMENT } from '../support/config';
 
 /**
  * Cold start: each function bundled exactly as it is deployed (functions/esbuild.config.cjs), its
@@ -38,7 +38,7 @@ const NAIVE_NOTE =
 
 /*
  * The handlers read their configuration at module load, so the child gets a valid one: the values
- * of tests/unit/aws/config.ts and the variables serverless.yml gives every function.
+ * of tests/support/config.ts (TEST_ENVIRONMENT) and the variables serverless.yml gives every function.
  */
 const LAMBDA_ENV: Record<string, string> = {
   AWS_REGION: 'us-east-1',

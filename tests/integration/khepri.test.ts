@@ -4,7 +4,7 @@ import { joinableSeries } from '../../shared/cluster/versions';
 import { planReconcile, type ReconcilePlan } from '../../shared/cluster/reconcile-plan';
 import type { Ec2State, TargetState } from '../../shared/ports';
 import { parseNodeOutput, type NodeStatus } from '../../shared/rabbitmq/operations';
-import { testConfig } from '../unit/cluster/test-config';
+import { testConfig } from '../support/config';
 
 /*
  * RabbitMQ 4.3 keeps its metadata in Khepri (Raft): no pause_minority, no partitions to heal by

@@ -8,8 +8,8 @@ import { type NodeCluster, type SandboxNode, removeLeftovers, startCluster } fro
 import type { ReconcileAction } from '../../shared/cluster/reconcile-plan';
 import { parseNodeOutput, type NodeStatus } from '../../shared/rabbitmq/operations';
 import { reconcile } from '../../shared/workflows/reconcile';
-import { testConfig } from '../unit/cluster/test-config';
-import { FakeCloud } from '../unit/workflows/fake-cloud';
+import { testConfig } from '../support/config';
+import { FakeCloud } from '../support/fake-cloud';
 
 /*
  * Real cuts between network namespaces (the node's veth down) on a real 3-node cluster per RabbitMQ

@@ -11,7 +11,7 @@ import { LocalRunCommand } from '../../infra/sandbox/cloud/ssm';
 import type { Ec2Instance } from '../../infra/sandbox/cloud/ec2';
 import { removeLeftovers } from '../../infra/sandbox/nodes';
 import { runProcess } from '../../infra/sandbox/nodes/process';
-import { testConfig } from '../unit/cluster/test-config';
+import { testConfig } from '../support/config';
 
 // One pair of real instances for the file; the stories run in order, the last one kills the second.
 jest.setTimeout(90_000);

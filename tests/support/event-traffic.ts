@@ -9,8 +9,8 @@ import { answerLambda, type Wiring } from '../../shared/workflows/invocation';
 import { instanceEvent, type InstanceEventKind } from '../events/instance-events';
 import { healQueueOnModel } from './model-heal-queue';
 import { loadFixture } from '../events/load';
-import { GROUP } from '../unit/cluster/test-config';
-import { FakeCloud } from '../unit/workflows/fake-cloud';
+import { GROUP } from './config';
+import { FakeCloud } from './fake-cloud';
 import { deployed } from './deployed';
 
 /**

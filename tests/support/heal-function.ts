@@ -2,7 +2,7 @@ import { schedulerOn } from '../../infra/sandbox/cloud/scheduler';
 import { healQueueOptions, LocalQueue } from '../../infra/sandbox/queue';
 import { createObservability } from '../../shared/observability';
 import { answerLambda, type Wiring } from '../../shared/workflows/invocation';
-import type { FakeCloud } from '../unit/workflows/fake-cloud';
+import type { FakeCloud } from './fake-cloud';
 import { deployed } from './deployed';
 import { healQueueOnModel } from './model-heal-queue';
 

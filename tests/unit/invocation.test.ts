@@ -2,8 +2,8 @@ import { createObservability } from '../../shared/observability';
 import { answerLambda, type Wiring } from '../../shared/workflows/invocation';
 import type { EventKind } from '../../shared/events/types';
 import { loadFixture } from '../events/load';
-import { GROUP } from './cluster/test-config';
-import { FakeCloud } from './workflows/fake-cloud';
+import { GROUP } from '../support/config';
+import { FakeCloud } from '../support/fake-cloud';
 
 const HEAL: EventKind[] = ['launch', 'terminate', 'gone', 'interruption', 'reconcile'];
 const NEW_ID = 'i-0aaaaaaaaaaaaaaa1';

@@ -71,7 +71,12 @@ function describeInstances(ec2: LocalEc2, input: Record<string, any>) {
   const unpaged = maxResults === undefined && after === undefined;
   const { items, NextToken } = page(matching, start, unpaged ? matching.length : (maxResults ?? MAX_RESULTS), writeToken);
   return {
-    reservationSet: items.map((instance) => ({ reservationId: reservationId(instance.instanceId), ownerId: ec2.account, groupSet: [], instancesSet: [instanceShape(instance)] })),
+    reservationSet: items.map((instance) => ({
+      reservationId: reservationId(instance.instanceId),
+      ownerId: ec2.account,
+      groupSet: [],
+      instancesSet: [instanceShape(instance)],
+    })),
     nextToken: NextToken,
   };
 }
@@ -124,13 +129,27 @@ function instanceShape(instance: Ec2Instance) {
     instanceState: stateShape(instance.state),
     // EC2 answers an empty name for an instance without an interface (pending here, terminated)
     privateDnsName: instance.privateDnsName ?? '',
-    reason: instance.state === 'terminated' && instance.terminatedAt !== undefined ? `User initiated (${new Date(instance.terminatedAt).toISOString().replace(/\.\d{3}Z$/, ' GMT').replace('T', ' ')})` : '',
+    reason:
+      instance.state === 'terminated' && instance.terminatedAt !== undefined
+        ? `User initiated (${new Date(instance.terminatedAt)
+            .toISOString()
+            .replace(/\.\d{3}Z$/, ' GMT')
+            .replace('T', ' ')})`
+        : '',
     launchTime: new Date(instance.launchTime),
     placement: { availabilityZone: instance.availabilityZone, tenancy: 'default' },
     privateIpAddress: instance.privateIp,
     tagSet: tags.length > 0 ? tags : undefined,
     // what every sandbox instance is launched as
-    ...{ imageId: SANDBOX_IMAGE_ID, instanceType: SANDBOX_INSTANCE_TYPE, dnsName: '', amiLaunchIndex: 0, architecture: 'x86_64', hypervisor: 'xen', virtualizationType: 'hvm' },
+    ...{
+      imageId: SANDBOX_IMAGE_ID,
+      instanceType: SANDBOX_INSTANCE_TYPE,
+      dnsName: '',
+      amiLaunchIndex: 0,
+      architecture: 'x86_64',
+      hypervisor: 'xen',
+      virtualizationType: 'hvm',
+    },
     ...{ rootDeviceType: 'ebs', rootDeviceName: '/dev/xvda' },
   };
 }
@@ -154,8 +173,10 @@ function filterMatcher(filter: { name: string; values: string[] }): (instance: E
 
 /** EC2 filter values: * any run, ? one character, a backslash escapes either. */
 function wildcard(value: string): RegExp {
-  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  const source = value.replace(/\\(.)|(\*)|(\?)|([^\\*?]+|\\$)/gs, (_, escaped, star, one, plain) => (escaped ? escape(escaped) : star ? '.*' : one ? '.' : escape(plain)));
+  const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const source = value.replace(/\\(.)|(\*)|(\?)|([^\\*?]+|\\$)/gs, (_, literal, star, one, plain) =>
+    literal ? escaped(literal) : star ? '.*' : one ? '.' : escaped(plain),
+  );
   return new RegExp(`^${source}$`, 's');
 }
 

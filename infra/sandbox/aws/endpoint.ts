@@ -25,7 +25,8 @@ export type ApiFaultKind = 'throttling' | '5xx' | 'silent' | 'not-yet-visible';
 const NOT_YET_VISIBLE: Record<string, (input: Record<string, any>) => ApiError> = {
   CreateTags: (input) => new ApiError('InvalidInstanceID.NotFound', `The instance ID '${input.ResourceId?.[0] ?? ''}' does not exist`),
   SendCommand: () => new ApiError('InvalidInstanceId', 'Instances not in a valid state for account'),
-  RegisterTargets: (input) => new ApiError('InvalidTarget', `The following targets are not in a running state and cannot be registered: '${input.Targets?.[0]?.Id ?? ''}'`),
+  RegisterTargets: (input) =>
+    new ApiError('InvalidTarget', `The following targets are not in a running state and cannot be registered: '${input.Targets?.[0]?.Id ?? ''}'`),
 };
 
 export interface ApiFault {
@@ -116,7 +117,9 @@ export class LocalAwsEndpoint {
     const body = await readBody(request);
     const api = this.apis.get(signedService(request.headers.authorization) ?? '');
     if (!api) {
-      response.writeHead(400, { 'content-type': 'text/plain' }).end(`no service answers here for "${signedService(request.headers.authorization) ?? 'an unsigned request'}"`);
+      response
+        .writeHead(400, { 'content-type': 'text/plain' })
+        .end(`no service answers here for "${signedService(request.headers.authorization) ?? 'an unsigned request'}"`);
       return;
     }
     let call: ApiCall | undefined;
@@ -142,7 +145,10 @@ export class LocalAwsEndpoint {
       for (const observer of [...this.observers]) await observer(call);
       send(response, encodeResult(api, operation, await handler(input)));
     } catch (error) {
-      const answer = error instanceof ApiError ? error : new ApiError(INTERNAL_FAILURE[api.service].code, `${INTERNAL_FAILURE[api.service].message} (${(error as Error)?.message ?? error})`, 500);
+      const answer =
+        error instanceof ApiError
+          ? error
+          : new ApiError(INTERNAL_FAILURE[api.service].code, `${INTERNAL_FAILURE[api.service].message} (${(error as Error)?.message ?? error})`, 500);
       if (call) call.error = answer.code;
       send(response, encodeError(api, answer));
     }

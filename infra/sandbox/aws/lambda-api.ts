@@ -41,7 +41,11 @@ export function lambdaApi(functions: DeployedFunction[], place: { region: string
       GetFunctionConfiguration: (input: { FunctionName?: string; Qualifier?: string }) => {
         const given = input.FunctionName ?? '';
         const named = given.length <= 170 ? FUNCTION_NAME.exec(given) : null;
-        if (!named) throw invalid(`Value '${given}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?`, 'ValidationException');
+        if (!named)
+          throw invalid(
+            `Value '${given}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?`,
+            'ValidationException',
+          );
         const [, , , region, , account, , name, , inlineQualifier] = named;
         const qualifier = input.Qualifier ?? inlineQualifier;
         const fn = functions.find((candidate) => candidate.name === name);

@@ -32,7 +32,8 @@ export function invalid(message: string, code = 'ValidationError'): ApiError {
 
 /** A member that must be given: not absent, not null, not empty. */
 export function required<T = string>(value: unknown, member: string, code?: string): T {
-  if (value === undefined || value === null || value === '') throw invalid(`Value null at '${member}' failed to satisfy constraint: Member must not be null`, code);
+  if (value === undefined || value === null || value === '')
+    throw invalid(`Value null at '${member}' failed to satisfy constraint: Member must not be null`, code);
   return value as T;
 }
 
@@ -52,7 +53,12 @@ export function listOf<T = string>(value: unknown): T[] {
 }
 
 /** The page of `all` that begins at `start`; `tokenOf` writes the NextToken of the rest, an offset unless told otherwise. */
-export function page<T>(all: T[], start: number, max: number, tokenOf: (last: T, end: number) => string = (_, end) => String(end)): { items: T[]; NextToken?: string } {
+export function page<T>(
+  all: T[],
+  start: number,
+  max: number,
+  tokenOf: (last: T, end: number) => string = (_, end) => String(end),
+): { items: T[]; NextToken?: string } {
   const items = all.slice(start, start + max);
   const end = start + items.length;
   return { items, NextToken: end < all.length ? tokenOf(items[items.length - 1]!, end) : undefined };
@@ -103,7 +109,12 @@ export function signedService(authorization: string | undefined): string | undef
   return /Credential=[^/]+\/[^/]+\/[^/]+\/([^/]+)\/aws4_request/.exec(authorization ?? '')?.[1];
 }
 
-export function decode(api: ServiceApi, headers: Record<string, string | string[] | undefined>, body: string, target = { method: 'POST', url: '/' }): DecodedRequest {
+export function decode(
+  api: ServiceApi,
+  headers: Record<string, string | string[] | undefined>,
+  body: string,
+  target = { method: 'POST', url: '/' },
+): DecodedRequest {
   if (api.protocol === 'restJson1') return decodeRest(api, target, body);
   if (api.protocol === 'awsJson1_0' || api.protocol === 'awsJson1_1') {
     const target = String(headers['x-amz-target'] ?? '');
@@ -186,10 +197,7 @@ export function encodeResult(api: ServiceApi, operation: string, output: unknown
     return { status: 200, headers: { 'content-type': jsonType(api), 'x-amzn-requestid': requestId }, body: JSON.stringify(jsonShape(output ?? {})) };
   }
   const shaped = (xmlShape(output ?? {}, api.protocol === 'ec2' ? 'item' : 'member') || {}) as Record<string, unknown>;
-  const content =
-    api.protocol === 'ec2'
-      ? { requestId, ...shaped }
-      : { [`${operation}Result`]: shaped, ResponseMetadata: { RequestId: requestId } };
+  const content = api.protocol === 'ec2' ? { requestId, ...shaped } : { [`${operation}Result`]: shaped, ResponseMetadata: { RequestId: requestId } };
   const body = xml.build({ [`${operation}Response`]: { '@_xmlns': api.xmlns, ...content } });
   return { status: 200, headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId }, body: `<?xml version="1.0" encoding="UTF-8"?>\n${body}` };
 }
@@ -227,7 +235,9 @@ export function encodeError(api: ServiceApi, error: ApiError, requestId = random
       return {
         status: error.status,
         headers: { 'content-type': 'text/xml' },
-        body: xml.build({ ErrorResponse: { '@_xmlns': api.xmlns, Error: { Type: error.fault, Code: error.code, Message: error.message }, RequestId: requestId } }),
+        body: xml.build({
+          ErrorResponse: { '@_xmlns': api.xmlns, Error: { Type: error.fault, Code: error.code, Message: error.message }, RequestId: requestId },
+        }),
       };
   }
 }
@@ -255,7 +265,11 @@ function jsonShape(value: unknown): unknown {
   if (value instanceof Date) return value.getTime() / 1000;
   if (Array.isArray(value)) return value.map(jsonShape);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).filter(([, member]) => member !== undefined).map(([key, member]) => [key, jsonShape(member)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, member]) => member !== undefined)
+        .map(([key, member]) => [key, jsonShape(member)]),
+    );
   }
   return value;
 }

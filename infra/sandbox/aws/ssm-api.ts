@@ -1,5 +1,15 @@
 import { ApiError, bounded, invalid, offsetOf, page, required, type ServiceApi } from './protocol';
-import { isTerminal, NO_CLOUDWATCH, NO_NOTIFICATIONS, PLUGIN_NAME, type CommandInvocation, type CommandSummary, type CommandTarget, type LocalRunCommand, type SentCommand } from '../cloud/ssm';
+import {
+  isTerminal,
+  NO_CLOUDWATCH,
+  NO_NOTIFICATIONS,
+  PLUGIN_NAME,
+  type CommandInvocation,
+  type CommandSummary,
+  type CommandTarget,
+  type LocalRunCommand,
+  type SentCommand,
+} from '../cloud/ssm';
 
 /**
  * SSM Run Command over the local model (infra/sandbox/cloud/ssm.ts) as the awsJson1_1 API the SDK's
@@ -37,7 +47,11 @@ export function ssmApi(runCommand: LocalRunCommand, options: SsmApiOptions = {})
         if (targets && listed.length > 0) throw invalid('InstanceIds and Targets cannot be given together', V);
         if (!targets && listed.length === 0) throw invalid("Value at 'instanceIds' failed to satisfy constraint: Member must have length between 1 and 50", V);
         for (const id of listed) {
-          if (typeof id !== 'string' || !INSTANCE_ID.test(id)) throw invalid(`Value '${id}' at 'instanceIds' failed to satisfy constraint: Member must satisfy regular expression pattern: (^i-(\\w{8}|\\w{17})$)|(^mi-\\w{17}$)`, V);
+          if (typeof id !== 'string' || !INSTANCE_ID.test(id))
+            throw invalid(
+              `Value '${id}' at 'instanceIds' failed to satisfy constraint: Member must satisfy regular expression pattern: (^i-(\\w{8}|\\w{17})$)|(^mi-\\w{17}$)`,
+              V,
+            );
         }
         const commandId = await runCommand.sendCommand({
           DocumentName: documentName,
@@ -59,7 +73,10 @@ export function ssmApi(runCommand: LocalRunCommand, options: SsmApiOptions = {})
         if (input.PluginName !== undefined && input.PluginName !== PLUGIN_NAME) {
           throw new ApiError('InvalidPluginName', `The plugin name ${input.PluginName} is not valid for this invocation.`);
         }
-        return invocationShape(runCommand.getCommandInvocation(commandId, instanceId), runCommand.sent.find((command) => command.CommandId === commandId));
+        return invocationShape(
+          runCommand.getCommandInvocation(commandId, instanceId),
+          runCommand.sent.find((command) => command.CommandId === commandId),
+        );
       },
 
       ListCommandInvocations: (input) => {
@@ -126,7 +143,10 @@ export function ssmApi(runCommand: LocalRunCommand, options: SsmApiOptions = {})
 function commandIdOf(value: unknown): string {
   const commandId = required(value, 'commandId', V);
   if (typeof commandId !== 'string' || commandId.length !== COMMAND_ID_LENGTH) {
-    throw invalid(`Value '${commandId}' at 'commandId' failed to satisfy constraint: Member must have length less than or equal to ${COMMAND_ID_LENGTH} and greater than or equal to ${COMMAND_ID_LENGTH}`, V);
+    throw invalid(
+      `Value '${commandId}' at 'commandId' failed to satisfy constraint: Member must have length less than or equal to ${COMMAND_ID_LENGTH} and greater than or equal to ${COMMAND_ID_LENGTH}`,
+      V,
+    );
   }
   return commandId;
 }
@@ -134,9 +154,11 @@ function commandIdOf(value: unknown): string {
 /** Parameters go on the wire as lists of strings. */
 function parametersOf(value: unknown): Record<string, string[]> | undefined {
   if (value === undefined) return undefined;
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ApiError('InvalidParameters', 'Parameters must be a map of parameter names to lists of values.');
+  if (!value || typeof value !== 'object' || Array.isArray(value))
+    throw new ApiError('InvalidParameters', 'Parameters must be a map of parameter names to lists of values.');
   for (const [name, values] of Object.entries(value)) {
-    if (!Array.isArray(values) || values.some((item) => typeof item !== 'string')) throw new ApiError('InvalidParameters', `Parameter ${name} must be a list of strings.`);
+    if (!Array.isArray(values) || values.some((item) => typeof item !== 'string'))
+      throw new ApiError('InvalidParameters', `Parameter ${name} must be a list of strings.`);
   }
   return value as Record<string, string[]>;
 }
@@ -150,7 +172,8 @@ function targetsOf(value: unknown): CommandTarget[] | undefined {
     if (typeof target?.Key !== 'string' || !Array.isArray(target.Values) || target.Values.length === 0) {
       throw new ApiError('InvalidTarget', 'A target needs a Key and at least one value.');
     }
-    if (target.Key !== 'InstanceIds' && !target.Key.startsWith('tag:')) throw new ApiError('InvalidTarget', `Target key ${target.Key} is not supported here (InstanceIds, tag:<key>).`);
+    if (target.Key !== 'InstanceIds' && !target.Key.startsWith('tag:'))
+      throw new ApiError('InvalidTarget', `Target key ${target.Key} is not supported here (InstanceIds, tag:<key>).`);
     return { Key: target.Key, Values: target.Values.map(String) };
   });
 }
@@ -170,10 +193,14 @@ function resolve(targets: CommandTarget[], options: SsmApiOptions): string[] {
 
 /** DescribeInstanceInformation takes InstanceInformationFilterList (key / valueSet) and Filters (Key / Values). */
 function instanceFilters(input: Record<string, any>): Array<{ key: string; values: string[] }> {
-  const old = ((input.InstanceInformationFilterList ?? []) as Array<{ key?: string; valueSet?: string[] }>).map((filter) => ({ key: filter.key, values: filter.valueSet }));
+  const old = ((input.InstanceInformationFilterList ?? []) as Array<{ key?: string; valueSet?: string[] }>).map((filter) => ({
+    key: filter.key,
+    values: filter.valueSet,
+  }));
   const current = ((input.Filters ?? []) as Array<{ Key?: string; Values?: string[] }>).map((filter) => ({ key: filter.Key, values: filter.Values }));
   return [...old, ...current].map(({ key, values }) => {
-    if (!key || !Array.isArray(values) || values.length === 0) throw new ApiError('InvalidInstanceInformationFilterValue', `The filter ${key ?? '(no key)'} needs at least one value.`);
+    if (!key || !Array.isArray(values) || values.length === 0)
+      throw new ApiError('InvalidInstanceInformationFilterValue', `The filter ${key ?? '(no key)'} needs at least one value.`);
     return { key, values: values.map(String) };
   });
 }
@@ -182,13 +209,27 @@ function instanceFilters(input: Record<string, any>): Array<{ key: string; value
 function commandShape(command: CommandSummary, cloudWatch?: { CloudWatchLogGroupName?: string; CloudWatchOutputEnabled?: boolean }) {
   const { CommandId, DocumentName, Status, StatusDetails, TargetCount, CompletedCount, ErrorCount, DeliveryTimedOutCount, TimeoutSeconds } = command;
   return {
-    ...{ CommandId, DocumentName, DocumentVersion: '$DEFAULT', Comment: command.Comment ?? '', TimeoutSeconds, ExpiresAfter: new Date(command.RequestedDateTime + TimeoutSeconds * 1000) },
+    ...{
+      CommandId,
+      DocumentName,
+      DocumentVersion: '$DEFAULT',
+      Comment: command.Comment ?? '',
+      TimeoutSeconds,
+      ExpiresAfter: new Date(command.RequestedDateTime + TimeoutSeconds * 1000),
+    },
     Parameters: Object.fromEntries(Object.entries(command.Parameters).map(([name, value]) => [name, [value]])),
     // sent to Targets, a command names no instance ids (ListCommandInvocations does)
     InstanceIds: command.Targets ? [] : command.InstanceIds,
     Targets: command.Targets ?? [],
     ...{ RequestedDateTime: new Date(command.RequestedDateTime), Status, StatusDetails, TargetCount, CompletedCount, ErrorCount, DeliveryTimedOutCount },
-    ...{ MaxConcurrency: command.MaxConcurrency ?? '50', MaxErrors: command.MaxErrors ?? '0', OutputS3Region: '', OutputS3BucketName: '', OutputS3KeyPrefix: '', ServiceRole: '' },
+    ...{
+      MaxConcurrency: command.MaxConcurrency ?? '50',
+      MaxErrors: command.MaxErrors ?? '0',
+      OutputS3Region: '',
+      OutputS3BucketName: '',
+      OutputS3KeyPrefix: '',
+      ServiceRole: '',
+    },
     NotificationConfig: NO_NOTIFICATIONS,
     CloudWatchOutputConfig: { ...NO_CLOUDWATCH, ...cloudWatch },
   };
@@ -204,6 +245,14 @@ function invocationShape(invocation: CommandInvocation, command: SentCommand | u
     ExecutionStartDateTime: started === undefined ? '' : new Date(started).toISOString(),
     ExecutionElapsedTime: started !== undefined && finished ? `PT${((ended! - started) / 1000).toFixed(3)}S` : '',
     ExecutionEndDateTime: finished ? new Date(ended!).toISOString() : '',
-    ...{ Status, StatusDetails, StandardOutputContent, StandardOutputUrl: '', StandardErrorContent, StandardErrorUrl: '', CloudWatchOutputConfig: NO_CLOUDWATCH },
+    ...{
+      Status,
+      StatusDetails,
+      StandardOutputContent,
+      StandardOutputUrl: '',
+      StandardErrorContent,
+      StandardErrorUrl: '',
+      CloudWatchOutputConfig: NO_CLOUDWATCH,
+    },
   };
 }

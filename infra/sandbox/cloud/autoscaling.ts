@@ -6,7 +6,15 @@ import type { Ec2Instance, LocalEc2 } from './ec2';
 import { type LocalEventBus, publishLifecycleAction } from './event-bus';
 import type { Scheduler } from './scheduler';
 
-export type LifecycleState = 'Pending' | 'Pending:Wait' | 'Pending:Proceed' | 'InService' | 'Terminating' | 'Terminating:Wait' | 'Terminating:Proceed' | 'Terminated';
+export type LifecycleState =
+  | 'Pending'
+  | 'Pending:Wait'
+  | 'Pending:Proceed'
+  | 'InService'
+  | 'Terminating'
+  | 'Terminating:Wait'
+  | 'Terminating:Proceed'
+  | 'Terminated';
 export type LifecycleResult = 'CONTINUE' | 'ABANDON';
 
 export interface LifecycleHookSpec {
@@ -124,7 +132,9 @@ export class LocalAutoScalingGroup {
     this.launchHook = hookSpec(options.launchHook, { name: 'warren-launch', heartbeatTimeoutSeconds: 3600, defaultResult: 'ABANDON' });
     this.terminateHook = hookSpec(options.terminateHook, { name: 'warren-terminate', heartbeatTimeoutSeconds: 3600, defaultResult: 'CONTINUE' });
     if (!(options.minSize <= options.desiredCapacity && options.desiredCapacity <= options.maxSize)) {
-      throw new AutoScalingValidationError(`Desired capacity:${options.desiredCapacity} must be between the specified min size:${options.minSize} and max size:${options.maxSize}`);
+      throw new AutoScalingValidationError(
+        `Desired capacity:${options.desiredCapacity} must be between the specified min size:${options.minSize} and max size:${options.maxSize}`,
+      );
     }
     this.desired = options.desiredCapacity;
     this.createdAt = scheduler.now();
@@ -160,8 +170,10 @@ export class LocalAutoScalingGroup {
 
   setDesiredCapacity(desiredCapacity: number): void {
     const { minSize, maxSize } = this.options;
-    if (desiredCapacity > maxSize) throw new AutoScalingValidationError(`New SetDesiredCapacity value ${desiredCapacity} is above max value ${maxSize} for the AutoScalingGroup.`);
-    if (desiredCapacity < minSize) throw new AutoScalingValidationError(`New SetDesiredCapacity value ${desiredCapacity} is below min value ${minSize} for the AutoScalingGroup.`);
+    if (desiredCapacity > maxSize)
+      throw new AutoScalingValidationError(`New SetDesiredCapacity value ${desiredCapacity} is above max value ${maxSize} for the AutoScalingGroup.`);
+    if (desiredCapacity < minSize)
+      throw new AutoScalingValidationError(`New SetDesiredCapacity value ${desiredCapacity} is below min value ${minSize} for the AutoScalingGroup.`);
     this.desired = desiredCapacity;
     this.reconcileCapacity();
   }
@@ -178,7 +190,10 @@ export class LocalAutoScalingGroup {
       }
       this.desired -= 1;
     }
-    this.beginTermination(member, `instance was taken out of service in response to a user request${shouldDecrementDesiredCapacity ? ', shrinking the capacity' : ''}`);
+    this.beginTermination(
+      member,
+      `instance was taken out of service in response to a user request${shouldDecrementDesiredCapacity ? ', shrinking the capacity' : ''}`,
+    );
     this.reconcileCapacity();
   }
 
@@ -210,7 +225,16 @@ export class LocalAutoScalingGroup {
     this.move(member, transition === 'launching' ? 'Pending:Wait' : 'Terminating:Wait', `lifecycle hook ${hook.name}`);
     const now = this.scheduler.now();
     const globalTimeoutAt = now + Math.min(MAX_GLOBAL_TIMEOUT_SECONDS, 100 * hook.heartbeatTimeoutSeconds) * 1000;
-    const action: LifecycleAction = { token: randomUUID(), hookName: hook.name, hook, instanceId: member.instanceId, transition, startedAt: now, timeoutAt: now, globalTimeoutAt };
+    const action: LifecycleAction = {
+      token: randomUUID(),
+      hookName: hook.name,
+      hook,
+      instanceId: member.instanceId,
+      transition,
+      startedAt: now,
+      timeoutAt: now,
+      globalTimeoutAt,
+    };
     this.open.set(member.instanceId, { action, cancelTimer: () => undefined });
     this.heartbeat(action);
     publishLifecycleAction(this.bus, { ...action, groupArn: this.arn, groupName: this.name, notificationMetadata: hook.notificationMetadata });
@@ -239,7 +263,9 @@ export class LocalAutoScalingGroup {
       ? [...this.open.values()].find(({ action }) => action.token === request.token)?.action
       : this.open.get(request.instanceId ?? '')?.action;
     if (candidate && request.groupName === this.name && candidate.hookName === request.hookName) return candidate;
-    throw new AutoScalingValidationError(`No active Lifecycle Action found with ${request.token ? `token ${request.token}` : `instance ID ${request.instanceId}`}`);
+    throw new AutoScalingValidationError(
+      `No active Lifecycle Action found with ${request.token ? `token ${request.token}` : `instance ID ${request.instanceId}`}`,
+    );
   }
 
   private actionEnded(action: LifecycleAction, result: LifecycleResult, how: string): void {
@@ -267,7 +293,10 @@ export class LocalAutoScalingGroup {
     while (active().length < this.desired) this.launch(this.leastUsedZone());
     while (active().length > this.desired) {
       const shrinking = `shrinking the capacity from ${active().length} to ${this.desired}`;
-      this.beginTermination(this.pickScaleInVictim(active()), `instance was taken out of service in response to a difference between desired and actual capacity, ${shrinking}`);
+      this.beginTermination(
+        this.pickScaleInVictim(active()),
+        `instance was taken out of service in response to a difference between desired and actual capacity, ${shrinking}`,
+      );
     }
   }
 
@@ -276,7 +305,13 @@ export class LocalAutoScalingGroup {
     const instanceId = this.ec2.runInstance({ availabilityZone, tags: { ...Object.fromEntries(propagated), [GROUP_NAME_TAG]: this.name } });
     const member: GroupMember = { instanceId, availabilityZone, lifecycleState: 'Pending', healthStatus: 'Healthy', launchTime: this.scheduler.now() };
     this.members.set(instanceId, member);
-    this.activities.push({ at: member.launchTime, instanceId, availabilityZone, to: 'Pending', cause: 'launching a new instance to reach the desired capacity' });
+    this.activities.push({
+      at: member.launchTime,
+      instanceId,
+      availabilityZone,
+      to: 'Pending',
+      cause: 'launching a new instance to reach the desired capacity',
+    });
   }
 
   private beginTermination(member: GroupMember, cause: string): void {

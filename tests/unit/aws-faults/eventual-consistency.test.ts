@@ -4,8 +4,8 @@ import { Ec2AutoScalingInventory } from '../../../shared/aws/inventory';
 import { AutoScalingLifecycle } from '../../../shared/aws/lifecycle';
 import { SsmNodeShell } from '../../../shared/aws/node-shell';
 import { Elbv2TargetGroups } from '../../../shared/aws/target-groups';
-import { testConfig } from '../aws/config';
-import { FakeAwsEndpoint, fault, ok, requestsSettle } from './fake-aws-endpoint';
+import { adapterConfig } from '../../support/config';
+import { FakeAwsEndpoint, fault, ok, requestsSettle } from '../../support/fake-aws-endpoint';
 
 /*
  * Answers that mean "not visible yet" right after an instance appears (EVENTUALLY_CONSISTENT_ERRORS
@@ -20,9 +20,9 @@ beforeEach(() => endpoint.reset());
 
 const ID = 'i-0aaa1111bbbb2222c';
 const poll = { minDelay: 0.01, maxDelay: 0.05 };
-const inventory = () => new Ec2AutoScalingInventory(testConfig, endpoint.clients());
-const nodes = () => new SsmNodeShell(testConfig, endpoint.clients(), { poll, maxWaitSeconds: 0.5 });
-const targets = () => new Elbv2TargetGroups(testConfig, endpoint.clients(), { poll });
+const inventory = () => new Ec2AutoScalingInventory(adapterConfig, endpoint.clients());
+const nodes = () => new SsmNodeShell(adapterConfig, endpoint.clients(), { poll, maxWaitSeconds: 0.5 });
+const targets = () => new Elbv2TargetGroups(adapterConfig, endpoint.clients(), { poll });
 const lifecycle = () => new AutoScalingLifecycle(endpoint.clients());
 
 const TAGS_NOT_FOUND = fault(400, 'InvalidInstanceID.NotFound', `The instance ID '${ID}' does not exist`);

@@ -5,8 +5,8 @@ import { Ec2AutoScalingInventory } from '../../../shared/aws/inventory';
 import { AutoScalingLifecycle } from '../../../shared/aws/lifecycle';
 import { SsmNodeShell } from '../../../shared/aws/node-shell';
 import { Elbv2TargetGroups } from '../../../shared/aws/target-groups';
-import { testConfig } from '../aws/config';
-import { FakeAwsEndpoint, fault, hang, requestsSettle, type Reply } from './fake-aws-endpoint';
+import { adapterConfig } from '../../support/config';
+import { FakeAwsEndpoint, fault, hang, requestsSettle, type Reply } from '../../support/fake-aws-endpoint';
 
 /*
  * Every adapter method that calls AWS, against throttling, a 5xx and a silent socket: the SDK's
@@ -26,11 +26,11 @@ beforeEach(() => endpoint.reset());
 function adapters() {
   const clients = endpoint.clients();
   return {
-    inventory: new Ec2AutoScalingInventory(testConfig, clients),
+    inventory: new Ec2AutoScalingInventory(adapterConfig, clients),
     lifecycle: new AutoScalingLifecycle(clients),
-    nodes: new SsmNodeShell(testConfig, clients, { poll: { minDelay: 0.01, maxDelay: 0.05 }, maxWaitSeconds: 0.3 }),
-    targets: new Elbv2TargetGroups(testConfig, clients, { poll: { minDelay: 0.01, maxDelay: 0.05 } }),
-    queue: new SqsHealQueue(testConfig, clients),
+    nodes: new SsmNodeShell(adapterConfig, clients, { poll: { minDelay: 0.01, maxDelay: 0.05 }, maxWaitSeconds: 0.3 }),
+    targets: new Elbv2TargetGroups(adapterConfig, clients, { poll: { minDelay: 0.01, maxDelay: 0.05 } }),
+    queue: new SqsHealQueue(adapterConfig, clients),
   };
 }
 

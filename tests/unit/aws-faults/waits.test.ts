@@ -3,8 +3,8 @@ import { MAX_ATTEMPTS } from '../../../shared/aws/clients';
 import { SsmNodeShell } from '../../../shared/aws/node-shell';
 import { Elbv2TargetGroups } from '../../../shared/aws/target-groups';
 import { NodeCommandFailed, WaitTimedOut } from '../../../shared/errors';
-import { testConfig } from '../aws/config';
-import { FakeAwsEndpoint, fault, hang, ok, type Reply } from './fake-aws-endpoint';
+import { adapterConfig } from '../../support/config';
+import { FakeAwsEndpoint, fault, hang, ok, type Reply } from '../../support/fake-aws-endpoint';
 
 /*
  * The adapter methods that wait with an SDK waiter (target health, deregistration, an SSM command's
@@ -21,8 +21,8 @@ beforeEach(() => endpoint.reset());
 const ID = 'i-0aaa1111bbbb2222c';
 const BOUND_SECONDS = 0.3;
 const poll = { minDelay: 0.01, maxDelay: 0.05 };
-const targets = () => new Elbv2TargetGroups(testConfig, endpoint.clients(), { poll });
-const nodes = () => new SsmNodeShell(testConfig, endpoint.clients(), { poll, maxWaitSeconds: BOUND_SECONDS });
+const targets = () => new Elbv2TargetGroups(adapterConfig, endpoint.clients(), { poll });
+const nodes = () => new SsmNodeShell(adapterConfig, endpoint.clients(), { poll, maxWaitSeconds: BOUND_SECONDS });
 const sent = ok({ Command: { CommandId: 'cmd-0001', Status: 'Pending' } });
 
 const FAULTS: Array<[string, Reply, RegExp]> = [

@@ -1,7 +1,7 @@
 import { AwsRequestFailed } from '../../../shared/aws/errors';
 import { launch } from '../../../shared/workflows/launch';
 import { terminate } from '../../../shared/workflows/terminate';
-import { FakeCloud } from '../workflows/fake-cloud';
+import { FakeCloud } from '../../support/fake-cloud';
 
 /*
  * The lifecycle workflows when AWS keeps failing after the SDK's retries (AwsRequestFailed from an

@@ -4,10 +4,10 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { AwsRequestFailed } from '../../../shared/aws/errors';
 import { Ec2AutoScalingInventory } from '../../../shared/aws/inventory';
-import { testConfig } from './config';
+import { adapterConfig } from '../../support/config';
 
 const ec2 = mockClient(EC2Client);
-const inventory = () => new Ec2AutoScalingInventory(testConfig, { ec2: new EC2Client({}), autoScaling: new AutoScalingClient({}) });
+const inventory = () => new Ec2AutoScalingInventory(adapterConfig, { ec2: new EC2Client({}), autoScaling: new AutoScalingClient({}) });
 
 /** EC2 of an account with the cluster's group and another fleet; answers DescribeInstances by its filters, as EC2 does. */
 function accountWith(groups: Record<string, string[]>) {

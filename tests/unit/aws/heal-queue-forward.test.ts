@@ -7,10 +7,10 @@ import { Ec2AutoScalingInventory } from '../../../shared/aws/inventory';
 import { createObservability } from '../../../shared/observability';
 import { answerTriage } from '../../../shared/workflows/triage';
 import { instanceEvent, sqsBatch } from '../../events/instance-events';
-import { testConfig } from './config';
+import { adapterConfig } from '../../support/config';
 
 const sqs = mockClient(SQSClient);
-const queue = () => new SqsHealQueue(testConfig, { sqs: new SQSClient({}) });
+const queue = () => new SqsHealQueue(adapterConfig, { sqs: new SQSClient({}) });
 const events = (count: number, bodyBytes = 600) =>
   Array.from({ length: count }, (_, n) => ({ id: `evt-${n}`, body: JSON.stringify({ id: `evt-${n}`, pad: 'x'.repeat(bodyBytes) }) }));
 const sent = () => sqs.commandCalls(SendMessageBatchCommand).map((call) => call.args[0].input.Entries!);
@@ -36,7 +36,7 @@ describe('forward: the triage survivors into the cluster message group', () => {
     expect(sent().flat()).toEqual(
       forwarded.map((event) => expect.objectContaining({ MessageBody: event.body, MessageGroupId: 'orders', MessageDeduplicationId: event.id })),
     );
-    expect(sqs).toHaveReceivedCommandWith(SendMessageBatchCommand, { QueueUrl: testConfig.healQueueUrl });
+    expect(sqs).toHaveReceivedCommandWith(SendMessageBatchCommand, { QueueUrl: adapterConfig.healQueueUrl });
   });
 
   it('starts a new call before the entries would pass the 256 KiB a call may carry', async () => {
@@ -88,11 +88,9 @@ describe('the triage function over the adapters', () => {
 
   it('reports the records whose entries SendMessageBatch failed as batch item failures, so SQS delivers them again', async () => {
     const ids = ['i-0aaaaaaaaaaaaaaa1', 'i-0aaaaaaaaaaaaaaa2', 'i-0aaaaaaaaaaaaaaa3'];
-    ec2
-      .on(DescribeInstancesCommand)
-      .resolves({
-        Reservations: [{ Instances: ids.map((id) => ({ InstanceId: id, Tags: [{ Key: 'aws:autoscaling:groupName', Value: 'orders-rabbitmq' }] })) }],
-      });
+    ec2.on(DescribeInstancesCommand).resolves({
+      Reservations: [{ Instances: ids.map((id) => ({ InstanceId: id, Tags: [{ Key: 'aws:autoscaling:groupName', Value: 'orders-rabbitmq' }] })) }],
+    });
     sqs.on(SendMessageBatchCommand).callsFake((input: { Entries: SendMessageBatchRequestEntry[] }) => ({
       Successful: input.Entries.filter((entry) => entry.MessageDeduplicationId !== 'evt-1').map((entry) => ({
         Id: entry.Id,
@@ -106,8 +104,8 @@ describe('the triage function over the adapters', () => {
       })),
     }));
     const wiring = {
-      config: testConfig,
-      inventory: new Ec2AutoScalingInventory(testConfig, { ec2: new EC2Client({}) }),
+      config: adapterConfig,
+      inventory: new Ec2AutoScalingInventory(adapterConfig, { ec2: new EC2Client({}) }),
       queue: queue(),
       telemetry: createObservability('orders', { POWERTOOLS_LOG_LEVEL: 'SILENT' }),
       metrics: { count: () => undefined, gauge: () => undefined, durationMs: () => undefined },

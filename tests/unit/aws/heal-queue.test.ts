@@ -4,12 +4,12 @@ import 'aws-sdk-client-mock-jest';
 import { SqsHealQueue } from '../../../shared/aws/heal-queue';
 import { ConfigError } from '../../../shared/errors';
 import { parseQueueMessage } from '../../../shared/events';
-import { testConfig } from './config';
+import { adapterConfig } from '../../support/config';
 
 const sqs = mockClient(SQSClient);
 const at = (iso: string) => {
   let now = Date.parse(iso);
-  return { queue: new SqsHealQueue(testConfig, { sqs: new SQSClient({}) }, { now: () => now }), move: (to: string) => (now = Date.parse(to)) };
+  return { queue: new SqsHealQueue(adapterConfig, { sqs: new SQSClient({}) }, { now: () => now }), move: (to: string) => (now = Date.parse(to)) };
 };
 const sent = () => sqs.commandCalls(SendMessageCommand).map((call) => call.args[0].input);
 
@@ -24,7 +24,7 @@ it('enqueues an EventBridge-shaped reconcile request in the cluster message grou
   await queue.enqueueReconcile('alarm orders-disk-free');
 
   const [message] = sent();
-  expect(message).toMatchObject({ QueueUrl: testConfig.healQueueUrl, MessageGroupId: 'orders' });
+  expect(message).toMatchObject({ QueueUrl: adapterConfig.healQueueUrl, MessageGroupId: 'orders' });
   expect(JSON.parse(message!.MessageBody!)).toEqual({
     id: expect.stringMatching(/^[0-9a-f-]{36}$/),
     'detail-type': 'Reconcile Requested',
@@ -50,7 +50,7 @@ it('gives repeated enqueues within a minute one deduplication id, and the next m
 });
 
 it('refuses to exist without a queue URL', () => {
-  expect(() => new SqsHealQueue({ ...testConfig, healQueueUrl: undefined }, { sqs: new SQSClient({}) })).toThrow(ConfigError);
+  expect(() => new SqsHealQueue({ ...adapterConfig, healQueueUrl: undefined }, { sqs: new SQSClient({}) })).toThrow(ConfigError);
 });
 
 it('enqueues a message the heal function reads as a reconcile', async () => {
@@ -64,16 +64,16 @@ it('enqueues a message the heal function reads as a reconcile', async () => {
 
 describe('handing a failed event on', () => {
   const record = { messageId: '0f1e2d3c-0000-4000-8000-000000000001', receiptHandle: 'AQEB-handle', body: '{"id":"evt-1"}', groupId: 'orders' };
-  const withDeadLetters = { ...testConfig, healDeadLetterQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/heal-dlq.fifo' };
+  const withDeadLetters = { ...adapterConfig, healDeadLetterQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/heal-dlq.fifo' };
 
   it('sends it again at the tail of its group, marked, deduplicated on the failed message', async () => {
-    const queue = new SqsHealQueue(testConfig, { sqs: new SQSClient({}) });
+    const queue = new SqsHealQueue(adapterConfig, { sqs: new SQSClient({}) });
 
     await queue.retryLater(record, { attempt: 2, notBefore: 1_764_104_410_000 });
 
     expect(sent()).toEqual([
       {
-        QueueUrl: testConfig.healQueueUrl,
+        QueueUrl: adapterConfig.healQueueUrl,
         MessageBody: record.body,
         MessageGroupId: 'orders',
         MessageDeduplicationId: `retry-${record.messageId}`,
@@ -99,7 +99,7 @@ describe('handing a failed event on', () => {
   });
 
   it('refuses to dead-letter without the dead-letter queue URL, sending nothing', async () => {
-    const queue = new SqsHealQueue(testConfig, { sqs: new SQSClient({}) });
+    const queue = new SqsHealQueue(adapterConfig, { sqs: new SQSClient({}) });
 
     await expect(queue.deadLetter(record, 5, 'x')).rejects.toThrow(ConfigError);
     expect(sent()).toEqual([]);
@@ -107,12 +107,12 @@ describe('handing a failed event on', () => {
 
   it('changes the visibility of the received message by its receipt handle', async () => {
     sqs.on(ChangeMessageVisibilityCommand).resolves({});
-    const queue = new SqsHealQueue(testConfig, { sqs: new SQSClient({}) });
+    const queue = new SqsHealQueue(adapterConfig, { sqs: new SQSClient({}) });
 
     await queue.hideFor(record, 20);
 
     expect(sqs).toHaveReceivedCommandWith(ChangeMessageVisibilityCommand, {
-      QueueUrl: testConfig.healQueueUrl,
+      QueueUrl: adapterConfig.healQueueUrl,
       ReceiptHandle: 'AQEB-handle',
       VisibilityTimeout: 20,
     });

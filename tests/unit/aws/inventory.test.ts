@@ -4,11 +4,11 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { AutoScalingGroupNotFound } from '../../../shared/aws/errors';
 import { Ec2AutoScalingInventory } from '../../../shared/aws/inventory';
-import { testConfig } from './config';
+import { adapterConfig } from '../../support/config';
 
 const ec2 = mockClient(EC2Client);
 const autoScaling = mockClient(AutoScalingClient);
-const inventory = () => new Ec2AutoScalingInventory(testConfig, { ec2: new EC2Client({}), autoScaling: new AutoScalingClient({}) });
+const inventory = () => new Ec2AutoScalingInventory(adapterConfig, { ec2: new EC2Client({}), autoScaling: new AutoScalingClient({}) });
 
 const instance = (id: string, state = 'running', tags: Record<string, string> = {}): Instance => ({
   InstanceId: id,

@@ -16,14 +16,14 @@ import { SCRIPT_DEADLINE_MARGIN_SECONDS } from '../../../shared/aws/command-shel
 import { SsmNodeShell } from '../../../shared/aws/node-shell';
 import { NodeCommandFailed, NodeOutputInvalid } from '../../../shared/errors';
 import { membersDigest, type Members } from '../../../shared/rabbitmq/operations';
-import { testConfig } from './config';
+import { adapterConfig } from '../../support/config';
 
 const ssm = mockClient(SSMClient);
 const fastPoll = { minDelay: 0.01, maxDelay: 0.02 };
 /** what the shell logged */
 let warnings: Array<{ message: string; extra?: Record<string, unknown> }> = [];
 const log = { warn: (message: string, extra?: Record<string, unknown>) => void warnings.push({ message, extra }) };
-const shell = (options = {}) => new SsmNodeShell(testConfig, { ssm: new SSMClient({}) }, { poll: fastPoll, log, ...options });
+const shell = (options = {}) => new SsmNodeShell(adapterConfig, { ssm: new SSMClient({}) }, { poll: fastPoll, log, ...options });
 
 /** NodeStatus's two lines (infra/ssm/NodeStatus.yml) for a running node seeing `view` (itself alone by default). */
 const status = (node: string, view: Members = { all: [node], running: [node] }) =>
@@ -203,7 +203,7 @@ describe('run', () => {
   it("ends a document's own deadline a margin before the wait gives up", async () => {
     ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', StandardOutputContent: '' });
     const restart = (TimeoutSeconds: string) => ({ Survivors: 'rabbit@ip-10-0-1-5', Step: 'restart', TimeoutSeconds }) as const;
-    const bound = testConfig.bounds.ssmCommandSeconds;
+    const bound = adapterConfig.bounds.ssmCommandSeconds;
 
     for (const [params, options] of [
       [restart(String(bound)), {}],
@@ -441,7 +441,7 @@ describe('runOnMany', () => {
   it('splits a status at 50 instances when it does not know the cluster tag, and still fetches one output per view', async () => {
     ssm.on(ListCommandInvocationsCommand).callsFake(listing((id) => succeeded(id, status(nodeOf(id), everyone)), sixty));
     ssm.on(GetCommandInvocationCommand).callsFake((input) => ({ Status: 'Success', StandardOutputContent: status(nodeOf(input.InstanceId!), everyone) }));
-    const untagged = new SsmNodeShell({ ssmDocumentPrefix: 'warren-', bounds: testConfig.bounds }, { ssm: new SSMClient({}) }, { poll: fastPoll });
+    const untagged = new SsmNodeShell({ ssmDocumentPrefix: 'warren-', bounds: adapterConfig.bounds }, { ssm: new SSMClient({}) }, { poll: fastPoll });
 
     const results = await untagged.runOnMany(sixty, 'status', {});
 

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createSsmClient } from '../../../shared/aws/clients';
 import { AwsRequestFailed } from '../../../shared/aws/errors';
 import { SsmNodeShell } from '../../../shared/aws/node-shell';
-import { testConfig } from './config';
+import { adapterConfig } from '../../support/config';
 
 /*
  * aws-sdk-client-mock replaces `send`, which also bypasses the retry middleware; to prove the
@@ -37,7 +37,7 @@ beforeEach(() => {
 
 const online = { status: 200, body: { InstanceInformationList: [{ InstanceId: 'i-0aaa', PingStatus: 'Online' }] } };
 const shellWith = (maxAttempts: number) =>
-  new SsmNodeShell(testConfig, {
+  new SsmNodeShell(adapterConfig, {
     ssm: createSsmClient({
       endpoint,
       region: 'us-east-1',

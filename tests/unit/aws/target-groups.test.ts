@@ -9,11 +9,11 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { Elbv2TargetGroups } from '../../../shared/aws/target-groups';
 import { WaitTimedOut } from '../../../shared/errors';
-import { testConfig } from './config';
+import { adapterConfig } from '../../support/config';
 
 const elbv2 = mockClient(ElasticLoadBalancingV2Client);
-const { amqp, management } = testConfig.targetGroups;
-const groups = () => new Elbv2TargetGroups(testConfig, { elbv2: new ElasticLoadBalancingV2Client({}) }, { poll: { minDelay: 0.01, maxDelay: 0.02 } });
+const { amqp, management } = adapterConfig.targetGroups;
+const groups = () => new Elbv2TargetGroups(adapterConfig, { elbv2: new ElasticLoadBalancingV2Client({}) }, { poll: { minDelay: 0.01, maxDelay: 0.02 } });
 const health = (id: string, State: string) => ({ TargetHealthDescriptions: [{ Target: { Id: id }, TargetHealth: { State: State as never } }] });
 
 beforeEach(() => elbv2.reset());

@@ -1,7 +1,7 @@
 import { DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, type Instance } from '@aws-sdk/client-ec2';
 import { loadFixture, type FixtureName } from '../../events/load';
-import { aws, awsRequests, ENV, GROUP, invoke, OUR_ALARM_PREFIX, resetAws, sqsBatch, withoutPowertoolsDevMode } from './handler-harness';
+import { aws, awsRequests, ENV, GROUP, invoke, OUR_ALARM_PREFIX, resetAws, sqsBatch, withoutPowertoolsDevMode } from '../../support/handler-harness';
 
 /*
  * The bad-input catalogue (issue 5, docs/design.md invariants 7 and 8): every row goes through the
@@ -285,23 +285,21 @@ const catalogue: Record<string, BadInput> = {
     payload: () => alarm((raw) => (raw.detail.alarmName = 'ServerCpuTooHigh')),
     // the alarm workflow reads the group before matching the runbook when the alarm names an instance
     given: () =>
-      aws.autoScaling
-        .on(DescribeAutoScalingGroupsCommand)
-        .resolves({
-          AutoScalingGroups: [
-            {
-              AutoScalingGroupName: GROUP,
-              MinSize: 3,
-              MaxSize: 5,
-              DesiredCapacity: 3,
-              Instances: [],
-              DefaultCooldown: 300,
-              AvailabilityZones: [],
-              HealthCheckType: 'EC2',
-              CreatedTime: new Date(),
-            },
-          ],
-        }),
+      aws.autoScaling.on(DescribeAutoScalingGroupsCommand).resolves({
+        AutoScalingGroups: [
+          {
+            AutoScalingGroupName: GROUP,
+            MinSize: 3,
+            MaxSize: 5,
+            DesiredCapacity: 3,
+            Instances: [],
+            DefaultCooldown: 300,
+            AvailabilityZones: [],
+            HealthCheckType: 'EC2',
+            CreatedTime: new Date(),
+          },
+        ],
+      }),
     reads: ['DescribeAutoScalingGroupsCommand'],
     reason: /no runbook rule for alarm ServerCpuTooHigh/,
   },
@@ -320,23 +318,21 @@ const catalogue: Record<string, BadInput> = {
     fn: 'alarm',
     payload: () => alarm((raw) => (raw.detail.alarmName = `${OUR_ALARM_PREFIX}node-cpu`)),
     given: () =>
-      aws.autoScaling
-        .on(DescribeAutoScalingGroupsCommand)
-        .resolves({
-          AutoScalingGroups: [
-            {
-              AutoScalingGroupName: GROUP,
-              MinSize: 3,
-              MaxSize: 5,
-              DesiredCapacity: 3,
-              Instances: [],
-              DefaultCooldown: 300,
-              AvailabilityZones: [],
-              HealthCheckType: 'EC2',
-              CreatedTime: new Date(),
-            },
-          ],
-        }),
+      aws.autoScaling.on(DescribeAutoScalingGroupsCommand).resolves({
+        AutoScalingGroups: [
+          {
+            AutoScalingGroupName: GROUP,
+            MinSize: 3,
+            MaxSize: 5,
+            DesiredCapacity: 3,
+            Instances: [],
+            DefaultCooldown: 300,
+            AvailabilityZones: [],
+            HealthCheckType: 'EC2',
+            CreatedTime: new Date(),
+          },
+        ],
+      }),
     reads: ['DescribeAutoScalingGroupsCommand'],
     reason: /instance i-12345678901234567 is not in group orders-rabbitmq/,
   },

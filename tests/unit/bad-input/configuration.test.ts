@@ -1,6 +1,6 @@
 import { loadConfig } from '../../../shared/config';
 import { ConfigError } from '../../../shared/errors';
-import { awsRequests, coldStart, ENV, invoke, resetAws, withoutPowertoolsDevMode } from './handler-harness';
+import { awsRequests, coldStart, ENV, invoke, resetAws, withoutPowertoolsDevMode } from '../../support/handler-harness';
 
 /*
  * Bad configuration (issue 5): the cold start fails loudly, with a JSON log line and a ConfigError

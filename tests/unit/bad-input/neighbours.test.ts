@@ -2,9 +2,9 @@ import { createObservability } from '../../../shared/observability';
 import { answerLambda, type Wiring } from '../../../shared/workflows/invocation';
 import { gone } from '../../../shared/workflows/gone';
 import { loadFixture } from '../../events/load';
-import { GROUP } from '../cluster/test-config';
-import { FakeCloud } from '../workflows/fake-cloud';
-import { captured, sqsBatch, withoutPowertoolsDevMode } from './handler-harness';
+import { GROUP } from '../../support/config';
+import { FakeCloud } from '../../support/fake-cloud';
+import { captured, sqsBatch, withoutPowertoolsDevMode } from '../../support/handler-harness';
 
 /*
  * Bad input must not cost the good events around it: a skipped record is acknowledged on its own,

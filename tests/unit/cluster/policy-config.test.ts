@@ -1,5 +1,5 @@
 import { ConfigError } from '../../../shared/errors';
-import { testConfig } from './test-config';
+import { testConfig } from '../../support/config';
 
 describe('policy configuration', () => {
   it('describes both the 3.x and the 4.x policy by default', () => {

@@ -1,7 +1,7 @@
 import { policyParamsFor } from '../../../shared/cluster/policy';
 import { POLICY_PARAMETER_PATTERNS } from '../../../shared/config';
 import { loadDocument, parameterEnvironment } from '../../../infra/sandbox/nodes';
-import { testConfig } from './test-config';
+import { testConfig } from '../../support/config';
 
 const POLICY_DOCUMENTS = ['NodeJoin', 'NodeApplyPolicy'] as const;
 

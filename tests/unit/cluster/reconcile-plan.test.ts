@@ -1,7 +1,7 @@
 import { planReconcile, type ObservedCluster } from '../../../shared/cluster/reconcile-plan';
 import { membersDigest, withMembers, type NodeStatus } from '../../../shared/rabbitmq/operations';
 import type { GroupInstance, TargetState } from '../../../shared/ports';
-import { testConfig } from './test-config';
+import { testConfig } from '../../support/config';
 
 const name = (id: string) => `rabbit@ip-${id}`;
 const status = (id: string, running: string[], all = running, extra: Partial<NodeStatus> = {}): NodeStatus => ({

@@ -1,7 +1,7 @@
 import { planReconcile, type ObservedCluster } from '../../../shared/cluster/reconcile-plan';
 import type { GroupInstance, TargetState } from '../../../shared/ports';
 import type { NodeStatus, QuorumReplicas } from '../../../shared/rabbitmq/operations';
-import { testConfig } from './test-config';
+import { testConfig } from '../../support/config';
 
 const name = (id: string) => `rabbit@ip-${id}`;
 const healthy: QuorumReplicas = { queues: 4, degraded: 0, leaderless: 0, missing: {}, stopped: {}, departed: {} };

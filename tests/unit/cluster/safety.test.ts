@@ -4,7 +4,7 @@ import { nodeNameOf } from '../../../shared/cluster/node-name';
 import { policyMissing, policyParamsFor } from '../../../shared/cluster/policy';
 import { pickSeedCandidates } from '../../../shared/cluster/seeds';
 import type { GroupFacts, GroupInstance } from '../../../shared/ports';
-import { testConfig } from './test-config';
+import { testConfig } from '../../support/config';
 
 const member = (instanceId: string, lifecycleState = 'InService', healthStatus: GroupInstance['healthStatus'] = 'Healthy'): GroupInstance => ({
   instanceId,

@@ -1,6 +1,6 @@
 import { CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
 import { parseEvent } from '../../../shared/events';
-import { aws, awsRequests, GROUP, invoke, resetAws, sqsBatch, withoutPowertoolsDevMode } from '../bad-input/handler-harness';
+import { aws, awsRequests, GROUP, invoke, resetAws, sqsBatch, withoutPowertoolsDevMode } from '../../support/handler-harness';
 import { loadFixture } from '../../events/load';
 
 /** AWS's example of a launch into a warm pool (tests/events/asg-launch-lifecycle-action-warm-pool.json). */

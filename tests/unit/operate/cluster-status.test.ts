@@ -3,7 +3,7 @@ import { formatClusterStatus, formatPlan } from '../../../infra/operate/view';
 import type { ObservedCluster } from '../../../shared/cluster/reconcile-plan';
 import type { GroupInstance, TargetState } from '../../../shared/ports';
 import type { NodeStatus } from '../../../shared/rabbitmq/operations';
-import { testConfig } from '../cluster/test-config';
+import { testConfig } from '../../support/config';
 
 // `warren status` is computed from what a reconcile tick observes; here that observation is written by hand.
 

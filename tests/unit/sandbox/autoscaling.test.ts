@@ -17,8 +17,16 @@ it('launches the desired capacity across three zones, each waiting on the launch
   const members = cloud.group.describe().instances;
   expect(members.map((member) => member.lifecycleState)).toEqual(['Pending:Wait', 'Pending:Wait', 'Pending:Wait']);
   expect(new Set(members.map((member) => member.availabilityZone))).toEqual(new Set(['us-east-1a', 'us-east-1b', 'us-east-1c']));
-  const tokens = cloud.lifecycleEvents().map((event) => parseEvent(event)).map((event) => event.kind === 'launch' && event.action.lifecycleActionToken);
-  expect(tokens.sort()).toEqual(cloud.group.activeActions().map((action) => action.token).sort());
+  const tokens = cloud
+    .lifecycleEvents()
+    .map((event) => parseEvent(event))
+    .map((event) => event.kind === 'launch' && event.action.lifecycleActionToken);
+  expect(tokens.sort()).toEqual(
+    cloud.group
+      .activeActions()
+      .map((action) => action.token)
+      .sort(),
+  );
 });
 
 it('puts an instance in service through Pending:Proceed when its launch action completes with CONTINUE', async () => {

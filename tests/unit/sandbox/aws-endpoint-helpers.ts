@@ -36,7 +36,9 @@ const closers: Array<() => Promise<void> | void> = [];
 /** Clients that retry twice, 10 ms apart: a fault shows in milliseconds, not in AWS-sized backoffs. Destroyed by closeAll. */
 export function clientsFor(endpoint: LocalAwsEndpoint, maxAttempts = 2): AwsClients {
   const clients = createAwsClients({ ...endpoint.clientOptions(), maxAttempts, retryDelayMs: 10 });
-  closers.push(() => Object.values(clients).forEach((client) => client.destroy()));
+  closers.push(() => {
+    for (const client of Object.values(clients)) client.destroy();
+  });
   return clients;
 }
 

@@ -30,7 +30,7 @@ import { parseQueueMessage } from '../../../shared/events';
 import { ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, type QueuedRecord } from '../../../shared/ports';
 import { membersDigest, type Members } from '../../../shared/rabbitmq/operations';
 import { retryMarkOf } from '../../../shared/workflows/redelivery';
-import { testConfig } from '../cluster/test-config';
+import { testConfig } from '../../support/config';
 
 /*
  * The JSON-protocol services of the local AWS endpoint (SSM, SQS) on real time, driven by warren's
@@ -133,8 +133,17 @@ const nodeOf = (instanceId: string) => `rabbit@ip-${instanceId.slice(-6)}`;
 /** NodeStatus's two lines for a running node seeing `view`. */
 function statusStdout(node: string, view: Members): string {
   const summary = {
-    node, version: '4.0.5', running: true, partitions: {}, alarms: [], cookieHash: 'c0ffee', policies: ['warren-quorum'],
-    defaultQueueType: 'quorum', underMaintenance: false, membersDigest: membersDigest(view), memberCounts: { all: view.all.length, running: view.running.length },
+    node,
+    version: '4.0.5',
+    running: true,
+    partitions: {},
+    alarms: [],
+    cookieHash: 'c0ffee',
+    policies: ['warren-quorum'],
+    defaultQueueType: 'quorum',
+    underMaintenance: false,
+    membersDigest: membersDigest(view),
+    memberCounts: { all: view.all.length, running: view.running.length },
   };
   return `${JSON.stringify(summary)}\n${JSON.stringify({ members: view })}\n`;
 }
@@ -164,7 +173,12 @@ describe('SSM Run Command through the local endpoint, by SsmNodeShell', () => {
     targets = new ScriptTargets(directory);
     runCommand = new LocalRunCommand({ targets, scheduler: realTimeScheduler, documentPrefix: PREFIX, agentPollMs: 20, documentDirectory: directory });
     endpoint = await LocalAwsEndpoint.start(
-      [ssmApi(runCommand, { instancesTagged: (key, values) => (key === CLUSTER_TAG && values.includes(config.clusterName) ? tagged : []), instances: () => [...targets.agents.keys()] })],
+      [
+        ssmApi(runCommand, {
+          instancesTagged: (key, values) => (key === CLUSTER_TAG && values.includes(config.clusterName) ? tagged : []),
+          instances: () => [...targets.agents.keys()],
+        }),
+      ],
       { region: 'us-east-1' },
     );
     clients = createAwsClients({ ...endpoint.clientOptions(), maxAttempts: 2, retryDelayMs: 10 });
@@ -190,7 +204,11 @@ describe('SSM Run Command through the local endpoint, by SsmNodeShell', () => {
 
     expect(status).toMatchObject({ node: nodeOf(instanceId), running: true, members: { running: [nodeOf(instanceId)] } });
     const calls = endpoint.calls.slice(before);
-    expect(calls[0]).toMatchObject({ service: 'ssm', operation: 'SendCommand', input: { DocumentName: `${PREFIX}NodeStatus`, InstanceIds: [instanceId], MaxConcurrency: '100%' } });
+    expect(calls[0]).toMatchObject({
+      service: 'ssm',
+      operation: 'SendCommand',
+      input: { DocumentName: `${PREFIX}NodeStatus`, InstanceIds: [instanceId], MaxConcurrency: '100%' },
+    });
     expect(calls.slice(1).every((call) => call.operation === 'GetCommandInvocation')).toBe(true);
   });
 
@@ -275,8 +293,13 @@ describe('SSM Run Command through the local endpoint, by SsmNodeShell', () => {
     const answers = await Promise.all([online, lost, booting, id(9)].map((instanceId) => shell.isAgentOnline(instanceId)));
 
     expect(answers).toEqual([true, false, false, false]);
-    const { InstanceInformationList } = await clients.ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: 'InstanceIds', Values: [online, lost, booting] }] }));
-    expect(InstanceInformationList!.map(({ InstanceId, PingStatus }) => [InstanceId, PingStatus])).toEqual([[online, 'Online'], [lost, 'ConnectionLost']]);
+    const { InstanceInformationList } = await clients.ssm.send(
+      new DescribeInstanceInformationCommand({ Filters: [{ Key: 'InstanceIds', Values: [online, lost, booting] }] }),
+    );
+    expect(InstanceInformationList!.map(({ InstanceId, PingStatus }) => [InstanceId, PingStatus])).toEqual([
+      [online, 'Online'],
+      [lost, 'ConnectionLost'],
+    ]);
     const onlineOnly = await clients.ssm.send(
       new DescribeInstanceInformationCommand({ InstanceInformationFilterList: [{ key: 'PingStatus', valueSet: ['ConnectionLost'] }] }),
     );
@@ -289,10 +312,17 @@ describe('SSM Run Command through the local endpoint, by SsmNodeShell', () => {
     const before = endpoint.count('GetCommandInvocation');
 
     await expect(clients.ssm.send(new GetCommandInvocationCommand(unknown))).rejects.toMatchObject({ name: 'InvocationDoesNotExist' });
-    await expect(waitUntilCommandExecuted({ client: clients.ssm, maxWaitTime: 1, minDelay: 0.05, maxDelay: 0.1 }, unknown)).rejects.toMatchObject({ name: 'TimeoutError' });
+    await expect(waitUntilCommandExecuted({ client: clients.ssm, maxWaitTime: 1, minDelay: 0.05, maxDelay: 0.1 }, unknown)).rejects.toMatchObject({
+      name: 'TimeoutError',
+    });
 
     expect(endpoint.count('GetCommandInvocation') - before).toBeGreaterThan(3);
-    expect(endpoint.calls.filter((call) => call.operation === 'GetCommandInvocation').slice(before).every((call) => call.error === 'InvocationDoesNotExist')).toBe(true);
+    expect(
+      endpoint.calls
+        .filter((call) => call.operation === 'GetCommandInvocation')
+        .slice(before)
+        .every((call) => call.error === 'InvocationDoesNotExist'),
+    ).toBe(true);
   });
 
   it('lists the commands newest first for an operator, with dates the SDK reads back as Dates', async () => {
@@ -305,7 +335,9 @@ describe('SSM Run Command through the local endpoint, by SsmNodeShell', () => {
     expect(Math.abs(times[0]! - Date.now())).toBeLessThan(60_000);
     expect(Commands![0]!.ExpiresAfter!.getTime() - times[0]!).toBe(Commands![0]!.TimeoutSeconds! * 1000);
     expect(failed.Commands!.map((command) => command.DocumentName)).toEqual([`${PREFIX}NodeForget`]);
-    await expect(clients.ssm.send(new ListCommandsCommand({ CommandId: '00000000-0000-4000-8000-000000000000' }))).rejects.toMatchObject({ name: 'InvalidCommandId' });
+    await expect(clients.ssm.send(new ListCommandsCommand({ CommandId: '00000000-0000-4000-8000-000000000000' }))).rejects.toMatchObject({
+      name: 'InvalidCommandId',
+    });
   });
 });
 
@@ -325,7 +357,13 @@ describe('SQS through the local endpoint, by SqsHealQueue', () => {
   beforeEach(async () => {
     received = [];
     consume = async () => ({ batchItemFailures: [] });
-    const healOptions = { url: `${URL_BASE}/test-heal.fifo`, contentBasedDeduplication: true, visibilityTimeoutMs: 960_000, maxReceiveCount: 5, groupId: config.clusterName };
+    const healOptions = {
+      url: `${URL_BASE}/test-heal.fifo`,
+      contentBasedDeduplication: true,
+      visibilityTimeoutMs: 960_000,
+      maxReceiveCount: 5,
+      groupId: config.clusterName,
+    };
     heal = new LocalQueue(realTimeScheduler, { ...healOptions, eventSource: { batchSize: 1, batchingWindowMs: 0 } });
     heal.consumer = async (event) => {
       received.push(event.Records[0]!);
@@ -333,11 +371,20 @@ describe('SQS through the local endpoint, by SqsHealQueue', () => {
     };
     // its dead-letter queue: test-heal-dlq.fifo
     deadLetters = heal.deadLetterQueue!;
-    const triageOptions = { url: `${URL_BASE}/test-triage`, visibilityTimeoutMs: 90_000, maxReceiveCount: 5, eventSource: { batchSize: 10, batchingWindowMs: 10 } };
+    const triageOptions = {
+      url: `${URL_BASE}/test-triage`,
+      visibilityTimeoutMs: 90_000,
+      maxReceiveCount: 5,
+      eventSource: { batchSize: 10, batchingWindowMs: 10 },
+    };
     triage = new LocalQueue(realTimeScheduler, triageOptions, async (event) => void triaged.push(...event.Records));
     endpoint = await LocalAwsEndpoint.start([sqsApi([heal, deadLetters, triage])], { region: 'us-east-1' });
     sqs = createAwsClients({ ...endpoint.clientOptions(), maxAttempts: 2, retryDelayMs: 10 }).sqs;
-    queue = new SqsHealQueue({ clusterName: config.clusterName, healQueueUrl: heal.url, healDeadLetterQueueUrl: deadLetters.url }, { sqs }, { now: () => Date.UTC(2024, 0, 1, 12, 30, 10) });
+    queue = new SqsHealQueue(
+      { clusterName: config.clusterName, healQueueUrl: heal.url, healDeadLetterQueueUrl: deadLetters.url },
+      { sqs },
+      { now: () => Date.UTC(2024, 0, 1, 12, 30, 10) },
+    );
   });
 
   afterEach(async () => {
@@ -346,7 +393,12 @@ describe('SQS through the local endpoint, by SqsHealQueue', () => {
     await endpoint.close();
   });
 
-  const recordOf = (record: SQSRecord): QueuedRecord => ({ messageId: record.messageId, receiptHandle: record.receiptHandle, body: record.body, groupId: record.attributes.MessageGroupId! });
+  const recordOf = (record: SQSRecord): QueuedRecord => ({
+    messageId: record.messageId,
+    receiptHandle: record.receiptHandle,
+    body: record.body,
+    groupId: record.attributes.MessageGroupId!,
+  });
 
   it('collapses reconciles of one minute into one message, as its deduplication id says', async () => {
     await queue.enqueueReconcile('alarm one');
@@ -355,8 +407,14 @@ describe('SQS through the local endpoint, by SqsHealQueue', () => {
 
     expect(received).toHaveLength(1);
     expect(parseQueueMessage(received[0]!.body)).toMatchObject({ kind: 'reconcile' });
-    expect(received[0]!.attributes).toMatchObject({ MessageGroupId: config.clusterName, MessageDeduplicationId: `${config.clusterName}-reconcile-${Math.floor(Date.UTC(2024, 0, 1, 12, 30, 10) / 60_000)}` });
-    expect(endpoint.calls.map((call) => [call.operation, call.error])).toEqual([['SendMessage', undefined], ['SendMessage', undefined]]);
+    expect(received[0]!.attributes).toMatchObject({
+      MessageGroupId: config.clusterName,
+      MessageDeduplicationId: `${config.clusterName}-reconcile-${Math.floor(Date.UTC(2024, 0, 1, 12, 30, 10) / 60_000)}`,
+    });
+    expect(endpoint.calls.map((call) => [call.operation, call.error])).toEqual([
+      ['SendMessage', undefined],
+      ['SendMessage', undefined],
+    ]);
   });
 
   it('forwards a batch in order, dropping an event sent twice by its id, and reports no failure', async () => {
@@ -417,31 +475,52 @@ describe('SQS through the local endpoint, by SqsHealQueue', () => {
 
     await queue.deadLetter(record, 3, 'NodeCommandFailed: i-0abc NodeJoin Failed');
     await queue.deadLetter(record, 3, 'NodeCommandFailed: i-0abc NodeJoin Failed');
-    const { Messages } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: deadLetters.url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['All'] }));
+    const { Messages } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: deadLetters.url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['All'] }),
+    );
     await sqs.send(new DeleteMessageCommand({ QueueUrl: deadLetters.url, ReceiptHandle: Messages![0]!.ReceiptHandle }));
     const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: deadLetters.url, AttributeNames: ['All'] }));
 
-    expect(heal.deadLetters).toEqual([expect.objectContaining({ body: '{"id":"evt-7"}', receiveCount: 3, error: 'NodeCommandFailed: i-0abc NodeJoin Failed' })]);
+    expect(heal.deadLetters).toEqual([
+      expect.objectContaining({ body: '{"id":"evt-7"}', receiveCount: 3, error: 'NodeCommandFailed: i-0abc NodeJoin Failed' }),
+    ]);
     expect(Messages).toHaveLength(1);
     expect(Messages![0]).toMatchObject({
       Body: '{"id":"evt-7"}',
       MD5OfBody: md5OfBody('{"id":"evt-7"}'),
-      MessageAttributes: { 'warren.error': { DataType: 'String', StringValue: 'NodeCommandFailed: i-0abc NodeJoin Failed' }, [ATTEMPT_ATTRIBUTE]: { DataType: 'Number', StringValue: '3' } },
+      MessageAttributes: {
+        'warren.error': { DataType: 'String', StringValue: 'NodeCommandFailed: i-0abc NodeJoin Failed' },
+        [ATTEMPT_ATTRIBUTE]: { DataType: 'Number', StringValue: '3' },
+      },
       Attributes: { MessageGroupId: config.clusterName, MessageDeduplicationId: 'dead-msg-7', ApproximateReceiveCount: '1' },
     });
-    expect(Attributes).toMatchObject({ ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0', FifoQueue: 'true', ContentBasedDeduplication: 'false' });
+    expect(Attributes).toMatchObject({
+      ApproximateNumberOfMessages: '0',
+      ApproximateNumberOfMessagesNotVisible: '0',
+      FifoQueue: 'true',
+      ContentBasedDeduplication: 'false',
+    });
     expect(heal.deadLetters).toHaveLength(1);
   });
 
   it('redrives a message its invocations kept failing into the dead-letter queue, with the last failure', async () => {
-    const options = { url: `${URL_BASE}/test-quick.fifo`, contentBasedDeduplication: true, visibilityTimeoutMs: 5, maxReceiveCount: 3, groupId: config.clusterName, eventSource: { batchSize: 1, batchingWindowMs: 0 } };
+    const options = {
+      url: `${URL_BASE}/test-quick.fifo`,
+      contentBasedDeduplication: true,
+      visibilityTimeoutMs: 5,
+      maxReceiveCount: 3,
+      groupId: config.clusterName,
+      eventSource: { batchSize: 1, batchingWindowMs: 0 },
+    };
     const quick = new LocalQueue(realTimeScheduler, options, async () => Promise.reject(new Error('killed at its timeout')));
 
     quick.send({ body: '{"id":"poison"}', groupId: config.clusterName, attributes: {} });
     await quick.idle();
 
     expect(quick.deadLetters).toEqual([expect.objectContaining({ body: '{"id":"poison"}', receiveCount: 3, error: 'Error: killed at its timeout' })]);
-    expect(quick.attributes().RedrivePolicy).toBe(JSON.stringify({ deadLetterTargetArn: 'arn:aws:sqs:us-east-1:123456789012:test-quick-dlq.fifo', maxReceiveCount: 3 }));
+    expect(quick.attributes().RedrivePolicy).toBe(
+      JSON.stringify({ deadLetterTargetArn: 'arn:aws:sqs:us-east-1:123456789012:test-quick-dlq.fifo', maxReceiveCount: 3 }),
+    );
   });
 
   it('answers a throttled SendMessage the SDK retries, and the message arrives once', async () => {
@@ -450,7 +529,10 @@ describe('SQS through the local endpoint, by SqsHealQueue', () => {
     await queue.enqueueReconcile('alarm during a burst');
     await heal.idle();
 
-    expect(endpoint.calls.map((call) => [call.operation, call.error])).toEqual([['SendMessage', 'RequestThrottled'], ['SendMessage', undefined]]);
+    expect(endpoint.calls.map((call) => [call.operation, call.error])).toEqual([
+      ['SendMessage', 'RequestThrottled'],
+      ['SendMessage', undefined],
+    ]);
     expect(received).toHaveLength(1);
   });
 
@@ -460,14 +542,21 @@ describe('SQS through the local endpoint, by SqsHealQueue', () => {
     const sending = lost.enqueueReconcile('x');
 
     await expect(sending).rejects.toMatchObject({ cause: { name: 'QueueDoesNotExist', Code: 'AWS.SimpleQueueService.NonExistentQueue' } });
-    await expect(sqs.send(new SendMessageCommand({ QueueUrl: heal.url, MessageBody: 'x' }))).rejects.toMatchObject({ name: 'MissingParameter', message: expect.stringContaining('MessageGroupId') });
+    await expect(sqs.send(new SendMessageCommand({ QueueUrl: heal.url, MessageBody: 'x' }))).rejects.toMatchObject({
+      name: 'MissingParameter',
+      message: expect.stringContaining('MessageGroupId'),
+    });
     await expect(sqs.send(new SendMessageCommand({ QueueUrl: deadLetters.url, MessageBody: 'x', MessageGroupId: 'g' }))).rejects.toMatchObject({
       name: 'InvalidParameterValue',
       message: expect.stringContaining('ContentBasedDeduplication'),
     });
     const tooMany = Array.from({ length: 11 }, (_, n) => ({ Id: `e${n}`, MessageBody: 'x', MessageGroupId: 'g' }));
-    await expect(sqs.send(new SendMessageBatchCommand({ QueueUrl: heal.url, Entries: tooMany }))).rejects.toMatchObject({ name: 'TooManyEntriesInBatchRequest' });
-    await expect(sqs.send(new SendMessageBatchCommand({ QueueUrl: heal.url, Entries: [tooMany[0]!, tooMany[0]!] }))).rejects.toMatchObject({ name: 'BatchEntryIdsNotDistinct' });
+    await expect(sqs.send(new SendMessageBatchCommand({ QueueUrl: heal.url, Entries: tooMany }))).rejects.toMatchObject({
+      name: 'TooManyEntriesInBatchRequest',
+    });
+    await expect(sqs.send(new SendMessageBatchCommand({ QueueUrl: heal.url, Entries: [tooMany[0]!, tooMany[0]!] }))).rejects.toMatchObject({
+      name: 'BatchEntryIdsNotDistinct',
+    });
     expect(received).toEqual([]);
   });
 
@@ -488,37 +577,67 @@ describe('SQS through the local endpoint, by SqsHealQueue', () => {
       }),
     );
     const traced = await sqs.send(
-      new SendMessageCommand({ QueueUrl: heal.url, MessageBody: '{"id":"c"}', MessageGroupId: 'g', MessageSystemAttributes: { AWSTraceHeader: { DataType: 'String', StringValue: 'Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1' } } }),
+      new SendMessageCommand({
+        QueueUrl: heal.url,
+        MessageBody: '{"id":"c"}',
+        MessageGroupId: 'g',
+        MessageSystemAttributes: { AWSTraceHeader: { DataType: 'String', StringValue: 'Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1' } },
+      }),
     );
     await heal.idle();
 
     // the digests moto computes for the same attributes
-    expect(answer.Successful).toEqual([expect.objectContaining({ Id: 'good', MD5OfMessageBody: md5OfBody('{"id":"a"}'), MD5OfMessageAttributes: '6a6caf0f0f41944cd65034c27c4ef85a' })]);
+    expect(answer.Successful).toEqual([
+      expect.objectContaining({ Id: 'good', MD5OfMessageBody: md5OfBody('{"id":"a"}'), MD5OfMessageAttributes: '6a6caf0f0f41944cd65034c27c4ef85a' }),
+    ]);
     expect(answer.Successful![0]!.SequenceNumber).toMatch(/^\d{20}$/);
     expect(answer.Failed).toEqual([{ Id: 'bad', SenderFault: true, Code: 'InvalidParameterValue', Message: expect.stringContaining("'n'") }]);
     expect(traced.MD5OfMessageSystemAttributes).toBe('5f48eef650c1d0207456969c85af2fdd');
-    expect(received.map((record) => [record.body, record.attributes.MessageGroupId])).toEqual([['{"id":"a"}', 'g'], ['{"id":"c"}', 'g']]);
+    expect(received.map((record) => [record.body, record.attributes.MessageGroupId])).toEqual([
+      ['{"id":"a"}', 'g'],
+      ['{"id":"c"}', 'g'],
+    ]);
     expect(received[0]!.messageAttributes['warren.error']).toMatchObject({ dataType: 'String', stringValue: 'NodeCommandFailed: ü' });
   });
 
   it('takes messages into the standard triage queue with their attributes, and no deduplication id', async () => {
-    await sqs.send(new SendMessageCommand({ QueueUrl: triage.url, MessageBody: '{"detail-type":"EC2"}', MessageAttributes: { source: { DataType: 'String', StringValue: 'test' } } }));
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: triage.url,
+        MessageBody: '{"detail-type":"EC2"}',
+        MessageAttributes: { source: { DataType: 'String', StringValue: 'test' } },
+      }),
+    );
     await triage.idle();
 
-    expect(triaged.at(-1)).toMatchObject({ body: '{"detail-type":"EC2"}', messageAttributes: { source: { dataType: 'String', stringValue: 'test' } }, eventSourceARN: triage.arn });
-    await expect(sqs.send(new SendMessageCommand({ QueueUrl: triage.url, MessageBody: 'x', MessageDeduplicationId: 'd' }))).rejects.toMatchObject({ name: 'InvalidParameterValue' });
+    expect(triaged.at(-1)).toMatchObject({
+      body: '{"detail-type":"EC2"}',
+      messageAttributes: { source: { dataType: 'String', stringValue: 'test' } },
+      eventSourceARN: triage.arn,
+    });
+    await expect(sqs.send(new SendMessageCommand({ QueueUrl: triage.url, MessageBody: 'x', MessageDeduplicationId: 'd' }))).rejects.toMatchObject({
+      name: 'InvalidParameterValue',
+    });
     // Lambda's event source consumes it: nobody else receives from it
     expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl: triage.url, MaxNumberOfMessages: 10 }))).Messages).toBeUndefined();
-    await expect(sqs.send(new DeleteMessageCommand({ QueueUrl: triage.url, ReceiptHandle: triaged.at(-1)!.receiptHandle }))).rejects.toMatchObject({ name: 'UnsupportedOperation' });
+    await expect(sqs.send(new DeleteMessageCommand({ QueueUrl: triage.url, ReceiptHandle: triaged.at(-1)!.receiptHandle }))).rejects.toMatchObject({
+      name: 'UnsupportedOperation',
+    });
   });
 });
 
 describe('the SDK checks what the endpoint answers', () => {
-  it('refuses a SendMessage answer whose MD5OfMessageBody is not the body\'s', async () => {
+  it("refuses a SendMessage answer whose MD5OfMessageBody is not the body's", async () => {
     const scheduler = realTimeScheduler;
     const target = new LocalQueue(scheduler, { url: 'https://sqs.us-east-1.amazonaws.com/123456789012/check' });
     const api = sqsApi([target]);
-    const tampered: ServiceApi = { ...api, operations: { ...api.operations, SendMessage: async (input) => ({ ...((await api.operations.SendMessage!(input)) as object), MD5OfMessageBody: md5OfBody('something else') }) } };
+    const tampered: ServiceApi = {
+      ...api,
+      operations: {
+        ...api.operations,
+        SendMessage: async (input) => ({ ...((await api.operations.SendMessage!(input)) as object), MD5OfMessageBody: md5OfBody('something else') }),
+      },
+    };
     const endpoint = await LocalAwsEndpoint.start([tampered], { region: 'us-east-1' });
     try {
       const sqs = createAwsClients({ ...endpoint.clientOptions(), maxAttempts: 1 }).sqs;

@@ -2,7 +2,7 @@ import type { SQSEvent } from 'aws-lambda';
 import { LocalQueue, triageQueueOptions } from '../../../infra/sandbox/queue';
 import { schedulerOn } from '../../../infra/sandbox/cloud/scheduler';
 import { deployed } from '../../support/deployed';
-import { FakeClock } from '../workflows/fake-clock';
+import { FakeClock } from '../../support/fake-clock';
 
 const { batchSize, batchingWindowSeconds, visibilityTimeoutSeconds, maxReceiveCount } = deployed.triage;
 const WINDOW_MS = batchingWindowSeconds * 1000;
@@ -46,7 +46,11 @@ describe('the sandbox standard queue in front of the triage function, at the dep
     for (let n = 0; n < 2 * batchSize + 1; n += 1) queue.send(`e${n}`);
     await queue.idle();
 
-    expect(batches.map((batch) => [batch.at, batch.bodies.length])).toEqual([[0, batchSize], [0, batchSize], [WINDOW_MS, 1]]);
+    expect(batches.map((batch) => [batch.at, batch.bodies.length])).toEqual([
+      [0, batchSize],
+      [0, batchSize],
+      [WINDOW_MS, 1],
+    ]);
     expect(queue.deliveries.map((delivery) => delivery.durationMs)).toEqual([5_000, 5_000, 5_000]);
   });
 
@@ -77,7 +81,10 @@ describe('the sandbox standard queue in front of the triage function, at the dep
     queue.send('b');
     await queue.idle();
 
-    expect(batches.map((batch) => batch.bodies)).toEqual([['a', 'b'], ['a', 'b']]);
+    expect(batches.map((batch) => batch.bodies)).toEqual([
+      ['a', 'b'],
+      ['a', 'b'],
+    ]);
     expect(queue.deadLetters).toEqual([]);
   });
 });

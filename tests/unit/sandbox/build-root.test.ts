@@ -7,15 +7,18 @@ import { parseRabbitMqLine } from '../../../infra/sandbox/nodes';
 const BUILD_ROOT = join(__dirname, '../../../infra/sandbox/nodes/build-root.sh');
 
 describe('the RabbitMQ roots of Debian 13 and 14', () => {
-  it('fails with a clear message, and leaves no half-built root, when Debian\'s archive cannot be reached', async () => {
+  it("fails with a clear message, and leaves no half-built root, when Debian's archive cannot be reached", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'warren-root-'));
     try {
       const root = join(dir, 'trixie-rabbitmq');
 
-      const result = await runProcess('bash', [BUILD_ROOT, root], { env: { ...process.env, WARREN_DEBIAN_MIRROR: 'http://127.0.0.1:9/debian' }, timeoutMs: 120_000 });
+      const result = await runProcess('bash', [BUILD_ROOT, root], {
+        env: { ...process.env, WARREN_DEBIAN_MIRROR: 'http://127.0.0.1:9/debian' },
+        timeoutMs: 120_000,
+      });
 
       expect(result.exitCode).not.toBe(0);
-      expect(result.stderr).toContain('debootstrap of trixie from http://127.0.0.1:9/debian failed (is Debian\'s archive reachable?)');
+      expect(result.stderr).toContain("debootstrap of trixie from http://127.0.0.1:9/debian failed (is Debian's archive reachable?)");
       expect(existsSync(join(root, '.warren-root'))).toBe(false);
       expect(existsSync(root)).toBe(false);
     } finally {

@@ -2,7 +2,7 @@ import { ApiError } from '../../../infra/sandbox/aws/protocol';
 import { LocalEc2, privateDnsName } from '../../../infra/sandbox/cloud/ec2';
 import { LocalEventBus } from '../../../infra/sandbox/cloud/event-bus';
 import { schedulerOn } from '../../../infra/sandbox/cloud/scheduler';
-import { FakeClock } from '../workflows/fake-clock';
+import { FakeClock } from '../../support/fake-clock';
 import { RecordingHost } from './local-cloud';
 
 function ec2World() {
@@ -11,8 +11,7 @@ function ec2World() {
   const bus = new LocalEventBus(scheduler);
   const host = new RecordingHost(clock, 5_000);
   const ec2 = new LocalEc2({ host, bus, scheduler });
-  const states = (instanceId: string) =>
-    bus.published.filter((event) => event.detail['instance-id'] === instanceId).map((event) => event.detail.state);
+  const states = (instanceId: string) => bus.published.filter((event) => event.detail['instance-id'] === instanceId).map((event) => event.detail.state);
   return { clock, bus, host, ec2, states };
 }
 
@@ -51,7 +50,12 @@ it('reports an orderly termination before the machine dies, and a crash after', 
   await ec2.terminate(orderly);
   await ec2.crash(crashed);
 
-  expect(stateAtKill).toEqual(new Map([[orderly, 'shutting-down'], [crashed, 'running']]));
+  expect(stateAtKill).toEqual(
+    new Map([
+      [orderly, 'shutting-down'],
+      [crashed, 'running'],
+    ]),
+  );
   expect([ec2.get(orderly)?.state, ec2.get(crashed)?.state]).toEqual(['terminated', 'terminated']);
 });
 

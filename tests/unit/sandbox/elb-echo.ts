@@ -7,7 +7,10 @@ export class EchoServer {
   private readonly sockets = new Set<net.Socket>();
   private server?: net.Server;
 
-  private constructor(readonly name: string, public port: number) {}
+  private constructor(
+    readonly name: string,
+    public port: number,
+  ) {}
 
   static async start(name: string, port = 0): Promise<EchoServer> {
     const echo = new EchoServer(name, port);

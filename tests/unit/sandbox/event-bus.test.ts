@@ -3,7 +3,7 @@ import { schedulerOn } from '../../../infra/sandbox/cloud/scheduler';
 import { EventSkipped } from '../../../shared/errors';
 import { parseEvent, parseQueueMessage } from '../../../shared/events';
 import { loadFixture } from '../../events/load';
-import { FakeClock } from '../workflows/fake-clock';
+import { FakeClock } from '../../support/fake-clock';
 import { GROUP_NAME, localCloud } from './local-cloud';
 
 function busWorld() {
@@ -48,7 +48,11 @@ it('produces events that warren parses into the internal events, also through an
   const gone = parseEvent(publishInstanceStateChange(bus, 'i-1234567890abcdef0', 'shutting-down'));
   const running = () => parseEvent(publishInstanceStateChange(bus, 'i-1234567890abcdef0', 'running'));
 
-  expect(launch).toMatchObject({ kind: 'launch', instanceId: notice.instanceId, action: { lifecycleActionToken: notice.token, lifecycleHookName: 'my-lifecycle-hook' } });
+  expect(launch).toMatchObject({
+    kind: 'launch',
+    instanceId: notice.instanceId,
+    action: { lifecycleActionToken: notice.token, lifecycleHookName: 'my-lifecycle-hook' },
+  });
   expect(terminate).toMatchObject({ kind: 'terminate', action: { autoScalingGroupName: 'my-asg', lifecycleHookName: 'warren-terminate' } });
   expect(gone).toMatchObject({ kind: 'gone', state: 'shutting-down', time: Date.UTC(2024, 4, 1, 12, 30, 15) });
   expect(running).toThrow(EventSkipped);
@@ -73,7 +77,13 @@ it('parses every event a whole scale-out, scale-in and crash emit', async () => 
   });
 
   expect(new Set(kinds)).toEqual(
-    new Set(['launch', 'terminate', 'gone', 'instance state "pending" is not shutting-down or terminated', 'instance state "running" is not shutting-down or terminated']),
+    new Set([
+      'launch',
+      'terminate',
+      'gone',
+      'instance state "pending" is not shutting-down or terminated',
+      'instance state "running" is not shutting-down or terminated',
+    ]),
   );
   expect(cloud.lifecycleEvents().every((event) => event.detail.AutoScalingGroupName === GROUP_NAME)).toBe(true);
 });

@@ -4,7 +4,7 @@ import { schedulerOn } from '../../../infra/sandbox/cloud/scheduler';
 import { healQueueOptions, LocalQueue } from '../../../infra/sandbox/queue';
 import { parseQueueMessage } from '../../../shared/events';
 import { deployed } from '../../support/deployed';
-import { FakeClock } from '../workflows/fake-clock';
+import { FakeClock } from '../../support/fake-clock';
 
 const VISIBILITY_MS = deployed.queue.visibilityTimeoutSeconds * 1000;
 

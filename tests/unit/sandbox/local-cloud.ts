@@ -2,7 +2,7 @@ import { LocalAutoScalingGroup, type AutoScalingGroupOptions } from '../../../in
 import { LocalEc2, type BootedInstance, type Ec2Instance, type InstanceHost } from '../../../infra/sandbox/cloud/ec2';
 import { type AwsEvent, LocalEventBus } from '../../../infra/sandbox/cloud/event-bus';
 import { schedulerOn } from '../../../infra/sandbox/cloud/scheduler';
-import { FakeClock } from '../workflows/fake-clock';
+import { FakeClock } from '../../support/fake-clock';
 
 /** Machines without RabbitMQ: each boot takes bootMs of virtual time and gets the next address. */
 export class RecordingHost implements InstanceHost {
@@ -14,7 +14,10 @@ export class RecordingHost implements InstanceHost {
   onKill?: (instanceId: string) => void;
   private next = 10;
 
-  constructor(private readonly clock: FakeClock, private readonly bootMs = 5_000) {}
+  constructor(
+    private readonly clock: FakeClock,
+    private readonly bootMs = 5_000,
+  ) {}
 
   async boot(instance: Readonly<Ec2Instance>): Promise<BootedInstance> {
     this.boots.push(instance.instanceId);

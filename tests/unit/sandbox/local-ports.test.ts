@@ -68,7 +68,10 @@ it('marks an instance unhealthy, so the group reports it and replaces it', async
   await aws.inventory.markUnhealthy(members[2]!.instanceId);
   const after = await aws.inventory.describeGroup();
 
-  expect(after.instances.find((instance) => instance.instanceId === members[2]!.instanceId)).toMatchObject({ healthStatus: 'Unhealthy', lifecycleState: 'Terminating:Wait' });
+  expect(after.instances.find((instance) => instance.instanceId === members[2]!.instanceId)).toMatchObject({
+    healthStatus: 'Unhealthy',
+    lifecycleState: 'Terminating:Wait',
+  });
   const replacements = after.instances.filter((instance) => !members.some((member) => member.instanceId === instance.instanceId));
   expect(replacements.map((instance) => instance.lifecycleState)).toEqual([expect.stringMatching(/^Pending(:Wait)?$/)]);
 });
@@ -95,7 +98,11 @@ it('completes the action named in the event, and answers a repeat with no-active
 
   expect([heartbeat, first, repeat, repeatById, lateHeartbeat]).toEqual(['recorded', 'completed', 'no-active-action', 'no-active-action', 'no-active-action']);
   expect(aws.group.member(action.instanceId)?.lifecycleState).toBe('InService');
-  expect(aws.endpoint.calls.filter((call) => call.operation === 'CompleteLifecycleAction').map((call) => call.error)).toEqual([undefined, 'ValidationError', 'ValidationError']);
+  expect(aws.endpoint.calls.filter((call) => call.operation === 'CompleteLifecycleAction').map((call) => call.error)).toEqual([
+    undefined,
+    'ValidationError',
+    'ValidationError',
+  ]);
   expect(otherGroup).toBeInstanceOf(AwsRequestFailed);
   expect((otherGroup as Error).message).toMatch(/^RecordLifecycleActionHeartbeat failed: ValidationError: /);
 });
@@ -117,7 +124,12 @@ it('says no-active-action once the default result has applied', async () => {
     await cloud.clock.sleep(30_000);
     const late = (() => {
       try {
-        cloud.group.completeLifecycleAction({ groupName: GROUP_NAME, hookName: action.lifecycleHookName, token: action.lifecycleActionToken, result: 'CONTINUE' });
+        cloud.group.completeLifecycleAction({
+          groupName: GROUP_NAME,
+          hookName: action.lifecycleHookName,
+          token: action.lifecycleActionToken,
+          result: 'CONTINUE',
+        });
         return undefined;
       } catch (error) {
         return error;
@@ -146,13 +158,17 @@ it('reads the pause switch: the warren:paused tag an operator puts on the group 
   expect((await aws.inventory.describeGroup()).paused).toBe('');
 
   // a tag naming another group changes nothing, even the valid tags sent with it
-  await expect(aws.clients.autoScaling.send(new DeleteTagsCommand({ Tags: [tag(PAUSE_TAG), { ...tag('team'), ResourceId: 'other-asg' }] }))).rejects.toMatchObject({ name: 'ValidationError' });
+  await expect(
+    aws.clients.autoScaling.send(new DeleteTagsCommand({ Tags: [tag(PAUSE_TAG), { ...tag('team'), ResourceId: 'other-asg' }] })),
+  ).rejects.toMatchObject({ name: 'ValidationError' });
   expect((await aws.inventory.describeGroup()).paused).toBe('');
 
   await aws.clients.autoScaling.send(new DeleteTagsCommand({ Tags: [tag(PAUSE_TAG)] }));
   expect((await aws.inventory.describeGroup()).paused).toBeUndefined();
   const described = await aws.clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [GROUP_NAME] }));
-  expect(described.AutoScalingGroups![0]!.Tags).toEqual([{ ResourceId: GROUP_NAME, ResourceType: 'auto-scaling-group', Key: 'team', Value: 'messaging', PropagateAtLaunch: false }]);
+  expect(described.AutoScalingGroups![0]!.Tags).toEqual([
+    { ResourceId: GROUP_NAME, ResourceType: 'auto-scaling-group', Key: 'team', Value: 'messaging', PropagateAtLaunch: false },
+  ]);
 
   // a tag with PropagateAtLaunch goes onto the instances launched after it, not onto those running
   await aws.clients.autoScaling.send(new CreateOrUpdateTagsCommand({ Tags: [{ ...tag('cost-centre', 'mq'), PropagateAtLaunch: true }] }));

@@ -1,5 +1,5 @@
 import { realTimeScheduler, schedulerOn } from '../../../infra/sandbox/cloud/scheduler';
-import { FakeClock } from '../workflows/fake-clock';
+import { FakeClock } from '../../support/fake-clock';
 
 it('runs timers on the fake clock in time order and skips cancelled ones', async () => {
   const clock = new FakeClock();
@@ -13,7 +13,10 @@ it('runs timers on the fake clock in time order and skips cancelled ones', async
   cancel();
   await clock.sleep(3_000);
 
-  expect(ran).toEqual([['early', 500], ['late', 2_000]]);
+  expect(ran).toEqual([
+    ['early', 500],
+    ['late', 2_000],
+  ]);
 });
 
 it('runs real timers and cancels them', async () => {

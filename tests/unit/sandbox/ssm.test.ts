@@ -11,8 +11,8 @@ import { AwsRequestFailed } from '../../../shared/aws/errors';
 import { SsmNodeShell } from '../../../shared/aws/node-shell';
 import { NodeCommandFailed, NodeOutputInvalid } from '../../../shared/errors';
 import { membersDigest, type Members } from '../../../shared/rabbitmq/operations';
-import { testConfig } from '../cluster/test-config';
-import { FakeClock } from '../workflows/fake-clock';
+import { testConfig } from '../../support/config';
+import { FakeClock } from '../../support/fake-clock';
 
 const STATUS_STDOUT = readFileSync(join(__dirname, '../rabbitmq/fixtures/NodeStatus.running.stdout'), 'utf8');
 const PREFIX = 'warren-';
@@ -100,9 +100,13 @@ describe('LocalRunCommand', () => {
   it('refuses unknown instances and documents outside the prefix like SSM', async () => {
     const { runCommand } = setUp();
 
-    await expect(runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: ['i-nobody'] })).rejects.toMatchObject({ name: 'InvalidInstanceId' });
+    await expect(runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: ['i-nobody'] })).rejects.toMatchObject({
+      name: 'InvalidInstanceId',
+    });
     await expect(runCommand.sendCommand({ DocumentName: 'NodeStatus', InstanceIds: ['i-nobody'] })).rejects.toMatchObject({ name: 'InvalidDocument' });
-    await expect(runCommand.sendCommand({ DocumentName: `${PREFIX}../ssm/NodeStatus`, InstanceIds: ['i-nobody'] })).rejects.toMatchObject({ name: 'InvalidDocument' });
+    await expect(runCommand.sendCommand({ DocumentName: `${PREFIX}../ssm/NodeStatus`, InstanceIds: ['i-nobody'] })).rejects.toMatchObject({
+      name: 'InvalidDocument',
+    });
   });
 
   it('ends DeliveryTimedOut when the agent never comes online within the command timeout', async () => {
@@ -172,7 +176,7 @@ describe('LocalRunCommand', () => {
 });
 
 describe('LocalRunCommand.listCommandInvocations', () => {
-  it('lists a command 50 invocations a page, each output cut at 2,500 characters with stderr after SSM\'s separator', async () => {
+  it("lists a command 50 invocations a page, each output cut at 2,500 characters with stderr after SSM's separator", async () => {
     const { targets, runCommand, waitFor } = setUp();
     const ids = Array.from({ length: 50 }, (_, n) => `i-${n}`);
     for (const id of ids) targets.agents.set(id, { state: 'ready', since: 0 });
@@ -192,14 +196,17 @@ describe('LocalRunCommand.listCommandInvocations', () => {
     expect(bare.CommandInvocations).toHaveLength(50);
     expect(bare.CommandInvocations[0]!.CommandPlugins).toBeUndefined();
     expect(first.CommandInvocations[0]!.CommandPlugins![0]!.Output).toHaveLength(2500);
-    expect(first.CommandInvocations[1]).toMatchObject({ Status: 'Failed', CommandPlugins: [{ ResponseCode: 2, Output: 'half\n\n----------ERROR-------\nboom' }] });
+    expect(first.CommandInvocations[1]).toMatchObject({
+      Status: 'Failed',
+      CommandPlugins: [{ ResponseCode: 2, Output: 'half\n\n----------ERROR-------\nboom' }],
+    });
     expect(() => runCommand.listCommandInvocations({ CommandId: commandId, MaxResults: 51 })).toThrow(expect.objectContaining({ name: 'ValidationException' }));
     expect(() => runCommand.listCommandInvocations({ CommandId: 'nope' })).toThrow(expect.objectContaining({ name: 'InvalidCommandId' }));
   });
 });
 
 describe('LocalRunCommand.listCommands and Targets', () => {
-  it('adds up a command\'s invocations: Pending, InProgress while one runs, then Failed with its counts', async () => {
+  it("adds up a command's invocations: Pending, InProgress while one runs, then Failed with its counts", async () => {
     const { clock, targets, runCommand, waitFor } = setUp();
     targets.agents.set('i-a', { state: 'booting' });
     targets.agents.set('i-b', { state: 'booting' });
@@ -207,7 +214,12 @@ describe('LocalRunCommand.listCommands and Targets', () => {
     targets.endless.add('i-c');
     targets.agents.set('i-c', { state: 'ready', since: 0 });
 
-    const commandId = await runCommand.sendCommand({ DocumentName: `${PREFIX}NodeStatus`, InstanceIds: ['i-a', 'i-b'], TimeoutSeconds: 30, Comment: 'warren status' });
+    const commandId = await runCommand.sendCommand({
+      DocumentName: `${PREFIX}NodeStatus`,
+      InstanceIds: ['i-a', 'i-b'],
+      TimeoutSeconds: 30,
+      Comment: 'warren status',
+    });
     const pending = runCommand.listCommands()[0]!;
     targets.agents.set('i-a', { state: 'ready', since: clock.now() });
     await waitFor(commandId, 'i-a', 10_000);
@@ -222,7 +234,10 @@ describe('LocalRunCommand.listCommands and Targets', () => {
     expect(partly).toMatchObject({ Status: 'InProgress', CompletedCount: 1, ErrorCount: 1 });
     expect(ended).toMatchObject({ Status: 'TimedOut', StatusDetails: 'DeliveryTimedOut' });
     expect(done).toMatchObject({ Status: 'Failed', CompletedCount: 2, ErrorCount: 1, DeliveryTimedOutCount: 1 });
-    expect(running.map((command) => [command.CommandId, command.Status])).toEqual([[other, 'InProgress'], [commandId, 'Failed']]);
+    expect(running.map((command) => [command.CommandId, command.Status])).toEqual([
+      [other, 'InProgress'],
+      [commandId, 'Failed'],
+    ]);
     runCommand.cancelCommand({ CommandId: other });
     expect(runCommand.listCommands()[0]).toMatchObject({ Status: 'Cancelling' });
   });
@@ -238,7 +253,10 @@ describe('LocalRunCommand.listCommands and Targets', () => {
 
     expect(runCommand.listCommandInvocations({ CommandId: some }).CommandInvocations.map((invocation) => invocation.InstanceId)).toEqual(['i-a']);
     expect(runCommand.listCommandInvocations({ CommandId: none }).CommandInvocations).toEqual([]);
-    expect(runCommand.listCommands().map((command) => [command.TargetCount, command.Status, command.Targets])).toEqual([[0, 'Success', Targets], [1, 'Success', Targets]]);
+    expect(runCommand.listCommands().map((command) => [command.TargetCount, command.Status, command.Targets])).toEqual([
+      [0, 'Success', Targets],
+      [1, 'Success', Targets],
+    ]);
     expect(runCommand.listCommandInvocations({ InstanceId: 'i-a' }).CommandInvocations.map((invocation) => invocation.CommandId)).toEqual([some]);
   });
 });
@@ -246,8 +264,17 @@ describe('LocalRunCommand.listCommands and Targets', () => {
 /** NodeStatus's two lines for a running node seeing `view`. */
 function statusStdout(node: string, view: Members): string {
   const summary = {
-    node, version: '4.0.5', running: true, partitions: {}, alarms: [], cookieHash: 'c0ffee', policies: ['warren-quorum'],
-    defaultQueueType: 'quorum', underMaintenance: false, membersDigest: membersDigest(view), memberCounts: { all: view.all.length, running: view.running.length },
+    node,
+    version: '4.0.5',
+    running: true,
+    partitions: {},
+    alarms: [],
+    cookieHash: 'c0ffee',
+    policies: ['warren-quorum'],
+    defaultQueueType: 'quorum',
+    underMaintenance: false,
+    membersDigest: membersDigest(view),
+    memberCounts: { all: view.all.length, running: view.running.length },
   };
   return `${JSON.stringify(summary)}\n${JSON.stringify({ members: view })}\n`;
 }
@@ -276,7 +303,10 @@ describe('SsmNodeShell over the local endpoint', () => {
     const config = testConfig({ SSM_COMMAND_TIMEOUT_SECONDS: '60' });
     const clients = createAwsClients({ ...endpoint.clientOptions(), maxAttempts: 2, retryDelayMs: 10 });
     // without a cluster name, many instances go by id, 50 a command
-    const shell = new SsmNodeShell(options.byIdOnly ? { ...config, clusterName: undefined } : config, clients, { poll: { minDelay: 0.05, maxDelay: 0.1 }, log: { warn: () => undefined } });
+    const shell = new SsmNodeShell(options.byIdOnly ? { ...config, clusterName: undefined } : config, clients, {
+      poll: { minDelay: 0.05, maxDelay: 0.1 },
+      log: { warn: () => undefined },
+    });
     return { targets, runCommand, shell, endpoint, waitFor: waiter(runCommand, scheduler) };
   }
 
@@ -337,7 +367,11 @@ describe('SsmNodeShell over the local endpoint', () => {
 
     expect(runCommand.sent).toHaveLength(1);
     expect(endpoint.count('SendCommand')).toBe(1);
-    expect(statuses.get(a)).toMatchObject({ node: 'rabbit@ip-10-213-200-11', running: true, members: { running: ['rabbit@ip-10-213-200-11', 'rabbit@ip-10-213-200-12'] } });
+    expect(statuses.get(a)).toMatchObject({
+      node: 'rabbit@ip-10-213-200-11',
+      running: true,
+      members: { running: ['rabbit@ip-10-213-200-11', 'rabbit@ip-10-213-200-12'] },
+    });
     expect(statuses.get(b)).toBeInstanceOf(NodeCommandFailed);
     expect(statuses.get(b)).toMatchObject({ status: 'Failed', stderr: 'rabbitmqctl: node down' });
     expect(statuses.get(c)).toMatchObject({ status: 'Undeliverable' });

@@ -3,8 +3,8 @@ import type { EventOf } from '../../../shared/events/types';
 import { alarm } from '../../../shared/workflows/alarm';
 import { DEADLINE_MARGIN_MS } from '../../../shared/workflows/invocation';
 import { deployed } from '../../support/deployed';
-import { testConfig } from '../cluster/test-config';
-import { FakeCloud } from './fake-cloud';
+import { testConfig } from '../../support/config';
+import { FakeCloud } from '../../support/fake-cloud';
 
 const RUNBOOK = JSON.stringify([
   { alarm: 'rabbit-node-down-', match: 'prefix', action: 'replace-instance' },

@@ -1,7 +1,7 @@
 import type { EventOf } from '../../../shared/events/types';
 import { gone } from '../../../shared/workflows/gone';
 import { reconcile } from '../../../shared/workflows/reconcile';
-import { FakeCloud } from './fake-cloud';
+import { FakeCloud } from '../../support/fake-cloud';
 
 // A peer may disconnect a silent node before forgetting it only when EC2 reports its instance terminated.
 

@@ -2,7 +2,7 @@ import { EventSkipped } from '../../../shared/errors';
 import type { EventOf } from '../../../shared/events/types';
 import { gone } from '../../../shared/workflows/gone';
 import { interruption } from '../../../shared/workflows/interruption';
-import { FakeCloud } from './fake-cloud';
+import { FakeCloud } from '../../support/fake-cloud';
 
 const goneEvent = (cloud: FakeCloud, instanceId: string): EventOf<'gone'> => ({
   kind: 'gone',

@@ -1,6 +1,6 @@
 import { launch } from '../../../shared/workflows/launch';
 import { resetPolicyNotes } from '../../../shared/workflows/policy-choice';
-import { FakeCloud } from './fake-cloud';
+import { FakeCloud } from '../../support/fake-cloud';
 
 beforeEach(resetPolicyNotes);
 

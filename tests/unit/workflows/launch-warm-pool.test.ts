@@ -2,7 +2,7 @@ import { EventSkipped } from '../../../shared/errors';
 import type { EventOf } from '../../../shared/events';
 import { launch } from '../../../shared/workflows/launch';
 import { resetPolicyNotes } from '../../../shared/workflows/policy-choice';
-import { FakeCloud } from './fake-cloud';
+import { FakeCloud } from '../../support/fake-cloud';
 
 beforeEach(resetPolicyNotes);
 

@@ -1,8 +1,8 @@
 import { BudgetExhausted, EventSkipped } from '../../../shared/errors';
 import { launch } from '../../../shared/workflows/launch';
 import { resetPolicyNotes } from '../../../shared/workflows/policy-choice';
-import { testConfig } from '../cluster/test-config';
-import { FakeCloud } from './fake-cloud';
+import { testConfig } from '../../support/config';
+import { FakeCloud } from '../../support/fake-cloud';
 
 beforeEach(resetPolicyNotes);
 

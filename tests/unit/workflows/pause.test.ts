@@ -6,8 +6,8 @@ import { launch } from '../../../shared/workflows/launch';
 import { LAUNCH_EVENT_GRACE_MS } from '../../../shared/workflows/orphaned-hooks';
 import { reconcile } from '../../../shared/workflows/reconcile';
 import { terminate } from '../../../shared/workflows/terminate';
-import { testConfig } from '../cluster/test-config';
-import { FakeCloud } from './fake-cloud';
+import { testConfig } from '../../support/config';
+import { FakeCloud } from '../../support/fake-cloud';
 
 /*
  * The pause switch (the warren:paused tag on the group): every workflow acknowledges its event and

@@ -1,8 +1,8 @@
 import { loadFixture } from '../../events/load';
 import { deployed, deployedConfig } from '../../support/deployed';
 import { healFunctionOn } from '../../support/heal-function';
-import { GROUP } from '../cluster/test-config';
-import { FakeCloud } from './fake-cloud';
+import { GROUP } from '../../support/config';
+import { FakeCloud } from '../../support/fake-cloud';
 
 /*
  * The heal function behind its FIFO queue at the settings serverless.yml and infra/cluster.yml deploy

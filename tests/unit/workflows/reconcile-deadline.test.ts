@@ -3,8 +3,8 @@ import { DEADLINE_MARGIN_MS } from '../../../shared/workflows/invocation';
 import { resetPolicyNotes } from '../../../shared/workflows/policy-choice';
 import { reconcile } from '../../../shared/workflows/reconcile';
 import { deployed } from '../../support/deployed';
-import { testConfig } from '../cluster/test-config';
-import { FakeCloud } from './fake-cloud';
+import { testConfig } from '../../support/config';
+import { FakeCloud } from '../../support/fake-cloud';
 
 beforeEach(resetPolicyNotes);
 

@@ -3,8 +3,8 @@ import { launch } from '../../../shared/workflows/launch';
 import { resetPolicyNotes } from '../../../shared/workflows/policy-choice';
 import { LAUNCH_EVENT_GRACE_MS } from '../../../shared/workflows/orphaned-hooks';
 import { reconcile } from '../../../shared/workflows/reconcile';
-import { testConfig } from '../cluster/test-config';
-import { FakeCloud } from './fake-cloud';
+import { testConfig } from '../../support/config';
+import { FakeCloud } from '../../support/fake-cloud';
 
 const tick = (cloud: FakeCloud, dryRun = false): EventOf<'reconcile'> => ({ kind: 'reconcile', id: 'evt-tick', time: cloud.clock.now(), dryRun });
 

@@ -1,6 +1,6 @@
 import { terminate } from '../../../shared/workflows/terminate';
-import { testConfig } from '../cluster/test-config';
-import { FakeCloud } from './fake-cloud';
+import { testConfig } from '../../support/config';
+import { FakeCloud } from '../../support/fake-cloud';
 
 describe('terminate workflow', () => {
   function threeMembersOneLeaving(config = testConfig()) {

@@ -1,6 +1,6 @@
 import { triageBatch, type TriageDeps } from '../../../shared/workflows/triage';
 import { instanceEvent, sqsBatch } from '../../events/instance-events';
-import { FakeCloud } from './fake-cloud';
+import { FakeCloud } from '../../support/fake-cloud';
 
 const OURS = 'i-0aaaaaaaaaaaaaaa1';
 const EKS_NODE = 'i-0eeeeeeeeeeeeeee1';

@@ -1,5 +1,5 @@
-import type { Config } from '../../../shared/config';
-import { NodeCommandFailed, WaitTimedOut } from '../../../shared/errors';
+import type { Config } from '../../shared/config';
+import { NodeCommandFailed, WaitTimedOut } from '../../shared/errors';
 import type {
   Ec2State,
   ForwardedEvent,
@@ -14,11 +14,11 @@ import type {
   NodeShell,
   TargetGroups,
   TargetState,
-} from '../../../shared/ports';
-import type { NodeOperation, NodeOperationParams, NodeOperationResult, QuorumReplicas } from '../../../shared/rabbitmq/operations';
-import type { EventOf } from '../../../shared/events/types';
-import type { Deps } from '../../../shared/workflows/deps';
-import { GROUP, testConfig } from '../cluster/test-config';
+} from '../../shared/ports';
+import type { NodeOperation, NodeOperationParams, NodeOperationResult, QuorumReplicas } from '../../shared/rabbitmq/operations';
+import type { EventOf } from '../../shared/events/types';
+import type { Deps } from '../../shared/workflows/deps';
+import { GROUP, testConfig } from './config';
 import { FakeClock } from './fake-clock';
 import { runNodeOperation } from './fake-node';
 

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAwsClients, type AwsClients } from '../../../shared/aws/clients';
+import { createAwsClients, type AwsClients } from '../../shared/aws/clients';
 
 /*
  * aws-sdk-client-mock replaces the clients' `send`, and with it the retry middleware this suite is

@@ -1,4 +1,4 @@
-import type { Clock } from '../../../shared/ports';
+import type { Clock } from '../../shared/ports';
 
 /**
  * Virtual time. sleep() only registers a timer; once every runnable task is blocked (checked on a

@@ -1,5 +1,5 @@
-import { seriesOf } from '../../../shared/cluster/versions';
-import { NodeCommandFailed } from '../../../shared/errors';
+import { seriesOf } from '../../shared/cluster/versions';
+import { NodeCommandFailed } from '../../shared/errors';
 import {
   majorVersion,
   type NodeOperation,
@@ -7,7 +7,7 @@ import {
   type NodeOperationResult,
   type NodeStatus,
   type PolicyParams,
-} from '../../../shared/rabbitmq/operations';
+} from '../../shared/rabbitmq/operations';
 import type { FakeCloud, FakeInstance } from './fake-cloud';
 
 /**

@@ -5,8 +5,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { lambdaHandler } from '../../../functions/wire';
-import type { EventKind } from '../../../shared/events/types';
+import { lambdaHandler } from '../../functions/wire';
+import type { EventKind } from '../../shared/events/types';
 
 /**
  * The deployed handlers (functions/wire.ts) with the real adapters over the real SDK v3 clients,
