@@ -64,3 +64,13 @@ export class WaitTimedOut extends WarrenError {}
 
 /** The invocation's time budget ran out before the work did; the event is retried and resumes. */
 export class BudgetExhausted extends WarrenError {}
+
+/** The lifecycle action was completed by someone else (an earlier delivery, a human): the work stops. */
+export class LifecycleActionGone extends WarrenError {
+  constructor(readonly during: string) {
+    super(`lifecycle action no longer active during ${during}`);
+  }
+}
+
+/** A launch that no retry can rescue: abandoned at once instead of retried until the bound. */
+export class LaunchCannotSucceed extends WarrenError {}

@@ -1,6 +1,6 @@
 import type { PartitionDecision } from '../../shared/cluster/partition';
 import type { ReconcileAction, ReconcileFinding } from '../../shared/cluster/reconcile-plan';
-import type { OrphanedHook } from '../../shared/workflows/orphaned-hooks';
+import type { OrphanedHook } from '../../shared/cluster/orphaned-hooks';
 import { table } from '../sandbox/cli/view';
 import type { ClusterStatus } from './status';
 

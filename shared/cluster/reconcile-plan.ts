@@ -311,3 +311,35 @@ function restartable(observed: ObservedCluster, instanceId: string | undefined, 
     lifecycleOf.get(instanceId) === 'InService' && ec2?.state === 'running' && !!status && !(status instanceof Error) && status.node === node && status.running
   );
 }
+
+/**
+ * Forget departed nodes first (and their replicas with them), so joins and quorum growth see only live
+ * members; then restart the losing side of a partition, so it is back in the winning side before
+ * anything joins it; then joins, so the policy lands on the whole cluster; then the members' own
+ * replicas, grown onto the repaired membership; targets last, so traffic follows it. New joiners and
+ * restarted losers are registered on the next tick, once a status verifies them like any other member.
+ */
+const EXECUTION_ORDER: Record<ReconcileAction['kind'], number> = {
+  // planned alone: while the majority is lost nothing else but the targets changes
+  'recover-majority': -1,
+  forget: 0,
+  'remove-replicas': 1,
+  restart: 2,
+  join: 3,
+  'apply-policy': 4,
+  'enable-feature-flags': 5,
+  'repair-replicas': 6,
+  register: 7,
+  deregister: 8,
+};
+
+/** The plan's actions in the order reconcile runs them (a dry run reports them as planned). */
+export function inExecutionOrder(actions: readonly ReconcileAction[]): ReconcileAction[] {
+  return [...actions].sort((a, b) => EXECUTION_ORDER[a.kind] - EXECUTION_ORDER[b.kind]);
+}
+
+/** One step per action, except the restarts of a partition's losing sides: those are one step together. */
+export function inSteps(ordered: ReconcileAction[]): ReconcileAction[][] {
+  const restarts = ordered.filter((action) => action.kind === 'restart');
+  return ordered.flatMap((action): ReconcileAction[][] => (action.kind !== 'restart' ? [[action]] : action === restarts[0] ? [restarts] : []));
+}

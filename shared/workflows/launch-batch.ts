@@ -2,16 +2,17 @@ import { nodeNameOf } from '../cluster/node-name';
 import { appliesAnything, policyParamsFor } from '../cluster/policy';
 import { joinableSeries } from '../cluster/versions';
 import { membershipFromTags, otherInServiceIds } from '../cluster/seeds';
-import { BudgetExhausted, EventSkipped, WaitTimedOut, WarrenError } from '../errors';
+import { BudgetExhausted, LaunchCannotSucceed, LifecycleActionGone, WaitTimedOut, WarrenError } from '../errors';
 import type { EventOf } from '../events/types';
 import type { GroupFacts, InstanceFacts, LifecycleActionRef } from '../ports';
 import { peersParameter } from '../rabbitmq/names';
 import type { NodeJoined, PolicyParams } from '../rabbitmq/operations';
 import type { Deps } from './deps';
 import { runningPeers } from './instances';
-import { actionStillOpen, completeAction, LifecycleActionGone, withHeartbeat, type HookWatch } from './lifecycle-action';
+import { actionStillOpen, completeAction, withHeartbeat, type HookWatch } from './lifecycle-action';
 import { choosePolicy } from './policy-choice';
 import { ensureBudget, firstThatAnswers, pollUntil } from './waiting';
+import { failureKind } from '../cluster/launch-failure';
 
 /*
  * The SSM agent registers within a second of boot in the sandbox and tens of seconds in AWS: asked
@@ -23,9 +24,6 @@ const AGENT_POLL_MS = 1_000;
 /** Instances launched by the same scaling activity come up within seconds of each other: worth one batch. */
 const BATCH_GRACE_MS = 10_000;
 const BATCH_POLL_MS = 250;
-
-/** A launch that no retry can rescue: abandoned at once instead of retried until the bound. */
-export class LaunchCannotSucceed extends WarrenError {}
 
 /** One instance whose launch action this invocation works on. */
 export interface Launchee {
@@ -328,14 +326,6 @@ function verifyMembership(joined: NodeJoined, founding: boolean): void {
   if (!founding && !joined.members.running.some((member) => member !== joined.node)) {
     throw new WarrenError(`join of ${joined.node} ended alone: no peer among the running members`);
   }
-}
-
-/** How a member's failure ends: no longer ours, thrown back, abandoned at once (bound passed, or no retry can help), or retried. */
-export function failureKind(error: unknown, member: Launchee, now: number): 'gone' | 'rethrow' | 'abandon' | 'retry' {
-  if (error instanceof LifecycleActionGone) return 'gone';
-  if (error instanceof BudgetExhausted || error instanceof EventSkipped) return 'rethrow';
-  if (error instanceof LaunchCannotSucceed || error instanceof WaitTimedOut || now >= member.bound) return 'abandon';
-  return 'retry';
 }
 
 /** A companion never fails the event: hopeless ones are abandoned, the rest left open for their own event's retry. */

@@ -1,8 +1,9 @@
 import { EventSkipped } from '../errors';
 import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
-import { abandon, awaitHealthy, continueMember, failureKind, gatherBatch, joinBatch, type Batch, type Launchee, type MemberOutcome } from './launch-batch';
+import { abandon, awaitHealthy, continueMember, gatherBatch, joinBatch, type Batch, type Launchee, type MemberOutcome } from './launch-batch';
 import { whilePaused } from './pause';
+import { failureKind } from '../cluster/launch-failure';
 import { ALREADY_COMPLETED, actionStillOpen, assertOurGroup, completeAction, withHeartbeat } from './lifecycle-action';
 
 /**

@@ -1,13 +1,6 @@
-import { EventSkipped, WarrenError } from '../errors';
+import { EventSkipped, LifecycleActionGone } from '../errors';
 import type { LifecycleActionRef } from '../ports';
 import type { Deps } from './deps';
-
-/** The lifecycle action was completed by someone else (an earlier delivery, a human): the work stops. */
-export class LifecycleActionGone extends WarrenError {
-  constructor(readonly during: string) {
-    super(`lifecycle action no longer active during ${during}`);
-  }
-}
 
 /** Read by waits inside a heartbeated step, so they stop between probes once the hook is gone. */
 export interface HookWatch {

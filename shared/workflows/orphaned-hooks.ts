@@ -1,5 +1,6 @@
 import type { EventOf } from '../events/types';
-import type { GroupFacts, LifecycleActionRef } from '../ports';
+import type { OrphanedHook } from '../cluster/orphaned-hooks';
+import type { LifecycleActionRef } from '../ports';
 import type { Deps, Outcome } from './deps';
 import { launch } from './launch';
 import { terminate } from './terminate';
@@ -15,30 +16,6 @@ import { terminate } from './terminate';
  * reconcile runs no event of the cluster is in flight, and an event that arrives afterwards finds its
  * action completed and is a no-op (invariant 5).
  */
-
-/** A launch younger than this may just be waiting for its event: EventBridge usually delivers in seconds. */
-export const LAUNCH_EVENT_GRACE_MS = 60_000;
-
-export interface OrphanedHook {
-  instanceId: string;
-  transition: 'launch' | 'terminate';
-}
-
-/**
- * Pure: the hooks reconcile takes over. Launches by the instance's launch time, once past the grace;
- * terminations at once, since nothing says how long they have waited and an adopted leave is the
- * same work its event would have done.
- */
-export function orphanedHooks(group: GroupFacts, launchTimes: Map<string, number>, now: number): OrphanedHook[] {
-  const orphans: OrphanedHook[] = [];
-  for (const instance of group.instances) {
-    if (instance.lifecycleState === 'Terminating:Wait') orphans.push({ instanceId: instance.instanceId, transition: 'terminate' });
-    if (instance.lifecycleState !== 'Pending:Wait') continue;
-    const launched = launchTimes.get(instance.instanceId);
-    if (launched !== undefined && now - launched >= LAUNCH_EVENT_GRACE_MS) orphans.push({ instanceId: instance.instanceId, transition: 'launch' });
-  }
-  return orphans;
-}
 
 /**
  * Runs each orphan's workflow, the event id and time derived so that a retried reconcile keeps the

@@ -1,42 +1,17 @@
-import { planReconcile, type ObservedCluster, type ReconcileAction, type ReconcilePlan } from '../cluster/reconcile-plan';
+import { inExecutionOrder, inSteps, planReconcile, type ObservedCluster, type ReconcileAction, type ReconcilePlan } from '../cluster/reconcile-plan';
 import { joinableSeries } from '../cluster/versions';
 import { BudgetExhausted, WarrenError } from '../errors';
 import type { EventOf } from '../events/types';
 import type { GroupFacts, InstanceFacts } from '../ports';
 import type { NodeOperationParams, NodeRestartOutcome, NodeStatus, RestartStep } from '../rabbitmq/operations';
 import type { Deps, Outcome } from './deps';
-import { adoptOrphanedHooks, orphanedHooks } from './orphaned-hooks';
+import { orphanedHooks } from '../cluster/orphaned-hooks';
+import { adoptOrphanedHooks } from './orphaned-hooks';
 import { pausedLog, pauseReason } from './pause';
 import { choosePolicy } from './policy-choice';
 import { ensureBudget, firstThatAnswers } from './waiting';
 
 type RestartAction = Extract<ReconcileAction, { kind: 'restart' }>;
-
-/**
- * Forget departed nodes first (and their replicas with them), so joins and quorum growth see only live
- * members; then restart the losing side of a partition, so it is back in the winning side before
- * anything joins it; then joins, so the policy lands on the whole cluster; then the members' own
- * replicas, grown onto the repaired membership; targets last, so traffic follows it. New joiners and
- * restarted losers are registered on the next tick, once a status verifies them like any other member.
- */
-const EXECUTION_ORDER: Record<ReconcileAction['kind'], number> = {
-  // planned alone: while the majority is lost nothing else but the targets changes
-  'recover-majority': -1,
-  forget: 0,
-  'remove-replicas': 1,
-  restart: 2,
-  join: 3,
-  'apply-policy': 4,
-  'enable-feature-flags': 5,
-  'repair-replicas': 6,
-  register: 7,
-  deregister: 8,
-};
-
-/** The plan's actions in the order reconcile runs them (a dry run reports them as planned). */
-export function inExecutionOrder(actions: readonly ReconcileAction[]): ReconcileAction[] {
-  return [...actions].sort((a, b) => EXECUTION_ORDER[a.kind] - EXECUTION_ORDER[b.kind]);
-}
 
 /** A replica repair or a feature-flag step changes nothing else: no policy, no default queue type (apply-policy owns those). */
 const NO_POLICY = { PolicyName: '', PolicyPattern: '', PolicyDefinition: '{}', PolicyApplyTo: 'queues', PolicyPriority: '0', DefaultQueueType: '' } as const;
@@ -119,12 +94,6 @@ export async function observeMembers(
   const statuses: Map<string, NodeStatus | Error> =
     asked.length > 0 ? await deps.nodes.runOnMany(asked, 'status', {}, { timeoutSeconds: (deps.deadline - deps.clock.now()) / 1000 }) : new Map();
   return { group, instances, statuses, targets };
-}
-
-/** One step per action, except the restarts of a partition's losing sides: those are one step together. */
-function inSteps(ordered: ReconcileAction[]): ReconcileAction[][] {
-  const restarts = ordered.filter((action) => action.kind === 'restart');
-  return ordered.flatMap((action): ReconcileAction[][] => (action.kind !== 'restart' ? [[action]] : action === restarts[0] ? [restarts] : []));
 }
 
 /**

@@ -1,9 +1,9 @@
 import { mayForget } from '../cluster/forget';
-import { BudgetExhausted, EventSkipped, WaitTimedOut, WarrenError } from '../errors';
+import { BudgetExhausted, EventSkipped, LifecycleActionGone, WaitTimedOut, WarrenError } from '../errors';
 import type { EventOf } from '../events/types';
 import type { NodeLeaveOutcome } from '../rabbitmq/operations';
 import type { Deps, Outcome } from './deps';
-import { ALREADY_COMPLETED, actionStillOpen, assertOurGroup, completeAction, LifecycleActionGone, withHeartbeat, type HookWatch } from './lifecycle-action';
+import { ALREADY_COMPLETED, actionStillOpen, assertOurGroup, completeAction, withHeartbeat, type HookWatch } from './lifecycle-action';
 import { runningPeers, takeOutOfTraffic } from './instances';
 import { whilePaused } from './pause';
 import { ensureBudget, firstThatAnswers, pollUntil } from './waiting';

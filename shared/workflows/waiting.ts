@@ -1,6 +1,6 @@
-import { BudgetExhausted, WaitTimedOut } from '../errors';
+import { BudgetExhausted, LifecycleActionGone, WaitTimedOut } from '../errors';
 import type { Deps } from './deps';
-import { LifecycleActionGone, type HookWatch } from './lifecycle-action';
+import type { HookWatch } from './lifecycle-action';
 
 /** Throws BudgetExhausted when `needMs` more work would not end before the invocation's deadline. */
 export function ensureBudget(deps: Pick<Deps, 'clock' | 'deadline'>, needMs: number, what: string): void {

@@ -3,7 +3,7 @@ import { alarm } from '../../../shared/workflows/alarm';
 import { gone } from '../../../shared/workflows/gone';
 import { interruption } from '../../../shared/workflows/interruption';
 import { launch } from '../../../shared/workflows/launch';
-import { LAUNCH_EVENT_GRACE_MS } from '../../../shared/workflows/orphaned-hooks';
+import { LAUNCH_EVENT_GRACE_MS } from '../../../shared/cluster/orphaned-hooks';
 import { reconcile } from '../../../shared/workflows/reconcile';
 import { terminate } from '../../../shared/workflows/terminate';
 import { testConfig } from '../../support/config';

@@ -1,7 +1,7 @@
 import type { EventOf } from '../../../shared/events/types';
 import { launch } from '../../../shared/workflows/launch';
 import { resetPolicyNotes } from '../../../shared/workflows/policy-choice';
-import { LAUNCH_EVENT_GRACE_MS } from '../../../shared/workflows/orphaned-hooks';
+import { LAUNCH_EVENT_GRACE_MS } from '../../../shared/cluster/orphaned-hooks';
 import { reconcile } from '../../../shared/workflows/reconcile';
 import { testConfig } from '../../support/config';
 import { FakeCloud } from '../../support/fake-cloud';
