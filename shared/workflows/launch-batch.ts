@@ -13,6 +13,7 @@ import { actionStillOpen, completeAction, withHeartbeat, type HookWatch } from '
 import { choosePolicy } from './policy-choice';
 import { ensureBudget, firstThatAnswers, pollUntil } from './waiting';
 import { failureKind } from '../cluster/launch-failure';
+import { unverifiedJoin } from '../cluster/membership';
 
 /*
  * The SSM agent registers within a second of boot in the sandbox and tens of seconds in AWS: asked
@@ -260,7 +261,8 @@ async function serveMember(
       // no retry can change the installed version: abandoned at once, with RabbitMQ's reason
       throw new LaunchCannotSucceed(joined.detail);
     }
-    verifyMembership(joined, plan.founding);
+    const unverified = unverifiedJoin(joined, plan.founding);
+    if (unverified) throw new WarrenError(unverified);
     onJoined?.(joined);
     if (plan.founding && joined.policy === 'skipped') {
       const founderPolicy = choosePolicy(deps, joined.version, { instanceId });
@@ -317,15 +319,6 @@ export async function continueMember(deps: Deps, member: Launchee, health: 'heal
   deps.metrics.count('LaunchContinued');
   deps.metrics.durationMs('LaunchDuration', deps.clock.now() - since);
   return completion === 'completed' ? 'continued' : 'done';
-}
-
-function verifyMembership(joined: NodeJoined, founding: boolean): void {
-  if (!joined.members.running.includes(joined.node)) {
-    throw new WarrenError(`join of ${joined.node} ended but it is not among the running members`);
-  }
-  if (!founding && !joined.members.running.some((member) => member !== joined.node)) {
-    throw new WarrenError(`join of ${joined.node} ended alone: no peer among the running members`);
-  }
 }
 
 /** A companion never fails the event: hopeless ones are abandoned, the rest left open for their own event's retry. */

@@ -5,6 +5,7 @@ import type { EventOf } from '../events/types';
 import type { GroupFacts, InstanceFacts } from '../ports';
 import type { NodeOperationParams, NodeRestartOutcome, NodeStatus, RestartStep } from '../rabbitmq/operations';
 import type { Deps, Outcome } from './deps';
+import { unverifiedJoin } from '../cluster/membership';
 import { orphanedHooks } from '../cluster/orphaned-hooks';
 import { adoptOrphanedHooks } from './orphaned-hooks';
 import { pausedLog, pauseReason } from './pause';
@@ -184,7 +185,8 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
         TimeoutSeconds: String(config.bounds.ssmCommandSeconds),
       });
       if (!joined.joined) throw new WarrenError(joined.detail);
-      if (!joined.members.running.includes(joined.node)) throw new WarrenError(`join of ${joined.node} not verified`);
+      const unverified = unverifiedJoin(joined, !plan.runningMembers.some((member) => member !== joined.node));
+      if (unverified) throw new WarrenError(unverified);
       await deps.inventory.tagNodeName(action.instanceId, joined.node, joined.version);
       return;
     }
