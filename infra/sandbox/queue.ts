@@ -65,6 +65,16 @@ export interface SendResult {
   duplicate: boolean;
 }
 
+/** What a message move task carries to the destination: body, attributes and FIFO ids; sourceArn names the queue the redrive policy took it from. */
+export interface MovableMessage {
+  messageId: string;
+  body: string;
+  attributes: Record<string, MessageAttribute>;
+  groupId?: string;
+  deduplicationId?: string;
+  sourceArn?: string;
+}
+
 /** One invocation of the function, as the queue saw it. */
 export interface Delivery {
   at: number;
@@ -106,13 +116,18 @@ export class LocalQueue {
   private idleWaiters: Array<() => void> = [];
 
   /** `consumer` may come later, when it needs the queue (the sandbox's heal function) */
-  constructor(readonly scheduler: Scheduler, readonly options: QueueOptions, private consume?: BatchFunction) {
+  constructor(
+    readonly scheduler: Scheduler,
+    readonly options: QueueOptions,
+    private consume?: BatchFunction,
+  ) {
     this.arn = queueArnOf(options.url);
     this.name = this.arn.split(':')[5]!;
     this.fifo = this.name.endsWith('.fifo');
     this.visibilityTimeoutMs = options.visibilityTimeoutMs ?? 30_000;
     this.createdAt = scheduler.now();
-    if (options.maxReceiveCount !== undefined) this.deadLetterQueue = new LocalQueue(scheduler, { url: options.url.replace(/(\.fifo)?$/, '-dlq$1'), retentionSeconds: 1_209_600 });
+    if (options.maxReceiveCount !== undefined)
+      this.deadLetterQueue = new LocalQueue(scheduler, { url: options.url.replace(/(\.fifo)?$/, '-dlq$1'), retentionSeconds: 1_209_600 });
   }
 
   get url(): string {
@@ -136,11 +151,19 @@ export class LocalQueue {
    * id was seen within five minutes is accepted and dropped.
    */
   send(input: string | { body: string; deduplicationId?: string; groupId?: string; attributes?: Record<string, MessageAttribute> }): SendResult {
-    const { body, attributes = {}, groupId = this.fifo ? this.options.groupId : undefined, deduplicationId: given } = typeof input === 'string' ? { body: input, deduplicationId: undefined } : input;
+    const {
+      body,
+      attributes = {},
+      groupId = this.fifo ? this.options.groupId : undefined,
+      deduplicationId: given,
+    } = typeof input === 'string' ? { body: input, deduplicationId: undefined } : input;
     const now = this.scheduler.now();
-    const deduplicationId = !this.fifo ? undefined : (given ?? (this.options.contentBasedDeduplication ? createHash('sha256').update(body, 'utf8').digest('hex') : undefined));
+    const deduplicationId = !this.fifo
+      ? undefined
+      : (given ?? (this.options.contentBasedDeduplication ? createHash('sha256').update(body, 'utf8').digest('hex') : undefined));
     const original = deduplicationId === undefined ? undefined : this.seen.get(deduplicationId);
-    if (original && now - original.at < DEDUPLICATION_WINDOW_MS) return { messageId: original.messageId, sequenceNumber: original.sequenceNumber, duplicate: true };
+    if (original && now - original.at < DEDUPLICATION_WINDOW_MS)
+      return { messageId: original.messageId, sequenceNumber: original.sequenceNumber, duplicate: true };
     const message = this.hold({ messageId: randomUUID(), body, attributes: { ...attributes }, sentAt: now, groupId, deduplicationId });
     if (deduplicationId !== undefined) {
       this.seen.delete(deduplicationId);
@@ -174,6 +197,21 @@ export class LocalQueue {
     if (message) this.remove(message);
   }
 
+  /** A message move task's next message (aws/sqs-move-tasks.ts): the first one a receive would get, left in place. */
+  nextToMove(): MovableMessage | undefined {
+    this.expire(this.scheduler.now());
+    const message = this.receivable()[0];
+    if (!message) return undefined;
+    const { messageId, body, attributes, groupId, deduplicationId, sourceArn } = message;
+    return { messageId, body, attributes: { ...attributes }, groupId, deduplicationId, sourceArn };
+  }
+
+  /** The move task sent it on: it leaves this queue. */
+  moved(messageId: string): void {
+    const message = this.messages.find((candidate) => candidate.messageId === messageId);
+    if (message) this.remove(message);
+  }
+
   /** ChangeMessageVisibility of a message in flight by its last receipt handle (in the function's batch, or hidden after it). */
   changeVisibility(receiptHandle: string, seconds: number): void {
     const message = this.messages.find((candidate) => candidate.receiptHandle === receiptHandle);
@@ -196,7 +234,9 @@ export class LocalQueue {
       ApproximateNumberOfMessages: String(this.messages.length - hidden),
       ApproximateNumberOfMessagesNotVisible: String(hidden),
       ApproximateNumberOfMessagesDelayed: '0',
-      ...(this.fifo ? { FifoQueue: 'true', ContentBasedDeduplication: String(contentBasedDeduplication), DeduplicationScope: 'queue', FifoThroughputLimit: 'perQueue' } : {}),
+      ...(this.fifo
+        ? { FifoQueue: 'true', ContentBasedDeduplication: String(contentBasedDeduplication), DeduplicationScope: 'queue', FifoThroughputLimit: 'perQueue' }
+        : {}),
       VisibilityTimeout: String(Math.round(this.visibilityTimeoutMs / 1000)),
       ...(this.deadLetterQueue ? { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: this.deadLetterQueue.arn, maxReceiveCount }) } : {}),
       MaximumMessageSize: '262144',
@@ -228,7 +268,13 @@ export class LocalQueue {
   }
 
   private hold(message: Omit<Message, 'receiveCount' | 'visibleAt'>): Message {
-    const held: Message = { ...message, receiveCount: 0, visibleAt: 0, ...(this.fifo ? { sequenceNumber: String((this.sequence += 1n)).padStart(20, '0') } : {}) };
+    if (this.fifo) this.sequence += 1n;
+    const held: Message = {
+      ...message,
+      receiveCount: 0,
+      visibleAt: 0,
+      ...(this.fifo ? { sequenceNumber: String(this.sequence).padStart(20, '0') } : {}),
+    };
     this.messages.push(held);
     return held;
   }
@@ -236,7 +282,7 @@ export class LocalQueue {
   private remove(message: Message): void {
     const at = this.messages.indexOf(message);
     if (at >= 0) this.messages.splice(at, 1);
-    if (this.messages.length === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
+    if (this.messages.length === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   /** Receives up to `max` visible messages in order, redriving those received maxReceiveCount times already. */
@@ -277,13 +323,22 @@ export class LocalQueue {
     }
     // a timer may fire a millisecond early: the next look is then rescheduled
     const now = this.scheduler.now();
-    const next = this.messages.reduce((soonest, message) => (!message.invoked && message.visibleAt > now ? Math.min(soonest, message.visibleAt) : soonest), Infinity);
+    const next = this.messages.reduce(
+      (soonest, message) => (!message.invoked && message.visibleAt > now ? Math.min(soonest, message.visibleAt) : soonest),
+      Infinity,
+    );
     if (this.wake?.at === next) return;
     this.wake?.cancel();
-    this.wake = next === Infinity ? undefined : { at: next, cancel: this.scheduler.after(next - now, () => {
-      this.wake = undefined;
-      this.pump();
-    }) };
+    this.wake =
+      next === Infinity
+        ? undefined
+        : {
+            at: next,
+            cancel: this.scheduler.after(next - now, () => {
+              this.wake = undefined;
+              this.pump();
+            }),
+          };
   }
 
   /** Visible messages in order, none of a FIFO group in flight. */
@@ -298,13 +353,20 @@ export class LocalQueue {
     for (const message of batch) message.invoked = true;
     let failed: Set<string>;
     try {
-      const answer = (await this.consume!({ Records: batch.map((message) => this.recordOf(message)) })) as { batchItemFailures?: Array<{ itemIdentifier: string }> } | undefined;
+      const answer = (await this.consume!({ Records: batch.map((message) => this.recordOf(message)) })) as
+        | { batchItemFailures?: Array<{ itemIdentifier: string }> }
+        | undefined;
       failed = new Set((answer?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
     } catch (error) {
       failed = new Set(batch.map((message) => message.messageId));
       for (const message of batch) message.lastFailure = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     }
-    this.deliveries.push({ at, records: batch.length, durationMs: this.scheduler.now() - at, failed: batch.filter((message) => failed.has(message.messageId)).length });
+    this.deliveries.push({
+      at,
+      records: batch.length,
+      durationMs: this.scheduler.now() - at,
+      failed: batch.filter((message) => failed.has(message.messageId)).length,
+    });
     for (const message of batch) {
       message.invoked = false;
       // Lambda deletes what the function handled
@@ -342,7 +404,10 @@ export class LocalQueue {
       body: Body,
       attributes: Attributes as unknown as SQSRecord['attributes'],
       messageAttributes: Object.fromEntries(
-        Object.entries(MessageAttributes).map(([name, attribute]) => [name, { stringValue: attribute.StringValue, dataType: attribute.DataType, stringListValues: [], binaryListValues: [] }]),
+        Object.entries(MessageAttributes).map(([name, attribute]) => [
+          name,
+          { stringValue: attribute.StringValue, dataType: attribute.DataType, stringListValues: [], binaryListValues: [] },
+        ]),
       ),
       md5OfBody: md5OfBody(Body),
       eventSource: 'aws:sqs',
@@ -369,11 +434,23 @@ function invalidHandle(receiptHandle: string): ApiError {
 /** The heal FIFO queue as serverless.yml deploys it, and the heal function's event source mapping (batch size 1). */
 export function healQueueOptions(groupId: string, url = queueUrlOf(`${SANDBOX_ARN}heal.fifo`)): QueueOptions {
   const { visibilityTimeoutSeconds, maxReceiveCount } = deployed.queue;
-  return { url, groupId, contentBasedDeduplication: true, visibilityTimeoutMs: visibilityTimeoutSeconds * 1000, maxReceiveCount, eventSource: { batchSize: 1, batchingWindowMs: 0 } };
+  return {
+    url,
+    groupId,
+    contentBasedDeduplication: true,
+    visibilityTimeoutMs: visibilityTimeoutSeconds * 1000,
+    maxReceiveCount,
+    eventSource: { batchSize: 1, batchingWindowMs: 0 },
+  };
 }
 
 /** The triage queue and its event source mapping as serverless.yml deploys them. */
 export function triageQueueOptions(url = queueUrlOf(`${SANDBOX_ARN}triage`)): QueueOptions {
   const { batchSize, batchingWindowSeconds, visibilityTimeoutSeconds, maxReceiveCount } = deployed.triage;
-  return { url, visibilityTimeoutMs: visibilityTimeoutSeconds * 1000, maxReceiveCount, eventSource: { batchSize, batchingWindowMs: batchingWindowSeconds * 1000 } };
+  return {
+    url,
+    visibilityTimeoutMs: visibilityTimeoutSeconds * 1000,
+    maxReceiveCount,
+    eventSource: { batchSize, batchingWindowMs: batchingWindowSeconds * 1000 },
+  };
 }

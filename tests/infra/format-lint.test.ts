@@ -24,6 +24,8 @@ describe('biome', () => {
     try {
       mkdirSync(join(dir, 'shared'));
       copyFileSync(join(ROOT, 'biome.jsonc'), join(dir, 'biome.jsonc'));
+      // the configuration reads what git ignores
+      copyFileSync(join(ROOT, '.gitignore'), join(dir, '.gitignore'));
       writeFileSync(join(dir, 'shared', 'bad.ts'), 'export function f(a:any){return a==1}\n');
       writeFileSync(join(dir, 'shared', 'clean.ts'), 'export function f(a: number) {\n  return a === 1;\n}\n');
 

@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -29,6 +30,30 @@ async function leftoversOf(run: string): Promise<string[]> {
   return [...namespaces, ...(existsSync(join(RUNS_DIR, run)) ? [join(RUNS_DIR, run)] : [])];
 }
 
+const RUNBOOK = readFileSync(join(__dirname, '../../docs/operations.md'), 'utf8');
+
+/** The ```sh blocks of the runbook section whose heading starts with `heading` ('' for the text before §1), as commands: continuations joined, comments left out. */
+function runbookBlocks(heading: string): string[][] {
+  const sections = RUNBOOK.split(/^## /m);
+  const section = heading === '' ? sections[0]! : sections.find((candidate) => candidate.startsWith(heading))!;
+  return [...section.matchAll(/^```sh\n([\s\S]*?)^```/gm)].map(([, block]) =>
+    block!
+      .replace(/\\\n\s*/g, ' ')
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !line.trim().startsWith('#')),
+  );
+}
+
+async function eventually<T>(check: () => Promise<T | false | undefined>, timeoutMs = 60_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > until) throw new Error(`not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+}
+
 afterAll(async () => {
   await warren('down');
   rmSync(dirname(stateDir), { recursive: true, force: true });
@@ -50,7 +75,9 @@ describe('warren sandbox, the command line', () => {
     expect(up.exitCode).toBe(0);
     expect(up.stderr).toContain(isRoot ? 'network: namespaces' : 'network: loopback');
     const printed = JSON.parse(status.stdout) as SandboxStatus;
-    expect(Object.keys(printed)).toEqual(expect.arrayContaining(['cluster', 'autoScalingGroupName', 'desiredCapacity', 'instances', 'members', 'loadBalancer']));
+    expect(Object.keys(printed)).toEqual(
+      expect.arrayContaining(['cluster', 'autoScalingGroupName', 'desiredCapacity', 'instances', 'members', 'loadBalancer']),
+    );
     expect(Object.keys(printed.loadBalancer)).toEqual(expect.arrayContaining(['amqp', 'management', 'amqpUrl']));
     expect(printed.desiredCapacity).toBe(2);
     const inService = printed.instances.filter((i) => i.lifecycleState === 'InService');
@@ -78,15 +105,20 @@ describe('warren sandbox, the command line', () => {
       const { queue } = await channel.assertQueue('', { exclusive: true });
       channel.sendToQueue(queue, Buffer.from('through the TLS listener'));
       await channel.waitForConfirms();
-      got = (await channel.get(queue, { noAck: true }) || undefined)?.content.toString();
+      got = ((await channel.get(queue, { noAck: true })) || undefined)?.content.toString();
     } finally {
       await connection.close();
     }
     const overview = await new Promise<{ status?: number; body: string }>((resolve, reject) => {
-      https.get(new URL('/api/overview', tls!.httpsUrl), { ca }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk)).on('end', () => resolve({ status: res.statusCode, body }));
-      }).on('error', reject);
+      https
+        .get(new URL('/api/overview', tls!.httpsUrl), { ca }, (res) => {
+          let body = '';
+          res
+            .setEncoding('utf8')
+            .on('data', (chunk: string) => (body += chunk))
+            .on('end', () => resolve({ status: res.statusCode, body }));
+        })
+        .on('error', reject);
     });
 
     expect(got).toBe('through the TLS listener');
@@ -111,7 +143,13 @@ describe('warren sandbox, the command line', () => {
     const waited = await warren('wait', '--timeout', '150');
     const after = JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus;
     const added = after.instances.find((i) => i.lifecycleState === 'InService' && !status.instances.some((before) => before.id === i.id))!;
-    const tagged = await aws('ec2', 'describe-instances', '--filters', `Name=tag:aws:autoscaling:groupName,Values=${group}`, 'Name=instance-state-name,Values=running');
+    const tagged = await aws(
+      'ec2',
+      'describe-instances',
+      '--filters',
+      `Name=tag:aws:autoscaling:groupName,Values=${group}`,
+      'Name=instance-state-name,Values=running',
+    );
     const commands = await aws('ssm', 'list-commands');
     const health = await aws('elbv2', 'describe-target-health', '--target-group-arn', after.targetGroups.amqp);
     const queue = await aws('sqs', 'get-queue-attributes', '--queue-url', after.queue.url, '--attribute-names', 'All');
@@ -120,10 +158,20 @@ describe('warren sandbox, the command line', () => {
     expect(described.AutoScalingGroups[0].Instances.map((i: { LifecycleState: string }) => i.LifecycleState)).toEqual(['InService', 'InService']);
     expect(waited.exitCode).toBe(0);
     expect(after.desiredCapacity).toBe(3);
-    const instances = tagged.Reservations.flatMap((r: { Instances: unknown[] }) => r.Instances) as Array<{ InstanceId: string; Tags: Array<{ Key: string; Value: string }> }>;
-    expect(instances.map((i) => i.InstanceId).sort()).toEqual(after.instances.filter((i) => i.ec2State === 'running').map((i) => i.id).sort());
+    const instances = tagged.Reservations.flatMap((r: { Instances: unknown[] }) => r.Instances) as Array<{
+      InstanceId: string;
+      Tags: Array<{ Key: string; Value: string }>;
+    }>;
+    expect(instances.map((i) => i.InstanceId).sort()).toEqual(
+      after.instances
+        .filter((i) => i.ec2State === 'running')
+        .map((i) => i.id)
+        .sort(),
+    );
     expect(instances.find((i) => i.InstanceId === added.id)!.Tags).toEqual(expect.arrayContaining([{ Key: 'warren:node-name', Value: added.node }]));
-    expect(commands.Commands.some((c: { DocumentName: string; InstanceIds: string[] }) => c.DocumentName.endsWith('NodeJoin') && c.InstanceIds.includes(added.id))).toBe(true);
+    expect(
+      commands.Commands.some((c: { DocumentName: string; InstanceIds: string[] }) => c.DocumentName.endsWith('NodeJoin') && c.InstanceIds.includes(added.id)),
+    ).toBe(true);
     expect(health.TargetHealthDescriptions.find((d: { Target: { Id: string } }) => d.Target.Id === added.id).TargetHealth.State).toBe('healthy');
     expect(queue.Attributes).toMatchObject({ FifoQueue: 'true', ApproximateNumberOfMessages: '0' });
 
@@ -136,16 +184,21 @@ describe('warren sandbox, the command line', () => {
     await aws('autoscaling', 'delete-tags', '--tags', pauseTag);
     expect((JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus).paused).toBeNull();
     const resumed = await aws('autoscaling', 'describe-auto-scaling-groups', '--auto-scaling-group-names', group);
-    expect(paused.AutoScalingGroups[0].Tags).toEqual([{ ResourceId: group, ResourceType: 'auto-scaling-group', Key: 'warren:paused', Value: 'alice: rebuilding node 3', PropagateAtLaunch: false }]);
+    expect(paused.AutoScalingGroups[0].Tags).toEqual([
+      { ResourceId: group, ResourceType: 'auto-scaling-group', Key: 'warren:paused', Value: 'alice: rebuilding node 3', PropagateAtLaunch: false },
+    ]);
     expect(resumed.AutoScalingGroups[0].Tags).toEqual([]);
   });
 
-  it('warren status and warren plan read it as a deployed cluster, through its AWS endpoint with the operator\'s credentials', async () => {
+  it("warren status and warren plan read it as a deployed cluster, through its AWS endpoint with the operator's credentials", async () => {
     const sandbox = JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus;
     const { endpoint, region, accessKeyId, secretAccessKey } = sandbox.aws;
     const env = { ...process.env, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_PAGER: '' };
     const operator = (...args: string[]) =>
-      runProcess(process.execPath, [LAUNCHER, ...args, '--cluster', sandbox.cluster, '--region', region, '--endpoint-url', endpoint], { env, timeoutMs: 120_000 });
+      runProcess(process.execPath, [LAUNCHER, ...args, '--cluster', sandbox.cluster, '--region', region, '--endpoint-url', endpoint], {
+        env,
+        timeoutMs: 120_000,
+      });
     const aws = async (...args: string[]) => {
       const result = await runProcess('aws', ['--endpoint-url', endpoint, '--region', region, '--output', 'json', ...args], { env, timeoutMs: 60_000 });
       expect({ args, exitCode: result.exitCode, stderr: result.stderr }).toMatchObject({ exitCode: 0 });
@@ -158,12 +211,20 @@ describe('warren sandbox, the command line', () => {
 
     expect({ exitCode: status.exitCode, stderr: status.stderr }).toMatchObject({ exitCode: 0 });
     const shown = JSON.parse(status.stdout) as ClusterStatus;
-    expect(shown).toMatchObject({ cluster: sandbox.cluster, autoScalingGroupName: sandbox.autoScalingGroupName, desiredCapacity: sandbox.desiredCapacity, paused: null });
+    expect(shown).toMatchObject({
+      cluster: sandbox.cluster,
+      autoScalingGroupName: sandbox.autoScalingGroupName,
+      desiredCapacity: sandbox.desiredCapacity,
+      paused: null,
+    });
     expect(shown.members.running).toEqual(sandbox.members.running);
     expect(shown.members.partitions).toEqual({});
-    expect(shown.instances.filter((i) => i.lifecycleState === 'InService').map((i) => [i.id, i.node, i.running, i.targets]).sort()).toEqual(
-      inService.map((i) => [i.id, i.node, true, { amqp: 'healthy', management: 'healthy' }]).sort(),
-    );
+    expect(
+      shown.instances
+        .filter((i) => i.lifecycleState === 'InService')
+        .map((i) => [i.id, i.node, i.running, i.targets])
+        .sort(),
+    ).toEqual(inService.map((i) => [i.id, i.node, true, { amqp: 'healthy', management: 'healthy' }]).sort());
     expect(shown.queue).toMatchObject({ url: sandbox.queue.url, deadLetterUrl: sandbox.queue.deadLetterUrl, deadLetters: sandbox.queue.deadLetters });
     expect(converged.exitCode).toBe(0);
     expect(JSON.parse(converged.stdout) as PlanReport).toMatchObject({ cluster: sandbox.cluster, actions: [], paused: null });
@@ -190,6 +251,138 @@ describe('warren sandbox, the command line', () => {
     expect(heldStatus.stdout).toMatch(new RegExp(`${out} .* unused\\s*$`, 'm'));
   });
 
+  it("answers the runbook's commands (docs/operations.md), taken from it and run with bash and the AWS CLI", async () => {
+    const sandbox = JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus;
+    const { endpoint, region, accessKeyId, secretAccessKey } = sandbox.aws;
+    const member = sandbox.instances.find((i) => i.lifecycleState === 'InService')!;
+    const group = sandbox.autoScalingGroupName;
+    const dlq = sandbox.queue.deadLetterUrl;
+    const cwd = mkdtempSync(join(tmpdir(), 'warren-runbook-'));
+    const env = {
+      ...process.env,
+      AWS_ACCESS_KEY_ID: accessKeyId,
+      AWS_SECRET_ACCESS_KEY: secretAccessKey,
+      AWS_DEFAULT_REGION: region,
+      AWS_DEFAULT_OUTPUT: 'json',
+      AWS_PAGER: '',
+    };
+    const aws = async (...args: string[]) => {
+      const result = await runProcess('aws', ['--endpoint-url', endpoint, ...args], { env, timeoutMs: 60_000 });
+      expect({ args, exitCode: result.exitCode, stderr: result.stderr }).toMatchObject({ exitCode: 0 });
+      return JSON.parse(result.stdout || '{}');
+    };
+    const [commands, queues] = await Promise.all([aws('ssm', 'list-commands'), aws('sqs', 'list-queues')]);
+    const documentPrefix = (commands.Commands[0].DocumentName as string).replace(/Node\w+$/, '');
+    // the runbook's variables and functions as the sandbox names them (no CloudFormation there for `out`)
+    const shell = [
+      'set -euo pipefail',
+      'aws() { command aws --endpoint-url "$E" "$@"; }',
+      `npx() { if [ "$1" = warren ]; then shift; node ${JSON.stringify(LAUNCHER)} "$@"; else command npx "$@"; fi; }`,
+      `E=${endpoint}; HEAL_URL=${sandbox.queue.url}; DLQ_URL=${dlq}; TRIAGE_DLQ_URL=${(queues.QueueUrls as string[]).find((url) => url.endsWith('-triage-dlq'))}`,
+      ...runbookBlocks('')[0]!.filter((line) => /^\w+\(\) \{/.test(line)),
+    ].join('\n');
+    const bash = (C: string, script: string) =>
+      runProcess('bash', ['-c', `${shell}\nC=${C}\n${script}`], { env: { ...env, AWS_ENDPOINT_URL: endpoint }, cwd, timeoutMs: 120_000 });
+    /** Runs the commands in one bash, with the placeholders filled in: each one's stdout. */
+    const run = async (C: string, lines: string[], placeholders: Record<string, string> = {}) => {
+      const filled = lines.map((line) => Object.entries(placeholders).reduce((text, [from, to]) => text.split(from).join(to), line));
+      const result = await bash(C, filled.map((line, n) => `echo "@@${n}"\n${line}`).join('\n'));
+      expect({ lines: filled, exitCode: result.exitCode, stderr: result.stderr }).toMatchObject({ exitCode: 0 });
+      return result.stdout
+        .split(/^@@\d+\n/m)
+        .slice(1)
+        .map((out) => out.trim());
+    };
+    const event = (id: string) =>
+      JSON.stringify({
+        version: '0',
+        id,
+        'detail-type': 'Scheduled Event',
+        source: 'aws.events',
+        account: '123456789012',
+        time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        region,
+        resources: ['arn:aws:events:us-east-1:123456789012:rule/warren-reconcile'],
+        detail: {},
+      });
+    const [resent, redriven] = [randomUUID(), randomUUID()];
+    // as the heal function dead-letters an event after its 5th attempt
+    const marks = {
+      'warren.attempt': { DataType: 'Number', StringValue: '5' },
+      'warren.error': { DataType: 'String', StringValue: 'NodeCommandFailed: NodeJoin Failed' },
+    };
+    const entries = [resent, redriven].map((id, n) => ({
+      Id: `e${n}`,
+      MessageBody: event(id),
+      MessageGroupId: sandbox.cluster,
+      MessageDeduplicationId: `dead-${id}`,
+      MessageAttributes: marks,
+    }));
+
+    const [preamble, [peeked], [instances, groupView, activities], hookAnswers] = await Promise.all([
+      // a node's own view through Run Command
+      run(
+        documentPrefix.replace(/-$/, ''),
+        runbookBlocks('')[0]!.filter((line) => !/cloudformation|^C=|\$\(out |^\w+\(\) \{/.test(line)),
+        { 'i-xxx': member.id },
+      ),
+      // §2: the peek, then its 5 s hold on the FIFO group runs out
+      aws('sqs', 'send-message-batch', '--queue-url', dlq, '--entries', JSON.stringify(entries))
+        .then(() => run(sandbox.cluster, runbookBlocks('2.')[0]!))
+        .then(async (outputs) => {
+          await new Promise((resolve) => setTimeout(resolve, 5_500));
+          return outputs;
+        }),
+      // §3: the looks, and the two hook commands on an instance no hook holds
+      run(group, runbookBlocks('3.')[0]!),
+      Promise.all(runbookBlocks('3.')[1]!.map((line) => bash(group, line.split('i-xxx').join(member.id)))),
+    ]);
+    // §2: re-send the first dead letter by hand and delete its copy, then redrive the other with a move task
+    const copy = (await aws('sqs', 'receive-message', '--queue-url', dlq, '--visibility-timeout', '0')).Messages[0];
+    writeFileSync(join(cwd, 'event.json'), copy.Body);
+    await run(sandbox.cluster, runbookBlocks('2.')[2]!, { '<MessageId>': copy.MessageId, '<ReceiptHandle>': copy.ReceiptHandle });
+    const [, , listed, triageTask] = await run(sandbox.cluster, runbookBlocks('2.')[1]!);
+    await eventually(async () => {
+      const handled = (await warren('logs')).stdout.split('\n').filter((line) => line.includes('"event handled"'));
+      return [resent, redriven].every((id) => handled.some((line) => line.includes(id)));
+    });
+    const deadLetters = await aws('sqs', 'get-queue-attributes', '--queue-url', dlq, '--attribute-names', 'All');
+    // §4: pause and resume
+    const [pause, resume] = runbookBlocks('4.')[0]!;
+    await run(group, [pause!]);
+    const paused = (JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus).paused;
+    await run(group, [resume!]);
+    const resumed = (JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus).paused;
+    // §9: status and plan through the endpoint, as against AWS
+    const [status, plan] = await run(sandbox.cluster, runbookBlocks('9.')[0]!, { '[--json]': '--json', 'eu-west-1': region });
+    rmSync(cwd, { recursive: true, force: true });
+
+    expect(preamble.pop()).toContain(member.node);
+    expect(JSON.parse(peeked!)).toEqual(
+      [resent, redriven].map((id) => expect.objectContaining({ attempt: '5', error: 'NodeCommandFailed: NodeJoin Failed', body: expect.stringContaining(id) })),
+    );
+    expect(JSON.parse(listed!).Results[0]).toMatchObject({
+      Status: 'COMPLETED',
+      DestinationArn: expect.stringMatching(/heal\.fifo$/),
+      ApproximateNumberOfMessagesMoved: 1,
+    });
+    expect(JSON.parse(triageTask!)).toHaveProperty('TaskHandle');
+    expect(deadLetters.Attributes).toMatchObject({ ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0' });
+    expect(instances).toContain(member.id);
+    expect(JSON.parse(groupView!)).toMatchObject({ desired: sandbox.desiredCapacity, paused: [] });
+    expect(JSON.parse(activities!).Activities.length).toBeGreaterThan(0);
+    for (const answer of hookAnswers) {
+      expect(answer.exitCode).not.toBe(0);
+      expect(answer.stderr).toContain(`(ValidationError) when calling the`);
+      expect(answer.stderr).toContain(`No active Lifecycle Action found with instance ID ${member.id}`);
+    }
+    expect(paused).toBe('alice: rebuilding node 3');
+    expect(resumed).toBeNull();
+    expect(JSON.parse(status!)).toMatchObject({ cluster: sandbox.cluster, paused: null });
+    expect(JSON.parse(plan!)).toMatchObject({ cluster: sandbox.cluster, actions: [] });
+    expect((await warren('wait', '--timeout', '60')).exitCode).toBe(0);
+  }, 300_000);
+
   it('refuses a second up while one runs and says how to stop it', async () => {
     const again = await warren('up', '--nodes', '1');
 
@@ -199,7 +392,7 @@ describe('warren sandbox, the command line', () => {
     expect((await warren('status', '--json')).exitCode).toBe(0);
   });
 
-  it('exec runs a plain rabbitmqctl on the instance, which talks to that instance\'s node', async () => {
+  it("exec runs a plain rabbitmqctl on the instance, which talks to that instance's node", async () => {
     const status = JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus;
     const [first, second] = status.instances.filter((i) => i.lifecycleState === 'InService');
 

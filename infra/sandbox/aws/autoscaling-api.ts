@@ -1,21 +1,24 @@
 import { createHash } from 'node:crypto';
 import type { Activity, LocalAutoScalingGroup } from '../cloud/autoscaling';
-import { ApiError, bounded, invalid, listOf, page, required, type ServiceApi } from './protocol';
+import { ApiError, bounded, invalid, listOf, offsetOf, page, required, type ServiceApi } from './protocol';
 
 /**
- * Auto Scaling's query API over one local group: describing it, changing its capacity and its
+ * Auto Scaling's query API over one local group: describing it and its instances, changing its capacity and its
  * instances' health, terminating one of them, the lifecycle-action calls and its scaling activities.
  */
 
 export const AUTOSCALING_XMLNS = 'http://autoscaling.amazonaws.com/doc/2011-01-01/';
 
 const RECORDS: [number, number] = [1, 100];
+/** DescribeAutoScalingInstances: MaxRecords and InstanceIds, at most 50 each */
+const INSTANCES: [number, number] = [1, 50];
 
 export function autoScalingApi(group: LocalAutoScalingGroup): ServiceApi {
   /** Operations that name the group answer AWS's ValidationError for another name. */
   const named = (input: Record<string, any>): LocalAutoScalingGroup => {
     const name = String(input.AutoScalingGroupName ?? '');
-    if (name !== group.name && name !== group.arn) throw new ApiError('ValidationError', `AutoScalingGroup name not found - AutoScalingGroup ${name} not found`);
+    if (name !== group.name && name !== group.arn)
+      throw new ApiError('ValidationError', `AutoScalingGroup name not found - AutoScalingGroup ${name} not found`);
     return group;
   };
   return {
@@ -24,6 +27,7 @@ export function autoScalingApi(group: LocalAutoScalingGroup): ServiceApi {
     xmlns: AUTOSCALING_XMLNS,
     operations: {
       DescribeAutoScalingGroups: (input) => describeAutoScalingGroups(group, input),
+      DescribeAutoScalingInstances: (input) => describeAutoScalingInstances(group, input),
       SetDesiredCapacity: (input) => {
         named(input).setDesiredCapacity(integer(input, 'DesiredCapacity'));
         return {};
@@ -31,7 +35,9 @@ export function autoScalingApi(group: LocalAutoScalingGroup): ServiceApi {
       TerminateInstanceInAutoScalingGroup: (input) => {
         const instanceId = member(input, 'InstanceId');
         group.terminateInstance(instanceId, member(input, 'ShouldDecrementDesiredCapacity') === 'true');
-        const activity = scalingActivities(group).reverse().find((candidate) => candidate.instanceId === instanceId && candidate.kind === 'terminate');
+        const activity = scalingActivities(group)
+          .reverse()
+          .find((candidate) => candidate.instanceId === instanceId && candidate.kind === 'terminate');
         return { Activity: activity && activityShape(group, activity) };
       },
       SetInstanceHealth: (input) => {
@@ -39,13 +45,20 @@ export function autoScalingApi(group: LocalAutoScalingGroup): ServiceApi {
         if (healthStatus !== 'Healthy' && healthStatus !== 'Unhealthy') {
           throw new ApiError('ValidationError', `Value '${healthStatus}' at 'healthStatus' failed to satisfy constraint: Member must be Healthy or Unhealthy`);
         }
-        group.setInstanceHealth(member(input, 'InstanceId'), healthStatus, input.ShouldRespectGracePeriod === undefined || input.ShouldRespectGracePeriod === 'true');
+        group.setInstanceHealth(
+          member(input, 'InstanceId'),
+          healthStatus,
+          input.ShouldRespectGracePeriod === undefined || input.ShouldRespectGracePeriod === 'true',
+        );
         return {};
       },
       CompleteLifecycleAction: (input) => {
         const result = member(input, 'LifecycleActionResult');
         if (result !== 'CONTINUE' && result !== 'ABANDON') {
-          throw new ApiError('ValidationError', `Value '${result}' at 'lifecycleActionResult' failed to satisfy constraint: Member must be CONTINUE or ABANDON`);
+          throw new ApiError(
+            'ValidationError',
+            `Value '${result}' at 'lifecycleActionResult' failed to satisfy constraint: Member must be CONTINUE or ABANDON`,
+          );
         }
         group.completeLifecycleAction({ ...actionRequest(input), result });
         return {};
@@ -78,20 +91,59 @@ function describeAutoScalingGroups(group: LocalAutoScalingGroup, input: Record<s
   return {
     AutoScalingGroups: [
       {
-        ...{ AutoScalingGroupName: described.name, AutoScalingGroupARN: described.arn, MinSize: described.minSize, MaxSize: described.maxSize, DesiredCapacity: described.desiredCapacity },
+        ...{
+          AutoScalingGroupName: described.name,
+          AutoScalingGroupARN: described.arn,
+          MinSize: described.minSize,
+          MaxSize: described.maxSize,
+          DesiredCapacity: described.desiredCapacity,
+        },
         ...{ AvailabilityZones: group.availabilityZones, HealthCheckGracePeriod: group.healthCheckGracePeriodSeconds, CreatedTime: new Date(group.createdAt) },
         Instances: described.instances.map(({ instanceId, availabilityZone, lifecycleState, healthStatus }) => ({
-          InstanceId: instanceId, InstanceType: 't3.medium', AvailabilityZone: availabilityZone, LifecycleState: lifecycleState, HealthStatus: healthStatus, ProtectedFromScaleIn: false,
+          InstanceId: instanceId,
+          InstanceType: 't3.medium',
+          AvailabilityZone: availabilityZone,
+          LifecycleState: lifecycleState,
+          HealthStatus: healthStatus,
+          ProtectedFromScaleIn: false,
         })),
         ServiceLinkedRoleARN: `arn:aws:iam::${accountOf(group.arn)}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`,
         // what the sandbox's group never changes from CreateAutoScalingGroup's defaults
         ...{ DefaultCooldown: 300, HealthCheckType: 'EC2', LoadBalancerNames: [], TargetGroupARNs: [], SuspendedProcesses: [], EnabledMetrics: [] },
-        Tags: [...group.tags].sort(([a], [b]) => a.localeCompare(b)).map(([Key, tag]) => ({
-          ResourceId: group.name, ResourceType: 'auto-scaling-group', Key, Value: tag.value, PropagateAtLaunch: tag.propagateAtLaunch,
-        })),
+        Tags: [...group.tags]
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([Key, tag]) => ({
+            ResourceId: group.name,
+            ResourceType: 'auto-scaling-group',
+            Key,
+            Value: tag.value,
+            PropagateAtLaunch: tag.propagateAtLaunch,
+          })),
         ...{ TerminationPolicies: ['Default'], NewInstancesProtectedFromScaleIn: false, CapacityRebalance: false },
       },
     ],
+  };
+}
+
+/**
+ * The group's instances one by one, in pages of MaxRecords (at most 50); InstanceIds (at most 50) picks
+ * some, an id not in the group is left out. HealthStatus is upper-case here (HEALTHY), as AWS answers it
+ * in this operation, unlike DescribeAutoScalingGroups' Healthy.
+ */
+function describeAutoScalingInstances(group: LocalAutoScalingGroup, input: Record<string, any>) {
+  const ids = listOf(input.InstanceIds);
+  if (ids.length > INSTANCES[1]) {
+    throw invalid(`Value '[${ids.join(', ')}]' at 'instanceIds' failed to satisfy constraint: Member must have length less than or equal to ${INSTANCES[1]}`);
+  }
+  const maxRecords = bounded(input.MaxRecords, 'maxRecords', INSTANCES);
+  const all = group.describe().instances.filter((instance) => ids.length === 0 || ids.includes(instance.instanceId));
+  const { items, NextToken } = page(all, offsetOf(input.NextToken, all.length), maxRecords);
+  return {
+    AutoScalingInstances: items.map(({ instanceId, availabilityZone, lifecycleState, healthStatus }) => ({
+      ...{ InstanceId: instanceId, InstanceType: 't3.medium', AutoScalingGroupName: group.name, AvailabilityZone: availabilityZone },
+      ...{ LifecycleState: lifecycleState, HealthStatus: healthStatus.toUpperCase(), ProtectedFromScaleIn: false },
+    })),
+    NextToken,
   };
 }
 
@@ -143,13 +195,23 @@ export function scalingActivities(group: LocalAutoScalingGroup): ScalingActivity
     if (to === 'Terminating') update(entry, { statusCode: 'Cancelled', statusMessage: `Instance failed to complete launch: ${entry.cause}` }, true);
     if ((to === 'Pending' && entry.from === undefined) || to === 'Terminating') {
       const kind = to === 'Pending' ? 'launch' : 'terminate';
-      const activity: ScalingActivity = { id: activityId(group.arn, entry, kind), kind, instanceId, availabilityZone: entry.availabilityZone, startedAt: entry.at, cause: `At ${awsTime(entry.at)} ${entry.cause}.`, statusCode: 'InProgress', progress: 0 };
+      const activity: ScalingActivity = {
+        id: activityId(group.arn, entry, kind),
+        kind,
+        instanceId,
+        availabilityZone: entry.availabilityZone,
+        startedAt: entry.at,
+        cause: `At ${awsTime(entry.at)} ${entry.cause}.`,
+        statusCode: 'InProgress',
+        progress: 0,
+      };
       activities.push(activity);
       open.set(instanceId, activity);
     } else if (to === 'Pending:Wait' || to === 'Terminating:Wait') update(entry, { statusCode: 'MidLifecycleAction', progress: 30 });
     else if (to === 'Pending:Proceed' || to === 'Terminating:Proceed') update(entry, { statusCode: 'InProgress', progress: 60 });
     else if (to === 'InService') update(entry, { statusCode: 'Successful' }, true);
-    else if (to === 'Terminated') update(entry, open.get(instanceId)?.kind === 'launch' ? { statusCode: 'Failed', statusMessage: entry.cause } : { statusCode: 'Successful' }, true);
+    else if (to === 'Terminated')
+      update(entry, open.get(instanceId)?.kind === 'launch' ? { statusCode: 'Failed', statusMessage: entry.cause } : { statusCode: 'Successful' }, true);
   }
   return activities;
 }
@@ -182,7 +244,11 @@ const TAGS_PER_GROUP = 50;
  * Tags.member.N of CreateOrUpdateTags / DeleteTags: each names this group (auto-scaling-group is the only
  * resource type), a key of 1 to 128 characters and a value of at most 256; nothing changes unless all are valid.
  */
-function tagsOf(group: LocalAutoScalingGroup, input: Record<string, any>, creating: boolean): Array<{ key: string; value: string; propagateAtLaunch: boolean }> {
+function tagsOf(
+  group: LocalAutoScalingGroup,
+  input: Record<string, any>,
+  creating: boolean,
+): Array<{ key: string; value: string; propagateAtLaunch: boolean }> {
   const tags = listOf<Record<string, any>>(required(input.Tags, 'tags'));
   if (tags.length === 0) throw invalid("Value null at 'tags' failed to satisfy constraint: Member must not be null");
   const parsed = tags.map((tag, index) => {
@@ -191,7 +257,8 @@ function tagsOf(group: LocalAutoScalingGroup, input: Record<string, any>, creati
     if (key.length > 128) throw invalid(`Value '${key}' at '${at}.key' failed to satisfy constraint: Member must have length less than or equal to 128`);
     const value = tag.Value === undefined ? '' : String(tag.Value);
     if (value.length > 256) throw invalid(`Value at '${at}.value' failed to satisfy constraint: Member must have length less than or equal to 256`);
-    if (tag.ResourceType !== undefined && tag.ResourceType !== 'auto-scaling-group') throw new ApiError('ValidationError', `Invalid resource type: ${tag.ResourceType}`);
+    if (tag.ResourceType !== undefined && tag.ResourceType !== 'auto-scaling-group')
+      throw new ApiError('ValidationError', `Invalid resource type: ${tag.ResourceType}`);
     const resource = String(tag.ResourceId ?? '');
     if (resource !== group.name) throw new ApiError('ValidationError', `AutoScalingGroup name not found - AutoScalingGroup ${resource} not found`);
     if (tag.PropagateAtLaunch !== undefined && tag.PropagateAtLaunch !== 'true' && tag.PropagateAtLaunch !== 'false') {

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { LocalQueue } from '../queue';
 import { ApiError, type ServiceApi } from './protocol';
+import { messageMoveTasks } from './sqs-move-tasks';
 
 /**
  * SQS over the sandbox's queues as the awsJson1_0 API the SDK's SQSClient and `aws sqs` speak:
  * SendMessage, SendMessageBatch, ChangeMessageVisibility, GetQueueUrl, GetQueueAttributes, ListQueues,
- * and ReceiveMessage / DeleteMessage on a queue no Lambda event source consumes (a dead-letter queue an
- * operator reads; infra/sandbox/queue.ts). The API checks what SQS checks before a queue sees a message
+ * ReceiveMessage / DeleteMessage on a queue no Lambda event source consumes (a dead-letter queue an
+ * operator reads; infra/sandbox/queue.ts), and the dead-letter redrive's message move tasks (sqs-move-tasks.ts). The API checks what SQS checks before a queue sees a message
  * (attributes, sizes, FIFO's MessageGroupId and MessageDeduplicationId or content-based deduplication)
  * and answers the MD5 digests the SDK verifies (MD5OfMessageBody) and those AWS documents for attributes.
  */
@@ -39,12 +40,30 @@ const ATTRIBUTE_NAME = /^[A-Za-z0-9_.-]{1,256}$/;
 const DATA_TYPE = /^(String|Number|Binary)(\..+)?$/;
 const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 /** what a message body may hold: #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: SQS's own allowed characters, which name tab, newline and carriage return
 const INVALID_CHARACTER = /[^\x09\x0A\x0D\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 const QUEUE_ATTRIBUTE_NAMES = new Set([
-  'Policy', 'VisibilityTimeout', 'MaximumMessageSize', 'MessageRetentionPeriod', 'ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible',
-  'CreatedTimestamp', 'LastModifiedTimestamp', 'QueueArn', 'ApproximateNumberOfMessagesDelayed', 'DelaySeconds', 'ReceiveMessageWaitTimeSeconds',
-  'RedrivePolicy', 'FifoQueue', 'ContentBasedDeduplication', 'KmsMasterKeyId', 'KmsDataKeyReusePeriodSeconds', 'DeduplicationScope',
-  'FifoThroughputLimit', 'RedriveAllowPolicy', 'SqsManagedSseEnabled',
+  'Policy',
+  'VisibilityTimeout',
+  'MaximumMessageSize',
+  'MessageRetentionPeriod',
+  'ApproximateNumberOfMessages',
+  'ApproximateNumberOfMessagesNotVisible',
+  'CreatedTimestamp',
+  'LastModifiedTimestamp',
+  'QueueArn',
+  'ApproximateNumberOfMessagesDelayed',
+  'DelaySeconds',
+  'ReceiveMessageWaitTimeSeconds',
+  'RedrivePolicy',
+  'FifoQueue',
+  'ContentBasedDeduplication',
+  'KmsMasterKeyId',
+  'KmsDataKeyReusePeriodSeconds',
+  'DeduplicationScope',
+  'FifoThroughputLimit',
+  'RedriveAllowPolicy',
+  'SqsManagedSseEnabled',
 ]);
 
 export function sqsApi(queues: LocalQueue[]): ServiceApi {
@@ -61,6 +80,7 @@ export function sqsApi(queues: LocalQueue[]): ServiceApi {
     protocol: 'awsJson1_0',
     targetPrefix: 'AmazonSQS',
     operations: {
+      ...messageMoveTasks(queues),
       GetQueueUrl: (input) => {
         if (!input.QueueName) throw missing('QueueName');
         const queue = queues.find((candidate) => candidate.name === input.QueueName);
@@ -78,7 +98,10 @@ export function sqsApi(queues: LocalQueue[]): ServiceApi {
         const start = input.NextToken === undefined ? 0 : Number(input.NextToken);
         if (!Number.isInteger(start) || start < 0 || start > named.length) throw new ApiError('InvalidParameterValue', 'Invalid NextToken value.');
         const end = Math.min(named.length, start + max);
-        return { ...(end > start ? { QueueUrls: named.slice(start, end) } : {}), ...(input.MaxResults !== undefined && end < named.length ? { NextToken: String(end) } : {}) };
+        return {
+          ...(end > start ? { QueueUrls: named.slice(start, end) } : {}),
+          ...(input.MaxResults !== undefined && end < named.length ? { NextToken: String(end) } : {}),
+        };
       },
 
       SendMessage: (input) => sendChecked(queueAt(input.QueueUrl), input),
@@ -86,18 +109,27 @@ export function sqsApi(queues: LocalQueue[]): ServiceApi {
       SendMessageBatch: (input) => {
         const queue = queueAt(input.QueueUrl);
         const entries = (input.Entries ?? []) as Array<Record<string, any>>;
-        if (!Array.isArray(entries) || entries.length === 0) throw new ApiError('EmptyBatchRequest', 'There should be at least one SendMessageBatchRequestEntry in the request.');
-        if (entries.length > ENTRIES_PER_BATCH) throw new ApiError('TooManyEntriesInBatchRequest', `Maximum number of entries per request are ${ENTRIES_PER_BATCH}. You have sent ${entries.length}.`);
+        if (!Array.isArray(entries) || entries.length === 0)
+          throw new ApiError('EmptyBatchRequest', 'There should be at least one SendMessageBatchRequestEntry in the request.');
+        if (entries.length > ENTRIES_PER_BATCH)
+          throw new ApiError(
+            'TooManyEntriesInBatchRequest',
+            `Maximum number of entries per request are ${ENTRIES_PER_BATCH}. You have sent ${entries.length}.`,
+          );
         const ids = new Set<string>();
         for (const entry of entries) {
           if (typeof entry.Id !== 'string' || !BATCH_ENTRY_ID.test(entry.Id)) {
-            throw new ApiError('InvalidBatchEntryId', 'A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.');
+            throw new ApiError(
+              'InvalidBatchEntryId',
+              'A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.',
+            );
           }
           if (ids.has(entry.Id)) throw new ApiError('BatchEntryIdsNotDistinct', `Id ${entry.Id} repeated.`);
           ids.add(entry.Id);
         }
         const total = entries.reduce((sum, entry) => sum + messageBytes(entry), 0);
-        if (total > MAX_MESSAGE_BYTES) throw new ApiError('BatchRequestTooLong', `Batch requests cannot be longer than ${MAX_MESSAGE_BYTES} bytes. You have sent ${total} bytes.`);
+        if (total > MAX_MESSAGE_BYTES)
+          throw new ApiError('BatchRequestTooLong', `Batch requests cannot be longer than ${MAX_MESSAGE_BYTES} bytes. You have sent ${total} bytes.`);
         const Successful: Array<Record<string, string>> = [];
         const Failed: Array<{ Id: string; SenderFault: boolean; Code: string; Message: string }> = [];
         for (const entry of entries) {
@@ -132,9 +164,11 @@ export function sqsApi(queues: LocalQueue[]): ServiceApi {
       ReceiveMessage: async (input) => {
         const queue = queueAt(input.QueueUrl);
         const max = input.MaxNumberOfMessages === undefined ? 1 : input.MaxNumberOfMessages;
-        if (!Number.isInteger(max) || max < 1 || max > ENTRIES_PER_BATCH) throw invalidValue('MaxNumberOfMessages', max, `Must be between 1 and ${ENTRIES_PER_BATCH}, if provided.`);
+        if (!Number.isInteger(max) || max < 1 || max > ENTRIES_PER_BATCH)
+          throw invalidValue('MaxNumberOfMessages', max, `Must be between 1 and ${ENTRIES_PER_BATCH}, if provided.`);
         const wait = input.WaitTimeSeconds ?? 0;
-        if (!Number.isInteger(wait) || wait < 0 || wait > MAX_WAIT_SECONDS) throw invalidValue('WaitTimeSeconds', wait, `Must be >= 0 and <= ${MAX_WAIT_SECONDS}, if provided.`);
+        if (!Number.isInteger(wait) || wait < 0 || wait > MAX_WAIT_SECONDS)
+          throw invalidValue('WaitTimeSeconds', wait, `Must be >= 0 and <= ${MAX_WAIT_SECONDS}, if provided.`);
         const visibilityTimeoutSeconds = checkedVisibility(input.VisibilityTimeout);
         const receive = () => queue.receive(max, { visibilityTimeoutSeconds });
         // Lambda's event source consumes it: nobody else receives from it
@@ -150,7 +184,9 @@ export function sqsApi(queues: LocalQueue[]): ServiceApi {
         const messageAttributeNames = (input.MessageAttributeNames ?? []) as string[];
         const Messages = received.map((message) => {
           const attributes = Object.fromEntries(Object.entries(message.MessageAttributes ?? {}).filter(([name]) => namedIn(messageAttributeNames, name)));
-          const system = Object.fromEntries(Object.entries(message.Attributes ?? {}).filter(([name]) => attributeNames.includes('All') || attributeNames.includes(name)));
+          const system = Object.fromEntries(
+            Object.entries(message.Attributes ?? {}).filter(([name]) => attributeNames.includes('All') || attributeNames.includes(name)),
+          );
           const hasAttributes = Object.keys(attributes).length > 0;
           return {
             MessageId: message.MessageId,
@@ -167,7 +203,8 @@ export function sqsApi(queues: LocalQueue[]): ServiceApi {
       DeleteMessage: (input) => {
         const queue = queueAt(input.QueueUrl);
         if (!input.ReceiptHandle) throw missing('ReceiptHandle');
-        if (queue.options.eventSource) throw new ApiError('UnsupportedOperation', `${queue.name} is consumed by its Lambda event source mapping, which deletes what it handled.`);
+        if (queue.options.eventSource)
+          throw new ApiError('UnsupportedOperation', `${queue.name} is consumed by its Lambda event source mapping, which deletes what it handled.`);
         queue.delete(String(input.ReceiptHandle));
         return {};
       },
@@ -209,30 +246,43 @@ function sendChecked(queue: LocalQueue, input: Record<string, any>): Record<stri
   const body = input.MessageBody;
   if (typeof body !== 'string' || body === '') throw missing('MessageBody');
   if (INVALID_CHARACTER.test(body)) {
-    throw new ApiError('InvalidMessageContents', 'Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF');
+    throw new ApiError(
+      'InvalidMessageContents',
+      'Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF',
+    );
   }
   const attributes = checkedAttributes(input.MessageAttributes, 'user');
   const system = checkedAttributes(input.MessageSystemAttributes, 'system');
   for (const name of Object.keys(system)) {
     if (name !== 'AWSTraceHeader') throw new ApiError('InvalidParameterValue', `Message system attribute name '${name}' is invalid.`);
   }
-  if (messageBytes(input) > MAX_MESSAGE_BYTES) throw new ApiError('InvalidParameterValue', `One or more parameters are invalid. Reason: Message must be shorter than ${MAX_MESSAGE_BYTES} bytes.`);
+  if (messageBytes(input) > MAX_MESSAGE_BYTES)
+    throw new ApiError('InvalidParameterValue', `One or more parameters are invalid. Reason: Message must be shorter than ${MAX_MESSAGE_BYTES} bytes.`);
   if (input.DelaySeconds !== undefined && input.DelaySeconds !== 0) {
     if (queue.fifo) throw invalidValue('DelaySeconds', input.DelaySeconds, 'The request include parameter that is not valid for this queue type.');
     throw invalidValue('DelaySeconds', input.DelaySeconds, 'the local queues deliver no message late (DelaySeconds 0 only).');
   }
 
   const { MessageGroupId: groupId, MessageDeduplicationId: deduplicationId } = input as { MessageGroupId?: string; MessageDeduplicationId?: string };
-  if (!queue.fifo && deduplicationId !== undefined) throw invalidValue('MessageDeduplicationId', deduplicationId, 'The request include parameter that is not valid for this queue type.');
+  if (!queue.fifo && deduplicationId !== undefined)
+    throw invalidValue('MessageDeduplicationId', deduplicationId, 'The request include parameter that is not valid for this queue type.');
   if (queue.fifo) {
     if (groupId === undefined || groupId === '') throw missing('MessageGroupId');
-    if (!FIFO_ID.test(groupId)) throw invalidValue('MessageGroupId', groupId, 'MessageGroupId can only include alphanumeric and punctuation characters. 1 to 128 in length.');
+    if (!FIFO_ID.test(groupId))
+      throw invalidValue('MessageGroupId', groupId, 'MessageGroupId can only include alphanumeric and punctuation characters. 1 to 128 in length.');
     // without one, the queue derives it from the body (content-based deduplication)
     if (deduplicationId === undefined && !queue.options.contentBasedDeduplication) {
-      throw new ApiError('InvalidParameterValue', 'The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly');
+      throw new ApiError(
+        'InvalidParameterValue',
+        'The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly',
+      );
     }
     if (deduplicationId !== undefined && !FIFO_ID.test(deduplicationId)) {
-      throw invalidValue('MessageDeduplicationId', deduplicationId, 'MessageDeduplicationId can only include alphanumeric and punctuation characters. 1 to 128 in length.');
+      throw invalidValue(
+        'MessageDeduplicationId',
+        deduplicationId,
+        'MessageDeduplicationId can only include alphanumeric and punctuation characters. 1 to 128 in length.',
+      );
     }
   }
 
@@ -248,7 +298,8 @@ function checkedAttributes(value: unknown, kind: 'user' | 'system'): Record<stri
   if (value === undefined) return {};
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ApiError('InvalidParameterValue', `Message (${kind}) attributes must be a map.`);
   const entries = Object.entries(value as Record<string, any>);
-  if (entries.length > MAX_ATTRIBUTES) throw new ApiError('InvalidParameterValue', `Number of message attributes [${entries.length}] exceeds the allowed maximum [${MAX_ATTRIBUTES}].`);
+  if (entries.length > MAX_ATTRIBUTES)
+    throw new ApiError('InvalidParameterValue', `Number of message attributes [${entries.length}] exceeds the allowed maximum [${MAX_ATTRIBUTES}].`);
   const checked: Record<string, MessageAttribute> = {};
   for (const [name, attribute] of entries) {
     if (!ATTRIBUTE_NAME.test(name) || /^(aws\.|amazon\.)/i.test(name) || name.startsWith('.') || name.endsWith('.') || name.includes('..')) {
@@ -256,7 +307,10 @@ function checkedAttributes(value: unknown, kind: 'user' | 'system'): Record<stri
     }
     const dataType = attribute?.DataType;
     if (typeof dataType !== 'string' || !DATA_TYPE.test(dataType) || dataType.length > 256) {
-      throw new ApiError('InvalidParameterValue', `The message (${kind}) attribute '${name}' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String.`);
+      throw new ApiError(
+        'InvalidParameterValue',
+        `The message (${kind}) attribute '${name}' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String.`,
+      );
     }
     if (attribute.StringListValues?.length || attribute.BinaryListValues?.length) {
       throw new ApiError('InvalidParameterValue', `Message (${kind}) attribute '${name}': StringListValues and BinaryListValues are not implemented by SQS.`);
@@ -267,12 +321,16 @@ function checkedAttributes(value: unknown, kind: 'user' | 'system'): Record<stri
     }
     const stringValue = attribute.StringValue;
     if (typeof stringValue !== 'string' || stringValue === '') {
-      throw new ApiError('InvalidParameterValue', `Message (${kind}) attribute '${name}' must contain a non-empty message attribute value for message attribute type '${dataType.split('.')[0]}'.`);
+      throw new ApiError(
+        'InvalidParameterValue',
+        `Message (${kind}) attribute '${name}' must contain a non-empty message attribute value for message attribute type '${dataType.split('.')[0]}'.`,
+      );
     }
     if (dataType.startsWith('Number') && !NUMBER.test(stringValue)) {
       throw new ApiError('InvalidParameterValue', `Can't cast the value of message (${kind}) attribute '${name}' to a number.`);
     }
-    if (INVALID_CHARACTER.test(stringValue)) throw new ApiError('InvalidMessageContents', `Message (${kind}) attribute '${name}' holds characters SQS does not take.`);
+    if (INVALID_CHARACTER.test(stringValue))
+      throw new ApiError('InvalidMessageContents', `Message (${kind}) attribute '${name}' holds characters SQS does not take.`);
     checked[name] = { DataType: dataType, StringValue: stringValue };
   }
   return checked;
@@ -284,7 +342,8 @@ function messageBytes(input: Record<string, any>): number {
   return (
     Buffer.byteLength(String(input.MessageBody ?? ''), 'utf8') +
     attributes.reduce(
-      (sum, [name, attribute]) => sum + Buffer.byteLength(name) + Buffer.byteLength(String(attribute?.DataType ?? '')) + Buffer.byteLength(String(attribute?.StringValue ?? '')),
+      (sum, [name, attribute]) =>
+        sum + Buffer.byteLength(name) + Buffer.byteLength(String(attribute?.DataType ?? '')) + Buffer.byteLength(String(attribute?.StringValue ?? '')),
       0,
     )
   );
@@ -297,7 +356,8 @@ function namedIn(names: string[], name: string): boolean {
 
 /** A VisibilityTimeout given: whole seconds up to 12 hours. */
 function checkedVisibility(seconds: unknown): number | undefined {
-  if (seconds === undefined || (Number.isInteger(seconds) && (seconds as number) >= 0 && (seconds as number) <= MAX_VISIBILITY_SECONDS)) return seconds as number | undefined;
+  if (seconds === undefined || (Number.isInteger(seconds) && (seconds as number) >= 0 && (seconds as number) <= MAX_VISIBILITY_SECONDS))
+    return seconds as number | undefined;
   throw invalidValue('VisibilityTimeout', seconds, `VisibilityTimeout must be an integer between 0 and ${MAX_VISIBILITY_SECONDS}`);
 }
 

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { integer, rabbitmqLine } from '../cli/options';
 import type { RabbitMqLine } from '../nodes';
+import { timelineSvg } from '../timeline';
 import { formatReport } from './report';
 import { runSoak } from './soak';
 
@@ -52,6 +53,10 @@ async function main(): Promise<void> {
     mkdirSync(dirname(options.report), { recursive: true });
     writeFileSync(options.report, `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(`${options.report.replace(/\.json$/, '')}.md`, markdown);
+    if (report.timeline) {
+      const title = `chaos soak: seed ${report.seed}, ${report.rounds} rounds, RabbitMQ ${report.rabbitmq}, ${report.startedAt}`;
+      writeFileSync(`${options.report.replace(/\.json$/, '')}.svg`, timelineSvg(report.timeline, title));
+    }
   }
   process.stdout.write(`\n${markdown}`);
   const failed = report.messages.quorum.missing > 0 || report.violations.length > 0;

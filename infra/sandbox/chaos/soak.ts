@@ -1,6 +1,7 @@
 import { xoroshiro128plus } from 'pure-rand';
 import { policyParamsFor } from '../../../shared/cluster/policy';
 import { ConfirmedPublisher } from '../cli/confirmed-publisher';
+import { type Timeline, TimelineRecorder } from '../timeline';
 import { shortOutcome } from '../cli/view';
 import type { RabbitMqLine } from '../nodes';
 import { Sandbox, SANDBOX_ALARM_PREFIX } from '../sandbox';
@@ -76,6 +77,8 @@ export interface SoakReport {
   violations: Violation[];
   deadLetters: Array<{ round: number; error: string; explainedBy?: string }>;
   roundLog: RoundRecord[];
+  /** instances and confirmed messages over time, each round's faults marked (reports before 2026-12 lack it) */
+  timeline?: Timeline;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -103,6 +106,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const roundLog: RoundRecord[] = [];
   const deadLetters: SoakReport['deadLetters'] = [];
   const clients: Array<{ publisher: ConfirmedPublisher; consumer: TrackingConsumer }> = [];
+  const recorder = new TimelineRecorder(sandbox, () => clients.reduce((sum, { publisher }) => sum + publisher.confirmed.size, 0)).start();
   try {
     log(`sandbox: RabbitMQ ${sandbox.rabbitmq.version}, ${sandbox.mode}; waiting for ${options.nodes ?? 3} nodes`);
     const first = await sandbox.waitConverged(bound);
@@ -127,6 +131,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       const plan = planner.draw(round, { desiredCapacity: desired, minCapacity: minNodes, maxCapacity: maxNodes, partitions: sandbox.mode === 'namespaces' });
       for (const fault of plan.faults) drawn[fault.kind] = (drawn[fault.kind] ?? 0) + 1;
       log(`round ${round}: ${plan.faults.map(describeFault).join(' + ')}`);
+      recorder.mark(`${round}: ${plan.faults.map((fault) => fault.kind).join(' + ')}`);
       const hitsBefore = control.hits.length;
       const activitiesBefore = sandbox.group.activities.length;
       const deadBefore = sandbox.queue.deadLetters.length;
@@ -196,6 +201,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       violations: control.violations,
       deadLetters,
       roundLog,
+      timeline: recorder.stop(),
     };
   } finally {
     for (const { publisher, consumer } of clients) {

@@ -1,6 +1,9 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Sandbox, SANDBOX_ALARM_PREFIX } from '../sandbox';
 import { sandboxStatus, type SandboxStatus } from '../status';
 import { ConfirmedPublisher } from './confirmed-publisher';
+import { TimelineRecorder, timelineSvg } from '../timeline';
 import { formatStatus, formatTimeline, progressPrinter, shortOutcome } from './view';
 
 /**
@@ -14,6 +17,8 @@ const QUEUE = 'warren-demo';
 const ALARM = `${SANDBOX_ALARM_PREFIX}node-status-check`;
 const CONVERGE_TIMEOUT_MS = 300_000;
 const began = Date.now();
+/** where the demo writes its timeline picture (ignored by git) */
+const DEMO_DIR = join(__dirname, '..', '..', '..', '.warren', 'demo');
 const clock = () => `+${((Date.now() - began) / 1000).toFixed(1).padStart(6)} s`;
 const say = (line: string) => process.stdout.write(`[${clock()}] ${line}\n`);
 
@@ -89,28 +94,33 @@ async function main(): Promise<void> {
   const stopWatching = watch(sandbox);
   let failed = false;
   let publisher: ConfirmedPublisher | undefined;
+  const recorder = new TimelineRecorder(sandbox, () => publisher?.confirmed.size ?? 0).start();
+  const step = (label: string, line: string) => {
+    recorder.mark(label);
+    say(line);
+  };
   try {
     let status = await converge(sandbox, 'boot');
     publisher = new ConfirmedPublisher(status.loadBalancer.amqpUrl, QUEUE, (reason) => say(`client  reconnecting through the load balancer (${reason})`));
     await publisher.start();
     say(`client  publishing to quorum queue ${QUEUE} with publisher confirms through ${status.loadBalancer.amqp}`);
 
-    say('step 1: scale out to 5 (SetDesiredCapacity 5)');
+    step('scale out to 5', 'step 1: scale out to 5 (SetDesiredCapacity 5)');
     sandbox.group.setDesiredCapacity(5);
     status = await converge(sandbox, 'scale out');
 
     const leaving = await clientsInstance(sandbox, status);
-    say(`step 2: safe scale-in: terminate ${leaving} through the Auto Scaling group (the client's node; terminate hook runs, capacity 5 -> 4)`);
+    step('scale in', `step 2: safe scale-in: terminate ${leaving} through the Auto Scaling group (the client's node; terminate hook runs, capacity 5 -> 4)`);
     sandbox.group.terminateInstance(leaving, true);
     status = await converge(sandbox, 'scale in');
 
     const crashed = await clientsInstance(sandbox, status);
-    say(`step 3: crash ${crashed}, the client's node (no hook runs; only EC2 reports it gone)`);
+    step('crash', `step 3: crash ${crashed}, the client's node (no hook runs; only EC2 reports it gone)`);
     await sandbox.ec2.crash(crashed);
     status = await converge(sandbox, 'crash');
 
     const failing = await clientsInstance(sandbox, status);
-    say(`step 4: alarm ${ALARM} on ${failing}, the client's node: the runbook replaces the instance`);
+    step('alarm', `step 4: alarm ${ALARM} on ${failing}, the client's node: the runbook replaces the instance`);
     sandbox.raiseAlarm(ALARM, failing);
     await waitUntil(() => sandbox.group.member(failing)?.lifecycleState !== 'InService', 60_000);
     status = await converge(sandbox, 'alarm');
@@ -138,6 +148,10 @@ async function main(): Promise<void> {
     say(`the demo stopped: ${(error as Error).message}`);
   } finally {
     await publisher?.stop();
+    const svg = join(DEMO_DIR, 'timeline.svg');
+    mkdirSync(DEMO_DIR, { recursive: true });
+    writeFileSync(svg, timelineSvg(recorder.stop(), `npm start: RabbitMQ ${sandbox.rabbitmq.version}, ${new Date(began).toISOString()}`));
+    say(`timeline: ${svg} (open it in a browser)`);
   }
 
   if (keep) {

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { DescribeScalingActivitiesCommand, SetDesiredCapacityCommand } from '@aws-sdk/client-auto-scaling';
+import { DescribeAutoScalingInstancesCommand, DescribeScalingActivitiesCommand, SetDesiredCapacityCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, DescribeInstancesCommand, TerminateInstancesCommand, paginateDescribeInstances } from '@aws-sdk/client-ec2';
 import { DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { AwsRequestFailed } from '../../../shared/aws/errors';
@@ -64,7 +64,14 @@ describe('EC2', () => {
     for await (const page of paginateDescribeInstances({ client: aws.clients.ec2, pageSize: 5 }, { Filters: [{ Name: 'tag-key', Values: ['batch'] }] })) {
       pages.push(page.Reservations!.flatMap((reservation) => reservation.Instances!.map((instance) => instance.InstanceId!)));
     }
-    const late = await aws.clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:batch', Values: ['l*'] }, { Name: 'instance-state-name', Values: ['pending', 'running'] }] }));
+    const late = await aws.clients.ec2.send(
+      new DescribeInstancesCommand({
+        Filters: [
+          { Name: 'tag:batch', Values: ['l*'] },
+          { Name: 'instance-state-name', Values: ['pending', 'running'] },
+        ],
+      }),
+    );
 
     expect(pages.map((page) => page.length)).toEqual([5, 2]);
     expect(pages.flat().sort()).toEqual([...ids].sort());
@@ -81,7 +88,9 @@ describe('EC2', () => {
     const combined = await failureOf(aws.clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [member!.instanceId], MaxResults: 5 })));
     const small = await failureOf(aws.clients.ec2.send(new DescribeInstancesCommand({ MaxResults: 4 })));
     const tooMany = await failureOf(aws.clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: ids }] })));
-    const reserved = await failureOf(aws.clients.ec2.send(new CreateTagsCommand({ Resources: [member!.instanceId], Tags: [{ Key: GROUP_NAME_TAG, Value: 'other' }] })));
+    const reserved = await failureOf(
+      aws.clients.ec2.send(new CreateTagsCommand({ Resources: [member!.instanceId], Tags: [{ Key: GROUP_NAME_TAG, Value: 'other' }] })),
+    );
     const atTheLimit = await aws.inventory.describeInstances([...ids.slice(0, 199), member!.instanceId]);
 
     expect(combined).toMatchObject({ name: 'InvalidParameterCombination', message: 'The parameter instancesSet cannot be used with the parameter maxResults' });
@@ -117,7 +126,13 @@ describe('EC2', () => {
       { InstanceId: id, PreviousState: { Code: 16, Name: 'running' }, CurrentState: { Code: 32, Name: 'shutting-down' } },
     ]);
     expect(aws.host.kills).toEqual([id]);
-    expect(fact).toMatchObject({ instanceId: id, state: 'terminated', privateIp: undefined, privateDnsName: undefined, autoScalingGroupName: 'orders-rabbitmq' });
+    expect(fact).toMatchObject({
+      instanceId: id,
+      state: 'terminated',
+      privateIp: undefined,
+      privateDnsName: undefined,
+      autoScalingGroupName: 'orders-rabbitmq',
+    });
     expect(raw.Reservations![0]!.Instances![0]!.State).toEqual({ Code: 48, Name: 'terminated' });
   });
 });
@@ -132,7 +147,9 @@ describe('Auto Scaling', () => {
     const above = await failureOf(aws.clients.autoScaling.send(new SetDesiredCapacityCommand({ AutoScalingGroupName: 'orders-rabbitmq', DesiredCapacity: 5 })));
     const after = await aws.inventory.describeGroup();
     const first = await aws.clients.autoScaling.send(new DescribeScalingActivitiesCommand({ AutoScalingGroupName: 'orders-rabbitmq', MaxRecords: 2 }));
-    const second = await aws.clients.autoScaling.send(new DescribeScalingActivitiesCommand({ AutoScalingGroupName: 'orders-rabbitmq', MaxRecords: 2, NextToken: first.NextToken }));
+    const second = await aws.clients.autoScaling.send(
+      new DescribeScalingActivitiesCommand({ AutoScalingGroupName: 'orders-rabbitmq', MaxRecords: 2, NextToken: first.NextToken }),
+    );
 
     expect(before).toMatchObject({ name: 'orders-rabbitmq', minSize: 1, maxSize: 4, desiredCapacity: 2 });
     expect(before.instances.map((instance) => [instance.lifecycleState, instance.healthStatus])).toEqual([
@@ -155,6 +172,34 @@ describe('Auto Scaling', () => {
     const all = [...first.Activities!, ...second.Activities!].map((activity) => activity.Description!.split(': ')[1]);
     expect(all.sort()).toEqual(after.instances.map((instance) => instance.instanceId).sort());
   });
+
+  it("describes the group's instances one by one (the runbook's stuck-hook look), by id and in pages, and refuses more than 50 records", async () => {
+    const aws = await localAws();
+    const members = await aws.startInService();
+    const describe = (input: ConstructorParameters<typeof DescribeAutoScalingInstancesCommand>[0] = {}) =>
+      aws.clients.autoScaling.send(new DescribeAutoScalingInstancesCommand(input));
+
+    const all = await describe();
+    const one = await describe({ InstanceIds: [members[0]!.instanceId, 'i-0123456789abcdef0'] });
+    const first = await describe({ MaxRecords: 2 });
+    const second = await describe({ MaxRecords: 2, NextToken: first.NextToken });
+    const tooMany = await failureOf(describe({ MaxRecords: 51 }));
+
+    expect(all.AutoScalingInstances!.map((instance) => instance.InstanceId).sort()).toEqual(members.map((member) => member.instanceId).sort());
+    expect(all.AutoScalingInstances![0]).toMatchObject({
+      AutoScalingGroupName: 'orders-rabbitmq',
+      LifecycleState: 'InService',
+      HealthStatus: 'HEALTHY',
+      ProtectedFromScaleIn: false,
+    });
+    expect(all.NextToken).toBeUndefined();
+    expect(one.AutoScalingInstances!.map((instance) => instance.InstanceId)).toEqual([members[0]!.instanceId]);
+    expect([...first.AutoScalingInstances!, ...second.AutoScalingInstances!].map((instance) => instance.InstanceId)).toEqual(
+      all.AutoScalingInstances!.map((instance) => instance.InstanceId),
+    );
+    expect(second.NextToken).toBeUndefined();
+    expect(tooMany).toMatchObject({ name: 'ValidationError', message: expect.stringContaining("at 'maxRecords' failed to satisfy constraint") });
+  });
 });
 
 describe('ELBv2', () => {
@@ -173,7 +218,9 @@ describe('ELBv2', () => {
     const gone = await aws.clients.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: TARGET_GROUP_ARNS.amqp, Targets: [{ Id: id }] }));
 
     expect(healthy).toEqual({ amqp: new Map([[id, 'healthy']]), management: new Map([[id, 'healthy']]) });
-    expect(raw.TargetHealthDescriptions).toEqual([{ Target: { Id: id, Port: aws.host.address(id)!.amqpPort }, HealthCheckPort: String(aws.host.address(id)!.amqpPort), TargetHealth: { State: 'healthy' } }]);
+    expect(raw.TargetHealthDescriptions).toEqual([
+      { Target: { Id: id, Port: aws.host.address(id)!.amqpPort }, HealthCheckPort: String(aws.host.address(id)!.amqpPort), TargetHealth: { State: 'healthy' } },
+    ]);
     expect(draining).toEqual({ amqp: new Map([[id, 'draining']]), management: new Map([[id, 'draining']]) });
     expect(gone.TargetHealthDescriptions).toEqual([
       { Target: { Id: id }, TargetHealth: { State: 'unused', Reason: 'Target.NotRegistered', Description: 'Target is not registered to the target group' } },
@@ -191,7 +238,10 @@ describe('ELBv2', () => {
     const unknown = await failureOf(aws.clients.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: `${TARGET_GROUP_ARNS.amqp}0` })));
 
     expect(refused).toBeInstanceOf(AwsRequestFailed);
-    expect(refused.cause).toMatchObject({ name: 'InvalidTargetException', message: `The following targets are not in a running state and cannot be registered: '${gone}'` });
+    expect(refused.cause).toMatchObject({
+      name: 'InvalidTargetException',
+      message: `The following targets are not in a running state and cannot be registered: '${gone}'`,
+    });
     expect(unknown).toMatchObject({ name: 'TargetGroupNotFoundException' });
     expect(aws.targetGroups.amqp.describe()).toEqual([]);
   });
@@ -249,10 +299,13 @@ describe('faults beneath the SDK', () => {
     const group = await aws.inventory.describeGroup();
 
     expect(group.instances).toHaveLength(1);
-    expect(aws.endpoint.calls.filter((call) => call.operation === 'DescribeAutoScalingGroups').map((call) => call.error)).toEqual(['InternalFailure', undefined]);
+    expect(aws.endpoint.calls.filter((call) => call.operation === 'DescribeAutoScalingGroups').map((call) => call.error)).toEqual([
+      'InternalFailure',
+      undefined,
+    ]);
   });
 
-  it('a tag write on an instance EC2 does not show yet is retried by warren\'s clients until it does', async () => {
+  it("a tag write on an instance EC2 does not show yet is retried by warren's clients until it does", async () => {
     const aws = await localAws({ group: { desiredCapacity: 1 } });
     const [member] = await aws.startInService();
     aws.endpoint.armFault({ kind: 'not-yet-visible', operation: 'CreateTags', times: 1 });
@@ -267,16 +320,22 @@ describe('faults beneath the SDK', () => {
     const aws = await localAws({ group: { desiredCapacity: 1 } });
     await aws.startInService();
 
-    expect(() => aws.endpoint.armFault({ kind: 'not-yet-visible', operation: 'DescribeInstances', times: 1 })).toThrow(/only CreateTags, SendCommand, RegisterTargets/);
+    expect(() => aws.endpoint.armFault({ kind: 'not-yet-visible', operation: 'DescribeInstances', times: 1 })).toThrow(
+      /only CreateTags, SendCommand, RegisterTargets/,
+    );
     aws.endpoint.armFault({ kind: 'not-yet-visible', operation: 'RegisterTargets', times: 1 });
     const [member] = (await aws.inventory.describeGroup()).instances;
     await aws.targets.register(member!.instanceId);
 
     // RegisterTargets retries InvalidTarget (a launch not yet known to the load balancer): one fault, one more request
-    expect(aws.endpoint.calls.filter((call) => call.operation === 'RegisterTargets').map((call) => call.error ?? 'ok').sort()).toEqual(['InvalidTarget', 'ok', 'ok']);
+    expect(
+      aws.endpoint.calls
+        .filter((call) => call.operation === 'RegisterTargets')
+        .map((call) => call.error ?? 'ok')
+        .sort(),
+    ).toEqual(['InvalidTarget', 'ok', 'ok']);
   });
 });
-
 
 it('carries on answering after a client hangs up in the middle of its request', async () => {
   const aws = await localAws({ group: { desiredCapacity: 1 } });
