@@ -6,7 +6,7 @@ import { FunctionNotFound } from '../../shared/aws/function-settings';
 import type { Config } from '../../shared/config';
 import { toDirectReconcile } from '../../shared/events/reconcile';
 import type { Log } from '../../shared/ports';
-import type { Deps } from '../../shared/workflows/deps';
+import { invocationDeps, type Deps } from '../../shared/workflows/deps';
 import { inExecutionOrder } from '../../shared/cluster/reconcile-plan';
 import { reconcile } from '../../shared/workflows/reconcile';
 import { stackNames } from '../deploy/plan';
@@ -76,7 +76,7 @@ async function connect(options: TargetOptions): Promise<Connected> {
   }
   // the heal function's composition; its telemetry is never flushed, so nothing but the result is printed
   const { telemetry: _telemetry, onRecordAnswered: _observer, ...ports } = wire(config, { clients, env: {} });
-  const deps: Deps = { ...ports, log: logTo(options.verbose === true), deadline: Date.now() + options.timeout * 1000 };
+  const deps = invocationDeps(ports, logTo(options.verbose === true), Date.now() + options.timeout * 1000);
   return { config, region, clients, deps };
 }
 

@@ -1,6 +1,7 @@
 import type { AlarmRule, Config } from '../config';
 import type { EventOf } from '../events/types';
-import type { GroupFacts } from '../ports';
+import type { GroupFacts, InstanceFacts } from '../ports';
+import type { NodeStatus } from '../rabbitmq/operations';
 
 export type RunbookMatch =
   | { act: 'reconcile'; rule: AlarmRule }
@@ -31,6 +32,26 @@ export type ReplacementDecision = { allowed: true } | { allowed: false; reason: 
 export function replacementInFlight(group: GroupFacts): string | undefined {
   const busy = group.instances.find((i) => i.lifecycleState !== 'InService' || i.healthStatus === 'Unhealthy');
   return busy ? `instance ${busy.instanceId} is ${busy.lifecycleState}/${busy.healthStatus}: a replacement is in flight` : undefined;
+}
+
+/**
+ * The instances that can count toward the minimum: InService and Healthy in the group, other than the
+ * one to replace (what remains after replacing it is the others; a node that does not answer would only
+ * hold the status to its bound).
+ */
+export function replacementWitnesses(group: GroupFacts, targetInstanceId: string): string[] {
+  return group.instances
+    .filter((i) => i.lifecycleState === 'InService' && i.healthStatus === 'Healthy' && i.instanceId !== targetInstanceId)
+    .map((i) => i.instanceId);
+}
+
+/** The healthy running members among the witnesses: running in EC2, their node answered with its app running. */
+export function healthyRunningMembers(witnesses: string[], ec2: InstanceFacts[], statuses: Map<string, NodeStatus | Error>): string[] {
+  const running = new Set(ec2.filter((i) => i.state === 'running').map((i) => i.instanceId));
+  return witnesses.filter((id) => {
+    const status = statuses.get(id);
+    return running.has(id) && status !== undefined && !(status instanceof Error) && status.running;
+  });
 }
 
 /**

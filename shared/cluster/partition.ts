@@ -1,4 +1,4 @@
-import type { NodeStatus } from '../rabbitmq/operations';
+import type { NodeRestartOutcome, NodeStatus } from '../rabbitmq/operations';
 
 /**
  * A partition that outlived the network cut, and what reconcile does about it: RabbitMQ's documented
@@ -62,4 +62,18 @@ export function decidePartitionRepair(statuses: NodeStatus[], mainView: string[]
     return { sides, winner, losers, hold: 'winner-not-main-view', detail: 'a larger view that reports no partition exists' };
   }
   return { sides, winner, losers };
+}
+
+/**
+ * Why a restart of a losing node did not put it back with the winning side, or undefined when it did:
+ * the document refused, or the node came back but is not a running member beside a survivor.
+ */
+export function unverifiedRestart(outcome: NodeRestartOutcome | undefined, node: string, survivors: string[]): string | undefined {
+  if (!outcome) return `restart of ${node}: no result`;
+  if (!outcome.done) return `${outcome.step} of ${node} refused: ${outcome.reason}: ${outcome.detail}`;
+  if (outcome.step === 'stop') return undefined;
+  if (!outcome.running || !outcome.members.running.includes(node) || !survivors.some((survivor) => outcome.members.running.includes(survivor))) {
+    return `${node} restarted but is not a running member with the winning side (it sees ${outcome.members.running.join(', ') || 'nothing'})`;
+  }
+  return undefined;
 }

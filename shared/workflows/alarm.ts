@@ -1,9 +1,15 @@
-import { decideReplacement, matchRunbook, minHealthyMembers, replacementInFlight } from '../cluster/alarm-decision';
+import {
+  decideReplacement,
+  healthyRunningMembers,
+  matchRunbook,
+  minHealthyMembers,
+  replacementInFlight,
+  replacementWitnesses,
+} from '../cluster/alarm-decision';
 import { EventSkipped, UnsafeActionRefused, WarrenError } from '../errors';
 import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
 import { whilePaused } from './pause';
-import { ensureBudget } from './waiting';
 
 /**
  * Alarm runbooks: an alarm entering ALARM either asks for a reconcile or asks the ASG to replace one
@@ -36,24 +42,15 @@ export async function alarm(event: EventOf<'alarm'>, deps: Deps): Promise<Outcom
   const inFlight = replacementInFlight(facts);
   if (inFlight) return refuse(inFlight);
 
-  // The alarming instance is not asked: what remains after replacing it is the others (decideReplacement),
-  // and a node that does not answer would only hold the wait to its bound.
-  const others = facts.instances
-    .filter((i) => i.lifecycleState === 'InService' && i.healthStatus === 'Healthy' && i.instanceId !== match.instanceId)
-    .map((i) => i.instanceId);
-  const ec2 = others.length > 0 ? await deps.inventory.describeInstances(others) : [];
+  const witnesses = replacementWitnesses(facts, match.instanceId);
+  const ec2 = witnesses.length > 0 ? await deps.inventory.describeInstances(witnesses) : [];
   const running = ec2.filter((i) => i.state === 'running').map((i) => i.instanceId);
-  if (running.length > 0) ensureBudget(deps, 1_000, 'member statuses');
   // bounded by the time this invocation has left: a status that did not come back is a NodeCommandFailed, not a healthy member
   const statuses =
     running.length > 0 ? await deps.nodes.runOnMany(running, 'status', {}, { timeoutSeconds: (deps.deadline - deps.clock.now()) / 1000 }) : new Map();
-  const runningMembers = running.filter((id) => {
-    const status = statuses.get(id);
-    return status !== undefined && !(status instanceof Error) && status.running;
-  });
   const decision = decideReplacement({
     group: facts,
-    healthyRunningMemberIds: runningMembers,
+    healthyRunningMemberIds: healthyRunningMembers(witnesses, ec2, statuses),
     targetInstanceId: match.instanceId,
     minHealthy: minHealthyMembers(config, facts.desiredCapacity),
   });

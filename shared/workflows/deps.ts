@@ -1,4 +1,5 @@
 import type { Config } from '../config';
+import { budgetedShell } from './budgeted-shell';
 import type { Clock, HealQueue, Inventory, Lifecycle, Log, Metrics, NodeShell, TargetGroups } from '../ports';
 
 /** Everything a workflow touches, injected: AWS adapters in Lambda, the local cloud in the sandbox, a fake in tests. */
@@ -21,4 +22,10 @@ export interface Outcome {
   result: 'continued' | 'abandoned' | 'done' | 'refused' | 'planned' | 'acted';
   reason?: string;
   details?: Record<string, unknown>;
+}
+
+/** What a workflow is given for one invocation: the ports, its log and its deadline, the node shell kept within that deadline. */
+export function invocationDeps(ports: Omit<Deps, 'log' | 'deadline'>, log: Log, deadline: number): Deps {
+  const deps = { ...ports, log, deadline };
+  return { ...deps, nodes: budgetedShell(ports.nodes, deps) };
 }

@@ -5,14 +5,13 @@ import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
 import { describeOurInstance, runningPeers } from './instances';
 import { whilePaused } from './pause';
-import { ensureBudget } from './waiting';
 
 /**
  * An instance of the group is shutting down or terminated: its targets go and its node is forgotten
  * by a running peer. The event's own state is not trusted: EC2 must report it now (invariant 1).
  */
 export async function gone(event: EventOf<'gone'>, deps: Deps): Promise<Outcome> {
-  const { config, log, metrics } = deps;
+  const { log, metrics } = deps;
   const instanceId = event.instanceId;
   const instance = await describeOurInstance(deps, instanceId);
   if (!isGoneInEc2(instance.state)) throw new EventSkipped(`EC2 reports the instance ${instance.state}`, { instanceId });
@@ -37,7 +36,6 @@ export async function gone(event: EventOf<'gone'>, deps: Deps): Promise<Outcome>
   }
   // One command: the forget document refuses while the node still runs (still-running), and is retried.
   const peer = peers[0]!;
-  ensureBudget(deps, config.bounds.ssmCommandSeconds * 1000, 'forget');
   const forgotten = await deps.nodes.run(peer.instanceId, 'forget', { NodeName: node, Departed: departedParam(instance.state) });
   if (forgotten.result === 'still-running') {
     // While the instance only shuts down, its node may still be stopping: the terminated event that

@@ -3,7 +3,6 @@ import type { EventOf } from '../events/types';
 import type { Deps, Outcome } from './deps';
 import { describeOurInstance, runningPeers, takeOutOfTraffic } from './instances';
 import { whilePaused } from './pause';
-import { ensureBudget } from './waiting';
 
 /** A spot warning leaves two minutes: the deregistration wait must leave time for the drain. */
 const INTERRUPTION_DEREGISTRATION_SECONDS = 30;
@@ -28,7 +27,6 @@ export async function interruption(event: EventOf<'interruption'>, deps: Deps): 
   }
 
   await takeOutOfTraffic(deps, instanceId, Math.min(config.bounds.deregistrationSeconds, INTERRUPTION_DEREGISTRATION_SECONDS));
-  ensureBudget(deps, config.bounds.ssmCommandSeconds * 1000, 'drain');
   const drained = await deps.nodes.run(instanceId, 'drain', {});
   log.info('interrupted node taken out of traffic and drained', { instanceId, reason: event.reason, drained: drained.drained });
   metrics.count('NodeDrained');

@@ -5,7 +5,7 @@ import { parseEvent, parseQueueMessage } from '../events';
 import type { EventKind, WarrenEvent } from '../events/types';
 import { withCorrelation, type Observability } from '../observability';
 import type { Clock, HealQueue, QueuedRecord } from '../ports';
-import type { Deps, Outcome } from './deps';
+import { invocationDeps, type Deps, type Outcome } from './deps';
 import { runWorkflow } from './index';
 import { redeliveryAfter, retryMarkOf } from './redelivery';
 
@@ -181,7 +181,7 @@ async function handleOne(parse: () => WarrenEvent, messageId: string | undefined
     log = withCorrelation(telemetry.logger, event.id);
     log.info('event received', { kind: event.kind, messageId });
     if (!accepts.includes(event.kind)) throw new EventSkipped(`this function does not handle ${event.kind} events`);
-    const outcome = await runWorkflow(event, { ...ports, log, deadline });
+    const outcome = await runWorkflow(event, invocationDeps(ports, log, deadline));
     ports.metrics.durationMs(`${event.kind}Duration`, wiring.clock.now() - started);
     log.info('event handled', { kind: event.kind, ...outcome });
     return outcome;

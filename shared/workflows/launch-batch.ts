@@ -150,7 +150,6 @@ async function membershipFor(deps: Deps, group: GroupFacts, facts: InstanceFacts
   const tagged = membershipFromTags(candidates);
   if (tagged) return { founding: false, ...tagged, source: 'tags' };
   const seed = await firstThatAnswers(candidates, async (candidate) => {
-    ensureBudget(deps, deps.config.bounds.ssmCommandSeconds * 1000, 'seed status');
     const status = await deps.nodes.run(candidate.instanceId, 'status', {});
     return status.running && status.members.running.length > 0 ? status : undefined;
   });
@@ -241,7 +240,6 @@ async function serveMember(
       if (hook.gone) throw new LifecycleActionGone(step);
     };
     stillOurs('join');
-    ensureBudget(deps, config.bounds.ssmCommandSeconds * 1000, 'join');
     const secondsLeft = Math.floor((member.bound - deps.clock.now()) / 1000);
     if (secondsLeft <= 0) throw new WaitTimedOut('launch bound reached before the join');
     const joined = await nodes.run(instanceId, 'join', {
@@ -267,7 +265,6 @@ async function serveMember(
     if (plan.founding && joined.policy === 'skipped') {
       const founderPolicy = choosePolicy(deps, joined.version, { instanceId });
       if (appliesAnything(founderPolicy)) {
-        ensureBudget(deps, config.bounds.ssmCommandSeconds * 1000, 'apply-policy');
         await nodes.run(instanceId, 'applyPolicy', founderPolicy);
       }
     }

@@ -6,6 +6,7 @@ import type { GroupFacts, InstanceFacts } from '../ports';
 import type { NodeOperationParams, NodeRestartOutcome, NodeStatus, RestartStep } from '../rabbitmq/operations';
 import type { Deps, Outcome } from './deps';
 import { unverifiedJoin } from '../cluster/membership';
+import { unverifiedRestart } from '../cluster/partition';
 import { orphanedHooks } from '../cluster/orphaned-hooks';
 import { adoptOrphanedHooks } from './orphaned-hooks';
 import { pausedLog, pauseReason } from './pause';
@@ -91,7 +92,6 @@ export async function observeMembers(
   const running = new Set(instances.filter((i) => i.state === 'running').map((i) => i.instanceId));
   const asked = group.instances.filter((i) => i.lifecycleState === 'InService' && running.has(i.instanceId)).map((i) => i.instanceId);
   // within the time this invocation has left (orphaned hooks may have used some): an unanswered status is only a finding
-  if (asked.length > 0) ensureBudget(deps, 1_000, 'member statuses');
   const statuses: Map<string, NodeStatus | Error> =
     asked.length > 0 ? await deps.nodes.runOnMany(asked, 'status', {}, { timeoutSeconds: (deps.deadline - deps.clock.now()) / 1000 }) : new Map();
   return { group, instances, statuses, targets };
@@ -116,12 +116,8 @@ async function restartLosingSides(actions: RestartAction[], deps: Deps): Promise
   for (const action of actions) {
     const outcome = started.get(action.instanceId);
     if (outcome instanceof Error) throw outcome;
-    if (!outcome?.done) throw new WarrenError(`restart of ${action.node} refused: ${outcome ? `${outcome.reason}: ${outcome.detail}` : 'no result'}`);
-    if (!outcome.running || !outcome.members.running.includes(action.node) || !survivors.some((node) => outcome.members.running.includes(node))) {
-      throw new WarrenError(
-        `${action.node} restarted but is not a running member with the winning side (it sees ${outcome.members.running.join(', ') || 'nothing'})`,
-      );
-    }
+    const unverified = unverifiedRestart(outcome, action.node, survivors);
+    if (unverified) throw new WarrenError(unverified);
   }
   metrics.count('PartitionRepairs');
   log.info('partition repaired', { restarted: actions.map((action) => action.node), survivors });
@@ -133,21 +129,20 @@ async function stopThenStart(
   params: (step: RestartStep) => NodeOperationParams['restart'],
 ): Promise<Map<string, NodeRestartOutcome | Error>> {
   const stopped = await deps.nodes.runOnMany(instanceIds, 'restart', params('stop'));
-  for (const [instanceId, outcome] of stopped) {
+  for (const outcome of stopped.values()) {
     if (outcome instanceof Error) throw outcome;
-    if (!outcome.done) throw new WarrenError(`stop of ${outcome.node} (${instanceId}) refused: ${outcome.reason}: ${outcome.detail}`);
+    const unverified = unverifiedRestart(outcome, outcome.node, []);
+    if (unverified) throw new WarrenError(unverified);
   }
   return deps.nodes.runOnMany(instanceIds, 'restart', params('start'));
 }
 
 async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps): Promise<void> {
   const { config, nodes } = deps;
-  const commandMs = config.bounds.ssmCommandSeconds * 1000;
   switch (action.kind) {
     case 'forget':
     case 'remove-replicas': {
       const done = await firstThatAnswers(plan.peerInstanceIds, (peer) => {
-        ensureBudget(deps, commandMs, action.kind);
         return nodes.run(peer, 'forget', { NodeName: action.node, Departed: action.kind === 'forget' ? action.departed : 'false' });
       });
       if (!done.candidate) throw new WarrenError(`no peer could forget ${action.node}`, { cause: done.errors[0] });
@@ -157,7 +152,6 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
       return;
     }
     case 'repair-replicas': {
-      ensureBudget(deps, commandMs, 'repair-replicas');
       const repaired = await nodes.run(action.instanceId, 'join', {
         ...NO_POLICY,
         Peers: plan.runningMembers.join(','),
@@ -176,7 +170,6 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
       return;
     }
     case 'join': {
-      ensureBudget(deps, commandMs, 'join');
       const joined = await nodes.run(action.instanceId, 'join', {
         ...choosePolicy(deps, plan.clusterVersion, { instanceId: action.instanceId }),
         Peers: plan.runningMembers.join(','),
@@ -191,18 +184,15 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
       return;
     }
     case 'apply-policy': {
-      ensureBudget(deps, commandMs, 'apply-policy');
       await nodes.run(action.instanceId, 'applyPolicy', choosePolicy(deps, plan.clusterVersion, { instanceId: action.instanceId }));
       return;
     }
     case 'enable-feature-flags': {
-      ensureBudget(deps, commandMs, 'enable-feature-flags');
       const enabled = await nodes.run(action.instanceId, 'applyPolicy', { ...NO_POLICY, EnableFeatureFlags: 'true' });
       deps.log.info('feature flags', { node: enabled.node, featureFlags: enabled.featureFlags });
       return;
     }
     case 'recover-majority': {
-      ensureBudget(deps, commandMs, 'recover-majority');
       const recovered = await nodes.run(action.instanceId, 'recover', { DryRun: 'false' });
       if (!recovered.recovered) throw new WarrenError(`recovery on ${action.node} refused: ${recovered.reason}: ${recovered.detail}`);
       deps.metrics.count('MajorityRecoveries');

@@ -6,7 +6,7 @@ import type { Deps, Outcome } from './deps';
 import { ALREADY_COMPLETED, actionStillOpen, assertOurGroup, completeAction, withHeartbeat, type HookWatch } from './lifecycle-action';
 import { runningPeers, takeOutOfTraffic } from './instances';
 import { whilePaused } from './pause';
-import { ensureBudget, firstThatAnswers, pollUntil } from './waiting';
+import { firstThatAnswers, pollUntil } from './waiting';
 
 type Verdict = { result: 'CONTINUE' | 'ABANDON'; reason?: string };
 
@@ -53,7 +53,6 @@ async function leaveAndForget(event: EventOf<'terminate'>, deps: Deps, leaveBoun
   let left: NodeLeaveOutcome;
   try {
     left = await pollUntil(deps, { what: 'leave', until: leaveBound, everyMs: config.bounds.criticalRecheckSeconds * 1000, hook }, async () => {
-      ensureBudget(deps, config.bounds.ssmCommandSeconds * 1000, 'leave');
       const outcome = await nodes.run(instanceId, 'leave', { Drain: 'true' });
       if (outcome.left || outcome.reason === 'last-running-member') return outcome;
       metrics.count('LeaveBlocked');
@@ -81,7 +80,6 @@ async function leaveAndForget(event: EventOf<'terminate'>, deps: Deps, leaveBoun
     return { result: 'CONTINUE', reason: decision.reason };
   }
   const forgotten = await firstThatAnswers(peers, async (peer) => {
-    ensureBudget(deps, config.bounds.ssmCommandSeconds * 1000, 'forget');
     return nodes.run(peer.instanceId, 'forget', { NodeName: left.node, Departed: 'false' });
   });
   if (!forgotten.candidate) throw new WarrenError(`no peer could forget ${left.node}`, { cause: forgotten.errors[0] });

@@ -20,6 +20,7 @@ import { loadConfig } from '../../shared/config';
 import { membersDigest } from '../../shared/rabbitmq/operations';
 import { toScheduledReconcile } from '../../shared/events/reconcile';
 import type { Log, Metrics } from '../../shared/ports';
+import { invocationDeps } from '../../shared/workflows/deps';
 import { systemClock } from '../../shared/workflows/invocation';
 import { reconcile } from '../../shared/workflows/reconcile';
 import scheduledEvent from '../events/scheduled-event.json';
@@ -273,18 +274,23 @@ async function countReconcile(size: number): Promise<Counted> {
   const metrics: Metrics = { count: () => {}, gauge: () => {}, durationMs: () => {} };
   const ports = createAwsPorts(config, clients);
   try {
-    const outcome = await reconcile(toScheduledReconcile(scheduledEvent), {
-      config,
-      inventory: ports.inventory,
-      lifecycle: ports.lifecycle,
-      nodes: ports.nodeShell,
-      targets: ports.targetGroups,
-      queue: ports.healQueue,
-      metrics,
-      log: silent,
-      clock: systemClock,
-      deadline: Date.now() + 15 * 60_000,
-    });
+    const outcome = await reconcile(
+      toScheduledReconcile(scheduledEvent),
+      invocationDeps(
+        {
+          config,
+          inventory: ports.inventory,
+          lifecycle: ports.lifecycle,
+          nodes: ports.nodeShell,
+          targets: ports.targetGroups,
+          queue: ports.healQueue,
+          metrics,
+          clock: systemClock,
+        },
+        silent,
+        Date.now() + 15 * 60_000,
+      ),
+    );
     if (outcome.result !== 'done') {
       throw new Error(`reconcile of a healthy simulated cluster of ${size} should repair nothing, it answered ${JSON.stringify(outcome)}`);
     }

@@ -17,7 +17,7 @@ import type {
 } from '../../shared/ports';
 import type { NodeOperation, NodeOperationParams, NodeOperationResult, QuorumReplicas } from '../../shared/rabbitmq/operations';
 import type { EventOf } from '../../shared/events/types';
-import type { Deps } from '../../shared/workflows/deps';
+import { invocationDeps, type Deps } from '../../shared/workflows/deps';
 import { GROUP, testConfig } from './config';
 import { FakeClock } from './fake-clock';
 import { runNodeOperation } from './fake-node';
@@ -225,7 +225,7 @@ export class FakeCloud {
   }
 
   deps(overrides: Partial<Deps> = {}): Deps {
-    return {
+    const { log, deadline, ...ports }: Deps = {
       config: this.config,
       inventory: this.inventory,
       lifecycle: this.lifecycle,
@@ -238,6 +238,7 @@ export class FakeCloud {
       deadline: this.clock.now() + 86_400_000,
       ...overrides,
     };
+    return invocationDeps(ports, log, deadline);
   }
 
   private record(port: Call['port'], op: string, instanceId?: string, args?: unknown): void {

@@ -1,9 +1,12 @@
-import { decideReplacement, matchRunbook, minHealthyMembers } from '../../../shared/cluster/alarm-decision';
+import { decideReplacement, healthyRunningMembers, matchRunbook, minHealthyMembers, replacementWitnesses } from '../../../shared/cluster/alarm-decision';
 import { mayForget } from '../../../shared/cluster/forget';
 import { nodeNameOf } from '../../../shared/cluster/node-name';
 import { policyMissing, policyParamsFor } from '../../../shared/cluster/policy';
 import { pickSeedCandidates } from '../../../shared/cluster/seeds';
-import type { GroupFacts, GroupInstance } from '../../../shared/ports';
+import { unverifiedRestart } from '../../../shared/cluster/partition';
+import type { GroupFacts, GroupInstance, InstanceFacts } from '../../../shared/ports';
+import { NodeCommandFailed } from '../../../shared/errors';
+import type { NodeRestartOutcome, NodeStatus } from '../../../shared/rabbitmq/operations';
 import { testConfig } from '../../support/config';
 
 const member = (instanceId: string, lifecycleState = 'InService', healthStatus: GroupInstance['healthStatus'] = 'Healthy'): GroupInstance => ({
@@ -223,5 +226,51 @@ describe('alarm decision', () => {
         minHealthy: 2,
       }).allowed,
     ).toBe(true);
+  });
+
+  it('counts as healthy running members only the other InService, Healthy instances EC2 runs whose node answered running', () => {
+    const witnesses = replacementWitnesses(
+      group([
+        member('i-1'),
+        member('i-2'),
+        member('i-3'),
+        member('i-4', 'InService', 'Unhealthy'),
+        member('i-5', 'Pending:Wait'),
+        member('i-6'),
+        member('i-7'),
+      ]),
+      'i-1',
+    );
+    expect(witnesses).toEqual(['i-2', 'i-3', 'i-6', 'i-7']);
+    const ec2 = (instanceId: string, state: InstanceFacts['state']) => ({ instanceId, state }) as InstanceFacts;
+    const answered = (running: boolean) => ({ running }) as NodeStatus;
+    const statuses = new Map<string, NodeStatus | Error>([
+      ['i-2', answered(true)],
+      ['i-3', answered(false)],
+      ['i-6', new NodeCommandFailed('i-6', 'status', 'TimedOut', '')],
+      ['i-7', answered(true)],
+    ]);
+    expect(healthyRunningMembers(witnesses, [ec2('i-2', 'running'), ec2('i-3', 'running'), ec2('i-6', 'running'), ec2('i-7', 'stopping')], statuses)).toEqual([
+      'i-2',
+    ]);
+  });
+});
+
+describe('restart of a losing side', () => {
+  const restarted = (extra: Partial<NodeRestartOutcome>): NodeRestartOutcome =>
+    ({ node: 'rabbit@c', step: 'start', done: true, running: true, members: { all: [], running: [] }, partitions: {}, ...extra }) as NodeRestartOutcome;
+  const members = (running: string[]) => ({ all: running, running });
+
+  it('is verified only when the node runs again beside a survivor of the winning side', () => {
+    expect(unverifiedRestart(restarted({ members: members(['rabbit@a', 'rabbit@c']) }), 'rabbit@c', ['rabbit@a'])).toBeUndefined();
+    expect(unverifiedRestart(restarted({ step: 'stop', running: false }), 'rabbit@c', [])).toBeUndefined();
+    expect(unverifiedRestart(restarted({ members: members(['rabbit@c']) }), 'rabbit@c', ['rabbit@a'])).toMatch(
+      /not a running member with the winning side \(it sees rabbit@c\)/,
+    );
+    expect(unverifiedRestart(restarted({ running: false, members: members([]) }), 'rabbit@c', ['rabbit@a'])).toMatch(/it sees nothing/);
+    expect(unverifiedRestart(undefined, 'rabbit@c', ['rabbit@a'])).toMatch(/no result/);
+    expect(unverifiedRestart({ node: 'rabbit@c', step: 'stop', done: false, reason: 'no-survivor-running', detail: 'none answers' }, 'rabbit@c', [])).toBe(
+      'stop of rabbit@c refused: no-survivor-running: none answers',
+    );
   });
 });
