@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { readCloudFormation } from './cfn-yaml';
-import { readDeployedDocument, sharedOpening } from './ssm-documents';
+import { firstSentence, readDeployedDocument, sharedOpening } from './ssm-documents';
 
 /**
  * Builds the deployable templates from their single sources:
@@ -38,6 +38,8 @@ export function ssmDocumentFiles(): string[] {
 
 export function clusterTemplate(): Template {
   const template = readCloudFormation(join(INFRA, 'cluster.yml'));
+  // what follows the first sentence speaks to whoever edits cluster.yml, not to the deployed stack
+  template.Description = firstSentence(template.Description);
   // the opening every script shares, held once: each document's script refers to it
   template.Mappings = { ...template.Mappings, [OPENING_MAP[0]]: { [OPENING_MAP[1]]: { [OPENING_MAP[2]]: sharedOpening() } } };
   for (const file of ssmDocumentFiles()) {

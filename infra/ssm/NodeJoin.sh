@@ -20,9 +20,7 @@ refuse() {
   jq -cn --arg node "$self" --arg version "$own_version" --arg reason "$1" --arg detail "$2" '{node: $node, joined: false, reason: $reason, version: $version, detail: $detail}'
   exit 0
 }
-# The installed server's directory names its version, no CLI start needed; the CLI tells otherwise.
-own_version="$(find /usr/lib/rabbitmq/lib -maxdepth 1 -name 'rabbitmq_server-*' -printf '%f\n' 2>/dev/null | sed -n 's/^rabbitmq_server-//p' | sort -V | tail -n 1)"
-[ -n "$own_version" ] || own_version="$(rabbitmqctl version 2>/dev/null)" || fail "cannot tell the installed RabbitMQ version"
+own_version="$(installed_version)" || fail "cannot tell the installed RabbitMQ version"
 # A node of a series the cluster cannot take (4.0 into 4.3) is refused before it boots or joins.
 if [ -n "$SSM_JoinableSeries" ] && [[ ",$SSM_JoinableSeries," != *",$(cut -d. -f1,2 <<<"$own_version"),"* ]]; then
   refuse version-incompatible "RabbitMQ $own_version cannot join this cluster: it takes the series ${SSM_JoinableSeries//,/, }; nothing was changed"

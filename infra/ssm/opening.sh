@@ -13,6 +13,13 @@ self="${RABBITMQ_NODENAME:-rabbit@$(hostname -s)}"
 ctl() { rabbitmqctl --node "$self" -q "$@"; }
 app_running() { rabbitmq-diagnostics --node "$self" -q check_running >/dev/null 2>&1; }
 fail() { echo "$doc: $*" >&2; exit 1; }
+# The installed server's version: its directory names it, no CLI start needed; the CLI tells otherwise.
+installed_version() {
+  local v
+  v="$(find /usr/lib/rabbitmq/lib -maxdepth 1 -name 'rabbitmq_server-*' -printf '%f\n' 2>/dev/null | sed -n 's/^rabbitmq_server-//p' | sort -V | tail -n 1)"
+  [ -n "$v" ] || v="$(rabbitmqctl version 2>/dev/null)"
+  [ -n "$v" ] && echo "$v"
+}
 # cluster_status JSON on stdin: Khepri (khepri_db enabled) with no more than half of its members running,
 # which changes its membership for nobody (forget, join) until the cluster is recovered.
 khepri_minority() { jq -e 'any((.feature_flags // [])[]; .name == "khepri_db" and .state == "enabled") and (.running_nodes | length) <= ((.disk_nodes + .ram_nodes) | length) / 2' >/dev/null; }
