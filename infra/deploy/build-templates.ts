@@ -7,8 +7,9 @@ import { firstSentence, readDeployedDocument, sharedOpening } from './ssm-docume
 
 /**
  * Builds the deployable templates from their single sources:
- * - cluster: infra/cluster.yml plus one AWS::SSM::Document per infra/ssm/*.yml (the file, parsed, is
- *   the document's Content, so the documents the sandbox runs are the deployed ones);
+ * - cluster: infra/cluster.yml (its description's first sentence only);
+ * - documents: one AWS::SSM::Document per infra/ssm/*.yml (the file, parsed, is the document's Content,
+ *   so the documents the sandbox runs are the deployed ones), with cluster.yml's ClusterName parameter;
  * - image: infra/image/image.yml with infra/image/component.yml as the Image Builder component,
  *   whose CreateFile steps carry infra/node/ (packages.txt, rabbitmq.conf, enabled_plugins).
  * Run: npx tsx infra/deploy/build-templates.ts [outDir]   (default dist/infra)
@@ -25,7 +26,7 @@ export const NODE_FILES = {
   plugins: { source: 'enabled_plugins', path: '/etc/rabbitmq/enabled_plugins', owner: 'rabbitmq', permissions: '0644' },
 } as const;
 
-/** Where the cluster template keeps the scripts' shared opening (Fn::FindInMap's three names). */
+/** Where the documents template keeps the scripts' shared opening (Fn::FindInMap's three names). */
 export const OPENING_MAP = ['Scripts', 'Opening', 'Bash'] as const;
 
 export function ssmDocumentFiles(): string[] {
@@ -40,11 +41,16 @@ export function clusterTemplate(): Template {
   const template = readCloudFormation(join(INFRA, 'cluster.yml'));
   // what follows the first sentence speaks to whoever edits cluster.yml, not to the deployed stack
   template.Description = firstSentence(template.Description);
-  // the opening every script shares, held once: each document's script refers to it
-  template.Mappings = { ...template.Mappings, [OPENING_MAP[0]]: { [OPENING_MAP[1]]: { [OPENING_MAP[2]]: sharedOpening() } } };
+  return template;
+}
+
+/** The documents stack (<ClusterName>-documents): every node operation, named <ClusterName>-<Document>. */
+export function documentsTemplate(): Template {
+  const { ClusterName } = readCloudFormation(join(INFRA, 'cluster.yml')).Parameters;
+  const resources: Template = {};
   for (const file of ssmDocumentFiles()) {
     const name = basename(file, '.yml');
-    template.Resources[`${name}Document`] = {
+    resources[`${name}Document`] = {
       Type: 'AWS::SSM::Document',
       Properties: {
         Name: { 'Fn::Sub': `\${ClusterName}-${name}` },
@@ -57,7 +63,16 @@ export function clusterTemplate(): Template {
       },
     };
   }
-  return template;
+  return {
+    AWSTemplateFormatVersion: '2010-09-09',
+    Description: 'warren documents stack: the node operations of infra/ssm as SSM Command documents named <ClusterName>-<Document>.',
+    // the cluster stack's own parameter, so both stacks accept and refuse the same names
+    Parameters: { ClusterName },
+    // the opening every script shares, held once: each document's script refers to it
+    Mappings: { [OPENING_MAP[0]]: { [OPENING_MAP[1]]: { [OPENING_MAP[2]]: sharedOpening() } } },
+    Resources: resources,
+    Outputs: { SsmDocumentPrefix: { Value: { 'Fn::Sub': '${ClusterName}-' } } },
+  };
 }
 
 function nodeFile(key: keyof typeof NODE_FILES) {
@@ -105,19 +120,21 @@ export function imageTemplate(): Template {
 
 export interface BuiltTemplates {
   cluster: string;
+  documents: string;
   image: string;
 }
 
 export function writeTemplates(outDir: string = DEFAULT_OUT_DIR): BuiltTemplates {
   mkdirSync(outDir, { recursive: true });
-  const written = { cluster: join(outDir, 'cluster.json'), image: join(outDir, 'image.json') };
+  const written = { cluster: join(outDir, 'cluster.json'), documents: join(outDir, 'documents.json'), image: join(outDir, 'image.json') };
   // compact JSON: `aws cloudformation deploy` takes at most 51,200 bytes without an S3 bucket
   writeFileSync(written.cluster, JSON.stringify(clusterTemplate()));
+  writeFileSync(written.documents, JSON.stringify(documentsTemplate()));
   writeFileSync(written.image, JSON.stringify(imageTemplate()));
   return written;
 }
 
 if (require.main === module) {
   const written = writeTemplates(process.argv[2] ? resolve(process.argv[2]) : undefined);
-  console.log(`${written.cluster}\n${written.image}`);
+  console.log(Object.values(written).join('\n'));
 }

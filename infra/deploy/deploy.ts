@@ -65,26 +65,39 @@ function execute(plan: PlannedStep[], target: Target, dryRun: boolean): void {
 const program = new Command('warren-deploy').description("deploys warren's stacks to AWS");
 const withTarget = (command: Command) =>
   command
-    .requiredOption('--region <region>', 'AWS region of both stacks')
+    .requiredOption('--region <region>', 'AWS region of the stacks')
     .option('--param <Key=Value>', 'a stack parameter (repeatable): see docs/configuration.md for each one', collect, [])
     .option('--s3-bucket <bucket>', 'bucket for templates above 51,200 bytes')
     .option('--dry-run', 'print the commands without running them');
 
-withTarget(program.command('deploy').description('the cluster stack, then the functions stack')).action((options: Options) => {
+withTarget(program.command('deploy').description('the documents stack, the cluster stack, then the functions stack')).action((options: Options) => {
   const target = { region: options.region, s3Bucket: options.s3Bucket };
   const templates = writeTemplates();
   const clusterName = splitParams(options.param, knownParameters()).cluster.ClusterName ?? defaultClusterName();
   const exists = stackExists(stackNames(clusterName).cluster, target, !!options.dryRun);
-  execute(deployPlan({ params: options.param, target, clusterTemplate: templates.cluster, clusterStackExists: exists }), target, !!options.dryRun);
+  const plan = deployPlan({
+    params: options.param,
+    target,
+    documentsTemplate: templates.documents,
+    clusterTemplate: templates.cluster,
+    clusterStackExists: exists,
+  });
+  execute(plan, target, !!options.dryRun);
 });
 
-withTarget(program.command('remove').description("the cluster's lifecycle hooks, the functions stack, then the cluster stack")).action((options: Options) => {
+withTarget(program.command('remove').description('lifecycle hooks, then the functions, cluster and documents stacks')).action((options: Options) => {
   const target = { region: options.region };
   const names = stackNames(splitParams(options.param, knownParameters()).cluster.ClusterName ?? defaultClusterName());
-  // --dry-run prints the removal of both stacks
+  // --dry-run prints the removal of every stack
   const exists = (stackName: string) => !!options.dryRun || stackExists(stackName, target, false);
-  const plan = removePlan({ params: options.param, target, clusterStackExists: exists(names.cluster), functionsStackExists: exists(names.functions) });
-  if (plan.length === 0) console.log(`neither ${names.functions} nor ${names.cluster} exists: nothing to remove`);
+  const plan = removePlan({
+    params: options.param,
+    target,
+    clusterStackExists: exists(names.cluster),
+    functionsStackExists: exists(names.functions),
+    documentsStackExists: exists(names.documents),
+  });
+  if (plan.length === 0) console.log(`none of ${names.functions}, ${names.cluster}, ${names.documents} exists: nothing to remove`);
   execute(plan, target, !!options.dryRun);
 });
 

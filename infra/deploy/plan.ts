@@ -70,6 +70,7 @@ export function splitParams(
 export function stackNames(clusterName: string) {
   return {
     image: `${clusterName}-image`,
+    documents: `${clusterName}-documents`,
     cluster: `${clusterName}-cluster`,
     functions: `warren-${clusterName}`,
     stage: clusterName,
@@ -121,19 +122,27 @@ export function serverlessDeploy(stage: string, params: Record<string, string>, 
 export interface DeployInput {
   params: string[];
   target: Target;
+  documentsTemplate: string;
   clusterTemplate: string;
   /** whether the cluster stack exists already (describe-stacks) */
   clusterStackExists: boolean;
 }
 
 /**
- * Cluster stack, then functions stack (fed by the cluster's outputs). A new cluster starts with no
- * nodes: an instance launched before warren's rules exist would wait out its launch hook and be
- * abandoned; so the size is applied in a last cluster update, once warren is listening.
+ * Documents stack, cluster stack, then functions stack (fed by the cluster's outputs). The documents
+ * depend on nothing and come first, so they exist before warren sends any and before a node joins. A new
+ * cluster starts with no nodes: an instance launched before warren's rules exist would wait out its
+ * launch hook and be abandoned; so the size is applied in a last cluster update, once warren is listening.
  */
 export function deployPlan(input: DeployInput): PlannedStep[] {
   const split = splitParams(input.params, knownParameters());
-  const names = stackNames(split.cluster.ClusterName ?? defaultClusterName());
+  const clusterName = split.cluster.ClusterName ?? defaultClusterName();
+  const names = stackNames(clusterName);
+  const documents: Step = {
+    title: `documents stack ${names.documents}`,
+    command: 'aws',
+    args: cloudFormationDeploy(input.documentsTemplate, names.documents, { ClusterName: clusterName }, input.target),
+  };
   const cluster = (params: Record<string, string>) => cloudFormationDeploy(input.clusterTemplate, names.cluster, params, input.target);
   const functions: OutputsStep = {
     title: `functions stack ${names.functions}`,
@@ -145,8 +154,9 @@ export function deployPlan(input: DeployInput): PlannedStep[] {
     }),
   };
   const full: Step = { title: `cluster stack ${names.cluster}`, command: 'aws', args: cluster(split.cluster) };
-  if (input.clusterStackExists) return [full, functions];
+  if (input.clusterStackExists) return [documents, full, functions];
   return [
+    documents,
     { title: `cluster stack ${names.cluster}, no nodes yet`, command: 'aws', args: cluster({ ...split.cluster, ClusterSize: '0' }) },
     functions,
     // explicit: `aws cloudformation deploy` keeps a parameter's previous value (0 here) when it is not given
@@ -164,6 +174,7 @@ export interface RemoveInput {
   /** whether each stack exists (describe-stacks): a removal that failed halfway can be run again */
   clusterStackExists: boolean;
   functionsStackExists: boolean;
+  documentsStackExists: boolean;
 }
 
 /**
@@ -172,7 +183,8 @@ export interface RemoveInput {
  * by one and the last running member, which is never stopped (invariant 2), would hold its hook for
  * LEAVE_WAIT_TIMEOUT_SECONDS. The whole cluster is going, so nobody needs to leave: the group's
  * lifecycle hooks are deleted first (DeleteLifecycleHook completes their open actions: ABANDON for
- * launching instances, CONTINUE for terminating ones), then warren stops listening, then the cluster goes.
+ * launching instances, CONTINUE for terminating ones), then warren stops listening, then the cluster goes,
+ * and the documents last, once no node or function can run one.
  */
 export function removePlan(input: RemoveInput): PlannedStep[] {
   const split = splitParams(input.params, knownParameters());
@@ -192,15 +204,20 @@ export function removePlan(input: RemoveInput): PlannedStep[] {
     },
   }));
   const functions: Step = { title: `functions stack ${names.functions}`, command: 'npx', args: ['serverless', 'remove', '--stage', names.stage, ...region] };
-  const cluster: Step[] = [
-    { title: `cluster stack ${names.cluster}`, command: 'aws', args: ['cloudformation', 'delete-stack', '--stack-name', names.cluster, ...region] },
+  const deleteStack = (kind: string, stackName: string): Step[] => [
+    { title: `${kind} stack ${stackName}`, command: 'aws', args: ['cloudformation', 'delete-stack', '--stack-name', stackName, ...region] },
     {
-      title: `wait for ${names.cluster} to be deleted`,
+      title: `wait for ${stackName} to be deleted`,
       command: 'aws',
-      args: ['cloudformation', 'wait', 'stack-delete-complete', '--stack-name', names.cluster, ...region],
+      args: ['cloudformation', 'wait', 'stack-delete-complete', '--stack-name', stackName, ...region],
     },
   ];
-  return [...(input.clusterStackExists ? hooks : []), ...(input.functionsStackExists ? [functions] : []), ...(input.clusterStackExists ? cluster : [])];
+  return [
+    ...(input.clusterStackExists ? hooks : []),
+    ...(input.functionsStackExists ? [functions] : []),
+    ...(input.clusterStackExists ? deleteStack('cluster', names.cluster) : []),
+    ...(input.documentsStackExists ? deleteStack('documents', names.documents) : []),
+  ];
 }
 
 /** The lifecycle hooks infra/cluster.yml gives the group, by name. */

@@ -63,7 +63,7 @@ export function readableScripts(file: string): string[] {
 /**
  * An SSM Command document as warren deploys it: the YAML of infra/ssm/<Document>.yml with the first
  * sentence of its description, each script's comment-only lines and indentation left out, which keeps the
- * cluster template within CloudFormation's 51,200-byte direct upload. Where a script has the opening's
+ * documents template within CloudFormation's 51,200-byte direct upload. Where a script has the opening's
  * marker, the shared opening takes its place behind `doc=<Document> params="<its parameters>"`:
  * as text (the default), or as `opening` (the template's Fn::FindInMap, so the template holds it once).
  * The sandbox and the tests load documents through this too, so they run what deploys.

@@ -10,7 +10,7 @@ import { SSM_RESERVED_PREFIX } from '../../shared/config';
 import { NODE_OPERATIONS } from '../../shared/rabbitmq/operations';
 import { asList, cfnLint, resourcesOf, ROOT, type Template } from './cloudformation';
 
-/** The cluster stack as deployed: infra/cluster.yml with the SSM documents of infra/ssm embedded. */
+/** The cluster stack as deployed (infra/cluster.yml), and the documents stack built from infra/ssm. */
 
 const ERLANG_PORTS = [4369, 25672, 35672, 35682];
 const MANAGEMENT_PORT = 15672;
@@ -81,10 +81,28 @@ function holds(condition: any, parameters: Record<string, string>, conditions: R
   }
 }
 
-describe('the cluster stack', () => {
-  const out = mkdtempSync(join(tmpdir(), 'warren-templates-'));
-  const built = writeTemplates(out);
-  const template: Template = JSON.parse(readFileSync(built.cluster, 'utf8'));
+const out = mkdtempSync(join(tmpdir(), 'warren-templates-'));
+const built = writeTemplates(out);
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+const read = (file: string): Template => JSON.parse(readFileSync(file, 'utf8'));
+
+describe('the built templates', () => {
+  it('pass cfn-lint, as built and as every template under infra/ is written', () => {
+    const sources = templatesUnderInfra();
+    expect(sources.map((file) => relative(ROOT, file)).sort()).toEqual(['infra/cluster.yml', 'infra/image/image.yml']);
+    expect(cfnLint([built.cluster, built.documents, ...sources])).toBe('');
+  });
+
+  it('each fit in a direct upload to CloudFormation (51,200 bytes) so deploy needs no bucket', () => {
+    const sizes = Object.entries(built).map(([name, file]) => [name, statSync(file).size] as const);
+    expect(sizes.map(([name]) => name).sort()).toEqual(['cluster', 'documents', 'image']);
+    expect(sizes.filter(([, size]) => size > 51_200)).toEqual([]);
+  });
+});
+
+describe('the documents stack', () => {
+  const template = read(built.documents);
+  const cluster = read(built.cluster);
   /** a script as CloudFormation hands it to SSM: its Fn::Join resolved, Fn::FindInMap read from the template's Mappings */
   const resolveScript = (script: unknown): string => {
     if (typeof script === 'string') return script;
@@ -97,33 +115,16 @@ describe('the cluster stack', () => {
       })
       .join(separator);
   };
-  afterAll(() => rmSync(out, { recursive: true, force: true }));
-  /** the listeners a stack with these parameters creates: each one's Condition evaluated */
-  const listenersWith = (parameters: Record<string, string>) =>
-    resourcesOf(template, 'AWS::ElasticLoadBalancingV2::Listener')
-      .filter(([, listener]) => !listener.Condition || holds({ Condition: listener.Condition }, parameters, template.Conditions))
-      .map(([, listener]) => listener.Properties)
-      .sort((a, b) => a.Port - b.Port);
-  const noTls = { CertificateArn: '', PlainListeners: 'true' };
-  const certificate = 'arn:aws:acm:eu-west-1:123456789012:certificate/0b5e4c9e-1c9b-4b6f-9d3e-2f0a1a2b3c4d';
-
-  it('passes cfn-lint, as built and as every template under infra/ is written', () => {
-    const sources = templatesUnderInfra();
-    expect(sources.map((file) => relative(ROOT, file)).sort()).toEqual(['infra/cluster.yml', 'infra/image/image.yml']);
-    expect(cfnLint([built.cluster, ...sources])).toBe('');
-  });
-
-  it('fits in a direct upload to CloudFormation (51,200 bytes) so deploy needs no bucket', () => {
-    expect(statSync(built.cluster).size).toBeLessThanOrEqual(51_200);
-  });
 
   it('embeds every infra/ssm document as a Command document named prefix + file name, from that file', () => {
     const documents = resourcesOf(template, 'AWS::SSM::Document').map(([, r]) => r.Properties);
     const files = readdirSync(join(ROOT, 'infra', 'ssm')).filter((f) => f.endsWith('.yml'));
     expect(documents).toHaveLength(files.length);
+    expect(Object.keys(template.Resources)).toHaveLength(files.length);
     for (const file of files) {
       const name = file.replace(/\.yml$/, '');
-      const document = documents.find((d) => d.Name['Fn::Sub'] === `\${ClusterName}-${name}`);
+      const document = template.Resources[`${name}Document`]!.Properties;
+      expect(document.Name).toEqual({ 'Fn::Sub': `\${ClusterName}-${name}` });
       expect(document).toMatchObject({ DocumentType: 'Command', DocumentFormat: 'YAML', UpdateMethod: 'NewVersion' });
       // the file's YAML, its script (infra/ssm/<Document>.sh) without comment-only lines (the shebang kept) and indentation
       const source = parse(readFileSync(join(ROOT, 'infra', 'ssm', file), 'utf8'));
@@ -144,9 +145,33 @@ describe('the cluster stack', () => {
       // what the sandbox and the integration tests run is byte for byte what deploys
       expect(loadDocument(name).script).toBe(script);
     }
-    // the prefix the functions get is the one the documents are named with
-    expect(template.Outputs!.SsmDocumentPrefix.Value).toEqual({ 'Fn::Sub': '${ClusterName}-' });
     for (const operation of Object.values(NODE_OPERATIONS)) expect(files).toContain(`${operation.document}.yml`);
+  });
+
+  it("takes the cluster stack's ClusterName parameter, and outputs the prefix the functions get from the cluster stack", () => {
+    expect(Object.keys(template.Parameters!)).toEqual(['ClusterName']);
+    expect(template.Parameters!.ClusterName).toEqual(cluster.Parameters!.ClusterName);
+    // the prefix the functions get (the cluster stack's output) is the one the documents are named with
+    expect(template.Outputs!.SsmDocumentPrefix.Value).toEqual({ 'Fn::Sub': '${ClusterName}-' });
+    expect(cluster.Outputs!.SsmDocumentPrefix.Value).toEqual(template.Outputs!.SsmDocumentPrefix.Value);
+    expect(Object.keys(template.Mappings!)).toEqual(['Scripts']);
+  });
+});
+
+describe('the cluster stack', () => {
+  const template = read(built.cluster);
+  /** the listeners a stack with these parameters creates: each one's Condition evaluated */
+  const listenersWith = (parameters: Record<string, string>) =>
+    resourcesOf(template, 'AWS::ElasticLoadBalancingV2::Listener')
+      .filter(([, listener]) => !listener.Condition || holds({ Condition: listener.Condition }, parameters, template.Conditions))
+      .map(([, listener]) => listener.Properties)
+      .sort((a, b) => a.Port - b.Port);
+  const noTls = { CertificateArn: '', PlainListeners: 'true' };
+  const certificate = 'arn:aws:acm:eu-west-1:123456789012:certificate/0b5e4c9e-1c9b-4b6f-9d3e-2f0a1a2b3c4d';
+
+  it('holds no SSM document: they are the documents stack', () => {
+    expect(resourcesOf(template, 'AWS::SSM::Document')).toEqual([]);
+    expect(template.Mappings?.Scripts).toBeUndefined();
   });
 
   it('refuses a cluster name that would give the documents a prefix SSM reserves (aws, amazon, amzn, any case)', () => {

@@ -25,22 +25,30 @@ const outputs = {
 };
 const overrides = (step: Step) => step.args.slice(step.args.indexOf('--parameter-overrides') + 1);
 const resolve = (step: Step | OutputsStep) => ('build' in step ? step.build(outputs) : step);
+const templates = { documentsTemplate: 'dist/infra/documents.json', clusterTemplate: 'dist/infra/cluster.json' };
+const stackOf = (step: Step) => step.args[step.args.indexOf('--stack-name') + 1];
 
-describe('deploying both stacks', () => {
-  it('creates a new cluster without nodes, deploys warren from its outputs, then sizes the cluster', () => {
+describe('deploying the stacks', () => {
+  it('creates the documents, then a new cluster without nodes, deploys warren from its outputs, then sizes the cluster', () => {
     const plan = deployPlan({
       params: [...clusterParams, 'minHealthyMembers=2'],
       target,
-      clusterTemplate: 'dist/infra/cluster.json',
+      ...templates,
       clusterStackExists: false,
     }).map(resolve);
-    expect(plan.map((step) => step.command)).toEqual(['aws', 'npx', 'aws']);
+    expect(plan.map((step) => step.command)).toEqual(['aws', 'aws', 'npx', 'aws']);
+    // the documents first: they exist before warren can send one and before any node joins
     expect(plan[0]!.args.slice(0, 2)).toEqual(['cloudformation', 'deploy']);
     expect(plan[0]!.args).toEqual(
+      expect.arrayContaining(['--stack-name', 'prod-mq-documents', '--template-file', 'dist/infra/documents.json', '--region', 'eu-west-1']),
+    );
+    expect(overrides(plan[0]!)).toEqual(['ClusterName=prod-mq']);
+    expect(plan[1]!.args.slice(0, 2)).toEqual(['cloudformation', 'deploy']);
+    expect(plan[1]!.args).toEqual(
       expect.arrayContaining(['--stack-name', 'prod-mq-cluster', '--template-file', 'dist/infra/cluster.json', '--region', 'eu-west-1']),
     );
-    expect(overrides(plan[0]!)).toEqual([...clusterParams, 'ClusterSize=0']);
-    expect(plan[1]!.args).toEqual([
+    expect(overrides(plan[1]!)).toEqual([...clusterParams, 'ClusterSize=0']);
+    expect(plan[2]!.args).toEqual([
       'serverless',
       'deploy',
       '--stage',
@@ -55,19 +63,30 @@ describe('deploying both stacks', () => {
       '--param=ssmDocumentPrefix=prod-mq-',
     ]);
     // the default size is passed explicitly: deploy would otherwise keep the previous 0
-    expect(overrides(plan[2]!)).toEqual(['ClusterSize=3', ...clusterParams]);
+    expect(plan[3]!.args).toEqual(expect.arrayContaining(['--stack-name', 'prod-mq-cluster']));
+    expect(overrides(plan[3]!)).toEqual(['ClusterSize=3', ...clusterParams]);
   });
 
-  it('updates an existing cluster stack first, then the functions, with the size given', () => {
+  it('updates the documents, then an existing cluster stack, then the functions, with the size given', () => {
     const plan = deployPlan({
       params: [...clusterParams, 'ClusterSize=5'],
       target: { ...target, s3Bucket: 'b' },
-      clusterTemplate: 't.json',
+      ...templates,
       clusterStackExists: true,
     }).map(resolve);
-    expect(plan.map((step) => step.args[0])).toEqual(['cloudformation', 'serverless']);
-    expect(overrides(plan[0]!)).toContain('ClusterSize=5');
-    expect(plan[0]!.args).toEqual(expect.arrayContaining(['--s3-bucket', 'b']));
+    expect(plan.map((step) => step.args[0])).toEqual(['cloudformation', 'cloudformation', 'serverless']);
+    expect(plan.slice(0, 2).map(stackOf)).toEqual(['prod-mq-documents', 'prod-mq-cluster']);
+    expect(overrides(plan[0]!)).toEqual(['ClusterName=prod-mq']);
+    expect(overrides(plan[1]!)).toContain('ClusterSize=5');
+    for (const step of plan.slice(0, 2)) expect(step.args).toEqual(expect.arrayContaining(['--s3-bucket', 'b']));
+  });
+
+  it("names the documents with the cluster's name, its default too", () => {
+    const plan = deployPlan({ params: clusterParams.filter((p) => !p.startsWith('ClusterName=')), target, ...templates, clusterStackExists: true });
+    const [documents, cluster] = plan as Step[];
+    expect(stackOf(documents!)).toBe('warren-documents');
+    expect(overrides(documents!)).toEqual(['ClusterName=warren']);
+    expect(stackOf(cluster!)).toBe('warren-cluster');
   });
 
   it('feeds the functions stack every param the cluster stack outputs, by outputs it really declares', () => {
@@ -77,31 +96,39 @@ describe('deploying both stacks', () => {
       expect(declared).toContain(output);
       expect(serverlessParams).toContain(param);
     }
-    const plan = deployPlan({ params: clusterParams, target, clusterTemplate: 't', clusterStackExists: true });
-    expect(() => (plan[1] as OutputsStep).build({ ...outputs, AmqpTargetGroupArn: '' })).toThrow('no output AmqpTargetGroupArn');
+    const plan = deployPlan({ params: clusterParams, target, ...templates, clusterStackExists: true });
+    expect(() => (plan[2] as OutputsStep).build({ ...outputs, AmqpTargetGroupArn: '' })).toThrow('no output AmqpTargetGroupArn');
   });
 
   it('refuses a parameter no stack declares, and one the cluster stack already provides', () => {
-    const plan = (extra: string) => () => deployPlan({ params: [...clusterParams, extra], target, clusterTemplate: 't', clusterStackExists: true });
+    const plan = (extra: string) => () => deployPlan({ params: [...clusterParams, extra], target, ...templates, clusterStackExists: true });
     expect(plan('ClusterSise=3')).toThrow(/ClusterSise: unknown/);
     expect(plan('asgName=other')).toThrow(/set by the cluster stack's output AutoScalingGroupName/);
     expect(plan('novalue')).toThrow(/expected Key=Value/);
   });
 
-  const removal = (exists: { cluster: boolean; functions: boolean }) =>
-    removePlan({ params: ['ClusterName=prod-mq'], target, clusterStackExists: exists.cluster, functionsStackExists: exists.functions }).map(resolve);
-  const commandOf = (step: Step) => [step.command, ...step.args.slice(0, 2)].join(' ');
+  const removal = (exists: { cluster: boolean; functions: boolean; documents: boolean }) =>
+    removePlan({
+      params: ['ClusterName=prod-mq'],
+      target,
+      clusterStackExists: exists.cluster,
+      functionsStackExists: exists.functions,
+      documentsStackExists: exists.documents,
+    }).map(resolve);
+  const commandOf = (step: Step) => [step.command, ...step.args.slice(0, 2), ...(step.args.includes('--stack-name') ? [stackOf(step)] : [])].join(' ');
+  const deleted = (stack: string) => [`aws cloudformation delete-stack ${stack}`, `aws cloudformation wait ${stack}`];
 
-  it("deletes the group's lifecycle hooks first, so deleting the cluster waits on no hook, then warren, then the cluster", () => {
-    const plan = removal({ cluster: true, functions: true });
+  it("deletes the group's lifecycle hooks first, so deleting the cluster waits on no hook, then warren, then the cluster, then the documents", () => {
+    const plan = removal({ cluster: true, functions: true, documents: true });
 
     expect(plan.map(commandOf)).toEqual([
       'aws autoscaling delete-lifecycle-hook',
       'aws autoscaling delete-lifecycle-hook',
       'npx serverless remove',
-      'aws cloudformation delete-stack',
-      'aws cloudformation wait',
+      ...deleted('prod-mq-cluster'),
+      ...deleted('prod-mq-documents'),
     ]);
+    expect(plan.at(-1)!.args).toEqual(['cloudformation', 'wait', 'stack-delete-complete', '--stack-name', 'prod-mq-documents', '--region', 'eu-west-1']);
     // every hook the template gives the group, on the group the cluster stack outputs
     const [[, group]] = Object.entries(readCloudFormation(join(ROOT, 'infra', 'cluster.yml')).Resources).filter(
       ([, r]: [string, any]) => r.Type === 'AWS::AutoScaling::AutoScalingGroup',
@@ -125,14 +152,17 @@ describe('deploying both stacks', () => {
   });
 
   it('removes what is left after a removal that stopped halfway', () => {
-    expect(removal({ cluster: true, functions: false }).map(commandOf)).toEqual([
+    expect(removal({ cluster: true, functions: false, documents: true }).map(commandOf)).toEqual([
       'aws autoscaling delete-lifecycle-hook',
       'aws autoscaling delete-lifecycle-hook',
-      'aws cloudformation delete-stack',
-      'aws cloudformation wait',
+      ...deleted('prod-mq-cluster'),
+      ...deleted('prod-mq-documents'),
     ]);
-    expect(removal({ cluster: false, functions: true }).map(commandOf)).toEqual(['npx serverless remove']);
-    expect(removal({ cluster: false, functions: false })).toEqual([]);
+    expect(removal({ cluster: false, functions: true, documents: true }).map(commandOf)).toEqual(['npx serverless remove', ...deleted('prod-mq-documents')]);
+    // stopped after the cluster was deleted: only the documents are left
+    expect(removal({ cluster: false, functions: false, documents: true }).map(commandOf)).toEqual(deleted('prod-mq-documents'));
+    expect(removal({ cluster: true, functions: true, documents: false }).map(commandOf).slice(-2)).toEqual(deleted('prod-mq-cluster'));
+    expect(removal({ cluster: false, functions: false, documents: false })).toEqual([]);
   });
 
   it('prints the whole removal with --dry-run, offline, hooks first', () => {
@@ -143,6 +173,14 @@ describe('deploying both stacks', () => {
       'npx serverless remove',
       'aws cloudformation delete-stack',
       'aws cloudformation wait',
+      'aws cloudformation delete-stack',
+      'aws cloudformation wait',
+    ]);
+    expect(commands.slice(3).map((line) => line.match(/--stack-name (\S+)/)?.[1])).toEqual([
+      'prod-mq-cluster',
+      'prod-mq-cluster',
+      'prod-mq-documents',
+      'prod-mq-documents',
     ]);
     expect(commands[0]).toContain('--auto-scaling-group-name <AutoScalingGroupName output of prod-mq-cluster>');
   });
@@ -161,10 +199,12 @@ describe('deploying both stacks', () => {
     );
     expect(commands.map((line) => line.split(' ').slice(1, 4).join(' '))).toEqual([
       'aws cloudformation deploy',
+      'aws cloudformation deploy',
       'npx serverless deploy',
       'aws cloudformation deploy',
     ]);
-    expect(commands[1]).toContain('--param=asgName=<AutoScalingGroupName output of prod-mq-cluster>');
+    expect(commands[0]).toMatch(/--template-file \S+\/documents\.json --stack-name prod-mq-documents /);
+    expect(commands[2]).toContain('--param=asgName=<AutoScalingGroupName output of prod-mq-cluster>');
   });
 });
 
