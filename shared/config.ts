@@ -88,6 +88,15 @@ const environment = z.object({
     .regex(/^[A-Za-z0-9_.-]{3,100}$/, 'not an SSM document name prefix')
     .refine((prefix) => !SSM_RESERVED_PREFIX.test(prefix), 'must not start with aws, amazon or amzn (any case): SSM reserves those document name prefixes')
     .default('warren-'),
+  /**
+   * the administrator credential's secret (Secrets Manager, name or ARN): warren keeps a user of that
+   * name and password on the cluster; empty or absent keeps none
+   */
+  ADMIN_SECRET_ID: z
+    .string()
+    .regex(/^(|[A-Za-z0-9/_+=.@:-]{1,2048})$/, 'not a Secrets Manager secret name or ARN')
+    .default('')
+    .transform((id) => id || undefined),
   HEAL_QUEUE_URL: z.string().url().optional(),
   /** where an event goes after its last failed attempt (the heal queue's dead-letter queue) */
   HEAL_DEAD_LETTER_QUEUE_URL: z.string().url().optional(),
@@ -147,6 +156,8 @@ export interface Config {
   autoScalingGroupName: string;
   targetGroups: { amqp: string; management: string };
   ssmDocumentPrefix: string;
+  /** the administrator credential's secret: its name or ARN, when warren keeps the user (NodeApplyPolicy's AdminSecretId) */
+  adminSecretId?: string;
   healQueueUrl?: string;
   healDeadLetterQueueUrl?: string;
   /** how a failed event is tried again: see shared/workflows/redelivery.ts */
@@ -197,6 +208,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     autoScalingGroupName: e.ASG_NAME,
     targetGroups: { amqp: e.AMQP_TARGET_GROUP_ARN, management: e.MANAGEMENT_TARGET_GROUP_ARN },
     ssmDocumentPrefix: e.SSM_DOCUMENT_PREFIX,
+    ...(e.ADMIN_SECRET_ID ? { adminSecretId: e.ADMIN_SECRET_ID } : {}),
     healQueueUrl: e.HEAL_QUEUE_URL,
     healDeadLetterQueueUrl: e.HEAL_DEAD_LETTER_QUEUE_URL,
     retry: { maxAttempts: e.HEAL_MAX_ATTEMPTS, firstDelaySeconds: e.HEAL_RETRY_DELAY_SECONDS },

@@ -82,6 +82,12 @@ export interface NodeCommandOptions {
   timeoutSeconds?: number;
 }
 
+/** The administrator credential's secret, seen without its value (its value is for the nodes alone). */
+export interface AdminCredential {
+  /** DescribeSecret: the id of the version labelled AWSCURRENT */
+  currentVersion(): Promise<string>;
+}
+
 export interface NodeShell {
   /** SSM DescribeInstanceInformation: is the instance's agent Online? */
   isAgentOnline(instanceId: string): Promise<boolean>;

@@ -47,6 +47,7 @@ export const FUNCTION_PARAMS_FROM_OUTPUTS: Record<string, string> = {
   amqpTargetGroupArn: 'AmqpTargetGroupArn',
   managementTargetGroupArn: 'ManagementTargetGroupArn',
   ssmDocumentPrefix: 'SsmDocumentPrefix',
+  adminSecretArn: 'AdminSecretArn',
 };
 
 /** "Key=Value" pairs, each routed to the stack that declares Key; anything else is refused. */

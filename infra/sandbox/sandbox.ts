@@ -15,6 +15,8 @@ import { ec2Api } from './aws/ec2-api';
 import { lambdaApi, type DeployedFunction } from './aws/lambda-api';
 import { elbv2Api } from './aws/elbv2-api';
 import { LocalAwsEndpoint } from './aws/endpoint';
+import { nodeAwsEnvironment } from './aws/node-aws';
+import { LocalSecrets, randomPassword, secretsManagerApi } from './aws/secretsmanager-api';
 import { sqsApi } from './aws/sqs-api';
 import { healQueueOptions, LocalQueue, triageQueueOptions, type BatchFunction } from './queue';
 import { ssmApi } from './aws/ssm-api';
@@ -31,6 +33,8 @@ import { divergence, sandboxStatus, type SandboxStatus } from './status';
 
 export const SANDBOX_CLUSTER = 'warren-sandbox';
 export const SANDBOX_GROUP = 'warren-sandbox-asg';
+/** The administrator credential's secret, as the cluster stack names it. */
+export const SANDBOX_ADMIN_SECRET = `warren/${SANDBOX_CLUSTER}/admin`;
 /** Alarm names the sandbox's runbook knows: `<prefix>node-...` replaces, `<prefix>cluster-...` reconciles. */
 export const SANDBOX_ALARM_PREFIX = 'warren-sandbox-';
 /** What the heal function handles: its handler's list (functions/heal/handler.ts). */
@@ -73,13 +77,16 @@ export const SANDBOX_POLL = { nodeShell: { minDelay: 0.1, maxDelay: 0.5 }, targe
 const ACCOUNT = '123456789012';
 const RECONCILE_RULE = `arn:aws:events:us-east-1:${ACCOUNT}:rule/warren-reconcile`;
 const REGION = 'us-east-1';
+/** The nodes' instance role, named as CloudFormation names the cluster stack's NodeRole. */
+const NODE_ROLE = `${SANDBOX_CLUSTER}-NodeRole-${randomPassword({ PasswordLength: 12, ExcludeLowercase: true, ExcludePunctuation: true, RequireEachIncludedType: false })}`;
 
 /**
  * The local cloud as a local AWS endpoint, with warren deployed on it: EC2 + Auto Scaling with hooks,
  * SSM Run Command running the real documents on real RabbitMQ nodes, an NLB with real TCP health
- * checks, SQS, and EventBridge delivering the documented event shapes through the heal FIFO queue
- * into the heal function's deployed handler (functions/wire.ts), whose adapters reach the endpoint
- * through real SDK v3 clients.
+ * checks, SQS, Secrets Manager with the cluster's administrator credential (which the nodes read with
+ * their instance role, through their own metadata service), and EventBridge delivering the documented
+ * event shapes through the heal FIFO queue into the heal function's deployed handler (functions/wire.ts),
+ * whose adapters reach the endpoint through real SDK v3 clients.
  */
 export class Sandbox {
   readonly timeline: HealRecord[] = [];
@@ -112,10 +119,14 @@ export class Sandbox {
     /** the triage function's standard queue, with its event source mapping */
     readonly triageQueue: LocalQueue,
     readonly aws: LocalAwsEndpoint,
+    /** Secrets Manager's secrets, the administrator credential's among them */
+    readonly secrets: LocalSecrets,
+    /** the administrator credential's secret (ADMIN_SECRET_ID of the heal function) */
+    readonly adminSecretArn: string,
     telemetry: Observability,
   ) {
     const deployment: Deployment = {
-      env: sandboxEnvironment(aws),
+      env: sandboxEnvironment({ aws, adminSecretArn }),
       clients: aws.clientOptions(),
       telemetry,
       nodeShell: { poll: SANDBOX_POLL.nodeShell },
@@ -151,6 +162,13 @@ export class Sandbox {
       ...(options.tls ? { tls: {} } : {}),
     });
     const provisional = sandboxConfig();
+    // the cluster stack's secret, {"username":"admin","password":...} as its GenerateSecretString makes it
+    const secrets = new LocalSecrets({ region: REGION, account: ACCOUNT });
+    const adminSecretArn = secrets.create({
+      name: SANDBOX_ADMIN_SECRET,
+      description: `warren ${SANDBOX_CLUSTER} RabbitMQ administrator`,
+      SecretString: JSON.stringify({ username: 'admin', password: randomPassword({ PasswordLength: 32, ExcludePunctuation: true }) }),
+    }).secret.arn;
     const runCommand = new LocalRunCommand({ targets: host, scheduler, documentPrefix: provisional.ssmDocumentPrefix, agentOnlineDelayMs: 500 });
     // each with its dead-letter queue, <name>-dlq
     const queue = new LocalQueue(scheduler, healQueueOptions(SANDBOX_CLUSTER, queueUrl('heal.fifo')));
@@ -176,15 +194,26 @@ export class Sandbox {
           instances: () => ec2.describe().map((i) => i.instanceId),
         }),
         sqsApi([queue, queue.deadLetterQueue!, triageQueue, triageQueue.deadLetterQueue!]),
-        lambdaApi(deployedFunctions(), { region: REGION, account: ACCOUNT }),
+        lambdaApi(deployedFunctions(adminSecretArn), { region: REGION, account: ACCOUNT }),
+        secretsManagerApi(secrets),
       ],
       { region: REGION, port: options.awsPort },
     );
     const telemetry = options.observability ?? createObservability(SANDBOX_CLUSTER);
     let sandbox: Sandbox | undefined;
     try {
+      // the nodes' metadata service and Secrets Manager, where their run reaches this host (the image sets the variables)
+      const nodeUrl = await aws.listenOn(await host.cluster.ensureNetwork(), {
+        role: NODE_ROLE,
+        instanceAt: (ip) => {
+          const [instance, ...others] = ec2.describe().filter((i) => i.privateIp === ip && i.state !== 'terminated');
+          // on loopback every node is 127.0.0.1: no instance is told apart
+          return instance && others.length === 0 ? { instanceId: instance.instanceId, availabilityZone: instance.availabilityZone } : undefined;
+        },
+      });
+      host.cluster.addEnv(nodeAwsEnvironment(nodeUrl));
       sandbox = new Sandbox(
-        sandboxConfig(aws),
+        sandboxConfig({ aws, adminSecretArn }),
         host.cluster.mode,
         runtime,
         note,
@@ -198,12 +227,15 @@ export class Sandbox {
         queue,
         triageQueue,
         aws,
+        secrets,
+        adminSecretArn,
         telemetry,
       );
       triage = sandbox.triageFunction;
     } catch (error) {
       await aws.close();
       await nlb.close();
+      await host.destroy();
       throw error;
     }
     bus.subscribe((event) => sandbox!.route(event));
@@ -347,8 +379,14 @@ function queueUrl(name: string): string {
   return `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${SANDBOX_CLUSTER}-${name}`;
 }
 
+/** What the sandbox's own parts give the heal function's environment once they exist. */
+export interface SandboxWiring {
+  aws?: LocalAwsEndpoint;
+  adminSecretArn?: string;
+}
+
 /** The heal function's environment: the deployed one (serverless.yml), with the sandbox's names and shorter bounds. */
-function sandboxEnvironment(aws?: LocalAwsEndpoint): Record<string, string> {
+function sandboxEnvironment({ aws, adminSecretArn }: SandboxWiring = {}): Record<string, string> {
   const tg = (name: string) => `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/${name}/0123456789abcdef`;
   return {
     ...deployedEnvironment(),
@@ -360,6 +398,7 @@ function sandboxEnvironment(aws?: LocalAwsEndpoint): Record<string, string> {
     MANAGEMENT_TARGET_GROUP_ARN: tg('warren-sandbox-mgmt'),
     HEAL_QUEUE_URL: queueUrl('heal.fifo'),
     HEAL_DEAD_LETTER_QUEUE_URL: queueUrl('heal-dlq.fifo'),
+    ...(adminSecretArn ? { ADMIN_SECRET_ID: adminSecretArn } : {}),
     ALARM_RUNBOOK: JSON.stringify([
       { alarm: `${SANDBOX_ALARM_PREFIX}node-`, match: 'prefix', action: 'replace-instance' },
       { alarm: `${SANDBOX_ALARM_PREFIX}cluster-`, match: 'prefix', action: 'reconcile' },
@@ -376,10 +415,10 @@ function sandboxEnvironment(aws?: LocalAwsEndpoint): Record<string, string> {
 }
 
 /** The functions as Lambda describes them: serverless.yml's, named as `serverless deploy --stage <cluster>` names them. */
-function deployedFunctions(): DeployedFunction[] {
+function deployedFunctions(adminSecretArn: string): DeployedFunction[] {
   const provider = deployed.serverless.provider as { runtime: string; architecture: string; memorySize: number };
   // Lambda lists the variables set on a function; AWS_* are its own (AWS_ENDPOINT_URL is only the sandbox's wiring)
-  const environment = Object.fromEntries(Object.entries(sandboxEnvironment()).filter(([key]) => !key.startsWith('AWS_')));
+  const environment = Object.fromEntries(Object.entries(sandboxEnvironment({ adminSecretArn })).filter(([key]) => !key.startsWith('AWS_')));
   return Object.entries(deployed.functions).map(([name, fn]) => ({
     name: deployedFunctionName(SANDBOX_CLUSTER, name),
     handler: (fn as { handler?: string }).handler ?? '',
@@ -393,8 +432,8 @@ function deployedFunctions(): DeployedFunction[] {
 }
 
 /** The configuration the workflows run with in the sandbox: the same loader, shorter bounds. */
-export function sandboxConfig(aws?: LocalAwsEndpoint): Config {
-  return loadConfig(sandboxEnvironment(aws));
+export function sandboxConfig(wiring: SandboxWiring = {}): Config {
+  return loadConfig(sandboxEnvironment(wiring));
 }
 
 /** What the timeline shows of a record: its kind and instance, as the heal function reads them. */

@@ -39,8 +39,8 @@ export interface SandboxStatus {
   targetGroups: { amqp: string; management: string };
   /** events waiting in the heal and triage queues, and dead letters of the heal queue */
   queue: { depth: number; deadLetters: number; url: string; deadLetterUrl: string };
-  /** the local AWS endpoint: what the AWS CLI or an SDK needs to drive the sandbox as an account */
-  aws: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
+  /** the local AWS endpoint: what the AWS CLI or an SDK needs to drive the sandbox as an account; the administrator credential's secret */
+  aws: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string; adminSecretArn: string };
 }
 
 export interface ReplicatedQueueView {
@@ -184,7 +184,7 @@ export async function sandboxStatus(sandbox: Sandbox): Promise<SandboxStatus> {
       url: sandbox.config.healQueueUrl!,
       deadLetterUrl: sandbox.config.healDeadLetterQueueUrl!,
     },
-    aws: { endpoint: sandbox.aws.url, region: sandbox.aws.region, ...sandbox.aws.clientOptions().credentials },
+    aws: { endpoint: sandbox.aws.url, region: sandbox.aws.region, ...sandbox.aws.clientOptions().credentials, adminSecretArn: sandbox.adminSecretArn },
   };
 }
 

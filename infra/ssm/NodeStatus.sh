@@ -12,7 +12,8 @@ if [ -r "$cookie_file" ]; then cookie_hash="$(sha256sum "$cookie_file" | cut -d'
 # deprecated features in use (3.13 and later), and what `rabbitmqctl cluster_status` reports, read as
 # that command reads it: the membership and partitions (rabbit_db_cluster:cli_cluster_status/0 from
 # 3.13, rabbit_mnesia:status/0 before), the alarms of every running member, this node's maintenance
-# state and version, the feature flags. The first running member also lists the quorum queues and
+# state and version, the feature flags, the administrator's secret version (the global parameter warren_admin
+# that NodeApplyPolicy records, while its user exists). The first running member also lists the quorum queues and
 # streams of every vhost with their members, online replicas and leader, as `list_queues` would,
 # within 15 s: past that they are left out (null), never reported healthy. It fails only when the node
 # cannot be reached at all: not running, not paused. A running node that cannot answer is an error:
@@ -51,6 +52,14 @@ facts="$(timeout 55 rabbitmqctl --node "$self" -q eval '
         Product = rabbit:product_info(),
         Replicated = fun(Q) -> lists:member(amqqueue:get_type(Q), [rabbit_quorum_queue, rabbit_stream_queue]) end,
         Replicas = fun(Q) -> maps:from_list(rabbit_amqqueue:info(Q, [members, online, leader])) end,
+        Admin = try rabbit_runtime_parameters:value_global(warren_admin) of
+          Recorded when is_binary(Recorded) ->
+            case binary:split(Recorded, <<":">>) of
+              [AdminVersion, AdminUser] -> case rabbit_auth_backend_internal:lookup_user(AdminUser) of {ok, _} -> AdminVersion; _ -> null end;
+              _ -> null
+            end;
+          _ -> null
+        catch _:_ -> null end,
         Judge = case Members of [Self | _] -> [{queues, Within(15000, fun() -> [Replicas(Q) || V <- Vhosts, Q <- rabbit_amqqueue:list(V), Replicated(Q)] end)}]; _ -> [] end,
         maps:from_list(Judge ++ [
           {version, Text(maps:get(product_version, Product, maps:get(product_base_version, Product, "")))},
@@ -58,7 +67,7 @@ facts="$(timeout 55 rabbitmqctl --node "$self" -q eval '
           {policies, [proplists:get_value(name, P) || P <- rabbit_policy:list(<<"/">>)]}, {defaultQueueType, Type},
           {underMaintenance, lists:member(catch rabbit_maintenance:status_local_read(Self), [draining, drained])},
           {featureFlagsDisabled, length([F || F = #{stability := stable, state := disabled} <- Flags])},
-          {metadataLeader, Leader}, {metadataStore, case Khepri of true -> khepri; false -> mnesia end},
+          {metadataLeader, Leader}, {adminSecretVersion, Admin}, {metadataStore, case Khepri of true -> khepri; false -> mnesia end},
           {deprecatedFeaturesUsed, lists:sort(try maps:keys(rabbit_deprecated_features:list(used)) catch _:_ -> [] end)},
           {all, lists:usort(proplists:get_value(disc, Nodes, []) ++ proplists:get_value(ram, Nodes, []))}, {members, Members}])
       catch Class:Reason -> #{error => Text(io_lib:format("~p:~p", [Class, Reason]))}
@@ -93,8 +102,8 @@ replicas="$(jq -c --argjson members "$members" '
 jq -c --arg node "$self" --arg version "$version" --arg cookieHash "$cookie_hash" --arg membersDigest "$members_digest" \
   --argjson members "$members" --argjson replicas "$replicas" '
   {partitions: {}, alarms: [], policies: [], defaultQueueType: "", underMaintenance: false, featureFlagsDisabled: 0,
-   metadataLeader: null, deprecatedFeaturesUsed: [], metadataStore: ""} + .
+   metadataLeader: null, deprecatedFeaturesUsed: [], metadataStore: "", adminSecretVersion: null} + .
   | {node: $node, version: $version, running, paused, partitions, alarms, cookieHash: $cookieHash, policies, defaultQueueType,
      underMaintenance, membersDigest: $membersDigest, featureFlagsDisabled, metadataLeader, deprecatedFeaturesUsed, metadataStore,
-     memberCounts: {all: ($members.all | length), running: ($members.running | length)}, replicas: $replicas}' <<<"$facts"
+     adminSecretVersion, memberCounts: {all: ($members.all | length), running: ($members.running | length)}, replicas: $replicas}' <<<"$facts"
 jq -cn --argjson members "$members" '{members: $members}'

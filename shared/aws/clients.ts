@@ -1,6 +1,7 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { ConfiguredRetryStrategy } from '@smithy/core/retry';
@@ -59,6 +60,7 @@ export interface AwsClients {
   ssm: SSMClient;
   elbv2: ElasticLoadBalancingV2Client;
   sqs: SQSClient;
+  secretsManager: SecretsManagerClient;
 }
 
 /** The configuration every client shares. */
@@ -103,6 +105,7 @@ export const createAutoScalingClient = (options?: ClientOptions) => withEventual
 export const createSsmClient = (options?: ClientOptions) => withEventualConsistencyRetries(new SSMClient(clientConfig(options)));
 export const createElbv2Client = (options?: ClientOptions) => withEventualConsistencyRetries(new ElasticLoadBalancingV2Client(clientConfig(options)));
 export const createSqsClient = (options?: ClientOptions) => withEventualConsistencyRetries(new SQSClient(clientConfig(options)));
+export const createSecretsManagerClient = (options?: ClientOptions) => new SecretsManagerClient(clientConfig(options));
 
 export function createAwsClients(options?: ClientOptions): AwsClients {
   return {
@@ -111,5 +114,6 @@ export function createAwsClients(options?: ClientOptions): AwsClients {
     ssm: createSsmClient(options),
     elbv2: createElbv2Client(options),
     sqs: createSqsClient(options),
+    secretsManager: createSecretsManagerClient(options),
   };
 }

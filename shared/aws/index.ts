@@ -1,5 +1,6 @@
 import type { Config } from '../config';
-import type { HealQueue, Inventory, Lifecycle, NodeShell, TargetGroups } from '../ports';
+import type { AdminCredential, HealQueue, Inventory, Lifecycle, NodeShell, TargetGroups } from '../ports';
+import { SecretsManagerAdminCredential } from './admin-credential';
 import { createAwsClients, type AwsClients, type ClientOptions } from './clients';
 import { SqsHealQueue } from './heal-queue';
 import { Ec2AutoScalingInventory } from './inventory';
@@ -9,6 +10,7 @@ import { Elbv2TargetGroups, type Elbv2TargetGroupsOptions } from './target-group
 
 export * from './clients';
 export * from './errors';
+export { SecretsManagerAdminCredential } from './admin-credential';
 export { SqsHealQueue } from './heal-queue';
 export { Ec2AutoScalingInventory } from './inventory';
 export { AutoScalingLifecycle, isNoActiveLifecycleAction } from './lifecycle';
@@ -22,6 +24,8 @@ export interface AwsPorts {
   targetGroups: TargetGroups;
   /** absent when HEAL_QUEUE_URL is not configured */
   healQueue?: HealQueue;
+  /** absent when ADMIN_SECRET_ID is not configured */
+  adminCredential?: AdminCredential;
 }
 
 /** Every AWS-backed port for one configuration, sharing one set of clients. */
@@ -37,5 +41,6 @@ export function createAwsPorts(
     nodeShell: new SsmNodeShell(config, aws, options.nodeShell),
     targetGroups: new Elbv2TargetGroups(config, aws, options.targetGroups),
     healQueue: config.healQueueUrl ? new SqsHealQueue(config, aws) : undefined,
+    adminCredential: config.adminSecretId ? new SecretsManagerAdminCredential(config.adminSecretId, aws) : undefined,
   };
 }

@@ -14,6 +14,11 @@ export interface ObservedCluster {
   /** status per instance id, for the InService running instances asked; an Error when the command failed */
   statuses: Map<string, NodeStatus | Error>;
   targets: Record<TargetGroupKey, Map<string, TargetState>>;
+  /**
+   * the AWSCURRENT version of the administrator's secret, when warren keeps the administrator
+   * (ADMIN_SECRET_ID) and DescribeSecret answered; absent otherwise
+   */
+  adminSecretVersion?: string;
 }
 
 export type ReconcileAction =
@@ -24,6 +29,11 @@ export type ReconcileAction =
   | { kind: 'apply-policy'; instanceId: string }
   /** enable every stable feature flag the cluster left disabled (cluster-wide, run on one member) */
   | { kind: 'enable-feature-flags'; instanceId: string }
+  /**
+   * the administrator of the secret's current version onto the cluster (cluster-wide, run on one member):
+   * created where it is missing (a cluster founded again), its password changed after a rotation
+   */
+  | { kind: 'keep-administrator'; instanceId: string }
   | { kind: 'register'; instanceId: string }
   | { kind: 'deregister'; instanceId: string }
   /**
@@ -251,6 +261,12 @@ export function planReconcile(observed: ObservedCluster, config: Config): Reconc
     if (!held) actions.push({ kind: 'enable-feature-flags', instanceId: main.reporters[0]![0] });
   }
 
+  // every member reads the same record (a global parameter); a split cluster waits, as for feature flags
+  const admin = main?.reporters[0];
+  if (observed.adminSecretVersion && admin && !split && admin[1].adminSecretVersion !== observed.adminSecretVersion) {
+    actions.push({ kind: 'keep-administrator', instanceId: admin[0] });
+  }
+
   const deprecated = [...new Set((main?.reporters ?? []).flatMap(([, s]) => s.deprecatedFeaturesUsed))].sort();
   if (deprecated.length > 0) findings.push({ kind: 'deprecated-features-used', features: deprecated });
 
@@ -328,9 +344,10 @@ const EXECUTION_ORDER: Record<ReconcileAction['kind'], number> = {
   join: 3,
   'apply-policy': 4,
   'enable-feature-flags': 5,
-  'repair-replicas': 6,
-  register: 7,
-  deregister: 8,
+  'keep-administrator': 6,
+  'repair-replicas': 7,
+  register: 8,
+  deregister: 9,
 };
 
 /** The plan's actions in the order reconcile runs them (a dry run reports them as planned). */

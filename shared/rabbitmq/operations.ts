@@ -94,6 +94,16 @@ const nodeStatusFacts = z.object({
    * NodeStatus document older than the field.
    */
   replicas: quorumReplicas.nullable().default(null),
+  /**
+   * the version of the administrator's secret the cluster has applied (the global parameter warren_admin
+   * that NodeApplyPolicy records), while that user exists; null otherwise, when not running, and from a
+   * NodeStatus document older than the field
+   */
+  adminSecretVersion: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,64}$/)
+    .nullable()
+    .default(null),
 });
 
 /**
@@ -179,6 +189,10 @@ export const nodeApplyPolicyResult = z.object({
   policy: z.enum(['applied', 'unchanged', 'skipped']),
   /** with EnableFeatureFlags: whether stable flags were left disabled and are now enabled */
   featureFlags: z.enum(['enabled', 'unchanged', 'skipped']).default('skipped'),
+  /** with AdminSecretId: the administrator created, its password changed to the secret's, or already so */
+  admin: z.enum(['created', 'updated', 'unchanged', 'skipped']).default('skipped'),
+  /** with AdminSecretId: the administrator's user name, as the secret gives it */
+  adminUser: z.string().optional(),
 });
 
 export const nodeDrainResult = z.object({ node: nodeName, drained: z.boolean() });
@@ -260,7 +274,8 @@ export interface NodeOperationParams {
    */
   forget: { NodeName: string; Departed: 'true' | 'false' };
   /** EnableFeatureFlags: "true" enables every stable feature flag (cluster-wide); absent or "false" leaves them */
-  applyPolicy: PolicyParams & { EnableFeatureFlags?: 'true' | 'false' };
+  /** AdminSecretId: the administrator's secret (name or ARN), which the node reads with its own role; absent or empty keeps none */
+  applyPolicy: PolicyParams & { EnableFeatureFlags?: 'true' | 'false'; AdminSecretId?: string };
   drain: Record<string, never>;
   /**
    * Survivors: comma-separated running members of the winning side (the app is stopped only while one of

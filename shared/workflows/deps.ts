@@ -1,6 +1,6 @@
 import type { Config } from '../config';
 import { budgetedShell } from './budgeted-shell';
-import type { Clock, HealQueue, Inventory, Lifecycle, Log, Metrics, NodeShell, TargetGroups } from '../ports';
+import type { AdminCredential, Clock, HealQueue, Inventory, Lifecycle, Log, Metrics, NodeShell, TargetGroups } from '../ports';
 
 /** Everything a workflow touches, injected: AWS adapters in Lambda, the local cloud in the sandbox, a fake in tests. */
 export interface Deps {
@@ -10,6 +10,8 @@ export interface Deps {
   nodes: NodeShell;
   targets: TargetGroups;
   queue?: HealQueue;
+  /** the administrator credential's secret, when warren keeps the administrator (ADMIN_SECRET_ID) */
+  admin?: AdminCredential;
   metrics: Metrics;
   log: Log;
   clock: Clock;

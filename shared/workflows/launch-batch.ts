@@ -10,6 +10,7 @@ import type { NodeJoined, PolicyParams } from '../rabbitmq/operations';
 import type { Deps } from './deps';
 import { runningPeers } from './instances';
 import { actionStillOpen, completeAction, withHeartbeat, type HookWatch } from './lifecycle-action';
+import { keepAdministrator } from './administrator';
 import { choosePolicy } from './policy-choice';
 import { ensureBudget, firstThatAnswers, pollUntil } from './waiting';
 import { failureKind } from '../cluster/launch-failure';
@@ -267,6 +268,10 @@ async function serveMember(
       if (appliesAnything(founderPolicy)) {
         await nodes.run(instanceId, 'applyPolicy', founderPolicy);
       }
+      // the founder creates the administrator; a failure here holds no launch back: reconcile retries it
+      await keepAdministrator(deps, instanceId).catch((error: unknown) =>
+        log.warn('the administrator was not created; reconcile tries again', { instanceId, error: String(error) }),
+      );
     }
     stillOurs('tagging');
     // Both tags in one call: the next launch learns its peers and version from them, no seed asked.

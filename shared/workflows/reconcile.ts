@@ -10,6 +10,7 @@ import { unverifiedRestart } from '../cluster/partition';
 import { orphanedHooks } from '../cluster/orphaned-hooks';
 import { adoptOrphanedHooks } from './orphaned-hooks';
 import { pausedLog, pauseReason } from './pause';
+import { keepAdministrator } from './administrator';
 import { choosePolicy } from './policy-choice';
 import { ensureBudget, firstThatAnswers } from './waiting';
 
@@ -36,7 +37,8 @@ export async function reconcile(event: EventOf<'reconcile'>, deps: Deps): Promis
     group = await deps.inventory.describeGroup();
     instances = await deps.inventory.describeGroupInstances();
   }
-  const plan = planReconcile(await observeMembers(group, instances, deps), deps.config);
+  const observed = await observeMembers(group, instances, deps);
+  const plan = planReconcile({ ...observed, ...(await adminSecretVersion(deps)) }, deps.config);
   metrics.gauge('ClusterMembersRunning', plan.gauges.membersRunning);
   metrics.gauge('InServiceInstances', plan.gauges.inServiceInstances);
   metrics.gauge('Partitions', plan.gauges.partitions);
@@ -95,6 +97,25 @@ export async function observeMembers(
   const statuses: Map<string, NodeStatus | Error> =
     asked.length > 0 ? await deps.nodes.runOnMany(asked, 'status', {}, { timeoutSeconds: (deps.deadline - deps.clock.now()) / 1000 }) : new Map();
   return { group, instances, statuses, targets };
+}
+
+/**
+ * The administrator's secret version to hold the cluster to, when warren keeps one. A secret it cannot
+ * describe (deleted, or the function's role lost the grant) holds only the administrator back: logged,
+ * and the rest of the plan goes on.
+ */
+async function adminSecretVersion(deps: Deps): Promise<{ adminSecretVersion?: string }> {
+  if (!deps.config.adminSecretId || !deps.admin) return {};
+  try {
+    return { adminSecretVersion: await deps.admin.currentVersion() };
+  } catch (error) {
+    deps.log.warn('the administrator secret cannot be described: the administrator is left as it is', {
+      secret: deps.config.adminSecretId,
+      error: String(error),
+    });
+    deps.metrics.count('AdminSecretUnreadable');
+    return {};
+  }
 }
 
 /**
@@ -192,6 +213,8 @@ async function execute(action: ReconcileAction, plan: ReconcilePlan, deps: Deps)
       deps.log.info('feature flags', { node: enabled.node, featureFlags: enabled.featureFlags });
       return;
     }
+    case 'keep-administrator':
+      return keepAdministrator(deps, action.instanceId);
     case 'recover-majority': {
       const recovered = await nodes.run(action.instanceId, 'recover', { DryRun: 'false' });
       if (!recovered.recovered) throw new WarrenError(`recovery on ${action.node} refused: ${recovered.reason}: ${recovered.detail}`);

@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { parse } from 'yaml';
 import { readCloudFormation } from '../../infra/deploy/cfn-yaml';
 import { writeTemplates } from '../../infra/deploy/build-templates';
+import { FUNCTION_PARAMS_FROM_OUTPUTS } from '../../infra/deploy/plan';
 import { firstSentence, sharedOpening } from '../../infra/deploy/ssm-documents';
 import { loadDocument } from '../../infra/sandbox/nodes';
 import { SSM_RESERVED_PREFIX } from '../../shared/config';
@@ -351,9 +352,22 @@ describe('the cluster stack', () => {
     });
   });
 
-  it('gives the nodes SSM access and nothing else', () => {
+  it("gives the nodes SSM access and the administrator secret's value, nothing else", () => {
     const [[, role]] = resourcesOf(template, 'AWS::IAM::Role') as [[string, any]];
     expect(role.Properties.ManagedPolicyArns).toEqual([{ 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore' }]);
-    expect(role.Properties.Policies).toBeUndefined();
+    expect(role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement)).toEqual([
+      { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: { Ref: 'AdminSecret' } },
+    ]);
+  });
+
+  it('generates the administrator credential: its value is in no template, parameter or output', () => {
+    const [[name, secret]] = resourcesOf(template, 'AWS::SecretsManager::Secret') as [[string, any]];
+    expect(secret.Properties.SecretString).toBeUndefined();
+    expect(secret.Properties.GenerateSecretString).toMatchObject({ SecretStringTemplate: '{"username":"admin"}', GenerateStringKey: 'password' });
+    expect(secret.Properties.GenerateSecretString.PasswordLength).toBeGreaterThanOrEqual(24);
+    // the functions stack gets its ARN (DescribeSecret only); nothing reads the value but the nodes
+    expect(template.Outputs!.AdminSecretArn!.Value).toEqual({ Ref: name });
+    expect(FUNCTION_PARAMS_FROM_OUTPUTS.adminSecretArn).toBe('AdminSecretArn');
+    expect(JSON.stringify(template)).not.toMatch(/"SecretString"|resolve:secretsmanager/);
   });
 });

@@ -22,6 +22,7 @@ const outputs = {
   AmqpTargetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/a/0123456789abcdef',
   ManagementTargetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/m/0123456789abcdef',
   SsmDocumentPrefix: 'prod-mq-',
+  AdminSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:warren/prod-mq/admin-AbCdEf',
 };
 const overrides = (step: Step) => step.args.slice(step.args.indexOf('--parameter-overrides') + 1);
 const resolve = (step: Step | OutputsStep) => ('build' in step ? step.build(outputs) : step);
@@ -61,6 +62,7 @@ describe('deploying the stacks', () => {
       `--param=amqpTargetGroupArn=${outputs.AmqpTargetGroupArn}`,
       `--param=managementTargetGroupArn=${outputs.ManagementTargetGroupArn}`,
       '--param=ssmDocumentPrefix=prod-mq-',
+      `--param=adminSecretArn=${outputs.AdminSecretArn}`,
     ]);
     // the default size is passed explicitly: deploy would otherwise keep the previous 0
     expect(plan[3]!.args).toEqual(expect.arrayContaining(['--stack-name', 'prod-mq-cluster']));

@@ -14,7 +14,7 @@ const PORTS_FILE = join(root, 'shared', 'ports.ts');
 const ADAPTERS_DIR = join(root, 'shared', 'aws');
 const INVOCATION_SHELL = join(root, 'shared', 'workflows', 'invocation.ts');
 const COMPOSITION = join(root, 'functions', 'wire.ts');
-const PORT_INTERFACES = ['Inventory', 'Lifecycle', 'NodeShell', 'TargetGroups', 'HealQueue'];
+const PORT_INTERFACES = ['Inventory', 'Lifecycle', 'NodeShell', 'TargetGroups', 'HealQueue', 'AdminCredential'];
 
 /** The IAM service prefix of each SDK client package warren uses. */
 const IAM_PREFIX: Record<string, string> = {
@@ -23,6 +23,7 @@ const IAM_PREFIX: Record<string, string> = {
   '@aws-sdk/client-ssm': 'ssm',
   '@aws-sdk/client-elastic-load-balancing-v2': 'elasticloadbalancing',
   '@aws-sdk/client-sqs': 'sqs',
+  '@aws-sdk/client-secrets-manager': 'secretsmanager',
   '@aws-sdk/client-lambda': 'lambda',
 };
 

@@ -82,6 +82,13 @@ export class FakeCloud {
   replicas: QuorumReplicas | null = null;
   /** stable feature flags the cluster left disabled, as NodeStatus counts them */
   featureFlagsDisabled = 0;
+  /**
+   * the administrator's secret: its AWSCURRENT version (what DescribeSecret answers); set it, with
+   * config.adminSecretId, for warren to keep the administrator
+   */
+  adminSecretVersion?: string;
+  /** the secret version the cluster has applied (the global parameter warren_admin), null before any */
+  adminApplied: string | null = null;
   /** where the cluster keeps its metadata: Khepri (4.3) changes nothing without a majority */
   metadataStore: 'mnesia' | 'khepri' = 'mnesia';
   /** the group's warren:paused tag value, while it has one */
@@ -232,6 +239,7 @@ export class FakeCloud {
       nodes: this.nodes,
       targets: this.targetGroups,
       queue: this.queue,
+      admin: { currentVersion: async () => this.adminSecretVersion ?? Promise.reject(new Error('ResourceNotFoundException: no admin secret')) },
       metrics: this.metrics,
       log: this.log,
       clock: this.clock,

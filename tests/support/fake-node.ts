@@ -87,10 +87,11 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
     case 'applyPolicy': {
       const apply = params as NodeOperationParams['applyPolicy'];
       const policy = applyPolicy(cloud, instance, apply, 'applyPolicy');
-      if (apply.EnableFeatureFlags !== 'true') return { node: node.name, policy, featureFlags: 'skipped' };
+      const admin = apply.AdminSecretId ? keepAdministrator(cloud) : ('skipped' as const);
+      if (apply.EnableFeatureFlags !== 'true') return { node: node.name, policy, featureFlags: 'skipped', admin };
       const featureFlags = cloud.featureFlagsDisabled > 0 ? 'enabled' : 'unchanged';
       cloud.featureFlagsDisabled = 0;
-      return { node: node.name, policy, featureFlags };
+      return { node: node.name, policy, featureFlags, admin };
     }
     case 'drain':
       node.drained = true;
@@ -170,6 +171,14 @@ function membersSeenBy(cloud: FakeCloud, instance: FakeInstance) {
   return { all: cloud.allMembers(), running: cloud.runningMembers() };
 }
 
+/** NodeApplyPolicy's AdminSecretId: the secret's current version becomes the cluster's administrator */
+function keepAdministrator(cloud: FakeCloud): 'created' | 'updated' | 'unchanged' {
+  if (!cloud.adminSecretVersion) throw new Error('GetSecretValue failed: ResourceNotFoundException');
+  const before = cloud.adminApplied;
+  cloud.adminApplied = cloud.adminSecretVersion;
+  return before === null ? 'created' : before === cloud.adminSecretVersion ? 'unchanged' : 'updated';
+}
+
 function status(cloud: FakeCloud, instance: FakeInstance): NodeStatus {
   const node = instance.node;
   return {
@@ -188,6 +197,7 @@ function status(cloud: FakeCloud, instance: FakeInstance): NodeStatus {
     featureFlagsDisabled: node.running ? cloud.featureFlagsDisabled : 0,
     metadataLeader: node.running && cloud.metadataStore === 'khepri' ? (cloud.runningMembers()[0] ?? null) : null,
     deprecatedFeaturesUsed: [],
+    adminSecretVersion: node.running ? cloud.adminApplied : null,
     // judged by the first running member of the node's own view, as NodeStatus does
     replicas: node.running && membersSeenBy(cloud, instance).running[0] === node.name ? cloud.replicas : null,
   };

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { InstanceMetadata, type InstanceMetadataOptions } from './instance-metadata';
 import { ApiError, decode, encodeError, encodeResult, INTERNAL_FAILURE, signedService, THROTTLING, type ServiceApi, type ServiceName } from './protocol';
 
 /** One request the endpoint answered (or left unanswered). */
@@ -49,35 +50,47 @@ export const LOCAL_CREDENTIALS = { accessKeyId: 'AKIDWARRENSANDBOX', secretAcces
 /**
  * The local cloud as an AWS endpoint on a loopback port: every request is decoded as its service's
  * protocol, may be answered by an armed fault (beneath the SDK: its retry strategy sees it), is shown
- * to the observers, and is then answered by the service's operation over the local model.
+ * to the observers, and is then answered by the service's operation over the local model. It can
+ * answer on the address where a run's nodes reach the host too, with their instance metadata service.
  */
 export class LocalAwsEndpoint {
   readonly calls: ApiCall[] = [];
   private readonly faults: ApiFault[] = [];
   private readonly observers = new Set<CallObserver>();
   private readonly silent = new Set<Socket>();
+  private readonly servers: Server[];
+  private closed = false;
 
   private constructor(
-    private readonly server: Server,
+    server: Server,
     private readonly apis: Map<string, ServiceApi>,
     readonly url: string,
     readonly region: string,
-  ) {}
+  ) {
+    this.servers = [server];
+  }
 
   static async start(apis: ServiceApi[], options: { region: string; port?: number; host?: string }): Promise<LocalAwsEndpoint> {
     const byName = new Map(apis.map((api) => [api.service as string, api]));
     let endpoint: LocalAwsEndpoint | undefined;
-    // a client that hangs up before its body is complete has nobody left to answer
-    const server = createServer((request, response) => void endpoint!.answer(request, response).catch(() => response.destroy()));
-    server.keepAliveTimeout = 60_000;
     const host = options.host ?? '127.0.0.1';
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, host, () => resolve());
-    });
-    const { port } = server.address() as AddressInfo;
-    endpoint = new LocalAwsEndpoint(server, byName, `http://${host}:${port}`, options.region);
+    const server = await serve(host, options.port ?? 0, (request, response) => endpoint!.answer(request, response));
+    endpoint = new LocalAwsEndpoint(server, byName, urlOf(server, host), options.region);
     return endpoint;
+  }
+
+  /**
+   * Answers on one more address: where a run's nodes reach this host (its bridge, 10.213.<subnet>.1;
+   * loopback for loopback nodes), with the instance metadata service (instance-metadata.ts) at
+   * /latest/ besides the APIs, as a node finds 169.254.169.254 and the regional endpoints. Closed with
+   * the endpoint; returns its URL, for the nodes' AWS_EC2_METADATA_SERVICE_ENDPOINT and AWS_ENDPOINT_URL_*.
+   */
+  async listenOn(host: string, metadata: Omit<InstanceMetadataOptions, 'region' | 'credentials'> = {}): Promise<string> {
+    if (this.closed) throw new Error('the endpoint is closed');
+    const imds = new InstanceMetadata({ region: this.region, credentials: LOCAL_CREDENTIALS, ...metadata });
+    const server = await serve(host, 0, (request, response) => this.answer(request, response, imds));
+    this.servers.push(server);
+    return urlOf(server, host);
   }
 
   /** SDK client settings that point at this endpoint. */
@@ -108,12 +121,22 @@ export class LocalAwsEndpoint {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const socket of this.silent) socket.destroy();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await Promise.all(
+      this.servers.map((server) => {
+        server.closeAllConnections();
+        return new Promise<void>((resolve) => server.close(() => resolve()));
+      }),
+    );
   }
 
-  private async answer(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  private async answer(request: IncomingMessage, response: ServerResponse, metadata?: InstanceMetadata): Promise<void> {
+    // the metadata service is unsigned: it is told apart by its path, before any signature is looked at
+    if (metadata && InstanceMetadata.serves(request.url)) {
+      metadata.answer(request, response);
+      return;
+    }
     const body = await readBody(request);
     const api = this.apis.get(signedService(request.headers.authorization) ?? '');
     if (!api) {
@@ -172,6 +195,20 @@ export class LocalAwsEndpoint {
 
 /** Marks the message of every error response a fault answers, so a dead letter can be traced to it. */
 export const FAULT_MARK = 'injected';
+
+/** An HTTP server on host:port that answers with `answer`. */
+async function serve(host: string, port: number, answer: (request: IncomingMessage, response: ServerResponse) => Promise<void>): Promise<Server> {
+  // a client that hangs up before its body is complete has nobody left to answer
+  const server = createServer((request, response) => void answer(request, response).catch(() => response.destroy()));
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
+
+const urlOf = (server: Server, host: string) => `http://${host}:${(server.address() as AddressInfo).port}`;
 
 function readBody(request: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -3,12 +3,12 @@ import { XMLBuilder } from 'fast-xml-parser';
 
 /**
  * The AWS wire protocols the local endpoint answers, as the SDK v3 clients and the AWS CLI speak them:
- * the EC2 query protocol (EC2), awsQuery (Auto Scaling, Elastic Load Balancing v2), awsJson1_1 (SSM),
- * awsJson1_0 (SQS) and restJson1 (Lambda, whose operation is the request's method and path). A service
+ * the EC2 query protocol (EC2), awsQuery (Auto Scaling, Elastic Load Balancing v2), awsJson1_1 (SSM,
+ * Secrets Manager), awsJson1_0 (SQS) and restJson1 (Lambda, whose operation is the request's method and path). A service
  * is told apart by the credential scope of the SigV4 signature, as AWS tells its endpoints apart by host name.
  */
 
-export type ServiceName = 'ec2' | 'autoscaling' | 'elasticloadbalancing' | 'ssm' | 'sqs' | 'lambda';
+export type ServiceName = 'ec2' | 'autoscaling' | 'elasticloadbalancing' | 'ssm' | 'sqs' | 'lambda' | 'secretsmanager';
 export type Protocol = 'ec2' | 'awsQuery' | 'awsJson1_1' | 'awsJson1_0' | 'restJson1';
 
 /** An AWS error response: its code, message and HTTP status as the API reference gives them. */
@@ -285,6 +285,7 @@ export const THROTTLING: Record<ServiceName, ApiError> = {
   ssm: new ApiError('ThrottlingException', 'Rate exceeded', 400),
   sqs: new ApiError('RequestThrottled', 'Request is throttled.', 403),
   lambda: new ApiError('TooManyRequestsException', 'Rate exceeded.', 429),
+  secretsmanager: new ApiError('ThrottlingException', 'Rate exceeded', 400),
 };
 
 export const INTERNAL_FAILURE: Record<ServiceName, ApiError> = {
@@ -294,4 +295,5 @@ export const INTERNAL_FAILURE: Record<ServiceName, ApiError> = {
   ssm: new ApiError('InternalServerError', 'An error occurred on the server side.', 500),
   sqs: INTERNAL,
   lambda: new ApiError('ServiceException', 'The AWS Lambda service encountered an internal error.', 500),
+  secretsmanager: new ApiError('InternalServiceError', 'An error occurred on the server side.', 500),
 };

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDocument, parameterEnvironment, truncateLikeSsm } from './documents';
-import { RUNS_DIR, canUseNamespaces, createBridge, createNamespace, deleteBridge, deleteNamespace, setLinkUp, writeHostsFiles } from './network';
+import { RUNS_DIR, bridgeAddress, canUseNamespaces, createBridge, createNamespace, deleteBridge, deleteNamespace, setLinkUp, writeHostsFiles } from './network';
 import { type ProcessResult, runProcess } from './process';
 import { assertRabbitMqInstalled, prepareRabbitMq, type RabbitMqLine, type RabbitMqRuntime } from './versions';
 
@@ -22,7 +22,7 @@ export interface SandboxNode {
   ip: string;
   namespace?: string;
   dir: string;
-  /** the node's environment: what the AMI's layout provides, pointed at this node's folders */
+  /** the node's environment: what the AMI's layout provides, pointed at this node's folders, and what the image sets (ClusterOptions.env) */
   env: Record<string, string>;
   amqpPort: number;
   managementPort: number;
@@ -37,7 +37,16 @@ export interface ClusterOptions {
   mode?: NodeMode;
   /** RabbitMQ release line of every node; defaults to 3.10, the host's own package */
   rabbitmq?: RabbitMqLine;
+  /** what the image adds to every node's environment, e.g. where its AWS tools are (aws/node-aws.ts: startNodeAws) */
+  env?: NodeEnvironment;
 }
+
+/**
+ * Variables the image sets in every node's environment besides the layout's own, as the AMI's profile
+ * would: given as they are, or made by a function once the run's network is up (so that a listener can
+ * bind `cluster.hostAddress`, where the nodes reach this host) and before the first node is added.
+ */
+export type NodeEnvironment = Record<string, string> | ((cluster: NodeCluster) => Record<string, string> | Promise<Record<string, string>>);
 
 /**
  * Real RabbitMQ nodes for tests and the sandbox. As root each node is an "instance": its own network
@@ -49,6 +58,9 @@ export class NodeCluster {
   private readonly subnet = 1 + (randomBytes(1)[0]! % 250);
   private bridge?: Promise<void>;
   private bridgeCreated = false;
+  /** what every node's environment gets from the image (ClusterOptions.env, addEnv) */
+  private readonly imageVariables: Record<string, string> = {};
+  private prepared?: Promise<void>;
   private lastIndex = 0;
   private documentRuns = 0;
   private constructor(
@@ -58,6 +70,7 @@ export class NodeCluster {
     readonly rabbitmq: RabbitMqLine,
     /** prepared in the background from create on; the first addNode waits for it */
     readonly runtime: Promise<RabbitMqRuntime>,
+    private readonly imageEnv?: NodeEnvironment,
   ) {}
 
   static create(options: ClusterOptions = {}): NodeCluster {
@@ -71,7 +84,39 @@ export class NodeCluster {
     const dir = join(RUNS_DIR, run);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'owner.pid'), String(process.pid));
-    return new NodeCluster(run, mode, dir, rabbitmq, runtime);
+    return new NodeCluster(run, mode, dir, rabbitmq, runtime, options.env);
+  }
+
+  /** Where the nodes reach this host: the run's bridge address (namespaces), or loopback. */
+  get hostAddress(): string {
+    return this.mode === 'namespaces' ? bridgeAddress(this.subnet) : '127.0.0.1';
+  }
+
+  /** The run's network, made once (its bridge, in namespaces mode); resolves to hostAddress, which can then be bound. */
+  async ensureNetwork(): Promise<string> {
+    if (this.mode === 'namespaces') {
+      this.bridge ??= createBridge(this.run, this.subnet).then(() => {
+        this.bridgeCreated = true;
+      });
+      await this.bridge;
+    }
+    return this.hostAddress;
+  }
+
+  /** Adds variables to every node's environment, the nodes added so far and those to come, as an image that ships them. */
+  addEnv(env: Record<string, string>): void {
+    Object.assign(this.imageVariables, env);
+    for (const node of this.nodes) Object.assign(node.env, env);
+  }
+
+  /** Once, before the first node: the run's network, then the image's variables (ClusterOptions.env). */
+  private prepare(): Promise<void> {
+    this.prepared ??= this.ensureNetwork().then(async () => {
+      const given = typeof this.imageEnv === 'function' ? await this.imageEnv(this) : this.imageEnv;
+      // what addEnv added meanwhile stays
+      Object.assign(this.imageVariables, { ...given, ...this.imageVariables });
+    });
+    return this.prepared;
   }
 
   /**
@@ -82,6 +127,7 @@ export class NodeCluster {
     // reserved before any await: instances of one ASG boot concurrently
     const index = ++this.lastIndex;
     const { root } = options.rabbitmq === undefined || options.rabbitmq === this.rabbitmq ? await this.runtime : await prepareRabbitMq(options.rabbitmq);
+    await this.prepare();
     const ip = this.mode === 'namespaces' ? `10.213.${this.subnet}.${10 + index}` : '127.0.0.1';
     const hostname = this.mode === 'namespaces' ? `ip-${ip.replace(/\./g, '-')}` : 'localhost';
     const name = this.mode === 'namespaces' ? `rabbit@${hostname}` : `rabbit-${index}@localhost`;
@@ -109,6 +155,7 @@ export class NodeCluster {
       RABBITMQ_LOG_BASE: join(dir, 'log'),
       RABBITMQ_PID_FILE: join(dir, 'rabbit.pid'),
       WARREN_ERLANG_COOKIE_FILE: cookieFile,
+      ...this.imageVariables,
     };
     if (this.mode === 'loopback') {
       Object.assign(env, {
@@ -123,13 +170,7 @@ export class NodeCluster {
       );
     }
     const node: SandboxNode = { index, name, hostname, ip, dir, env, amqpPort, managementPort, root };
-    if (this.mode === 'namespaces') {
-      this.bridge ??= createBridge(this.run, this.subnet).then(() => {
-        this.bridgeCreated = true;
-      });
-      await this.bridge;
-      node.namespace = await createNamespace(this.run, index, ip);
-    }
+    if (this.mode === 'namespaces') node.namespace = await createNamespace(this.run, index, ip);
     this.nodes.push(node);
     if (this.mode === 'namespaces') {
       writeHostsFiles(

@@ -21,10 +21,13 @@ export function canUseNamespaces(): boolean {
   return process.getuid?.() === 0 && ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip'].some((path) => existsSync(path));
 }
 
+/** The host's address on a run's bridge: the one address of the host its nodes reach. */
+export const bridgeAddress = (subnet: number) => `10.213.${subnet}.1`;
+
 export async function createBridge(run: string, subnet: number): Promise<void> {
   const bridge = bridgeName(run);
   await mustRun('ip', ['link', 'add', bridge, 'type', 'bridge']);
-  await mustRun('ip', ['addr', 'add', `10.213.${subnet}.1/24`, 'dev', bridge]);
+  await mustRun('ip', ['addr', 'add', `${bridgeAddress(subnet)}/24`, 'dev', bridge]);
   await mustRun('ip', ['link', 'set', bridge, 'up']);
 }
 

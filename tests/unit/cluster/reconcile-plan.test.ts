@@ -19,6 +19,7 @@ const status = (id: string, running: string[], all = running, extra: Partial<Nod
   metadataStore: 'mnesia',
   featureFlagsDisabled: 0,
   metadataLeader: null,
+  adminSecretVersion: null,
   deprecatedFeaturesUsed: [],
   replicas: null,
   ...extra,
@@ -570,5 +571,15 @@ describe('planReconcile: stable feature flags left disabled', () => {
 
     expect(plan.actions.filter((a) => a.kind === 'enable-feature-flags')).toEqual([]);
     expect(plan.findings).toContainEqual({ kind: 'feature-flags-disabled', count: 3, held: 'launch-in-progress' });
+  });
+});
+
+describe('planReconcile: the administrator credential', () => {
+  it("keeps the administrator from one member when the cluster's recorded version is not the secret's current one", () => {
+    expect(planReconcile({ ...healthyPair(), adminSecretVersion: 'v2' }, testConfig()).actions).toEqual([{ kind: 'keep-administrator', instanceId: 'a' }]);
+    const applied = healthyPair({ adminSecretVersion: 'v2' }, { adminSecretVersion: 'v2' });
+    expect(planReconcile({ ...applied, adminSecretVersion: 'v2' }, testConfig()).actions).toEqual([]);
+    // no secret configured (or not described): nothing planned
+    expect(planReconcile(healthyPair(), testConfig()).actions).toEqual([]);
   });
 });

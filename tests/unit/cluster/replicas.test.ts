@@ -20,6 +20,7 @@ const status = (id: string, running: string[], extra: Partial<NodeStatus> = {}):
   metadataStore: 'mnesia',
   featureFlagsDisabled: 0,
   metadataLeader: null,
+  adminSecretVersion: null,
   deprecatedFeaturesUsed: [],
   replicas: null,
   ...extra,

@@ -23,6 +23,7 @@ const status = (id: string, running: string[], all = running, extra: Partial<Nod
   metadataStore: 'khepri',
   featureFlagsDisabled: 0,
   metadataLeader: null,
+  adminSecretVersion: null,
   deprecatedFeaturesUsed: [],
   replicas: { queues: 2, degraded: 0, leaderless: 0, missing: {}, stopped: {}, departed: {} },
   ...extra,

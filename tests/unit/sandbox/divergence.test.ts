@@ -28,7 +28,7 @@ function status(replicatedQueues: ReplicatedQueueView[] | null): SandboxStatus {
     loadBalancer: { amqp: '', management: '', amqpUrl: '', managementUrl: '', tls: null },
     targetGroups: { amqp: '', management: '' },
     queue: { depth: 0, deadLetters: 0, url: '', deadLetterUrl: '' },
-    aws: { endpoint: '', region: '', accessKeyId: '', secretAccessKey: '' },
+    aws: { endpoint: '', region: '', accessKeyId: '', secretAccessKey: '', adminSecretArn: '' },
   };
 }
 const queue = (extra: Partial<ReplicatedQueueView> = {}): ReplicatedQueueView => ({
