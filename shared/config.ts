@@ -78,6 +78,9 @@ const policyPriority = z.coerce.number().int().min(0).max(999).default(0);
 /** CreateDocument refuses a name starting with one of these (AWSEC2, AWSSupport, ... are aws too); infra/cluster.yml's ClusterName refuses them too. */
 export const SSM_RESERVED_PREFIX = /^(aws|amazon|amzn)/i;
 
+/** NodeApplyPolicy's allowedPattern for AdminSecretId: a secret's name or ARN, or empty */
+export const ADMIN_SECRET_ID_PATTERN = /^(|[A-Za-z0-9/_+=.@:-]{1,2048})$/;
+
 const environment = z.object({
   CLUSTER_NAME: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/, 'letters, digits and dashes, at most 63'),
   ASG_NAME: z.string().regex(/^[\w.:/-]{1,255}$/, 'not an Auto Scaling group name'),
@@ -94,7 +97,7 @@ const environment = z.object({
    */
   ADMIN_SECRET_ID: z
     .string()
-    .regex(/^(|[A-Za-z0-9/_+=.@:-]{1,2048})$/, 'not a Secrets Manager secret name or ARN')
+    .regex(ADMIN_SECRET_ID_PATTERN, 'not a Secrets Manager secret name or ARN')
     .default('')
     .transform((id) => id || undefined),
   HEAL_QUEUE_URL: z.string().url().optional(),

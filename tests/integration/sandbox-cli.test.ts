@@ -127,6 +127,65 @@ describe('warren sandbox, the command line', () => {
     expect(shown.stdout).toContain(`amqps ${tls!.amqps}   https ${tls!.https}   CA file ${tls!.caFile}`);
   });
 
+  it('connects through the load balancer as the administrator the cluster generated, read as the README shows; a rotation (runbook §10) reaches the cluster', async () => {
+    const sandbox = JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus;
+    const { endpoint, region, accessKeyId, secretAccessKey, adminSecretArn } = sandbox.aws;
+    const env = { ...process.env, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_DEFAULT_REGION: region, AWS_PAGER: '' };
+    const bash = async (script: string) => {
+      const result = await runProcess('bash', ['-c', `set -euo pipefail\naws() { command aws --endpoint-url ${endpoint} "$@"; }\n${script}`], {
+        env,
+        timeoutMs: 60_000,
+      });
+      expect({ script, exitCode: result.exitCode, stderr: result.stderr }).toMatchObject({ exitCode: 0 });
+      return result.stdout.trim();
+    };
+    const readme = readFileSync(join(__dirname, '../../README.md'), 'utf8');
+    const readSecret = readme
+      .split('\n')
+      .find((line) => line.startsWith('aws secretsmanager get-secret-value'))!
+      .replace(/#.*$/, '');
+    const credential = async () =>
+      JSON.parse(await bash(readSecret.replace('"$(out AdminSecretArn)"', adminSecretArn))) as { username: string; password: string };
+    const management = new URL(sandbox.loadBalancer.managementUrl);
+    const whoami = async (username: string, password: string) => {
+      const response = await fetch(`http://${management.host}/api/whoami`, {
+        headers: { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` },
+      });
+      return response.status === 200 ? ((await response.json()) as { name: string; tags: string[] | string }) : response.status;
+    };
+    const amqpUrl = (username: string, password: string) => {
+      const url = new URL(sandbox.loadBalancer.amqpUrl);
+      url.username = username;
+      url.password = password;
+      return url.toString();
+    };
+
+    const first = await credential();
+    // the founder created it when the cluster was founded: nothing to wait for
+    const before = await whoami(first.username, first.password);
+    const connection = await connect(amqpUrl(first.username, first.password));
+    await connection.close();
+    // §10's rotation, its stack output taken from the sandbox (no CloudFormation there)
+    const rotation = runbookBlocks('10.')[0]!.filter((line) => !line.includes('cloudformation'));
+    const described = rotation.find((line) => line.includes('describe-secret'))!;
+    await bash([`S=${adminSecretArn}`, ...rotation.filter((line) => line !== described)].join('\n'));
+    const stages = JSON.parse(await bash([`S=${adminSecretArn}`, described.replace(/#.*$/, '')].join('\n'))) as Record<string, string[]>;
+    const second = await credential();
+    await warren('alarm', 'warren-sandbox-cluster-rotation');
+    const after = await eventually(
+      async () => (typeof (await whoami(second.username, second.password)) === 'object' ? whoami(second.username, second.password) : false),
+      90_000,
+    );
+
+    expect(first.username).toBe('admin');
+    expect(first.password).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(before).toMatchObject({ name: 'admin' });
+    expect(second.password).not.toBe(first.password);
+    expect(Object.values(stages).flat()).toEqual(expect.arrayContaining(['AWSCURRENT', 'AWSPREVIOUS']));
+    expect(after).toMatchObject({ name: 'admin' });
+    expect(await whoami(first.username, first.password)).toBe(401);
+  });
+
   it('is driven with the AWS CLI through its local AWS endpoint, as an account is', async () => {
     const status = JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus;
     const { endpoint, region, accessKeyId, secretAccessKey } = status.aws;
@@ -401,6 +460,70 @@ describe('warren sandbox, the command line', () => {
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain(`Cluster status of node ${first!.node}`);
     expect(result.stdout).toContain(second!.node!);
+  });
+
+  it('completes by hand, as runbook §3 says, hooks held in Pending:Wait and Terminating:Wait while warren is paused', async () => {
+    const sandbox = JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus;
+    const { endpoint, region, accessKeyId, secretAccessKey } = sandbox.aws;
+    const group = sandbox.autoScalingGroupName;
+    const env = { ...process.env, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_DEFAULT_REGION: region, AWS_PAGER: '' };
+    const bash = async (script: string) => {
+      const result = await runProcess(
+        'bash',
+        ['-c', `set -euo pipefail\naws() { command aws --endpoint-url ${endpoint} --output json "$@"; }\nC=${group}\n${script}`],
+        {
+          env,
+          timeoutMs: 60_000,
+        },
+      );
+      expect({ script, exitCode: result.exitCode, stderr: result.stderr }).toMatchObject({ exitCode: 0 });
+      return result.stdout.trim() ? JSON.parse(result.stdout) : {};
+    };
+    const states = async () => {
+      const seen = await bash(`aws autoscaling describe-auto-scaling-instances`);
+      return new Map((seen.AutoScalingInstances as Array<{ InstanceId: string; LifecycleState: string }>).map((i) => [i.InstanceId, i.LifecycleState]));
+    };
+    const [hookCommands, takeOut] = [runbookBlocks('3.')[1]!, runbookBlocks('3.')[2]!];
+    const [complete, heartbeat] = [hookCommands.find((l) => l.includes('complete-lifecycle-action'))!, hookCommands.find((l) => l.includes('heartbeat'))!];
+    const on = (line: string, id: string) => line.replace(/#.*$/, '').split('i-xxx').join(id);
+    const members = sandbox.instances.filter((i) => i.lifecycleState === 'InService').map((i) => i.id);
+    const held = (state: string) => async () => [...(await states())].find(([id, s]) => !members.includes(id) && s === state)?.[0];
+    const pauseTag = `ResourceId=${group},ResourceType=auto-scaling-group,Key=warren:paused`;
+
+    await bash(`aws autoscaling create-or-update-tags --tags ${pauseTag},Value=hooks-by-hand,PropagateAtLaunch=false`);
+    await bash(`aws autoscaling set-desired-capacity --auto-scaling-group-name $C --desired-capacity ${members.length + 1}`);
+    const launched = await eventually(held('Pending:Wait'));
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const stillHeld = (await states()).get(launched);
+    // the runbook's ABANDON: the group terminates it through its terminate hook and launches a replacement
+    await bash(on(complete, launched));
+    const replacement = await eventually(
+      async () => [...(await states())].find(([id, s]) => !members.includes(id) && id !== launched && s === 'Pending:Wait')?.[0],
+    );
+    await bash(on(takeOut[0]!, replacement));
+    await eventually(async () => (await states()).get(replacement) === 'Terminating:Wait');
+    const heldTerminations = [(await states()).get(launched), (await states()).get(replacement)];
+    for (const id of [launched, replacement]) {
+      await bash(on(heartbeat, id));
+      await bash(on(complete, id).replace('warren-launch', 'warren-terminate').replace('ABANDON', 'CONTINUE'));
+    }
+    await eventually(async () => {
+      const now = await states();
+      return !now.has(launched) && !now.has(replacement);
+    });
+    await bash(`aws autoscaling delete-tags --tags ${pauseTag}`);
+    const after = JSON.parse((await warren('status', '--json')).stdout) as SandboxStatus;
+
+    expect(stillHeld).toBe('Pending:Wait');
+    expect(heldTerminations).toEqual(['Terminating:Wait', 'Terminating:Wait']);
+    expect(after.desiredCapacity).toBe(members.length);
+    expect(
+      after.instances
+        .filter((i) => i.lifecycleState === 'InService')
+        .map((i) => i.id)
+        .sort(),
+    ).toEqual([...members].sort());
+    expect(after.members.running).toHaveLength(members.length);
   });
 
   it('down removes the nodes it created and the state dir', async () => {

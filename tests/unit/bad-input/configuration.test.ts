@@ -29,6 +29,11 @@ const configuration: Record<string, { env: Record<string, string | undefined>; n
     env: { ALARM_RUNBOOK: '[{"alarm": "warren-orders-", "action": "reboot"}]' },
     names: /ALARM_RUNBOOK\.0\.action/,
   },
+  // sent to the nodes as AdminSecretId, whose allowedPattern it must pass
+  'ADMIN_SECRET_ID with a character no secret name has': {
+    env: { ADMIN_SECRET_ID: 'warren/orders/admin; reboot' },
+    names: /ADMIN_SECRET_ID: not a Secrets Manager secret name or ARN/,
+  },
   // SSM reserves these document name prefixes: every SendCommand would name a document that cannot exist
   'SSM_DOCUMENT_PREFIX starting with aws': { env: { SSM_DOCUMENT_PREFIX: 'aws-mq-' }, names: /SSM_DOCUMENT_PREFIX: must not start with aws, amazon or amzn/ },
   'SSM_DOCUMENT_PREFIX starting with Amazon, in another case': {

@@ -1,5 +1,5 @@
 import { policyParamsFor } from '../../../shared/cluster/policy';
-import { POLICY_PARAMETER_PATTERNS } from '../../../shared/config';
+import { ADMIN_SECRET_ID_PATTERN, POLICY_PARAMETER_PATTERNS } from '../../../shared/config';
 import { loadDocument, parameterEnvironment } from '../../../infra/sandbox/nodes';
 import { testConfig } from '../../support/config';
 
@@ -43,6 +43,13 @@ describe('policy parameters against the SSM documents', () => {
       const parameters = loadDocument(document).parameters;
       for (const [name, pattern] of Object.entries(POLICY_PARAMETER_PATTERNS)) expect(pattern.source).toBe(parameters[name]!.allowedPattern);
     }
+  });
+
+  it("checks the administrator's secret id with NodeApplyPolicy's own pattern, and sends a deployed ARN through it", () => {
+    const parameters = loadDocument('NodeApplyPolicy').parameters;
+    expect(ADMIN_SECRET_ID_PATTERN.source).toBe(parameters.AdminSecretId!.allowedPattern);
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:warren/prod-mq/admin-8f0c2d1e-AbCdEf';
+    expect(() => parameterEnvironment(loadDocument('NodeApplyPolicy'), { ...policyParamsFor(testConfig(), undefined).params, AdminSecretId: arn })).not.toThrow();
   });
 
   it('knows every default queue type the documents accept, and no other', () => {
