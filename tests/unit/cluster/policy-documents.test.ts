@@ -49,7 +49,9 @@ describe('policy parameters against the SSM documents', () => {
     const parameters = loadDocument('NodeApplyPolicy').parameters;
     expect(ADMIN_SECRET_ID_PATTERN.source).toBe(parameters.AdminSecretId!.allowedPattern);
     const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:warren/prod-mq/admin-8f0c2d1e-AbCdEf';
-    expect(() => parameterEnvironment(loadDocument('NodeApplyPolicy'), { ...policyParamsFor(testConfig(), undefined).params, AdminSecretId: arn })).not.toThrow();
+    expect(() =>
+      parameterEnvironment(loadDocument('NodeApplyPolicy'), { ...policyParamsFor(testConfig(), undefined).params, AdminSecretId: arn }),
+    ).not.toThrow();
   });
 
   it('knows every default queue type the documents accept, and no other', () => {
