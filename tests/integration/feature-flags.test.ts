@@ -40,7 +40,7 @@ describe('stable feature flags left disabled', () => {
   });
 
   it('are enabled cluster-wide from one member, and a repeat finds nothing to do', async () => {
-    expect(await enable()).toEqual({ node: cluster.nodes[1]!.name, policy: 'skipped', featureFlags: 'enabled' });
+    expect(await enable()).toEqual({ node: cluster.nodes[1]!.name, policy: 'skipped', featureFlags: 'enabled', admin: 'skipped' });
     expect(await disabledSeenBy(0)).toBe(0);
     expect(await disabledSeenBy(1)).toBe(0);
     expect((await enable()).featureFlags).toBe('unchanged');
@@ -49,6 +49,6 @@ describe('stable feature flags left disabled', () => {
   it('are left alone without EnableFeatureFlags (the policy step alone)', async () => {
     const run = await cluster.runDocument(cluster.nodes[0]!, 'NodeApplyPolicy', NO_POLICY);
 
-    expect(parseNodeOutput('applyPolicy', run.stdout)).toEqual({ node: cluster.nodes[0]!.name, policy: 'skipped', featureFlags: 'skipped' });
+    expect(parseNodeOutput('applyPolicy', run.stdout)).toEqual({ node: cluster.nodes[0]!.name, policy: 'skipped', featureFlags: 'skipped', admin: 'skipped' });
   });
 });
