@@ -24,6 +24,35 @@ const alarmRule = z.object({
 });
 export type AlarmRule = z.infer<typeof alarmRule>;
 
+/** An Instance Refresh's AlarmSpecification takes at most this many alarms. */
+export const MAX_REFRESH_ALARMS = 10;
+
+/**
+ * CloudWatch alarm names, comma-separated: each 1-255 characters without control characters (PutMetricAlarm's
+ * and AlarmSpecification's constraint), so none may contain a comma; empty means none.
+ */
+const alarmNames = z
+  .string()
+  .default('')
+  .transform((text, ctx) => {
+    if (text === '') return [];
+    const names = text.split(',');
+    names.forEach((name, index) => {
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+      if (!/^[^\u0000-\u001f\u007f]{1,255}$/.test(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `name ${index + 1} (${JSON.stringify(name)}) is not a CloudWatch alarm name: 1-255 characters, no control characters or commas`,
+        });
+      }
+    });
+    if (names.length > MAX_REFRESH_ALARMS) {
+      ctx.addIssue({ code: 'custom', message: `${names.length} alarms: an Instance Refresh's AlarmSpecification takes at most ${MAX_REFRESH_ALARMS}` });
+    }
+    if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', message: 'an alarm is named twice' });
+    return names;
+  });
+
 const jsonOf = <T extends z.ZodTypeAny>(schema: T) =>
   z
     .string()
@@ -124,6 +153,8 @@ const environment = z.object({
   ALARM_RUNBOOK: jsonOf(z.array(alarmRule)).prefault('[]'),
   /** replacements never take the healthy running members below this; 0 means a majority of desired capacity */
   MIN_HEALTHY_MEMBERS: z.coerce.number().int().min(0).max(1000).default(0),
+  /** the alarms `warren roll` names in an Instance Refresh's AlarmSpecification (serverless.yml sets them on the heal function) */
+  REFRESH_ALARM_NAMES: alarmNames,
   /** the group's lifecycle hooks (infra/cluster.yml): reconcile names them when it takes over a hook whose event never came */
   LAUNCH_HOOK_NAME: hookName.default('warren-launch'),
   TERMINATE_HOOK_NAME: hookName.default('warren-terminate'),
@@ -173,6 +204,8 @@ export interface Config {
   defaultQueueType: QueueType | '';
   alarmRunbook: AlarmRule[];
   minHealthyMembers: number;
+  /** the alarms that stop and roll back a rolling replacement (Instance Refresh AlarmSpecification), at most 10 */
+  refreshAlarmNames: string[];
   /** who runs the recovery from a lost Khepri majority: an operator (manual) or reconcile (auto) */
   majorityLossRecovery: 'manual' | 'auto';
   lifecycleHooks: { launch: string; terminate: string };
@@ -232,6 +265,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     defaultQueueType: e.DEFAULT_QUEUE_TYPE,
     alarmRunbook: e.ALARM_RUNBOOK,
     minHealthyMembers: e.MIN_HEALTHY_MEMBERS,
+    refreshAlarmNames: e.REFRESH_ALARM_NAMES,
     majorityLossRecovery: e.MAJORITY_LOSS_RECOVERY,
     lifecycleHooks: { launch: e.LAUNCH_HOOK_NAME, terminate: e.TERMINATE_HOOK_NAME },
     bounds: {

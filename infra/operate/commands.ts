@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { wire } from '../../functions/wire';
-import { createSqsClient, SqsHealQueue, type ClientOptions } from '../../shared/aws';
+import { createAwsClients, createSqsClient, SqsHealQueue, type ClientOptions } from '../../shared/aws';
 import { AutoScalingGroupNotFound } from '../../shared/aws/errors';
 import { FunctionNotFound } from '../../shared/aws/function-settings';
 import type { Config } from '../../shared/config';
@@ -12,7 +12,8 @@ import { reconcile } from '../../shared/workflows/reconcile';
 import { stackNames } from '../deploy/plan';
 import { integer } from '../sandbox/cli/options';
 import { CLUSTER_NAME, deployedConfig } from './settings';
-import { readClusterStatus } from './status';
+import { cancelRoll, formatRefresh, formatRollPlan, latestRefresh, planRoll, readRollGroup, RollRefused, startRoll, type RollTarget } from './roll';
+import { readClusterStatus, type ClusterStatus } from './status';
 import { formatClusterStatus, formatPlan, type PlanReport } from './view';
 
 /**
@@ -98,7 +99,58 @@ async function status(options: TargetOptions): Promise<void> {
   const { config, clients, deps, region } = connected;
   const queue = config.healQueueUrl ? new SqsHealQueue(config, { sqs: createSqsClient(clients) }) : undefined;
   const shown = await explained(connected, () => readClusterStatus(deps, region, queue));
-  process.stdout.write(`${options.json ? JSON.stringify(shown, null, 2) : formatClusterStatus(shown)}\n`);
+  const refresh = await latestRefresh(createAwsClients(clients).autoScaling, config.autoScalingGroupName);
+  const full: ClusterStatus = { ...shown, refresh };
+  process.stdout.write(`${options.json ? JSON.stringify(full, null, 2) : `${formatClusterStatus(full)}\n${formatRefresh(refresh)}`}\n`);
+}
+
+export interface RollOptions extends TargetOptions {
+  imageId?: string;
+  launchTemplateVersion?: number;
+  dryRun?: boolean;
+  cancel?: boolean;
+}
+
+/** What must hold before a roll starts: every desired member running, every quorum queue whole. */
+function wholeCluster(status: ClusterStatus): void {
+  const problems = [
+    ...(status.members.running.length < status.desiredCapacity ? [`${status.members.running.length} of ${status.desiredCapacity} members running`] : []),
+    ...(status.majorityLost ? ['the Khepri majority is lost'] : []),
+    ...(status.quorumQueues && status.quorumQueues.degraded > 0 ? [`${status.quorumQueues.degraded} quorum queues degraded`] : []),
+    ...(status.quorumQueues && status.quorumQueues.leaderless > 0 ? [`${status.quorumQueues.leaderless} quorum queues leaderless`] : []),
+  ];
+  if (problems.length > 0) {
+    throw new RollRefused(`cluster ${status.cluster} is not whole (${problems.join('; ')}): a roll starts only from a whole cluster; see \`warren status\``);
+  }
+}
+
+/** `warren roll`; also what `warren sandbox roll` runs against the sandbox's endpoint. */
+export async function roll(options: RollOptions): Promise<void> {
+  const connected = await connect(options);
+  const { config, clients, deps, region } = connected;
+  const aws = createAwsClients(clients);
+  const group = config.autoScalingGroupName;
+  if (options.cancel) {
+    const id = await cancelRoll(aws.autoScaling, group);
+    process.stdout.write(`cancelling instance refresh ${id}: instances already replaced stay; follow it with \`warren status\`\n`);
+    return;
+  }
+  const target: RollTarget = { imageId: options.imageId, launchTemplateVersion: options.launchTemplateVersion };
+  const plan = await explained(connected, async () => {
+    const status = await readClusterStatus(deps, region, undefined);
+    wholeCluster(status);
+    return planRoll(await readRollGroup(aws, group), target, config.refreshAlarmNames);
+  });
+  if (options.dryRun) {
+    process.stdout.write(`${options.json ? JSON.stringify(plan, null, 2) : `${formatRollPlan(plan)}\n\n(dry run: nothing sent)`}\n`);
+    return;
+  }
+  const started = await startRoll(aws, plan);
+  process.stdout.write(
+    options.json
+      ? `${JSON.stringify({ ...plan, ...started }, null, 2)}\n`
+      : `${formatRollPlan(plan)}\n\nstarted instance refresh ${started.instanceRefreshId} to launch template version ${started.version}; follow it with \`warren status\`, stop it with \`warren roll --cancel\`\n`,
+  );
 }
 
 async function plan(options: TargetOptions): Promise<void> {
@@ -138,4 +190,16 @@ export function addOperatorCommands(warren: Command): void {
       .description('a deployed cluster: instances, lifecycle states, members as the nodes see them, target health, partitions, heal queue depth (read-only)'),
   ).action(status);
   withTarget(warren.command('plan').description("what warren's reconcile would do now: a dry run with the heal function's settings (read-only)")).action(plan);
+  withTarget(
+    warren
+      .command('roll')
+      .description(
+        "replace every node, one at a time, through an Instance Refresh with RabbitMQ-safe preferences (docs/operations.md); it rolls back if warren's alarms fire",
+      ),
+  )
+    .option('--image-id <ami>', "roll to a new AMI: a launch template version is created from the group's with this ImageId")
+    .option('--launch-template-version <n>', 'roll to an existing version of the launch template', integer(1, 1_000_000))
+    .option('--dry-run', 'print the requests and why each preference is chosen; send nothing')
+    .option('--cancel', "cancel the group's running instance refresh (instances already replaced stay)")
+    .action(roll);
 }

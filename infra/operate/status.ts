@@ -4,6 +4,7 @@ import type { NodeStatus } from '../../shared/rabbitmq/operations';
 import type { Deps } from '../../shared/workflows/deps';
 import { observeMembers } from '../../shared/workflows/reconcile';
 import type { SandboxStatus } from '../sandbox/status';
+import type { RefreshStatus } from './roll';
 
 /**
  * `warren status --json` for a deployed cluster: a contract scripts rely on (keys are only ever added),
@@ -44,6 +45,8 @@ export interface ClusterStatus {
   /** events waiting or in flight in the heal queue, and its dead letters; null where the function has no such queue */
   queue: { depth: number | null; inFlight: number | null; deadLetters: number | null; url: string | null; deadLetterUrl: string | null };
   targetGroups: { amqp: string; management: string };
+  /** the group's newest instance refresh (`warren roll`), null when it never had one; `warren status` reads it besides what reconcile observes */
+  refresh?: RefreshStatus | null;
 }
 
 export interface QueueDepths {

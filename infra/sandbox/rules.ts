@@ -26,6 +26,11 @@ export function rules(groupName: string, alarmPrefix: string): Rule[] {
       },
     },
     {
+      name: 'RefreshSucceededRule',
+      target: 'heal-queue',
+      pattern: { source: [SOURCES.autoScaling], 'detail-type': [DETAIL_TYPES.instanceRefreshSucceeded], detail: { AutoScalingGroupName: [groupName] } },
+    },
+    {
       name: 'InstanceStateRule',
       target: 'triage-queue',
       pattern: { source: [SOURCES.ec2], 'detail-type': [DETAIL_TYPES.instanceStateChange], detail: { state: ['shutting-down', 'terminated'] } },

@@ -20,10 +20,12 @@ import { LocalSecrets, randomPassword, secretsManagerApi } from './aws/secretsma
 import { sqsApi } from './aws/sqs-api';
 import { healQueueOptions, LocalQueue, triageQueueOptions, type BatchFunction } from './queue';
 import { ssmApi } from './aws/ssm-api';
+import { deployedAlarms, deployedRefreshAlarmNames, LocalAlarms, tapMetrics } from './cloud/alarms';
 import { LocalAutoScalingGroup } from './cloud/autoscaling';
 import { LocalEc2 } from './cloud/ec2';
 import { type AwsEvent, LocalEventBus } from './cloud/event-bus';
 import { LocalNetworkLoadBalancer } from './cloud/elb';
+import { BASE_IMAGE_ID, LocalLaunchTemplates } from './cloud/launch-templates';
 import { RabbitMqInstanceHost } from './cloud/rabbitmq-host';
 import { realTimeScheduler, type Scheduler } from './cloud/scheduler';
 import { LocalRunCommand } from './cloud/ssm';
@@ -33,12 +35,14 @@ import { divergence, sandboxStatus, type SandboxStatus } from './status';
 
 export const SANDBOX_CLUSTER = 'warren-sandbox';
 export const SANDBOX_GROUP = 'warren-sandbox-asg';
+/** The nodes' launch template; version 1 boots the base image (the AMI's own configuration). */
+export const SANDBOX_LAUNCH_TEMPLATE = 'warren-sandbox-nodes';
 /** The administrator credential's secret, as the cluster stack names it. */
 export const SANDBOX_ADMIN_SECRET = `warren/${SANDBOX_CLUSTER}/admin`;
 /** Alarm names the sandbox's runbook knows: `<prefix>node-...` replaces, `<prefix>cluster-...` reconciles. */
 export const SANDBOX_ALARM_PREFIX = 'warren-sandbox-';
 /** What the heal function handles: its handler's list (functions/heal/handler.ts). */
-const HEAL_KINDS: readonly EventKind[] = ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm'];
+const HEAL_KINDS: readonly EventKind[] = ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm', 'refresh-succeeded'];
 
 export interface SandboxOptions {
   nodes: number;
@@ -119,6 +123,8 @@ export class Sandbox {
     /** the triage function's standard queue, with its event source mapping */
     readonly triageQueue: LocalQueue,
     readonly aws: LocalAwsEndpoint,
+    /** the region's launch templates and image catalogue (registerImage, createVersion); the group launches from SANDBOX_LAUNCH_TEMPLATE */
+    readonly launchTemplates: LocalLaunchTemplates,
     /** Secrets Manager's secrets, the administrator credential's among them */
     readonly secrets: LocalSecrets,
     /** the administrator credential's secret (ADMIN_SECRET_ID of the heal function) */
@@ -147,6 +153,9 @@ export class Sandbox {
     const { runtime, note } = await chooseRabbitMq(options.rabbitmq);
     const host = RabbitMqInstanceHost.create({ prefix: 'sbx', mode: options.network, rabbitmq: runtime.line, now: () => scheduler.now() });
     const ec2 = new LocalEc2({ host, bus, scheduler });
+    const launchTemplates = new LocalLaunchTemplates(() => scheduler.now());
+    const template = launchTemplates.createLaunchTemplate({ name: SANDBOX_LAUNCH_TEMPLATE, data: { imageId: BASE_IMAGE_ID, instanceType: 't3.medium' } });
+    host.images = (imageId) => launchTemplates.image(imageId);
     const group = new LocalAutoScalingGroup(ec2, bus, scheduler, {
       name: SANDBOX_GROUP,
       minSize: 1,
@@ -155,6 +164,9 @@ export class Sandbox {
       launchHook: { heartbeatTimeoutSeconds: 120 },
       terminateHook: { heartbeatTimeoutSeconds: 120 },
       ec2HealthCheckDelayMs: 5_000,
+      // a specific version, as the cluster stack's LatestVersionNumber
+      launchTemplates,
+      launchTemplate: { id: template.id, version: '1' },
     });
     const nlb = await LocalNetworkLoadBalancer.start({
       resolve: (instanceId) => host.addressOf(instanceId),
@@ -179,7 +191,7 @@ export class Sandbox {
     const triageQueue = new LocalQueue(scheduler, triageQueueOptions(queueUrl('triage')), (event) => triage(event));
     const aws = await LocalAwsEndpoint.start(
       [
-        ec2Api(ec2),
+        ec2Api(ec2, launchTemplates),
         autoScalingApi(group),
         elbv2Api([
           { arn: provisional.targetGroups.amqp, group: nlb.groups.amqp },
@@ -199,7 +211,13 @@ export class Sandbox {
       ],
       { region: REGION, port: options.awsPort },
     );
-    const telemetry = options.observability ?? createObservability(SANDBOX_CLUSTER);
+    // CloudWatch's alarms on warren's own metrics, as serverless.yml defines them; an Instance Refresh watches them
+    const alarms = new LocalAlarms(
+      scheduler,
+      deployedAlarms({ clusterName: SANDBOX_CLUSTER, minimumMembersRunning: String(Math.floor(options.nodes / 2) + 1) }),
+    );
+    const telemetry = tapMetrics(options.observability ?? createObservability(SANDBOX_CLUSTER), alarms, { cluster: SANDBOX_CLUSTER, service: 'warren' });
+    group.instanceRefreshes.alarmState = (name) => alarms.state(name);
     let sandbox: Sandbox | undefined;
     try {
       // the nodes' metadata service and Secrets Manager, where their run reaches this host (the image sets the variables)
@@ -227,6 +245,7 @@ export class Sandbox {
         queue,
         triageQueue,
         aws,
+        launchTemplates,
         secrets,
         adminSecretArn,
         telemetry,
@@ -399,6 +418,7 @@ function sandboxEnvironment({ aws, adminSecretArn }: SandboxWiring = {}): Record
     HEAL_QUEUE_URL: queueUrl('heal.fifo'),
     HEAL_DEAD_LETTER_QUEUE_URL: queueUrl('heal-dlq.fifo'),
     ...(adminSecretArn ? { ADMIN_SECRET_ID: adminSecretArn } : {}),
+    REFRESH_ALARM_NAMES: deployedRefreshAlarmNames({ clusterName: SANDBOX_CLUSTER }).join(','),
     ALARM_RUNBOOK: JSON.stringify([
       { alarm: `${SANDBOX_ALARM_PREFIX}node-`, match: 'prefix', action: 'replace-instance' },
       { alarm: `${SANDBOX_ALARM_PREFIX}cluster-`, match: 'prefix', action: 'reconcile' },

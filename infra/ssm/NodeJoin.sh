@@ -136,6 +136,57 @@ grow_step() {
     done)
   echo "$grown $recreated $streams"
 }
+# The launch gate: a replica that has not caught up with its leader's log is no safe copy yet, so the
+# node is no member to count on until every quorum replica on it has. RabbitMQ 3.13+ with the flag
+# quorum_queue_non_voters adds a replica as a promotable non-voter, promoted once it holds the log up
+# to its own join; its own check (check_if_new_quorum_queue_replicas_have_finished_initial_sync) lists
+# the ones still promotable and is used as it is. Older versions add a voter at once: there each
+# replica's commit index and last log index must reach its leader's commit index as first seen here.
+# One CLI start polls every 0.5 s within the budget; prints {check, queues, lagging, waitedMs}.
+await_replica_sync() {
+  local budget=$1
+  timeout $((budget + 30)) rabbitmqctl --node "$self" -q eval '
+    B = fun erlang:list_to_binary/1, Started = erlang:monotonic_time(millisecond), Until = Started + '"$budget"' * 1000, Self = node(),
+    _ = code:ensure_loaded(rabbit_quorum_queue),
+    Builtin = erlang:function_exported(rabbit_quorum_queue, list_with_local_promotable, 0)
+      andalso rabbit_feature_flags:is_enabled(quorum_queue_non_voters),
+    Key = fun(Q) -> {resource, V, queue, N} = amqqueue:get_name(Q), {V, N} end,
+    Int = fun(Row, Names) -> hd([I || K <- Names, I <- [proplists:get_value(K, Row)], is_integer(I)] ++ [-1]) end,
+    Behind = fun({V, N} = K, Targets) ->
+      Rows = case catch rabbit_quorum_queue:status(V, N) of L when is_list(L) -> L; _ -> [] end,
+      State = fun(R) -> proplists:get_value(B("Raft State"), R) end,
+      Own = [R || R <- Rows, proplists:get_value(B("Node Name"), R) =:= Self, is_integer(proplists:get_value(B("Commit Index"), R))],
+      Lead = [R || R <- Rows, State(R) =:= leader],
+      case {Own, Lead} of
+        {[], _} -> {[#{vhost => V, name => N, reason => B("its replica here does not run")}], Targets};
+        {[O], [O]} -> {[], Targets};
+        {[O], [L1]} ->
+          Target = maps:get(K, Targets, Int(L1, [B("Commit Index")])),
+          Has = min(Int(O, [B("Commit Index")]), Int(O, [B("Last Written"), B("Log Index")])),
+          {[#{vhost => V, name => N, index => Has, target => Target} || Has < Target], Targets#{K => Target}};
+        _ -> {[#{vhost => V, name => N, reason => B("no running leader")}], Targets}
+      end
+    end,
+    Lagging = fun(Pending, Targets) when Builtin ->
+        {try [#{vhost => V, name => N} || Q <- rabbit_quorum_queue:list_with_local_promotable(), {V, N} <- [Key(Q)]]
+         catch C:E -> [#{reason => unicode:characters_to_binary(io_lib:format("~p:~p", [C, E]))}] end, Targets};
+      (Pending, Targets) ->
+        lists:foldl(fun(K, {Acc, T}) -> {Lag, T1} = Behind(K, T), {Lag ++ Acc, T1} end, {[], Targets}, Pending)
+    end,
+    Poll = fun Poll(Pending, Targets) ->
+      {Lag, Targets1} = Lagging(Pending, Targets),
+      Now = erlang:monotonic_time(millisecond),
+      case Lag =:= [] orelse Now >= Until of
+        true -> {Lag, Now - Started};
+        false -> timer:sleep(min(500, Until - Now)), Poll([{maps:get(vhost, I), maps:get(name, I)} || I <- Lag, is_map_key(name, I)], Targets1)
+      end
+    end,
+    Local = [Key(Q) || Q <- rabbit_amqqueue:list_local_quorum_queues()],
+    {Left, Waited} = Poll(Local, #{}),
+    Check = case Builtin of true -> B("initial-sync"); false -> B("commit-index") end,
+    io:format("~s~n", [rabbit_json:encode(#{check => Check, queues => length(Local), lagging => Left, waitedMs => Waited})]),
+    ok.' </dev/null
+}
 step_names=()
 step_pids=()
 start_steps() {
@@ -235,8 +286,20 @@ grown=0
 recreated=0
 streams=0
 [ ! -s "$work/grow" ] || read -r grown recreated streams <"$work/grow"
+sync='{"check": null, "queues": 0, "lagging": [], "waitedMs": 0}'
+if [ "$SSM_GrowQuorum" = "true" ]; then
+  left="$(remaining)"
+  out="$(await_replica_sync "$((left > 0 ? left : 0))" 2>&1)" || true
+  sync="${out%%$'\n'*}"
+  jq -e '.lagging | type == "array"' >/dev/null 2>&1 <<<"$sync" || fail "cannot tell whether the quorum replicas on $self caught up with their leaders: ${out:0:300}"
+  if ! jq -e '.lagging == []' >/dev/null <<<"$sync"; then
+    fail "$self is a member, but its quorum replicas did not finish their initial sync within $SSM_TimeoutSeconds seconds ($(jq -r '.check' <<<"$sync") check): $(jq -r '(.lagging | length) as $n
+      | [.lagging[] | if .name == null then "cannot tell: \(.reason)" else "\(.name) in vhost \(.vhost)" + (if .reason then ": \(.reason)" elif .target then ": log at \(.index) of \(.target)" else "" end) end]
+      | "\($n) of \(.queues // 0) lag: " + (.[:5] | join("; ")) + (if $n > 5 then "; and \($n - 5) more" else "" end)' <<<"$sync")"
+  fi
+fi
 
-jq -c --arg node "$self" --arg action "$action" --arg policy "$policy" --argjson grown "$grown" --argjson recreated "$recreated" --argjson streams "$streams" '{
+jq -c --arg node "$self" --arg action "$action" --arg policy "$policy" --argjson grown "$grown" --argjson recreated "$recreated" --argjson streams "$streams" --argjson sync "$sync" '{
   node: $node,
   joined: true,
   version: (.versions[$node].rabbitmq_version // "unknown"),
@@ -245,5 +308,9 @@ jq -c --arg node "$self" --arg action "$action" --arg policy "$policy" --argjson
   policy: $policy,
   quorumGrown: $grown,
   streamsGrown: $streams,
-  replicasRecreated: $recreated
+  replicasRecreated: $recreated,
+  replicasSynced: (if $sync.check == null then null else true end),
+  syncCheck: $sync.check,
+  syncQueues: $sync.queues,
+  syncWaitSeconds: ($sync.waitedMs / 1000)
 }' <<<"$status"

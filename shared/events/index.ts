@@ -7,6 +7,7 @@ import { toTerminateEvent } from './terminate';
 import { toGoneEvent } from './gone';
 import { toRebalanceRecommendationEvent, toSpotInterruptionEvent } from './interruption';
 import { toAlarmEvent } from './alarm';
+import { toRefreshSucceededEvent } from './refresh';
 import { type Stamp, systemStamp, toDirectReconcile, toRequestedReconcile, toScheduledReconcile } from './reconcile';
 
 export { DETAIL_TYPES, SOURCES } from './kinds';
@@ -21,6 +22,7 @@ const route = (source: string, detailType: string) => `${source}\u0000${detailTy
 const CONVERTERS = new Map<string, Converter>([
   [route(SOURCES.autoScaling, DETAIL_TYPES.launchLifecycleAction), toLaunchEvent],
   [route(SOURCES.autoScaling, DETAIL_TYPES.terminateLifecycleAction), toTerminateEvent],
+  [route(SOURCES.autoScaling, DETAIL_TYPES.instanceRefreshSucceeded), toRefreshSucceededEvent],
   [route(SOURCES.ec2, DETAIL_TYPES.instanceStateChange), toGoneEvent],
   [route(SOURCES.ec2, DETAIL_TYPES.spotInterruptionWarning), toSpotInterruptionEvent],
   [route(SOURCES.ec2, DETAIL_TYPES.rebalanceRecommendation), toRebalanceRecommendationEvent],

@@ -17,6 +17,7 @@ export const SOURCES = {
 export const DETAIL_TYPES = {
   launchLifecycleAction: 'EC2 Instance-launch Lifecycle Action',
   terminateLifecycleAction: 'EC2 Instance-terminate Lifecycle Action',
+  instanceRefreshSucceeded: 'EC2 Auto Scaling Instance Refresh Succeeded',
   instanceStateChange: 'EC2 Instance State-change Notification',
   spotInterruptionWarning: 'EC2 Spot Instance Interruption Warning',
   rebalanceRecommendation: 'EC2 Instance Rebalance Recommendation',
@@ -51,6 +52,8 @@ export const lifecycleActionToken = z
   .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'not a lifecycle action token');
 /** AWS allows nearly any character in an alarm name; we accept the printable, shell-inert subset (spaces included). */
 export const alarmName = z.string().regex(/^[A-Za-z0-9 _.,:/#+=@-]{1,255}$/, 'alarm name has characters warren does not accept');
+/** Instance refresh ids are UUIDs; any alphanumeric-dash id of StartInstanceRefresh's length is kept. */
+export const instanceRefreshId = z.string().regex(/^[A-Za-z0-9-]{1,255}$/, 'not an instance refresh id');
 /** EventBridge ids are UUIDs; AWS documentation examples use letters outside hex, so any alphanumeric-dash id is kept. */
 export const eventId = z.string().regex(/^[A-Za-z0-9-]{1,128}$/, 'not an event id');
 export const eventTime = z

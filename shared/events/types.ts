@@ -1,7 +1,7 @@
 import type { LifecycleActionRef } from '../ports';
 
 /** Every event kind warren handles, in one place (see the converters beside this file). */
-export const EVENT_KINDS = ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm'] as const;
+export const EVENT_KINDS = ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm', 'refresh-succeeded'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 /** A launch lifecycle action's Destination: a group with a warm pool also launches instances into the pool. */
@@ -33,6 +33,12 @@ export type WarrenEvent =
       previousState?: string;
       /** InstanceId dimension of the alarm's metric, when it has one */
       instanceId?: string;
+    })
+  | (EventBase & {
+      kind: 'refresh-succeeded';
+      /** the group whose Instance Refresh ended Successful; a workflow acts only on the managed one */
+      autoScalingGroupName: string;
+      instanceRefreshId: string;
     });
 
 export type EventOf<K extends EventKind> = Extract<WarrenEvent, { kind: K }>;

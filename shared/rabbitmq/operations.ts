@@ -136,6 +136,16 @@ export const nodeJoinResult = z.discriminatedUnion('joined', [
     streamsGrown: z.number().int().nonnegative().default(0),
     /** replicas of this node that did not run and were deleted and added again */
     replicasRecreated: z.number().int().nonnegative().default(0),
+    /**
+     * GrowQuorum's gate: every quorum replica on the node finished its initial sync (null or absent: not
+     * checked). Never false: a node whose replicas lag past the budget fails NodeJoin, naming the queues.
+     */
+    replicasSynced: z.literal(true).nullable().optional(),
+    /** initial-sync: RabbitMQ's own check (3.13+, non-voter replicas); commit-index: each replica against its leader's commit index */
+    syncCheck: z.enum(['initial-sync', 'commit-index']).nullable().optional(),
+    /** quorum queues with a replica on the node that the gate checked */
+    syncQueues: z.number().int().nonnegative().optional(),
+    syncWaitSeconds: z.number().nonnegative().optional(),
   }),
   /**
    * refused before anything changed: the node's release series is not one the cluster can take, or the
@@ -247,6 +257,27 @@ export const nodeRecoverResult = z.discriminatedUnion('recovered', [
   }),
 ]);
 
+/** Quorum-queue leaders per node: node -> queues it leads (a node that leads none is absent). */
+const leadersPerNode = z.record(nodeName, z.number().int().nonnegative());
+
+/**
+ * NodeRebalance: `rabbitmq-queues rebalance quorum` run (rebalanced), or not because another rebalance of
+ * the cluster holds RabbitMQ's lock (in-progress; nothing changed by this one).
+ */
+export const nodeRebalanceResult = z.discriminatedUnion('rebalanced', [
+  z.object({
+    node: nodeName,
+    rebalanced: z.literal(true),
+    /** leaders that left their node: the sum of each node's drop from before to after */
+    moved: z.number().int().nonnegative(),
+    /** as the queues' records named their leaders when the rebalance began */
+    before: leadersPerNode,
+    /** as the rebalance reports them when done */
+    after: leadersPerNode,
+  }),
+  z.object({ node: nodeName, rebalanced: z.literal(false), reason: z.enum(['in-progress']), detail: z.string() }),
+]);
+
 export const NODE_OPERATIONS = {
   status: { document: 'NodeStatus', result: nodeStatusResult },
   join: { document: 'NodeJoin', result: nodeJoinResult },
@@ -256,6 +287,7 @@ export const NODE_OPERATIONS = {
   drain: { document: 'NodeDrain', result: nodeDrainResult },
   restart: { document: 'NodeRestart', result: nodeRestartResult },
   recover: { document: 'NodeRecover', result: nodeRecoverResult },
+  rebalance: { document: 'NodeRebalance', result: nodeRebalanceResult },
 } as const;
 
 export type NodeOperation = keyof typeof NODE_OPERATIONS;
@@ -284,6 +316,8 @@ export interface NodeOperationParams {
   restart: { Survivors: string; Step: RestartStep; TimeoutSeconds: string };
   /** DryRun: "true" reports and changes nothing */
   recover: { DryRun: 'true' | 'false' };
+  /** TimeoutSeconds bounds the command: one cut short reports nothing, and the leaders it moved stay moved */
+  rebalance: { TimeoutSeconds: string };
 }
 
 export type NodeOperationResult = { [K in NodeOperation]: z.infer<(typeof NODE_OPERATIONS)[K]['result']> };

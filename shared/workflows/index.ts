@@ -4,6 +4,7 @@ import type { Deps, Outcome } from './deps';
 import { gone } from './gone';
 import { interruption } from './interruption';
 import { launch } from './launch';
+import { rebalanceLeaders } from './rebalance';
 import { reconcile } from './reconcile';
 import { terminate } from './terminate';
 
@@ -27,5 +28,7 @@ export function runWorkflow(event: WarrenEvent, deps: Deps): Promise<Outcome> {
       return reconcile(event, deps);
     case 'alarm':
       return alarm(event, deps);
+    case 'refresh-succeeded':
+      return rebalanceLeaders(event, deps);
   }
 }

@@ -19,7 +19,7 @@ it('npm run bench -- --quick measures every section and writes the figures', asy
     expect(result.exitCode).toBe(0);
     const written = JSON.parse(readFileSync(file, 'utf8')) as { quick: boolean; figures: Figure[]; goals: Goal[] };
     expect(written.quick).toBe(true);
-    expect(new Set(written.figures.map((f) => f.section))).toEqual(new Set(['cold-start', 'api-calls', 'sandbox', 'event-isolation', 'node-status']));
+    expect(new Set(written.figures.map((f) => f.section))).toEqual(new Set(['cold-start', 'api-calls', 'sandbox', 'event-isolation', 'node-status', 'roll']));
     for (const f of written.figures) {
       expect({ figure: f.name, finite: f.samples.length > 0 && f.samples.every(Number.isFinite) }).toEqual({ figure: f.name, finite: true });
     }
@@ -30,6 +30,7 @@ it('npm run bench -- --quick measures every section and writes the figures', asy
         expect.stringMatching(/^scale-out/),
         expect.stringMatching(/^cleanup/),
         expect.stringMatching(/^cold start heal/),
+        expect.stringMatching(/^roll 1 nodes/),
       ]),
     );
     // the table is printed on stdout

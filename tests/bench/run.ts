@@ -15,6 +15,7 @@ const SECTIONS: Record<string, () => Promise<Section>> = {
   sandbox: async () => (await import('./sandbox')).sandboxHealing,
   'event-isolation': async () => (await import('./event-isolation')).eventIsolation,
   'node-status': async () => (await import('./node-status')).nodeStatusCost,
+  roll: async () => (await import('./roll')).rollingReplacement,
 };
 
 function formatValue(value: number, unit: Figure['unit']): string {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type FixtureName =
+  | 'asg-instance-refresh-succeeded'
   | 'asg-launch-lifecycle-action'
   | 'asg-launch-lifecycle-action-warm-pool'
   | 'asg-terminate-lifecycle-action'

@@ -177,6 +177,53 @@ describe('the functions stack, packaged offline', () => {
     }
   });
 
+  it('alarms on a launch abandoned, a leave blocked past its bound and members below a majority, and hands their names to the roll command', () => {
+    const alarms = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm');
+    const alarmOn = (metric: string) => alarms.find(([, r]) => r.Properties.MetricName === metric)!;
+    const dimensions = [
+      { Name: 'cluster', Value: 'warren-demo' },
+      { Name: 'service', Value: 'warren' },
+    ];
+    // counted once, when it happens: one in any minute; held in ALARM over five so the refresh's check sees it
+    for (const metric of ['LaunchAbandoned', 'LeaveWaitExceeded']) {
+      expect(alarmOn(metric)[1].Properties).toMatchObject({
+        Namespace: 'warren',
+        Dimensions: dimensions,
+        Statistic: 'Sum',
+        Period: 60,
+        DatapointsToAlarm: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+    }
+    const tickSeconds = Number(/^rate\((\d+) minutes?\)$/.exec(deployed.reconcileSchedule)?.[1]) * 60;
+    expect(alarmOn('ClusterMembersRunning')[1].Properties).toMatchObject({
+      Namespace: 'warren',
+      Dimensions: dimensions,
+      Statistic: 'Minimum',
+      Period: tickSeconds,
+      DatapointsToAlarm: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    // a majority of the cluster stack's default size
+    const clusterSize = Number(deployed.cluster.Parameters.ClusterSize.Default);
+    expect(Number(alarmOn('ClusterMembersRunning')[1].Properties.Threshold)).toBe(Math.floor(clusterSize / 2) + 1);
+    const refresh = ['LaunchAbandoned', 'LeaveWaitExceeded', 'ClusterMembersRunning'].map((metric) => alarmOn(metric));
+    for (const [, alarm] of refresh) {
+      expect(alarm.Properties.AlarmName).toMatch(/^ops warren-demo warren /);
+      expect(alarm.Properties.AlarmDescription).toMatch(/rolling replacement/);
+    }
+    const names = { 'Fn::Join': [',', refresh.map(([id]) => ({ Ref: id }))] };
+    expect(template.Outputs!.RefreshAlarmNames!.Value).toEqual(names);
+    const heal = Object.values(template.Resources).find((r) => r.Properties?.Handler === 'functions/heal/handler.handler')!;
+    expect(heal.Properties.Environment.Variables.REFRESH_ALARM_NAMES).toEqual(names);
+    // an Instance Refresh's AlarmSpecification takes at most 10, each at most 255 characters
+    expect(refresh.length).toBeLessThanOrEqual(10);
+    for (const [, alarm] of refresh) expect(alarm.Properties.AlarmName.replace('warren-demo', 'x'.repeat(63)).length).toBeLessThanOrEqual(255);
+  });
+
   it('draws size vs desired capacity, members, partitions and their repairs, durations, failures and the pause switch on one dashboard', () => {
     const dashboard = Object.values(template.Resources).find((r) => r.Type === 'AWS::CloudWatch::Dashboard')!;
     const [body, values] = dashboard.Properties.DashboardBody['Fn::Sub'];
@@ -206,9 +253,9 @@ describe('the functions stack, packaged offline', () => {
     expect(functions).toHaveLength(Object.keys(deployed.functions).length);
     for (const fn of functions) {
       const variables = fn.Properties.Environment.Variables as Record<string, unknown>;
-      const env = Object.fromEntries(
-        Object.entries(variables).map(([name, value]) => [name, typeof value === 'string' ? value : 'https://sqs.us-east-1.amazonaws.com/123456789012/q.fifo']),
-      );
+      // what the Refs become once deployed: queue URLs, alarm names
+      const deployedAs = (name: string) => (name === 'REFRESH_ALARM_NAMES' ? 'ops a,ops b,ops c' : 'https://sqs.us-east-1.amazonaws.com/123456789012/q.fifo');
+      const env = Object.fromEntries(Object.entries(variables).map(([name, value]) => [name, typeof value === 'string' ? value : deployedAs(name)]));
       const config = loadConfig(env);
       expect(config).toMatchObject({ clusterName: 'warren-demo', autoScalingGroupName: 'warren-demo-asg', ssmDocumentPrefix: 'warren-' });
       expect(variables.HEAL_QUEUE_URL).toEqual({ Ref: 'HealQueue' });

@@ -51,8 +51,8 @@ describe('least-privilege roles, derived from the code', () => {
   }, 200_000);
   afterAll(() => rmSync(packaged.out, { recursive: true, force: true }));
 
-  it('derives from the code what each function sends, alarm runbooks included in heal', () => {
-    expect(needs.heal.kinds).toEqual(expect.arrayContaining(['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm']));
+  it('derives from the code what each function sends, alarm runbooks and the rebalance after a refresh included in heal', () => {
+    expect(needs.heal.kinds).toEqual(expect.arrayContaining(['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm', 'refresh-succeeded']));
     expect(needs.heal.actions).toEqual(
       expect.arrayContaining([
         'autoscaling:CompleteLifecycleAction',

@@ -59,7 +59,7 @@ export function acceptedKinds(handlerFile: string): string[] {
   const text = readFileSync(join(root, handlerFile), 'utf8');
   const list = /lambdaHandler\(\[([^\]]*)\]\)/.exec(text);
   if (!list) throw new Error(`${handlerFile} does not call lambdaHandler([...])`);
-  return [...list[1]!.matchAll(/'([a-z]+)'/g)].map((match) => match[1]!);
+  return [...list[1]!.matchAll(/'([a-z][a-z-]*)'/g)].map((match) => match[1]!);
 }
 
 /** shared/workflows/index.ts: `case '<kind>': return fn(` and the module fn is imported from. */

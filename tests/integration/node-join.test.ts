@@ -1,3 +1,4 @@
+import * as amqp from 'amqplib';
 import { type NodeCluster, RABBITMQ_LINES, type SandboxNode, removeLeftovers, startCluster } from '../../infra/sandbox/nodes';
 import { readdirSync } from 'node:fs';
 import { joinableSeries } from '../../shared/cluster/versions';
@@ -10,6 +11,17 @@ interface ClusterStatus {
   running_nodes: string[];
   disk_nodes: string[];
 }
+
+/** One member's row of `rabbitmq-queues quorum_status` (3.10 names the last index "Log Index", 4.x "Last Log Index"). */
+interface QuorumMember {
+  'Node Name': string;
+  'Raft State': string;
+  'Commit Index': number;
+}
+
+/** A backlog a joining replica has to catch up on: 16 MB in 4,000 confirmed messages of 4 KB. */
+const BACKLOG = { messages: 4000, bytes: 4096 };
+const USER = 'join-test';
 
 /** What warren sends each generation (shared/cluster/policy.ts): mirroring on 3.x, quorum defaults on 4.x. */
 const policyFor = {
@@ -47,14 +59,45 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
     founder = cluster.nodes[0]!;
     version = (await cluster.runtime).version.replace(/-.*$/, '');
     await cluster.declareQueue(founder, 'orders', 'quorum');
+    for (const args of [
+      ['add_user', USER, USER],
+      ['set_permissions', USER, '.*', '.*', '.*'],
+    ])
+      expect((await cluster.rabbitmqctl(founder, args)).exitCode).toBe(0);
+    const connection = await amqp.connect(`amqp://${USER}:${USER}@${founder.ip}:5672`);
+    const channel = await connection.createConfirmChannel();
+    for (let i = 0; i < BACKLOG.messages; i++) channel.sendToQueue('orders', Buffer.alloc(BACKLOG.bytes, i % 256), { persistent: true });
+    await channel.waitForConfirms();
+    await connection.close();
   });
+
+  const quorumStatus = async (node: SandboxNode, queue: string): Promise<QuorumMember[]> => {
+    const result = await cluster.exec(node, 'rabbitmq-queues', ['--node', node.name, '-q', '--formatter', 'json', 'quorum_status', queue]);
+    if (result.exitCode !== 0) throw new Error(`quorum_status ${queue} on ${node.name} failed: ${result.stderr.trim()}`);
+    return JSON.parse(result.stdout) as QuorumMember[];
+  };
+  /** The commit index of the replica of `queue` on `member` and its leader's; `settle` re-reads a few times until they agree. */
+  const commitIndexes = async (member: SandboxNode, queue: string, settle = false) => {
+    for (let attempt = 1; ; attempt++) {
+      const rows = await quorumStatus(founder, queue);
+      const indexes = {
+        leader: rows.find((r) => r['Raft State'] === 'leader')?.['Commit Index'],
+        member: rows.find((r) => r['Node Name'] === member.name)?.['Commit Index'],
+      };
+      // a follower learns the last commit (the promotion, on 4.x) with the leader's next message
+      if (!settle || indexes.member === indexes.leader || attempt === 5) return indexes;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  };
+  // the check each line has: RabbitMQ's own from 3.13 (non-voter replicas), the commit-index comparison before
+  const syncCheck = major >= 4 ? 'initial-sync' : 'commit-index';
 
   afterAll(async () => {
     await cluster?.destroy();
   });
 
   describe('NodeJoin', () => {
-    it('boots a fresh node with its peer list, applies the policy, grows quorum queues onto it, and a repeat is a no-op', async () => {
+    it("boots a fresh node with its peer list, applies the policy, grows quorum queues onto it, reports it joined once its replica caught up with the leader's log, and a repeat is a no-op", async () => {
       const fresh = await cluster.addNode();
       const peers = cluster.nodes
         .slice(0, 3)
@@ -64,15 +107,20 @@ describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
       // what the launch sends: the series next to the cluster's, checked against the installed server
       const join = { Peers: peers, GrowQuorum: 'true', TimeoutSeconds: '120', JoinableSeries: joinableSeries(version), ...policy };
       const first = await cluster.runDocument(fresh, 'NodeJoin', join);
+      const indexes = await commitIndexes(fresh, 'orders', true);
       const again = await cluster.runDocument(fresh, 'NodeJoin', join);
 
       expect(first.exitCode).toBe(0);
       const outcome = parseNodeOutput('join', first.stdout);
       expect(outcome).toMatchObject({ node: fresh.name, version, action: 'booted-with-peers', policy: 'applied', quorumGrown: 1 });
+      // the gate: reported joined once the new replica caught up with the backlog, with this line's check
+      expect(outcome).toMatchObject({ replicasSynced: true, syncCheck, syncQueues: 1 });
+      expect(indexes.member).toBeGreaterThanOrEqual(BACKLOG.messages);
+      expect(indexes.member).toBe(indexes.leader);
       const seenByFounder = await cluster.rabbitmqctlJson<ClusterStatus>(founder, ['cluster_status']);
       expect(seenByFounder.running_nodes).toContain(fresh.name);
       expect((await cluster.replicaMembers(founder)).orders).toContain(fresh.name);
-      expect(parseNodeOutput('join', again.stdout)).toMatchObject({ action: 'already-member', policy: 'unchanged', quorumGrown: 0 });
+      expect(parseNodeOutput('join', again.stdout)).toMatchObject({ action: 'already-member', policy: 'unchanged', quorumGrown: 0, replicasSynced: true });
     });
 
     it('joins a node that is already running standalone with stop_app / join_cluster / start_app', async () => {

@@ -287,6 +287,17 @@ describe('warren sandbox, the command line', () => {
     expect(shown.queue).toMatchObject({ url: sandbox.queue.url, deadLetterUrl: sandbox.queue.deadLetterUrl, deadLetters: sandbox.queue.deadLetters });
     expect(converged.exitCode).toBe(0);
     expect(JSON.parse(converged.stdout) as PlanReport).toMatchObject({ cluster: sandbox.cluster, actions: [], paused: null });
+    expect(shown.refresh).toBeNull();
+
+    // a roll's dry run (docs/operations.md §11), through `warren sandbox roll` with a new image: the requests, nothing sent
+    const roll = await warren('roll', '--launch-template-change', 'channel_max = 1024', '--dry-run');
+    expect({ exitCode: roll.exitCode, stderr: roll.stderr }).toMatchObject({ exitCode: 0 });
+    expect(roll.stdout).toMatch(/EC2 CreateLaunchTemplateVersion:[\s\S]*"ImageId": "ami-[0-9a-f]{17}"[\s\S]*Auto Scaling StartInstanceRefresh:/);
+    expect(roll.stdout).toContain('"MinHealthyPercentage": 100');
+    expect(roll.stdout).toContain('(dry run: nothing sent)');
+    expect(await aws('autoscaling', 'describe-instance-refreshes', '--auto-scaling-group-name', sandbox.autoScalingGroupName)).toMatchObject({
+      InstanceRefreshes: [],
+    });
 
     // something wrong while warren is paused (so no reconcile tick repairs it): a target out of its group
     const group = sandbox.autoScalingGroupName;

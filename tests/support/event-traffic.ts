@@ -169,7 +169,7 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficResult
       queue: healQueueOnModel(fifo),
       metrics: cloud.metrics,
       telemetry,
-      accepts: ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm'],
+      accepts: ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm', 'refresh-succeeded'],
     };
     const began = clock.now();
     return answerLambda(event, wiring, () => timeoutMs - (clock.now() - began));

@@ -91,6 +91,10 @@ export class FakeCloud {
   adminApplied: string | null = null;
   /** where the cluster keeps its metadata: Khepri (4.3) changes nothing without a majority */
   metadataStore: 'mnesia' | 'khepri' = 'mnesia';
+  /** quorum-queue leaders per node, as NodeRebalance counts them; it spreads them over the running members */
+  quorumLeaders: Record<string, number> = {};
+  /** another rebalance holds RabbitMQ's lock: NodeRebalance answers in-progress */
+  rebalanceInProgress = false;
   /** the group's warren:paused tag value, while it has one */
   paused?: string;
   readonly targets = new Map<string, TargetState>();

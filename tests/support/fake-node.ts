@@ -111,6 +111,8 @@ export async function runNodeOperation(cloud: FakeCloud, instance: FakeInstance,
       for (const instance of lost) instance.node.member = false;
       return { node: node.name, recovered: true, drops, quorumQueues: 0, messages: 0 };
     }
+    case 'rebalance':
+      return rebalance(cloud, instance);
   }
 }
 
@@ -201,4 +203,22 @@ function status(cloud: FakeCloud, instance: FakeInstance): NodeStatus {
     // judged by the first running member of the node's own view, as NodeStatus does
     replicas: node.running && membersSeenBy(cloud, instance).running[0] === node.name ? cloud.replicas : null,
   };
+}
+
+/** NodeRebalance: the app must run (else the document fails); leaders end spread as evenly as RabbitMQ's rebalance leaves them. */
+function rebalance(cloud: FakeCloud, instance: FakeInstance): NodeOperationResult['rebalance'] {
+  const node = instance.node;
+  if (!node.running) throw new NodeCommandFailed(instance.id, 'rebalance', 'Failed', `NodeRebalance: the app does not run on ${node.name}`);
+  if (cloud.rebalanceInProgress) return { node: node.name, rebalanced: false, reason: 'in-progress', detail: '{error,rebalance_in_progress}' };
+  const before = { ...cloud.quorumLeaders };
+  const total = Object.values(before).reduce((sum, count) => sum + count, 0);
+  const running = cloud.runningMembers();
+  const after: Record<string, number> = {};
+  running.forEach((member, index) => {
+    const share = Math.floor(total / running.length) + (index < total % running.length ? 1 : 0);
+    if (share > 0) after[member] = share;
+  });
+  const moved = Object.entries(before).reduce((sum, [member, count]) => sum + Math.max(0, count - (after[member] ?? 0)), 0);
+  cloud.quorumLeaders = after;
+  return { node: node.name, rebalanced: true, moved, before, after };
 }

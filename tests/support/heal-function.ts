@@ -6,7 +6,7 @@ import type { FakeCloud } from './fake-cloud';
 import { deployed } from './deployed';
 import { healQueueOnModel } from './model-heal-queue';
 
-const HEAL_KINDS = ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm'] as const;
+const HEAL_KINDS = ['launch', 'terminate', 'gone', 'interruption', 'reconcile', 'alarm', 'refresh-succeeded'] as const;
 
 /**
  * The heal function behind its SQS FIFO queue on virtual time, as deployed: the queue's visibility

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Activity, LocalAutoScalingGroup } from '../cloud/autoscaling';
+import type { InstanceRefreshView, RefreshPreferences, StartInstanceRefreshRequest } from '../cloud/instance-refresh';
 import { ApiError, bounded, invalid, listOf, offsetOf, page, required, type ServiceApi } from './protocol';
 
 /**
  * Auto Scaling's query API over one local group: describing it and its instances, changing its capacity and its
- * instances' health, terminating one of them, the lifecycle-action calls and its scaling activities.
+ * instances' health, terminating one of them, the lifecycle-action calls, its scaling activities and its
+ * instance refreshes.
  */
 
 export const AUTOSCALING_XMLNS = 'http://autoscaling.amazonaws.com/doc/2011-01-01/';
@@ -77,6 +79,10 @@ export function autoScalingApi(group: LocalAutoScalingGroup): ServiceApi {
         for (const tag of tagsOf(group, input, false)) group.tags.delete(tag.key);
         return {};
       },
+      StartInstanceRefresh: (input) => ({ InstanceRefreshId: named(input).instanceRefreshes.start(startRequest(input)) }),
+      DescribeInstanceRefreshes: (input) => describeInstanceRefreshes(named(input), input),
+      CancelInstanceRefresh: (input) => ({ InstanceRefreshId: named(input).instanceRefreshes.cancel() }),
+      RollbackInstanceRefresh: (input) => ({ InstanceRefreshId: named(input).instanceRefreshes.rollback() }),
     },
   };
 }
@@ -99,12 +105,14 @@ function describeAutoScalingGroups(group: LocalAutoScalingGroup, input: Record<s
           DesiredCapacity: described.desiredCapacity,
         },
         ...{ AvailabilityZones: group.availabilityZones, HealthCheckGracePeriod: group.healthCheckGracePeriodSeconds, CreatedTime: new Date(group.createdAt) },
-        Instances: described.instances.map(({ instanceId, availabilityZone, lifecycleState, healthStatus }) => ({
+        LaunchTemplate: launchTemplateShape(described.launchTemplate),
+        Instances: described.instances.map(({ instanceId, availabilityZone, lifecycleState, healthStatus, launchTemplate }) => ({
           InstanceId: instanceId,
           InstanceType: 't3.medium',
           AvailabilityZone: availabilityZone,
           LifecycleState: lifecycleState,
           HealthStatus: healthStatus,
+          LaunchTemplate: launchTemplateShape(launchTemplate),
           ProtectedFromScaleIn: false,
         })),
         ServiceLinkedRoleARN: `arn:aws:iam::${accountOf(group.arn)}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`,
@@ -139,9 +147,14 @@ function describeAutoScalingInstances(group: LocalAutoScalingGroup, input: Recor
   const all = group.describe().instances.filter((instance) => ids.length === 0 || ids.includes(instance.instanceId));
   const { items, NextToken } = page(all, offsetOf(input.NextToken, all.length), maxRecords);
   return {
-    AutoScalingInstances: items.map(({ instanceId, availabilityZone, lifecycleState, healthStatus }) => ({
+    AutoScalingInstances: items.map(({ instanceId, availabilityZone, lifecycleState, healthStatus, launchTemplate }) => ({
       ...{ InstanceId: instanceId, InstanceType: 't3.medium', AutoScalingGroupName: group.name, AvailabilityZone: availabilityZone },
-      ...{ LifecycleState: lifecycleState, HealthStatus: healthStatus.toUpperCase(), ProtectedFromScaleIn: false },
+      ...{
+        LifecycleState: lifecycleState,
+        HealthStatus: healthStatus.toUpperCase(),
+        LaunchTemplate: launchTemplateShape(launchTemplate),
+        ProtectedFromScaleIn: false,
+      },
     })),
     NextToken,
   };
@@ -270,6 +283,84 @@ function tagsOf(
     throw new ApiError('LimitExceeded', `The quota of ${TAGS_PER_GROUP} tags per Auto Scaling group would be exceeded`);
   }
   return parsed;
+}
+
+/** LaunchTemplateSpecification: the version as the group (or the launch) names it, $Latest included. */
+function launchTemplateShape(template: { id: string; name: string; version: string }) {
+  return { LaunchTemplateId: template.id, LaunchTemplateName: template.name, Version: template.version };
+}
+
+/** StartInstanceRefresh's members: DesiredConfiguration.LaunchTemplate and Preferences (query lists already arrays). */
+function startRequest(input: Record<string, any>): StartInstanceRefreshRequest {
+  const template = input.DesiredConfiguration?.LaunchTemplate as Record<string, string> | undefined;
+  if (input.DesiredConfiguration?.MixedInstancesPolicy !== undefined) {
+    throw new ApiError('ValidationError', 'A MixedInstancesPolicy is not answered by the local Auto Scaling API; give DesiredConfiguration.LaunchTemplate');
+  }
+  const p = (input.Preferences ?? {}) as Record<string, any>;
+  const number = (name: string) => (p[name] === undefined ? undefined : Number(p[name]));
+  const flag = (name: string) => (p[name] === undefined ? undefined : p[name] === 'true');
+  const preferences: RefreshPreferences = {
+    minHealthyPercentage: number('MinHealthyPercentage'),
+    maxHealthyPercentage: number('MaxHealthyPercentage'),
+    instanceWarmup: number('InstanceWarmup'),
+    checkpointPercentages: p.CheckpointPercentages === undefined ? undefined : listOf<string>(p.CheckpointPercentages).map(Number),
+    checkpointDelay: number('CheckpointDelay'),
+    skipMatching: flag('SkipMatching'),
+    autoRollback: flag('AutoRollback'),
+    scaleInProtectedInstances: p.ScaleInProtectedInstances,
+    standbyInstances: p.StandbyInstances,
+    alarms: p.AlarmSpecification?.Alarms === undefined ? undefined : listOf<string>(p.AlarmSpecification.Alarms),
+    bakeTime: number('BakeTime'),
+  };
+  return {
+    strategy: input.Strategy,
+    desiredConfiguration: template
+      ? { launchTemplate: { id: template.LaunchTemplateId, name: template.LaunchTemplateName, version: template.Version } }
+      : undefined,
+    preferences,
+  };
+}
+
+/** DescribeInstanceRefreshes: newest first, MaxRecords (at most 100, default 50) a page. */
+function describeInstanceRefreshes(group: LocalAutoScalingGroup, input: Record<string, any>) {
+  const maxRecords = bounded(input.MaxRecords, 'maxRecords', RECORDS, undefined, 50);
+  const all = group.instanceRefreshes.describe(listOf(input.InstanceRefreshIds));
+  const { items, NextToken } = page(all, offsetOf(input.NextToken, all.length), maxRecords);
+  return { InstanceRefreshes: items.map(instanceRefreshShape), NextToken };
+}
+
+function instanceRefreshShape(refresh: InstanceRefreshView) {
+  const p = refresh.preferences;
+  const progress = { PercentageComplete: refresh.percentageComplete, InstancesToUpdate: refresh.instancesToUpdate };
+  const template = refresh.desiredConfiguration?.launchTemplate;
+  const rollback = refresh.rollbackDetails;
+  return {
+    ...{ InstanceRefreshId: refresh.instanceRefreshId, AutoScalingGroupName: refresh.autoScalingGroupName, Status: refresh.status },
+    ...{
+      StatusReason: refresh.statusReason,
+      StartTime: new Date(refresh.startTime),
+      EndTime: refresh.endTime === undefined ? undefined : new Date(refresh.endTime),
+    },
+    ...{ PercentageComplete: refresh.percentageComplete, InstancesToUpdate: refresh.instancesToUpdate },
+    ProgressDetails: { LivePoolProgress: progress, WarmPoolProgress: { PercentageComplete: 100, InstancesToUpdate: 0 } },
+    Preferences: {
+      ...{ MinHealthyPercentage: p.minHealthyPercentage, MaxHealthyPercentage: p.maxHealthyPercentage, InstanceWarmup: p.instanceWarmup },
+      ...{ CheckpointPercentages: p.checkpointPercentages.length > 0 ? p.checkpointPercentages : undefined, CheckpointDelay: p.checkpointDelay },
+      ...{
+        SkipMatching: p.skipMatching,
+        AutoRollback: p.autoRollback,
+        ScaleInProtectedInstances: p.scaleInProtectedInstances,
+        StandbyInstances: p.standbyInstances,
+      },
+      ...{ AlarmSpecification: p.alarms.length > 0 ? { Alarms: p.alarms } : undefined, BakeTime: p.bakeTime },
+    },
+    DesiredConfiguration: template && { LaunchTemplate: launchTemplateShape(template) },
+    RollbackDetails: rollback && {
+      ...{ RollbackReason: rollback.rollbackReason, RollbackStartTime: new Date(rollback.rollbackStartTime) },
+      ...{ PercentageCompleteOnRollback: rollback.percentageCompleteOnRollback, InstancesToUpdateOnRollback: rollback.instancesToUpdateOnRollback },
+    },
+    Strategy: refresh.strategy,
+  };
 }
 
 /** A member that must be given, named in the message as the API reference names it (camelCase). */

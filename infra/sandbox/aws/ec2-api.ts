@@ -1,19 +1,22 @@
 import { createHash } from 'node:crypto';
 import type { Ec2State } from '../../../shared/ports';
 import type { Ec2Instance, LocalEc2 } from '../cloud/ec2';
+import { BASE_IMAGE_ID, BASE_INSTANCE_TYPE, type LaunchTemplate, type LaunchTemplateVersion, type LocalLaunchTemplates } from '../cloud/launch-templates';
 import { ApiError, listOf, page, type ServiceApi } from './protocol';
 
 /**
  * EC2's query API over the local EC2 model: DescribeInstances (ids, filters, pagination), CreateTags
- * and TerminateInstances, with the errors EC2 answers for what it refuses. Output members carry the
- * EC2 wire names (instanceState, tagSet, reservationSet …), which the SDK maps to its own.
+ * and TerminateInstances, with the errors EC2 answers for what it refuses; with the region's launch
+ * templates, DescribeLaunchTemplates, DescribeLaunchTemplateVersions, CreateLaunchTemplateVersion and
+ * ModifyLaunchTemplate. Output members carry the EC2 wire names (instanceState, tagSet, reservationSet …),
+ * which the SDK maps to its own.
  */
 
 export const EC2_XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 
-/** What every local instance is launched from: the image and type are the sandbox's, not the model's. */
-export const SANDBOX_IMAGE_ID = 'ami-0a1b2c3d4e5f60718';
-export const SANDBOX_INSTANCE_TYPE = 't3.medium';
+/** What an instance is launched from when nothing says otherwise; the type is the sandbox's, not the model's. */
+export const SANDBOX_IMAGE_ID = BASE_IMAGE_ID;
+export const SANDBOX_INSTANCE_TYPE = BASE_INSTANCE_TYPE;
 
 /** The low byte of EC2's state code (the high byte is internal and always 0 here). */
 const STATE_CODES: Record<Ec2State, number> = { pending: 0, running: 16, 'shutting-down': 32, terminated: 48, stopping: 64, stopped: 80 };
@@ -34,7 +37,7 @@ const FILTERS: Record<string, Matcher> = {
   'tag-key': (instance) => Object.keys(instance.tags),
 };
 
-export function ec2Api(ec2: LocalEc2): ServiceApi {
+export function ec2Api(ec2: LocalEc2, launchTemplates?: LocalLaunchTemplates): ServiceApi {
   return {
     service: 'ec2',
     protocol: 'ec2',
@@ -43,8 +46,93 @@ export function ec2Api(ec2: LocalEc2): ServiceApi {
       DescribeInstances: (input) => describeInstances(ec2, input),
       CreateTags: (input) => createTags(ec2, input),
       TerminateInstances: (input) => terminateInstances(ec2, input),
+      ...(launchTemplates ? launchTemplateOperations(launchTemplates, ec2.account) : {}),
     },
   };
+}
+
+const MAX_VERSION_RESULTS = 200;
+
+function launchTemplateOperations(templates: LocalLaunchTemplates, account: string): ServiceApi['operations'] {
+  const named = (input: Record<string, any>) => ({
+    ...(input.LaunchTemplateId !== undefined ? { id: String(input.LaunchTemplateId) } : {}),
+    ...(input.LaunchTemplateName !== undefined ? { name: String(input.LaunchTemplateName) } : {}),
+  });
+  const creator = `arn:aws:iam::${account}:root`;
+  return {
+    DescribeLaunchTemplates: (input) => ({
+      launchTemplates: templates
+        .describe({ ids: listOf<string>(input.LaunchTemplateId), names: listOf<string>(input.LaunchTemplateName) })
+        .map((template) => templateShape(template, creator)),
+    }),
+    DescribeLaunchTemplateVersions: (input) => {
+      const selectors = listOf<string>(input.LaunchTemplateVersion);
+      const min = input.MinVersion === undefined ? undefined : Number(input.MinVersion);
+      const max = input.MaxVersion === undefined ? undefined : Number(input.MaxVersion);
+      const all = templates
+        .versions(named(input), selectors)
+        .filter((version) => (min === undefined || version.versionNumber >= min) && (max === undefined || version.versionNumber <= max));
+      const maxResults = input.MaxResults === undefined ? MAX_VERSION_RESULTS : Number(input.MaxResults);
+      const start = input.NextToken === undefined ? 0 : Number(input.NextToken);
+      if (!Number.isInteger(start) || start < 0 || start > all.length)
+        throw new ApiError('InvalidPaginationToken', `The pagination token '${input.NextToken}' is not valid.`);
+      const defaults = new Map(templates.describe().map((template) => [template.id, template.defaultVersion]));
+      const { items, NextToken } = page(all, start, maxResults);
+      return { launchTemplateVersionSet: items.map((version) => versionShape(version, defaults.get(version.templateId), creator)), nextToken: NextToken };
+    },
+    CreateLaunchTemplateVersion: (input) => {
+      const version = templates.createVersion({
+        ...named(input),
+        sourceVersion: input.SourceVersion === undefined ? undefined : String(input.SourceVersion),
+        description: input.VersionDescription,
+        data: launchTemplateData(input.LaunchTemplateData),
+      });
+      const template = templates.describe({ ids: [version.templateId] })[0]!;
+      return { launchTemplateVersion: versionShape(version, template.defaultVersion, creator) };
+    },
+    ModifyLaunchTemplate: (input) => {
+      const template =
+        input.SetDefaultVersion === undefined ? templates.template(named(input)) : templates.setDefaultVersion(named(input), String(input.SetDefaultVersion));
+      return { launchTemplate: templateShape(template, creator) };
+    },
+  };
+}
+
+/** LaunchTemplateData as the query protocol decodes it: ImageId matters, the rest is kept as given. */
+function launchTemplateData(data: Record<string, any> | undefined): Record<string, unknown> {
+  if (data === undefined) throw new ApiError('MissingParameter', 'The request must contain the parameter launchTemplateData');
+  const { ImageId, InstanceType, ...rest } = data;
+  return {
+    ...(ImageId !== undefined ? { imageId: String(ImageId) } : {}),
+    ...(InstanceType !== undefined ? { instanceType: String(InstanceType) } : {}),
+    ...rest,
+  };
+}
+
+function templateShape(template: LaunchTemplate, createdBy: string) {
+  return {
+    ...{ launchTemplateId: template.id, launchTemplateName: template.name, createTime: new Date(template.createdAt), createdBy },
+    ...{ defaultVersionNumber: template.defaultVersion, latestVersionNumber: template.versions.length },
+  };
+}
+
+function versionShape(version: LaunchTemplateVersion, defaultVersion: number | undefined, createdBy: string) {
+  const { imageId, instanceType, ...rest } = version.data;
+  return {
+    ...{ launchTemplateId: version.templateId, launchTemplateName: version.templateName, versionNumber: version.versionNumber },
+    ...{
+      versionDescription: version.description,
+      createTime: new Date(version.createdAt),
+      createdBy,
+      defaultVersion: version.versionNumber === defaultVersion,
+    },
+    launchTemplateData: { ...lowerFirst(rest), imageId, instanceType },
+  };
+}
+
+/** The EC2 protocol answers members in lowerCamelCase; what the request gave in UpperCamelCase goes back so. */
+function lowerFirst(data: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(data).map(([key, value]) => [`${key[0]!.toLowerCase()}${key.slice(1)}`, value]));
 }
 
 function describeInstances(ec2: LocalEc2, input: Record<string, any>) {
@@ -140,9 +228,9 @@ function instanceShape(instance: Ec2Instance) {
     placement: { availabilityZone: instance.availabilityZone, tenancy: 'default' },
     privateIpAddress: instance.privateIp,
     tagSet: tags.length > 0 ? tags : undefined,
-    // what every sandbox instance is launched as
+    // what every sandbox instance is launched as, but for the image its launch template named
     ...{
-      imageId: SANDBOX_IMAGE_ID,
+      imageId: instance.imageId ?? SANDBOX_IMAGE_ID,
       instanceType: SANDBOX_INSTANCE_TYPE,
       dnsName: '',
       amiLaunchIndex: 0,

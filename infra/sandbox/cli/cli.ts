@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { addOperatorCommands } from '../../operate/commands';
+import { addOperatorCommands, roll } from '../../operate/commands';
 import { NEWEST_RABBITMQ, removeLeftovers, type RabbitMqLine } from '../nodes';
 import { processLives, type ProcessResult } from '../nodes/process';
+import { SANDBOX_CLUSTER } from '../sandbox';
 import type { SandboxStatus } from '../status';
 import { callDaemon, NOT_RUNNING, runningDaemon, statePaths, type StatePaths } from './control';
 import type { DaemonOptions } from './daemon';
@@ -21,6 +22,7 @@ class UsageError extends Error {
 }
 
 const paths = statePaths();
+const collect = (value: string, previous: string[]) => [...previous, value];
 const stderr = (line: string) => process.stderr.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -278,6 +280,30 @@ export function program(): Command {
     .action(async (options) => {
       await ask('/wait', { timeoutMs: options.timeout * 1000 }, progressPrinter('wait'));
       print('converged');
+    });
+  sandbox
+    .command('roll')
+    .description('`warren roll` against the sandbox: every instance replaced, one at a time, by an image with a changed node setting')
+    .option('--launch-template-change <line>', 'a rabbitmq.conf line the new image adds, e.g. "channel_max = 1024" (repeatable)', collect, [])
+    .option('--broken', 'an image whose nodes cannot join (another Erlang cookie): the refresh fails and rolls back')
+    .option('--dry-run', 'print the requests and why; send nothing')
+    .option('--json', 'print JSON')
+    .action(async (options: { launchTemplateChange: string[]; broken?: boolean; dryRun?: boolean; json?: boolean }) => {
+      const { aws } = await ask<SandboxStatus>('/status');
+      const changed = options.launchTemplateChange.length > 0 || options.broken === true;
+      const imageId = changed ? await ask<string>('/image', { rabbitmqConf: options.launchTemplateChange, broken: options.broken === true }) : undefined;
+      // the sandbox's account, as the AWS CLI would be pointed at it
+      process.env.AWS_ACCESS_KEY_ID = aws.accessKeyId;
+      process.env.AWS_SECRET_ACCESS_KEY = aws.secretAccessKey;
+      await roll({
+        cluster: SANDBOX_CLUSTER,
+        region: aws.region,
+        endpointUrl: aws.endpoint,
+        timeout: 120,
+        imageId,
+        dryRun: options.dryRun,
+        json: options.json,
+      });
     });
   sandbox.command('down').description('stop the sandbox and remove everything it created (also after the daemon crashed)').action(down);
   addOperatorCommands(warren);

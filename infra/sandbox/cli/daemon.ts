@@ -24,6 +24,10 @@ export const DaemonOptions = z.object({
 });
 export type DaemonOptions = z.infer<typeof DaemonOptions>;
 
+/** one rabbitmq.conf setting (sysctl format): a dotted key, " = ", a value on the same line */
+const CONF_LINE = /^[A-Za-z0-9_.$-]+ *= *[^\n\r]+$/;
+/** the cookie of an image whose nodes cannot join: not the cluster's */
+const BROKEN_IMAGE_COOKIE = 'WARRENSANDBOXBROKENIMAGECOOKIE';
 const InstanceId = z.string().regex(/^i-[0-9a-f]{8,17}$/, 'an instance id looks like i-0123456789abcdef0');
 const Requests = {
   '/ready': z.object({}),
@@ -36,6 +40,7 @@ const Requests = {
   '/event': z.object({ event: z.record(z.string(), z.unknown()) }),
   '/exec': z.object({ id: InstanceId, command: z.string().min(1), args: z.array(z.string()) }),
   '/wait': z.object({ timeoutMs: z.number().int().positive() }),
+  '/image': z.object({ rabbitmqConf: z.array(z.string().regex(CONF_LINE, 'a rabbitmq.conf line: key = value')).max(20), broken: z.boolean() }),
   '/down': z.object({}),
 } as const;
 type Route = keyof typeof Requests;
@@ -156,6 +161,12 @@ class Daemon {
         return sandbox.host.exec(body.id, body.command, body.args);
       case '/wait':
         return sandbox.waitConverged(body.timeoutMs, progress);
+      case '/image':
+        // a new AMI for `warren roll --image-id`: the base image plus these settings, or one that cannot join
+        return sandbox.launchTemplates.registerImage({
+          ...(body.rabbitmqConf.length > 0 ? { rabbitmqConf: `${body.rabbitmqConf.join('\n')}\n` } : {}),
+          ...(body.broken ? { erlangCookie: BROKEN_IMAGE_COOKIE } : {}),
+        });
     }
     throw new Error(`unknown request ${route}`);
   }

@@ -4,6 +4,8 @@ import type { Ec2State } from '../../../shared/ports';
 import { ApiError } from '../aws/protocol';
 import type { Ec2Instance, LocalEc2 } from './ec2';
 import { type LocalEventBus, publishLifecycleAction } from './event-bus';
+import { InstanceRefreshes, type InstanceRefreshOptions, type RefreshedGroup } from './instance-refresh';
+import { BASE_IMAGE_ID, type LaunchTemplateRef, LocalLaunchTemplates, type ResolvedLaunchTemplate } from './launch-templates';
 import type { Scheduler } from './scheduler';
 
 export type LifecycleState =
@@ -60,6 +62,8 @@ export interface GroupMember {
   healthStatus: 'Healthy' | 'Unhealthy';
   launchTime: number;
   inServiceSince?: number;
+  /** the launch template version it was launched from (DescribeAutoScalingInstances' LaunchTemplate) */
+  launchTemplate: ResolvedLaunchTemplate;
 }
 
 /** One line of the group's activity history: every lifecycle state change, with why. */
@@ -89,6 +93,13 @@ export interface AutoScalingGroupOptions {
   ec2HealthCheckDelayMs?: number;
   /** pause before launching again after an instance failed to start */
   launchRetryDelayMs?: number;
+  /** the region's launch templates; defaults to a catalogue of its own */
+  launchTemplates?: LocalLaunchTemplates;
+  /** the version the group launches from (a number, as the cluster stack's LatestVersionNumber, or $Latest/$Default);
+   *  defaults to version 1 of a template `<name>-nodes` of the base image, created in `launchTemplates` */
+  launchTemplate?: LaunchTemplateRef;
+  /** Instance Refresh: the alarms' states (default all OK) and its timings */
+  instanceRefresh?: InstanceRefreshOptions;
 }
 
 const ACTIVE: ReadonlySet<LifecycleState> = new Set(['Pending', 'Pending:Wait', 'Pending:Proceed', 'InService']);
@@ -101,7 +112,7 @@ const MAX_GLOBAL_TIMEOUT_SECONDS = 172_800;
  * terminations through their lifecycle hooks (events on the bus, tokens, heartbeats, default
  * results), and replaces instances that are unhealthy or that EC2 stopped running.
  */
-export class LocalAutoScalingGroup {
+export class LocalAutoScalingGroup implements RefreshedGroup {
   readonly name: string;
   readonly arn: string;
   readonly availabilityZones: string[];
@@ -119,6 +130,12 @@ export class LocalAutoScalingGroup {
   private readonly timers = new Set<() => void>();
   private readonly failedLaunches = new Set<string>();
   private disposed = false;
+  readonly launchTemplates: LocalLaunchTemplates;
+  /** StartInstanceRefresh and the others; `instanceRefreshes.alarmState` reads the CloudWatch alarms */
+  readonly instanceRefreshes: InstanceRefreshes;
+  private launchTemplateRef: LaunchTemplateRef;
+  /** instances above desired an instance refresh launches before terminating (MaxHealthyPercentage above 100) */
+  private refreshSurge = 0;
 
   constructor(
     private readonly ec2: LocalEc2,
@@ -139,6 +156,14 @@ export class LocalAutoScalingGroup {
     this.desired = options.desiredCapacity;
     this.createdAt = scheduler.now();
     this.healthCheckGracePeriodSeconds = options.healthCheckGracePeriodSeconds ?? 0;
+    this.launchTemplates = options.launchTemplates ?? new LocalLaunchTemplates(() => scheduler.now());
+    this.launchTemplateRef = options.launchTemplate ?? {
+      id: this.launchTemplates.createLaunchTemplate({ name: `${options.name}-nodes`, data: { imageId: BASE_IMAGE_ID } }).id,
+      version: '1',
+    };
+    // refused now, as CreateAutoScalingGroup refuses a template or version that does not exist
+    this.launchTemplates.resolve(this.launchTemplateRef);
+    this.instanceRefreshes = new InstanceRefreshes(this, bus, scheduler, options.instanceRefresh);
     ec2.onStateChange((instance, previous) => this.onEc2StateChange(instance, previous));
   }
 
@@ -149,19 +174,60 @@ export class LocalAutoScalingGroup {
   /** Stops every timer; the model is inert afterwards. */
   dispose(): void {
     this.disposed = true;
+    this.instanceRefreshes.dispose();
     for (const cancel of this.timers) cancel();
     this.timers.clear();
   }
 
-  describe(): { name: string; arn: string; minSize: number; maxSize: number; desiredCapacity: number; instances: GroupMember[] } {
-    const instances = [...this.members.values()].map((member) => ({ ...member }));
+  describe(): {
+    name: string;
+    arn: string;
+    minSize: number;
+    maxSize: number;
+    desiredCapacity: number;
+    instances: GroupMember[];
+    launchTemplate: { id: string; name: string; version: string };
+  } {
+    const instances = [...this.members.values()].map(copyOfMember);
     const { minSize, maxSize } = this.options;
-    return { name: this.name, arn: this.arn, minSize, maxSize, desiredCapacity: this.desired, instances };
+    const { id, name, version } = this.launchTemplates.resolve(this.launchTemplateRef);
+    return { name: this.name, arn: this.arn, minSize, maxSize, desiredCapacity: this.desired, instances, launchTemplate: { id, name, version } };
+  }
+
+  /** The launch template version the group is configured with (an instance refresh changes it when it succeeds). */
+  configuredLaunchTemplate(): LaunchTemplateRef {
+    return { ...this.launchTemplateRef };
+  }
+
+  /** Every member, copied (for the instance refresh). */
+  currentMembers(): GroupMember[] {
+    return [...this.members.values()].map(copyOfMember);
+  }
+
+  desiredCapacity(): number {
+    return this.desired;
+  }
+
+  /** An instance refresh's step: its surge above desired, and the instances it takes out of service now. */
+  applyRefresh(plan: { surge: number; replace: string[] }): void {
+    if (this.disposed) return;
+    this.refreshSurge = Math.max(0, plan.surge);
+    for (const instanceId of plan.replace) {
+      const member = this.members.get(instanceId);
+      if (member && ACTIVE.has(member.lifecycleState)) {
+        this.beginTermination(member, 'an instance was taken out of service in response to an instance refresh');
+      }
+    }
+    this.reconcileCapacity();
+  }
+
+  adoptLaunchTemplate(ref: LaunchTemplateRef): void {
+    this.launchTemplateRef = { ...ref };
   }
 
   member(instanceId: string): GroupMember | undefined {
     const member = this.members.get(instanceId);
-    return member && { ...member };
+    return member && copyOfMember(member);
   }
 
   activeActions(): LifecycleAction[] {
@@ -290,9 +356,11 @@ export class LocalAutoScalingGroup {
   private reconcileCapacity(): void {
     if (this.disposed) return;
     const active = () => [...this.members.values()].filter((member) => ACTIVE.has(member.lifecycleState));
-    while (active().length < this.desired) this.launch(this.leastUsedZone());
-    while (active().length > this.desired) {
-      const shrinking = `shrinking the capacity from ${active().length} to ${this.desired}`;
+    // an instance refresh launching before it terminates holds the group above its desired capacity
+    const target = this.desired + this.refreshSurge;
+    while (active().length < target) this.launch(this.leastUsedZone());
+    while (active().length > target) {
+      const shrinking = `shrinking the capacity from ${active().length} to ${target}`;
       this.beginTermination(
         this.pickScaleInVictim(active()),
         `instance was taken out of service in response to a difference between desired and actual capacity, ${shrinking}`,
@@ -302,9 +370,24 @@ export class LocalAutoScalingGroup {
 
   private launch(availabilityZone: string): void {
     const propagated = [...this.tags].filter(([, tag]) => tag.propagateAtLaunch).map(([key, tag]) => [key, tag.value]);
-    const instanceId = this.ec2.runInstance({ availabilityZone, tags: { ...Object.fromEntries(propagated), [GROUP_NAME_TAG]: this.name } });
-    const member: GroupMember = { instanceId, availabilityZone, lifecycleState: 'Pending', healthStatus: 'Healthy', launchTime: this.scheduler.now() };
+    // during an instance refresh, launches use its desired configuration (a rollback's: the previous one)
+    const launchTemplate = this.launchTemplates.resolve(this.instanceRefreshes.launchConfiguration() ?? this.launchTemplateRef);
+    const instanceId = this.ec2.runInstance({
+      availabilityZone,
+      tags: { ...Object.fromEntries(propagated), [GROUP_NAME_TAG]: this.name },
+      imageId: launchTemplate.imageId ?? BASE_IMAGE_ID,
+      launchTemplate: { id: launchTemplate.id, version: String(launchTemplate.versionNumber) },
+    });
+    const member: GroupMember = {
+      instanceId,
+      availabilityZone,
+      lifecycleState: 'Pending',
+      healthStatus: 'Healthy',
+      launchTime: this.scheduler.now(),
+      launchTemplate,
+    };
     this.members.set(instanceId, member);
+    this.instanceRefreshes.noteMove(member, undefined, 'Pending');
     this.activities.push({
       at: member.launchTime,
       instanceId,
@@ -386,9 +469,11 @@ export class LocalAutoScalingGroup {
 
   private move(member: GroupMember, to: LifecycleState, cause: string): void {
     const at = this.scheduler.now();
-    this.activities.push({ at, instanceId: member.instanceId, availabilityZone: member.availabilityZone, from: member.lifecycleState, to, cause });
+    const from = member.lifecycleState;
+    this.activities.push({ at, instanceId: member.instanceId, availabilityZone: member.availabilityZone, from, to, cause });
     member.lifecycleState = to;
     if (to === 'InService') member.inServiceSince = at;
+    this.instanceRefreshes.noteMove(member, from, to);
   }
 
   private requireMember(instanceId: string): GroupMember {
@@ -408,6 +493,10 @@ export class LocalAutoScalingGroup {
       cancel();
     };
   }
+}
+
+function copyOfMember(member: GroupMember): GroupMember {
+  return { ...member, launchTemplate: { ...member.launchTemplate } };
 }
 
 /** PutLifecycleHook's checks on top of the given defaults; null means the group has no such hook. */

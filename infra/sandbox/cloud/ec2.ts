@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Ec2State } from '../../../shared/ports';
 import { ApiError } from '../aws/protocol';
 import { type LocalEventBus, publishInstanceStateChange } from './event-bus';
+import { BASE_IMAGE_ID } from './launch-templates';
 import type { Scheduler } from './scheduler';
 
 /** Where an instance really runs; the sandbox backs it with a RabbitMQ node, tests with a stand-in. */
@@ -30,6 +31,10 @@ export interface Ec2Instance {
   privateDnsName?: string;
   hostname?: string;
   tags: Record<string, string>;
+  /** the AMI it boots from (what the host gives its node: launch-templates.ts' image catalogue); runInstance always sets it */
+  imageId?: string;
+  /** the launch template version it was launched from, when one was used */
+  launchTemplate?: { id: string; version: string };
   /** when it reached terminated; EC2 keeps describing it for a while after */
   terminatedAt?: number;
 }
@@ -70,13 +75,21 @@ export class LocalEc2 {
   }
 
   /** RunInstances for one instance; returns its id while it is still pending. */
-  runInstance(request: { availabilityZone: string; tags?: Record<string, string> }): string {
+  runInstance(request: {
+    availabilityZone: string;
+    tags?: Record<string, string>;
+    /** defaults to the sandbox's base AMI */
+    imageId?: string;
+    launchTemplate?: { id: string; version: string };
+  }): string {
     const instance: Ec2Instance = {
       instanceId: newInstanceId(),
       state: 'pending',
       availabilityZone: request.availabilityZone,
       launchTime: this.options.scheduler.now(),
       tags: { ...request.tags },
+      imageId: request.imageId ?? BASE_IMAGE_ID,
+      ...(request.launchTemplate ? { launchTemplate: { ...request.launchTemplate } } : {}),
     };
     this.instances.set(instance.instanceId, instance);
     publishInstanceStateChange(this.options.bus, instance.instanceId, 'pending');
@@ -195,5 +208,5 @@ function newInstanceId(): string {
 }
 
 function copyOf(instance: Ec2Instance): Ec2Instance {
-  return { ...instance, tags: { ...instance.tags } };
+  return { ...instance, tags: { ...instance.tags }, ...(instance.launchTemplate ? { launchTemplate: { ...instance.launchTemplate } } : {}) };
 }

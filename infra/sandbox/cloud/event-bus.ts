@@ -139,3 +139,33 @@ export function publishLifecycleAction(bus: LocalEventBus, notice: LifecycleActi
     Destination: launching ? 'AutoScalingGroup' : 'EC2',
   });
 }
+
+/** The instance refresh events of the Auto Scaling User Guide ("Instance refresh example events and patterns"). */
+export const INSTANCE_REFRESH_DETAIL_TYPES = {
+  checkpointReached: 'EC2 Auto Scaling Instance Refresh Checkpoint Reached',
+  started: 'EC2 Auto Scaling Instance Refresh Started',
+  succeeded: 'EC2 Auto Scaling Instance Refresh Succeeded',
+  failed: 'EC2 Auto Scaling Instance Refresh Failed',
+  cancelled: 'EC2 Auto Scaling Instance Refresh Cancelled',
+  rollbackStarted: 'EC2 Auto Scaling Instance Refresh Rollback Started',
+  rollbackSucceeded: 'EC2 Auto Scaling Instance Refresh Rollback Succeeded',
+  rollbackFailed: 'EC2 Auto Scaling Instance Refresh Rollback Failed',
+} as const;
+
+export type InstanceRefreshEventKind = keyof typeof INSTANCE_REFRESH_DETAIL_TYPES;
+
+/**
+ * One instance refresh event: the group's ARN as the resource, InstanceRefreshId and AutoScalingGroupName
+ * in the detail, and for a checkpoint its percentage and delay, as strings as the guide prints them.
+ */
+export function publishInstanceRefreshEvent(
+  bus: LocalEventBus,
+  kind: InstanceRefreshEventKind,
+  notice: { groupArn: string; groupName: string; instanceRefreshId: string; checkpoint?: { percentage: number; delaySeconds: number } },
+): AwsEvent {
+  return bus.publish(SOURCES.autoScaling, INSTANCE_REFRESH_DETAIL_TYPES[kind], [notice.groupArn], {
+    InstanceRefreshId: notice.instanceRefreshId,
+    AutoScalingGroupName: notice.groupName,
+    ...(notice.checkpoint ? { CheckpointPercentage: String(notice.checkpoint.percentage), CheckpointDelay: String(notice.checkpoint.delaySeconds) } : {}),
+  });
+}

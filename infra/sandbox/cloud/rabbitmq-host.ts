@@ -3,6 +3,7 @@ import { NodeCluster, type ClusterOptions, type SandboxNode } from '../nodes';
 import type { ProcessResult } from '../nodes/process';
 import type { BootedInstance, Ec2Instance, InstanceHost } from './ec2';
 import type { TargetAddress } from './elb';
+import { BASE_IMAGE_ID, type NodeImage } from './launch-templates';
 import type { AgentState, CommandTargets } from './ssm';
 
 /**
@@ -22,6 +23,11 @@ export class RabbitMqInstanceHost implements InstanceHost, CommandTargets {
   private readonly readySince = new Map<string, number>();
   private readonly booting = new Set<string>();
   private readonly gone = new Set<string>();
+  /**
+   * The image catalogue: what a node booted from an AMI gets (LocalLaunchTemplates.image). Without
+   * one, every instance boots the base AMI; an AMI the catalogue does not know fails to boot.
+   */
+  images?: (imageId: string) => NodeImage | undefined;
 
   constructor(
     readonly cluster: NodeCluster,
@@ -38,7 +44,10 @@ export class RabbitMqInstanceHost implements InstanceHost, CommandTargets {
     try {
       // NodeCluster never reuses an index, so a new machine never gets a dead one's IP or namespace,
       // and addNode rewrites every namespace's hosts file, so running nodes resolve the newcomer
-      const node = await this.cluster.addNode();
+      const imageId = instance.imageId ?? BASE_IMAGE_ID;
+      const image = this.images ? this.images(imageId) : imageId === BASE_IMAGE_ID ? {} : undefined;
+      if (!image) throw new Error(`The image id '[${imageId}]' does not exist`);
+      const node = await this.cluster.addNode(Object.keys(image).length > 0 ? { image } : {});
       this.nodes.set(instance.instanceId, node);
       this.readySince.set(instance.instanceId, this.now());
       return {

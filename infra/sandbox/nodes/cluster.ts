@@ -121,9 +121,10 @@ export class NodeCluster {
 
   /**
    * Adds a stopped node with a fresh data directory, the state the AMI boots in; `rabbitmq` gives it
-   * another release line than the cluster's (an image of another version).
+   * another release line than the cluster's (an image of another version), `image` what another
+   * image ships: configuration lines (etc/conf.d/50-image.conf) and its own Erlang cookie.
    */
-  async addNode(options: { rabbitmq?: RabbitMqLine } = {}): Promise<SandboxNode> {
+  async addNode(options: { rabbitmq?: RabbitMqLine; image?: { rabbitmqConf?: string; erlangCookie?: string } } = {}): Promise<SandboxNode> {
     // reserved before any await: instances of one ASG boot concurrently
     const index = ++this.lastIndex;
     const { root } = options.rabbitmq === undefined || options.rabbitmq === this.rabbitmq ? await this.runtime : await prepareRabbitMq(options.rabbitmq);
@@ -136,7 +137,12 @@ export class NodeCluster {
     copyFileSync(join(NODE_CONFIG_DIR, 'rabbitmq.conf'), join(dir, 'etc/rabbitmq.conf'));
     copyFileSync(join(NODE_CONFIG_DIR, 'enabled_plugins'), join(dir, 'etc/enabled_plugins'));
     const cookieFile = join(dir, 'home/.erlang.cookie');
-    writeFileSync(cookieFile, this.cookie);
+    // an image with a cookie of its own makes nodes that the cluster's nodes refuse to talk to
+    writeFileSync(cookieFile, options.image?.erlangCookie ?? this.cookie);
+    if (options.image?.rabbitmqConf) {
+      const lines = options.image.rabbitmqConf;
+      writeFileSync(join(dir, 'etc/conf.d/50-image.conf'), lines.endsWith('\n') ? lines : `${lines}\n`);
+    }
     chmodSync(cookieFile, 0o400);
     const offset = this.mode === 'loopback' ? index : 0;
     const amqpPort = 5672 + offset;

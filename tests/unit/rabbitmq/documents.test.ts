@@ -119,7 +119,7 @@ describe('SSM documents on an agent without ENV_VAR interpolation', () => {
   }
 
   it('covers every document that has parameters', () => {
-    expect(withParameters.sort()).toEqual(['NodeApplyPolicy', 'NodeForget', 'NodeJoin', 'NodeLeave', 'NodeRecover', 'NodeRestart']);
+    expect(withParameters.sort()).toEqual(['NodeApplyPolicy', 'NodeForget', 'NodeJoin', 'NodeLeave', 'NodeRebalance', 'NodeRecover', 'NodeRestart']);
   });
 
   it.each(withParameters.flatMap((name) => Object.keys(loadDocument(name).parameters).map((parameter) => [name, parameter])))(
