@@ -26,6 +26,10 @@ type Clients = ReturnType<typeof createAwsClients>;
 
 async function rollOnce(sandbox: Sandbox, clients: Clients, round: number): Promise<number> {
   const imageId = sandbox.launchTemplates.registerImage({ rabbitmqConf: `# bench round ${round}\n` });
+  // a refresh starts only with its alarms OK; a fresh sandbox's alarms are INSUFFICIENT_DATA until their first minute is evaluated
+  while (!sandbox.config.refreshAlarmNames.every((name) => sandbox.group.instanceRefreshes.alarmState(name) === 'OK')) {
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
   const started = Date.now();
   const plan = planRoll(await readRollGroup(clients, sandbox.config.autoScalingGroupName), { imageId }, sandbox.config.refreshAlarmNames);
   const { instanceRefreshId } = await startRoll(clients, plan);
@@ -68,10 +72,7 @@ export const rollingReplacement: Section = async ({ runs, quick, rabbitmq, log }
       await sandbox.waitConverged(CONVERGE_MS);
       const clients = createAwsClients(sandbox.aws.clientOptions());
       for (let pair = 0; pair < pairs; pair++) {
-        const measure = [
-          async () => rolls.push(await rollOnce(sandbox, clients, pair)),
-          async () => floors.push(await byHand(sandbox, clients)),
-        ];
+        const measure = [async () => rolls.push(await rollOnce(sandbox, clients, pair)), async () => floors.push(await byHand(sandbox, clients))];
         for (const step of pair % 2 === 0 ? measure : measure.reverse()) await step();
         log(`${size} nodes, pair ${pair + 1}: roll ${(rolls.at(-1)! / 1000).toFixed(1)} s, by hand ${(floors.at(-1)! / 1000).toFixed(1)} s`);
       }
@@ -79,8 +80,18 @@ export const rollingReplacement: Section = async ({ runs, quick, rabbitmq, log }
       await sandbox.stop();
     }
     figures.push(
-      figure(SECTION, `roll ${size} nodes (warren roll: StartInstanceRefresh → Successful, converged)`, 's', rolls.map((ms) => ms / 1000)),
-      figure(SECTION, `floor: ${size} replacements by hand (desired +1, converged, terminate with decrement, converged)`, 's', floors.map((ms) => ms / 1000)),
+      figure(
+        SECTION,
+        `roll ${size} nodes (warren roll: StartInstanceRefresh → Successful, converged)`,
+        's',
+        rolls.map((ms) => ms / 1000),
+      ),
+      figure(
+        SECTION,
+        `floor: ${size} replacements by hand (desired +1, converged, terminate with decrement, converged)`,
+        's',
+        floors.map((ms) => ms / 1000),
+      ),
     );
     goals.push(
       goal(

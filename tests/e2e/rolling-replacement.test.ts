@@ -139,6 +139,8 @@ describe('rolling replacement through Instance Refresh', () => {
     // each new member was continued only once its replicas had caught up; the old ones left through the hook
     for (const id of now) expect(healsOf(sandbox, id, 'launch').map((h) => h.outcome)).toContain('continued');
     for (const id of originals) expect(healsOf(sandbox, id, 'terminate').map((h) => h.outcome)).toContain('continued');
+    // then the leaders were rebalanced over the new members (NodeRebalance, on the refresh's Succeeded event)
+    expect(sandbox.timeline.filter((h) => h.kind === 'refresh-succeeded').map((h) => h.outcome)).toContain('acted');
   });
 
   it('a new image whose nodes cannot join: the refresh stops at the first replacement, rolls back, and the cluster ends as it started', async () => {

@@ -7,6 +7,9 @@ import { deployedConfig } from '../support/deployed';
 // as list_queues sees them, and a second run moves nothing.
 jest.setTimeout(240_000);
 
+/** 3.x's answer shape here; 4.x's (4.3) is run by the rolling-replacement story, after its refresh (tests/e2e/rolling-replacement.test.ts) */
+const REBALANCE_LINES = [RABBITMQ_LINES[0]!];
+
 const QUEUES = ['orders', 'payments', 'invoices', 'refunds', 'shipments', 'returns'];
 /** what the heal function sends: the deployed bound of one SSM command */
 const TIMEOUT = String(deployedConfig().bounds.ssmCommandSeconds);
@@ -15,7 +18,7 @@ beforeAll(async () => {
   await removeLeftovers();
 });
 
-describe.each(RABBITMQ_LINES)('on RabbitMQ %s', (line) => {
+describe.each(REBALANCE_LINES)('on RabbitMQ %s', (line) => {
   const major = Number(line.split('.')[0]) as 3 | 4;
   let cluster: NodeCluster;
   let crowded: SandboxNode;
