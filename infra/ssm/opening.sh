@@ -1,6 +1,6 @@
 # The opening every SSM document's script shares. The build (infra/deploy/ssm-documents.ts) puts it
 # right after each script's shebang, behind one line of its own: doc=<Document> params="<its parameters>".
-# The cluster template holds it once (Mappings), so eight documents fit in a direct upload.
+# The documents template holds it once (Mappings), so the nine documents fit in a direct upload.
 # Comment-only lines and indentation are left out of what deploys, as in the documents.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@"
 set -euo pipefail
