@@ -1,4 +1,5 @@
 import {
+  ActiveInstanceRefreshNotFoundFault,
   CancelInstanceRefreshCommand,
   DescribeAutoScalingGroupsCommand,
   DescribeInstanceRefreshesCommand,
@@ -288,8 +289,13 @@ export async function latestRefresh(autoScaling: AutoScalingClient, groupName: s
 }
 
 export async function cancelRoll(autoScaling: AutoScalingClient, groupName: string): Promise<string> {
-  const answer = await autoScaling.send(new CancelInstanceRefreshCommand({ AutoScalingGroupName: groupName }));
-  return answer.InstanceRefreshId ?? '';
+  try {
+    const answer = await autoScaling.send(new CancelInstanceRefreshCommand({ AutoScalingGroupName: groupName }));
+    return answer.InstanceRefreshId ?? '';
+  } catch (error) {
+    if (!(error instanceof ActiveInstanceRefreshNotFoundFault)) throw error;
+    throw new RollRefused(`no instance refresh of ${groupName} is in progress: nothing to cancel (\`warren status\` shows the last one)`);
+  }
 }
 
 export function formatRollPlan(plan: RollPlan): string {

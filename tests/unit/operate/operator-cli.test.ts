@@ -155,12 +155,33 @@ describe('warren status and warren plan, the command line', () => {
 
     await warren(endpoint, 'status', '--cluster', 'orders', '--region', REGION);
     await warren(endpoint, 'plan', '--cluster', 'orders', '--region', REGION);
+    await warren(endpoint, 'roll', '--cluster', 'orders', '--region', REGION, '--dry-run');
+    await warren(endpoint, 'roll', '--cluster', 'orders', '--region', REGION, '--cancel');
 
     const runbook = readFileSync(join(__dirname, '../../../docs/operations.md'), 'utf8');
     const policy = runbook.slice(runbook.indexOf('## 9. Status and plan against AWS'));
     const sent = [...new Set(endpoint.calls.map((call) => `${call.service}:${call.operation}`))].sort();
     expect(sent).toEqual(expect.arrayContaining(['autoscaling:DescribeAutoScalingGroups', 'lambda:GetFunctionConfiguration', 'sqs:GetQueueAttributes']));
     expect(sent.filter((action) => !policy.includes(`"${action}"`))).toEqual([]);
+  });
+
+  it('roll refuses a group with nothing to roll, and a cancel without a refresh says so, sending nothing that changes anything', async () => {
+    const { endpoint } = await account();
+
+    const dryRun = await warren(endpoint, 'roll', '--cluster', 'orders', '--region', REGION, '--image-id', 'ami-0abcdef1234567890', '--dry-run');
+    const started = await warren(endpoint, 'roll', '--cluster', 'orders', '--region', REGION, '--launch-template-version', '1');
+    const cancel = await warren(endpoint, 'roll', '--cluster', 'orders', '--region', REGION, '--cancel');
+    const status = await warren(endpoint, 'status', '--cluster', 'orders', '--region', REGION);
+
+    expect(dryRun.exitCode).toBe(1);
+    expect(dryRun.stderr).toContain(`${GROUP_NAME} has a desired capacity of 0: there is nothing to roll`);
+    expect(started.exitCode).toBe(1);
+    expect(started.stderr).toContain('nothing to roll');
+    expect(cancel.exitCode).toBe(1);
+    expect(cancel.stderr).toContain(`no instance refresh of ${GROUP_NAME} is in progress: nothing to cancel`);
+    expect(status.stdout).toContain('instance refresh: none');
+    const mutating = endpoint.calls.filter((call) => !/^(Describe|Get|List)/.test(call.operation));
+    expect(mutating.map((call) => [call.operation, call.error])).toEqual([['CancelInstanceRefresh', 'ActiveInstanceRefreshNotFound']]);
   });
 
   it.each([

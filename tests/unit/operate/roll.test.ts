@@ -1,4 +1,4 @@
-import { planRoll, RollRefused, type RollGroup } from '../../../infra/operate/roll';
+import { formatRefresh, planRoll, refreshStatusOf, RollRefused, type RollGroup } from '../../../infra/operate/roll';
 import { deployed } from '../../../infra/deploy/settings';
 
 /*
@@ -106,5 +106,26 @@ describe('planRoll', () => {
         Array.from({ length: 11 }, (_, i) => `a${i}`),
       ),
     ).toThrow(/at most 10 alarms/);
+  });
+});
+
+describe('the refresh as `warren status` shows it', () => {
+  test('progress, what is left, and a rollback with its reason', () => {
+    const refresh = refreshStatusOf({
+      InstanceRefreshId: 'c613620e-07e2-4ed2-a977-1234567890ab',
+      AutoScalingGroupName: 'orders-asg',
+      Status: 'RollbackInProgress',
+      StatusReason: 'An alarm went into ALARM state',
+      StartTime: new Date('2026-12-08T03:00:00Z'),
+      PercentageComplete: 33,
+      InstancesToUpdate: 2,
+      DesiredConfiguration: { LaunchTemplate: { LaunchTemplateId: 'lt-0123456789abcdef0', Version: '6' } },
+      RollbackDetails: { RollbackReason: 'ops orders warren launch abandoned', InstancesToUpdateOnRollback: 1, PercentageCompleteOnRollback: 0 },
+    });
+    expect(refresh).toMatchObject({ status: 'RollbackInProgress', percentageComplete: 33, instancesToUpdate: 2, version: '6', endTime: null });
+    expect(formatRefresh(refresh)).toBe(
+      'instance refresh c613620e-07e2-4ed2-a977-1234567890ab to version 6: RollbackInProgress 33% replaced, 2 to go (An alarm went into ALARM state); rollback 0% (1 to go): ops orders warren launch abandoned',
+    );
+    expect(formatRefresh(null)).toBe('instance refresh: none');
   });
 });

@@ -134,7 +134,7 @@ export async function localAws(options: LocalAwsOptions = {}) {
   const targetGroups = { amqp: new LocalTargetGroup('amqp', resolve, settings), management: new LocalTargetGroup('management', resolve, settings) };
   closers.push(() => Promise.all([targetGroups.amqp.close(), targetGroups.management.close()]).then(() => undefined));
   const endpoint = await startEndpoint([
-    ec2Api(ec2),
+    ec2Api(ec2, group.launchTemplates),
     autoScalingApi(group),
     elbv2Api([
       { arn: TARGET_GROUP_ARNS.amqp, group: targetGroups.amqp },
