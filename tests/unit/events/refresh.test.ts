@@ -1,5 +1,6 @@
 import { DETAIL_TYPES, parseEvent, parseQueueMessage } from '../../../shared/events';
 import { EventSkipped } from '../../../shared/errors';
+import { skipReason } from '../../support/skipped';
 import { runWorkflow } from '../../../shared/workflows';
 import { fixtureText, loadFixture } from '../../events/load';
 import { FakeCloud } from '../../support/fake-cloud';
@@ -12,16 +13,6 @@ const succeeded = {
   autoScalingGroupName: 'my-asg',
   instanceRefreshId: 'c613620e-07e2-4ed2-a9e2-ef8258911ade',
 };
-
-function skipReason(act: () => unknown): string {
-  try {
-    act();
-  } catch (error) {
-    if (error instanceof EventSkipped) return error.reason;
-    throw error;
-  }
-  throw new Error('expected EventSkipped, but the event was accepted');
-}
 
 describe('EC2 Auto Scaling Instance Refresh Succeeded', () => {
   it("converts AWS's sample, delivered directly and as an SQS record body", () => {

@@ -1,5 +1,6 @@
 import { parseEvent, parseQueueMessage } from '../../../shared/events';
-import { EventSkipped } from '../../../shared/errors';
+import type { EventSkipped } from '../../../shared/errors';
+import { skipReason } from '../../support/skipped';
 import { loadFixture, type FixtureName } from '../../events/load';
 
 /** A fixture with one change applied, the way a malformed or forged event would differ from a real one. */
@@ -7,16 +8,6 @@ function altered(name: FixtureName, change: (raw: Record<string, any>) => void):
   const raw = loadFixture(name);
   change(raw);
   return raw;
-}
-
-function skipReason(act: () => unknown): string {
-  try {
-    act();
-  } catch (error) {
-    if (error instanceof EventSkipped) return error.reason;
-    throw error;
-  }
-  throw new Error('expected EventSkipped, but the event was accepted');
 }
 
 const shellInjections = ['i-123; rm -rf /', '$(reboot)', '`reboot`', 'i-1234567890abcdef0 && halt', 'i-1234567890abcdef0\nreboot'];

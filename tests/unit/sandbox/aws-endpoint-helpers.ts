@@ -170,3 +170,13 @@ export async function localAws(options: LocalAwsOptions = {}) {
   };
   return { bus, host, ec2, group, targetGroups, endpoint, clients, inventory, lifecycle, targets, lifecycleEvents, actionOf, membersIn, startInService };
 }
+
+/** The error a call fails with; the test fails if the call succeeds. */
+export async function failureOf(work: Promise<unknown>): Promise<Error> {
+  const outcome = await work.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  if (!(outcome instanceof Error)) throw new Error('expected the call to fail');
+  return outcome;
+}

@@ -5,7 +5,7 @@ import { DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balanc
 import { AwsRequestFailed } from '../../../shared/aws/errors';
 import { GROUP_NAME_TAG } from '../../../shared/aws/inventory';
 import { WaitTimedOut } from '../../../shared/errors';
-import { closeAll, eventually, localAws, TARGET_GROUP_ARNS } from './aws-endpoint-helpers';
+import { closeAll, eventually, failureOf, localAws, TARGET_GROUP_ARNS } from './aws-endpoint-helpers';
 
 /*
  * The query-protocol services of the local AWS endpoint (EC2, Auto Scaling, ELBv2) over the real
@@ -15,15 +15,6 @@ import { closeAll, eventually, localAws, TARGET_GROUP_ARNS } from './aws-endpoin
 
 jest.setTimeout(10_000);
 afterEach(closeAll);
-
-async function failureOf(work: Promise<unknown>): Promise<Error> {
-  const outcome = await work.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  if (!(outcome instanceof Error)) throw new Error('expected the call to fail');
-  return outcome;
-}
 
 describe('EC2', () => {
   it("describes the group's instances through the inventory adapter, and reads back the tags it writes", async () => {

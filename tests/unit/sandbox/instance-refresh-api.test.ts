@@ -16,7 +16,7 @@ import {
 import { autoScalingApi } from '../../../infra/sandbox/aws/autoscaling-api';
 import { ec2Api } from '../../../infra/sandbox/aws/ec2-api';
 import { BASE_IMAGE_ID, LocalLaunchTemplates } from '../../../infra/sandbox/cloud/launch-templates';
-import { closeAll, eventually, localAws, startEndpoint, clientsFor } from './aws-endpoint-helpers';
+import { closeAll, eventually, failureOf, localAws, startEndpoint, clientsFor } from './aws-endpoint-helpers';
 
 /* Launch templates and Instance Refresh through the real SDK clients, against the local endpoint. */
 
@@ -29,15 +29,6 @@ async function refreshAws() {
   const aws = await localAws({ group: { desiredCapacity: 2, launchTemplates: templates, launchTemplate: { id: template.id, version: '1' } } });
   const endpoint = await startEndpoint([ec2Api(aws.ec2, templates), autoScalingApi(aws.group)]);
   return { ...aws, templates, template, clients: clientsFor(endpoint) };
-}
-
-async function failureOf(work: Promise<unknown>): Promise<Error> {
-  const outcome = await work.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  if (!(outcome instanceof Error)) throw new Error('expected the call to fail');
-  return outcome;
 }
 
 it('creates a launch template version from a source version with a new ImageId, and describes it by $Latest', async () => {
