@@ -135,13 +135,13 @@ export function timelineText(sandbox: Sandbox | undefined): string {
  * One sandbox for a test file: started converged before the first story, each story's duration
  * recorded, the sandbox stopped and the durations and heal timeline printed at the end.
  */
-export function sharedSandbox(title: string, nodes: number, use: (sandbox: Sandbox) => void, rabbitmq: RabbitMqLine = '3.10'): void {
+export function sharedSandbox(title: string, nodes: number, use: (sandbox: Sandbox) => void, rabbitmq: RabbitMqLine = '3.10', reconcileEveryMs = 0): void {
   let sandbox: Sandbox | undefined;
   const durations: string[] = [];
   let storyStarted = 0;
   beforeAll(async () => {
     const started = Date.now();
-    sandbox = await startConverged(nodes, rabbitmq);
+    sandbox = await startConverged(nodes, rabbitmq, reconcileEveryMs);
     use(sandbox);
     durations.push(`start ${nodes} nodes of RabbitMQ ${sandbox.rabbitmq.version} converged: ${secondsSince(started)} s`);
   }, CONVERGE_MS + 60_000);
