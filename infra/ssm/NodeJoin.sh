@@ -142,7 +142,10 @@ grow_step() {
 # to its own join; its own check (check_if_new_quorum_queue_replicas_have_finished_initial_sync) lists
 # the ones still promotable and is used as it is. Older versions add a voter at once: there each
 # replica's commit index and last log index must reach its leader's commit index as first seen here.
-# One CLI start polls every 0.5 s within the budget; prints {check, queues, lagging, waitedMs}.
+# A queue without a running leader (its majority down: NodeStatus reports it leaderless) has nothing to
+# catch up with and is left alone, as the rest of NodeJoin leaves it; where the built-in listing cannot
+# answer, the commit-index comparison decides. One CLI start polls every 0.5 s within the budget;
+# prints {check, queues, lagging, waitedMs}.
 await_replica_sync() {
   local budget=$1
   timeout $((budget + 30)) rabbitmqctl --node "$self" -q eval '
@@ -158,20 +161,23 @@ await_replica_sync() {
       Own = [R || R <- Rows, proplists:get_value(B("Node Name"), R) =:= Self, is_integer(proplists:get_value(B("Commit Index"), R))],
       Lead = [R || R <- Rows, State(R) =:= leader],
       case {Own, Lead} of
+        {_, []} -> {[], Targets};
         {[], _} -> {[#{vhost => V, name => N, reason => B("its replica here does not run")}], Targets};
         {[O], [O]} -> {[], Targets};
         {[O], [L1]} ->
           Target = maps:get(K, Targets, Int(L1, [B("Commit Index")])),
           Has = min(Int(O, [B("Commit Index")]), Int(O, [B("Last Written"), B("Log Index")])),
           {[#{vhost => V, name => N, index => Has, target => Target} || Has < Target], Targets#{K => Target}};
-        _ -> {[#{vhost => V, name => N, reason => B("no running leader")}], Targets}
+        _ -> {[#{vhost => V, name => N, reason => B("more than one leader")}], Targets}
       end
     end,
-    Lagging = fun(Pending, Targets) when Builtin ->
-        {try [#{vhost => V, name => N} || Q <- rabbit_quorum_queue:list_with_local_promotable(), {V, N} <- [Key(Q)]]
-         catch C:E -> [#{reason => unicode:characters_to_binary(io_lib:format("~p:~p", [C, E]))}] end, Targets};
-      (Pending, Targets) ->
+    ByIndex = fun(Pending, Targets) ->
         lists:foldl(fun(K, {Acc, T}) -> {Lag, T1} = Behind(K, T), {Lag ++ Acc, T1} end, {[], Targets}, Pending)
+    end,
+    Lagging = fun(Pending, Targets) when Builtin ->
+        try {[#{vhost => V, name => N} || Q <- rabbit_quorum_queue:list_with_local_promotable(), {V, N} <- [Key(Q)], lists:member({V, N}, Pending)], Targets}
+        catch _:_ -> ByIndex(Pending, Targets) end;
+      (Pending, Targets) -> ByIndex(Pending, Targets)
     end,
     Poll = fun Poll(Pending, Targets) ->
       {Lag, Targets1} = Lagging(Pending, Targets),
