@@ -33,6 +33,11 @@ sharedSandbox('e2e rolling replacement', 3, (started) => (sandbox = started), '4
 
 /** `warren roll` as a separate process, pointed at the sandbox as the AWS CLI would be. */
 async function warrenRoll(args: string[]): Promise<Record<string, any>> {
+  // a refresh starts only with its alarms OK; a sandbox younger than a minute has them INSUFFICIENT_DATA,
+  // as CloudWatch has a new alarm until its first evaluation (a deployed cluster's are long past it)
+  await waitFor('the refresh alarms to be evaluated OK', 180_000, () =>
+    sandbox.config.refreshAlarmNames.every((name) => sandbox.group.instanceRefreshes.alarmState(name) === 'OK') ? true : undefined,
+  );
   const { url, region } = { url: sandbox.aws.url, region: sandbox.aws.region };
   const { accessKeyId, secretAccessKey } = sandbox.aws.clientOptions().credentials!;
   const result = await runProcess(
